@@ -46,6 +46,11 @@ impl<'d> MemDisk<'d> {
         self.fail_after = Some(n);
     }
 
+    /// Stops injecting failures.
+    pub fn heal(&mut self) {
+        self.fail_after = None;
+    }
+
     /// The disk contents.
     pub fn data(&self) -> &[u8] {
         self.data

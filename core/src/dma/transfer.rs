@@ -108,6 +108,18 @@ impl From<MemError> for TransferError {
     }
 }
 
+/// What one mapping pass produced.
+struct Chunk {
+    /// Whole-sector bytes mapped (and held in `mapped`).
+    bytes: u64,
+    /// Bounce space ran out.
+    blocked: bool,
+    /// The SG list ended before the transfer did.
+    end_of_list: bool,
+    /// Bounce mappings released by trimming to whole sectors.
+    released_bounces: u32,
+}
+
 /// Position in an SG list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 struct SgPos {
@@ -225,24 +237,22 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                 return Ok(Progress::Done);
             }
             let generation = mem.bounce_generation();
-            let (bytes, blocked, trimmed_bounces) = self.map_chunk(mem, sg)?;
-            if bytes > 0 {
-                return self.submit(block, bytes);
+            let chunk = self.map_chunk(mem, sg)?;
+            if chunk.bytes > 0 {
+                return self.submit(block, chunk.bytes);
             }
-            if !blocked {
-                // Nothing mapped without running out of bounce space: the SG
-                // list ended, or the I/O vector filled below one sector.
-                return Err(if self.cursor.index >= sg.len() {
-                    TransferError::ShortSgList
-                } else {
-                    TransferError::Unmappable
-                });
+            if chunk.end_of_list || self.sg_bytes_left(sg) < self.total - self.done {
+                return Err(TransferError::ShortSgList);
+            }
+            if !chunk.blocked {
+                // The I/O vector filled up below one sector.
+                return Err(TransferError::Unmappable);
             }
             if !mem.bounce_in_use() {
                 // The whole pool is free and still no sector fits.
                 return Err(TransferError::Unmappable);
             }
-            let seen = generation.wrapping_add(trimmed_bounces);
+            let seen = generation.wrapping_add(chunk.released_bounces);
             match mem
                 .register_retry(self.client, seen)
                 .map_err(TransferError::Retry)?
@@ -262,13 +272,16 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         }
     }
 
-    /// Maps from the cursor; returns (whole-sector bytes mapped, whether
-    /// bounce space ran out, bounce mappings released by the trim).
-    fn map_chunk<M>(
-        &mut self,
-        mem: &'m M,
-        sg: &[SgEntry],
-    ) -> Result<(u64, bool, u32), TransferError>
+    /// Bytes the SG list still describes from the cursor on (saturating).
+    fn sg_bytes_left(&self, sg: &[SgEntry]) -> u64 {
+        let rest = sg.get(self.cursor.index..).unwrap_or_default();
+        rest.iter()
+            .fold(0u64, |acc, e| acc.saturating_add(e.len))
+            .saturating_sub(self.cursor.offset)
+    }
+
+    /// Maps from the cursor and trims to whole sectors.
+    fn map_chunk<M>(&mut self, mem: &'m M, sg: &[SgEntry]) -> Result<Chunk, TransferError>
     where
         M: DmaMemory + ?Sized,
     {
@@ -276,8 +289,10 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         let dir = self.dir.dma_direction();
         let mut bytes = 0u64;
         let mut blocked = false;
+        let mut end_of_list = false;
         while bytes < want && !self.mapped.is_full() {
             let Some(entry) = sg.get(self.cursor.index) else {
+                end_of_list = true;
                 break;
             };
             let left = entry.len.saturating_sub(self.cursor.offset);
@@ -310,8 +325,13 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                 Err(e) => return Err(self.abandon(e)),
             }
         }
-        let released = self.trim(bytes % SECTOR);
-        Ok((bytes - bytes % SECTOR, blocked, released))
+        let released_bounces = self.trim(bytes % SECTOR);
+        Ok(Chunk {
+            bytes: bytes - bytes % SECTOR,
+            blocked,
+            end_of_list,
+            released_bounces,
+        })
     }
 
     /// Unmaps (access 0) the last `rem` bytes and rewinds the cursor to
@@ -403,7 +423,9 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         self.in_flight = None;
         let ok = c.result.is_ok();
         let mut unmap_err = None;
-        while let Some((_, m)) = self.mapped.pop() {
+        // In SG order, so overlapping bounce write-backs land as the guest's
+        // list orders them.
+        for (_, m) in core::mem::take(&mut self.mapped) {
             let access = if ok { m.len() } else { 0 };
             if let Err(e) = m.unmap(access) {
                 unmap_err.get_or_insert(e);
