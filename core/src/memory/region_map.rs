@@ -14,6 +14,9 @@ use super::volatile::RamBacking;
 /// Up to `N` non-overlapping regions, sorted by start address.
 pub struct RegionMap<'a, const N: usize> {
     regions: Vec<Region<'a>, N>,
+    /// `regions[i].last()`, kept in a dense array so the binary search
+    /// touches one cache line per probe.
+    lasts: Vec<u64, N>,
 }
 
 impl<'a, const N: usize> Default for RegionMap<'a, N> {
@@ -30,6 +33,7 @@ impl<'a, const N: usize> RegionMap<'a, N> {
         let () = Self::CAPACITY_OK;
         RegionMap {
             regions: Vec::new(),
+            lasts: Vec::new(),
         }
     }
 
@@ -72,9 +76,12 @@ impl<'a, const N: usize> RegionMap<'a, N> {
                 existing: next.start(),
             });
         }
+        let last = region.last();
         self.regions
             .insert(idx, region)
-            .map_err(|_| MemError::MapFull)
+            .map_err(|_| MemError::MapFull)?;
+        // Same capacity and length as `regions`, so this cannot fail.
+        self.lasts.insert(idx, last).map_err(|_| MemError::MapFull)
     }
 
     /// Removes the region that starts exactly at `start`; returns whether
@@ -84,6 +91,7 @@ impl<'a, const N: usize> RegionMap<'a, N> {
         match self.regions.binary_search_by_key(&start, |r| r.start()) {
             Ok(i) => {
                 self.regions.remove(i);
+                self.lasts.remove(i);
                 true
             }
             Err(_) => false,
@@ -92,9 +100,10 @@ impl<'a, const N: usize> RegionMap<'a, N> {
 
     /// The region containing `addr`, if any.
     pub fn lookup(&self, addr: u64) -> Option<&Region<'a>> {
-        let idx = self.regions.partition_point(|r| r.start() <= addr);
-        let r = self.regions.get(idx.checked_sub(1)?)?;
-        r.contains(addr).then_some(r)
+        // First region whose last byte is at or after `addr`.
+        let idx = self.lasts.partition_point(|&last| last < addr);
+        let r = self.regions.get(idx)?;
+        (r.start() <= addr).then_some(r)
     }
 
     /// Number of regions.
