@@ -13,7 +13,7 @@
 //! CVE-2024-8612). Dropping a mapping is an unmap with `access_len = 0`.
 //!
 //! When the bounce pool is exhausted, `map` fails with
-//! [`MemError::BounceBusy`](crate::memory::MemError::BounceBusy); the client
+//! [`MemError::BounceBusy`]; the client
 //! registers on the retry queue with [`DmaMemory::register_retry`] and is
 //! handed back by [`DmaMemory::poll_retry`] once space was freed.
 
