@@ -187,3 +187,106 @@ fn retry_queue_full_is_typed() {
         Err(RetryError::QueueFull)
     );
 }
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::vec::Vec;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Map { off: u64, len: u64, write: bool },
+        Unmap { i: usize, access: usize },
+        Drop { i: usize },
+        Register { client: u16 },
+        Poll,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u64..0x1000, 1u64..2000, any::<bool>())
+                .prop_map(|(off, len, write)| Op::Map { off, len, write }),
+            2 => (0usize..4, 0usize..1200).prop_map(|(i, access)| Op::Unmap { i, access }),
+            1 => (0usize..4).prop_map(|i| Op::Drop { i }),
+            1 => (0u16..4).prop_map(|client| Op::Register { client }),
+            1 => Just(Op::Poll),
+        ]
+    }
+
+    proptest! {
+        /// Random map/unmap/drop/register/poll sequences against a model of
+        /// the MMIO bytes, the slot count and the FIFO retry queue.
+        #[test]
+        fn map_unmap_sequences(ops in proptest::collection::vec(op(), 0..60)) {
+            const SLOTS: usize = 3;
+            let mmio = RamLikeMmio::new(0x1000);
+            let pool = BouncePool::<512, SLOTS>::new();
+            let mut m = RegionMap::<1>::new();
+            m.add_mmio(0x4000, 0x1000, &mmio, None).unwrap();
+            let space: AddressSpace<'_, 1, 4> = AddressSpace::new(m, &pool);
+            let mut bytes = std::vec![0u8; 0x1000];
+            let mut live: Vec<(Mapping<'_>, u64, bool, u8)> = Vec::new();
+            let mut queue: VecDeque<(u16, bool)> = VecDeque::new();
+            let mut stamp = 1u8;
+            for op in ops {
+                match op {
+                    Op::Map { off, len, write } => {
+                        let dir = if write { DmaDirection::DeviceWritesMemory } else { DmaDirection::DeviceReadsMemory };
+                        let r = space.map(DEV, 0x4000 + off, len, dir);
+                        if live.len() == SLOTS {
+                            prop_assert_eq!(r.err(), Some(MemError::BounceBusy));
+                            continue;
+                        }
+                        let map = r.unwrap();
+                        let want = len.min(512).min(0x1000 - off) as usize;
+                        prop_assert_eq!(map.len(), want);
+                        let mut seen = std::vec![0u8; want];
+                        map.slice().copy_to(0, &mut seen);
+                        if write {
+                            prop_assert!(seen.iter().all(|&b| b == 0), "zero-filled");
+                            map.slice().fill(0, want, stamp);
+                        } else {
+                            prop_assert_eq!(&seen[..], &bytes[off as usize..off as usize + want]);
+                        }
+                        live.push((map, off, write, stamp));
+                        stamp = stamp.wrapping_add(1).max(1);
+                    }
+                    Op::Unmap { i, .. } | Op::Drop { i } if i < live.len() => {
+                        let (map, off, write, st) = live.remove(i);
+                        let n = match op {
+                            Op::Unmap { access, .. } => {
+                                let n = access.min(map.len());
+                                map.unmap(access).unwrap();
+                                n
+                            }
+                            _ => {
+                                drop(map);
+                                0
+                            }
+                        };
+                        if write {
+                            bytes[off as usize..off as usize + n].fill(st);
+                        }
+                        for e in queue.iter_mut() { e.1 = true; }
+                    }
+                    Op::Unmap { .. } | Op::Drop { .. } => {}
+                    Op::Register { client } => {
+                        let g = space.bounce_generation();
+                        let r = space.register_retry(ClientId(client), g);
+                        prop_assert_eq!(r, Ok(RetryStatus::Queued));
+                        if !queue.iter().any(|e| e.0 == client) {
+                            queue.push_back((client, false));
+                        }
+                    }
+                    Op::Poll => {
+                        let want = queue.iter().position(|e| e.1).map(|p| queue.remove(p).unwrap().0);
+                        prop_assert_eq!(space.poll_retry(), want.map(ClientId));
+                    }
+                }
+                prop_assert_eq!(space.bounce().in_use(), live.len());
+                prop_assert_eq!(&mmio.snapshot(), &bytes);
+            }
+        }
+    }
+}
