@@ -60,6 +60,7 @@ pub mod dma;
 pub mod iommu;
 pub mod iovec;
 pub mod memory;
+pub mod pci;
 pub mod protocol;
 
 #[cfg(test)]
