@@ -57,6 +57,7 @@ extern crate std;
 
 pub mod block;
 pub mod dma;
+pub mod ide;
 pub mod iommu;
 pub mod iovec;
 pub mod memory;

@@ -1,0 +1,371 @@
+//! Bus-master DMA: accepting a DMA command, the BMDMA register edges, the
+//! PRD walk, the SG transfer, and the three PRD-length outcomes.
+//!
+//! Flow (QEMU's `ide_dma_cb` in one pass, since vmdma prepares the whole
+//! transfer at once):
+//! 1. The command sets Status DRDY|DSC|DRQ and waits (`Op::DmaPending`)
+//!    until ACTIVE is set; START before or after the command both work.
+//! 2. Kick: the PRD table is walked (bounded) into the SG list, limited to
+//!    the command's bytes. Fewer bytes than needed: the short-PRD outcome
+//!    (Status 0x50, no IRQ, ACTIVE cleared, no data). Then the range check
+//!    (ABRT + IRQ, ACTIVE cleared).
+//! 3. The data moves through [`SgTransfer`]: one vectored request when the
+//!    mappings fit the I/O vector, more only when they do not (or when
+//!    bounce space runs short).
+//! 4. Done: Status 0x50, IRQ (BM INT), ACTIVE stays set only if the PRDs
+//!    described more than needed (the long outcome).
+//!
+//! Deviations (guest-visible, documented in the module docs): a DMA access
+//! that reaches no memory (a hole, a refused MMIO access, an IOMMU fault),
+//! an unreadable PRD, and DMA while PCI bus mastering is off all end the
+//! command with BMDMA Status ERR|INT and ATA ABRT + IRQ, as a PCI master
+//! abort would on a real PIIX; QEMU instead completes into an empty address
+//! space.
+
+use crate::block::{BlockDevice, SECTOR_SIZE};
+use crate::dma::{BlockDir, Progress, SgTransfer, TransferError};
+use crate::pci::AccessWidth;
+
+use super::super::IrqLine;
+use super::super::bus_master::StartEdge;
+use super::super::error::IdeError;
+use super::super::prd::{self, WalkError};
+use super::super::registers::{BmStatus, Status};
+use super::super::stats::bump;
+use super::{AfterFlush, Channel, DmaCmd, DmaKind, Op, Outcome, TrimRun, Unit};
+
+const SECTOR: u64 = SECTOR_SIZE as u64;
+
+/// How a failed DMA command shows on the BMDMA Status register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// ATA ABRT only (range, read-only disk, backend I/O error).
+    Device,
+    /// ATA ABRT and BMDMA ERR (no memory behind an address, bus mastering
+    /// off): a PCI master abort.
+    HostBus,
+}
+
+/// Where a round of [`Channel::dma_advance`] stopped.
+enum Stop {
+    /// A request is in flight or the transfer waits for bounce space.
+    Wait,
+    /// All data moved.
+    Done,
+    /// The transfer failed.
+    Failed(Failure, IdeError),
+}
+
+/// The outcome class of a transfer error.
+pub(super) fn classify(e: TransferError) -> Failure {
+    match e {
+        TransferError::Block(_) => Failure::Device,
+        TransferError::Memory(_) | TransferError::Unmappable | TransferError::Retry(_) => {
+            Failure::HostBus
+        }
+        TransferError::ShortSgList
+        | TransferError::WrongToken
+        | TransferError::InFlight
+        | TransferError::Misaligned => Failure::Device,
+    }
+}
+
+impl<'m, B, I, const IOV: usize> Channel<'m, B, I, IOV>
+where
+    B: BlockDevice,
+    I: IrqLine,
+{
+    /// A BMDMA register read (offset 0..8 of this channel's half).
+    pub(crate) fn bm_read(&self, offset: u16, width: AccessWidth) -> u32 {
+        self.bm.read(offset, width)
+    }
+
+    /// A BMDMA register write; START edges start or stop the engine.
+    pub(crate) fn bm_write(
+        &mut self,
+        offset: u16,
+        width: AccessWidth,
+        value: u32,
+        bus_master: bool,
+    ) {
+        match self.bm.write(offset, width, value) {
+            Some(StartEdge::Rising) => {
+                self.bm.cursor = self.bm.table;
+                if !self.bm.active() {
+                    self.bm.set_active(true);
+                    if matches!(self.op, Op::DmaPending(_)) {
+                        self.dma_kick(bus_master);
+                    }
+                }
+            }
+            Some(StartEdge::Falling) => {
+                // Like QEMU's ide_cancel_dma_sync: a partial DMA must not
+                // reach the disk, so the running transfer is completed
+                // (drained), then ACTIVE is cleared.
+                self.drain();
+                self.bm.set_active(false);
+            }
+            None => {}
+        }
+    }
+
+    /// A DMA command was issued: wait for the bus master (DRQ), or start at
+    /// once if it is already active.
+    pub(super) fn dma_accept(&mut self, u: Unit, kind: DmaKind, bus_master: bool) -> Outcome {
+        let unit = self.units.get_mut(u);
+        let Some(drive) = unit.drive.as_ref() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        unit.tf.status = Status::DRDY | Status::DSC | Status::DRQ;
+        let cmd = DmaCmd {
+            unit: u,
+            kind,
+            lba: unit.tf.lba(drive.geometry),
+            count: unit.tf.nsector,
+        };
+        self.op = Op::DmaPending(cmd);
+        if self.bm.active() {
+            self.dma_kick(bus_master);
+        }
+        Outcome::Started
+    }
+
+    /// Starts the pending DMA command now that the bus master is active.
+    fn dma_kick(&mut self, bus_master: bool) {
+        let Op::DmaPending(cmd) = self.op else {
+            return;
+        };
+        self.op = Op::Idle;
+        if cmd.count == 0 {
+            // Only TRIM can ask for nothing; it completes at once.
+            self.dma_complete(cmd, false);
+            return;
+        }
+        if !bus_master {
+            self.dma_fail(cmd, 0, Failure::HostBus, IdeError::BusMasterDisabled);
+            return;
+        }
+        let limit = u64::from(cmd.count) * SECTOR;
+        let described = match prd::walk(
+            self.mem,
+            self.requester,
+            self.bm.table,
+            &mut self.bm.cursor,
+            limit,
+            &mut self.sg,
+        ) {
+            Ok(d) => d,
+            Err(WalkError::Fetch(e)) => {
+                self.dma_fail(cmd, 0, Failure::HostBus, IdeError::Fetch(e));
+                return;
+            }
+            Err(WalkError::SgFull) => {
+                self.dma_fail(
+                    cmd,
+                    0,
+                    Failure::HostBus,
+                    IdeError::Transfer(TransferError::Unmappable),
+                );
+                return;
+            }
+        };
+        if self.sg.total() < limit {
+            // Short PRD table: no data, no error, no IRQ; the guest times
+            // out (QEMU since 2.3, the CVE-2014-9718 fix).
+            self.tf(cmd.unit).status = Status::DRDY | Status::DSC;
+            self.bm.set_active(false);
+            bump(&mut self.stats.short_prd_tables, 1);
+            return;
+        }
+        let stay_active = described > limit;
+        let dir = match cmd.kind {
+            DmaKind::Read => BlockDir::Read,
+            DmaKind::Write => BlockDir::Write,
+            DmaKind::Trim => {
+                self.op = Op::Trim(TrimRun {
+                    cmd,
+                    stay_active,
+                    offset: 0,
+                    sg_index: 0,
+                    sg_offset: 0,
+                    token: None,
+                });
+                self.trim_advance();
+                return;
+            }
+        };
+        let Some(lba) = cmd.lba else {
+            self.dma_fail(cmd, 0, Failure::Device, IdeError::BadChsAddress);
+            return;
+        };
+        let in_range = self
+            .units
+            .get(cmd.unit)
+            .drive
+            .as_ref()
+            .is_some_and(|d| d.range_ok(lba, u64::from(cmd.count)));
+        if !in_range {
+            self.dma_fail(
+                cmd,
+                0,
+                Failure::Device,
+                IdeError::OutOfRange {
+                    lba,
+                    count: u64::from(cmd.count),
+                },
+            );
+            return;
+        }
+        match SgTransfer::new(self.requester, self.client, dir, lba, limit) {
+            Ok(x) => self.xfer = Some(x),
+            Err(e) => {
+                self.dma_fail(cmd, 0, Failure::Device, IdeError::Transfer(e));
+                return;
+            }
+        }
+        self.op = Op::Dma { cmd, stay_active };
+        self.dma_advance();
+    }
+
+    /// Moves the running transfer on: submits, and collects completions a
+    /// synchronous backend already has, until it must wait or ends. Each
+    /// round moves at least one sector, so the loop is bounded by the
+    /// sector count.
+    pub(super) fn dma_advance(&mut self) {
+        let Op::Dma { cmd, stay_active } = self.op else {
+            return;
+        };
+        let stop = self.dma_rounds(cmd);
+        match stop {
+            Stop::Wait => {}
+            Stop::Done => self.dma_complete(cmd, stay_active),
+            Stop::Failed(f, e) => {
+                let done = self.xfer.as_ref().map_or(0, |x| x.bytes_done() / SECTOR);
+                self.dma_fail(cmd, done, f, e);
+            }
+        }
+    }
+
+    fn dma_rounds(&mut self, cmd: DmaCmd) -> Stop {
+        let (Some(xfer), Some(drive)) = (
+            self.xfer.as_mut(),
+            self.units.get_mut(cmd.unit).drive.as_mut(),
+        ) else {
+            return Stop::Failed(Failure::Device, IdeError::LostCompletion);
+        };
+        if xfer.in_flight().is_some() {
+            return Stop::Wait;
+        }
+        for _ in 0..=cmd.count {
+            match xfer.step(self.mem, self.sg.entries(), &mut drive.block) {
+                Ok(Progress::Submitted(token)) => match drive.block.poll() {
+                    Some(c) if c.token == token => {
+                        if let Err(e) = xfer.complete(c) {
+                            return Stop::Failed(classify(e), IdeError::Transfer(e));
+                        }
+                    }
+                    Some(_) => {
+                        bump(&mut self.stats.stray_completions, 1);
+                        self.last_error = Some(IdeError::StrayCompletion);
+                        return Stop::Wait;
+                    }
+                    None => return Stop::Wait,
+                },
+                Ok(Progress::WaitingForBounce) => {
+                    bump(&mut self.stats.bounce_waits, 1);
+                    return Stop::Wait;
+                }
+                Ok(Progress::Done) => return Stop::Done,
+                Err(e) => return Stop::Failed(classify(e), IdeError::Transfer(e)),
+            }
+        }
+        Stop::Failed(
+            Failure::Device,
+            IdeError::Transfer(TransferError::Unmappable),
+        )
+    }
+
+    /// The data phase of `cmd` ended well: flush first if the write cache is
+    /// off, then complete.
+    pub(super) fn dma_complete(&mut self, cmd: DmaCmd, stay_active: bool) {
+        let write_through = cmd.kind == DmaKind::Write
+            && self
+                .units
+                .get(cmd.unit)
+                .drive
+                .as_ref()
+                .is_some_and(|d| !d.write_cache);
+        self.account_transfer(cmd);
+        if write_through {
+            let outcome = self.flush_start(cmd.unit, AfterFlush::Dma { cmd, stay_active });
+            self.finish(cmd.unit, outcome);
+            return;
+        }
+        self.dma_finish(cmd, stay_active);
+    }
+
+    /// Completes `cmd`: address registers at the next sector, count 0,
+    /// Status 0x50, IRQ (BM INT), ACTIVE = `stay_active`.
+    pub(super) fn dma_finish(&mut self, cmd: DmaCmd, stay_active: bool) {
+        self.op = Op::Idle;
+        let unit = self.units.get_mut(cmd.unit);
+        if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
+            && cmd.kind != DmaKind::Trim
+        {
+            unit.tf
+                .set_lba(lba.saturating_add(u64::from(cmd.count)), d.geometry);
+        }
+        unit.tf.nsector = 0;
+        unit.tf.status = Status::DRDY | Status::DSC;
+        self.raise_irq();
+        self.bm.set_active(stay_active);
+    }
+
+    /// Ends `cmd` with ABRT after `done` sectors moved: the address
+    /// registers show the failing sector, BMDMA ERR for a host-bus failure,
+    /// ACTIVE cleared, IRQ.
+    pub(super) fn dma_fail(&mut self, cmd: DmaCmd, done: u64, failure: Failure, e: IdeError) {
+        self.account_transfer(cmd);
+        self.op = Op::Idle;
+        let unit = self.units.get_mut(cmd.unit);
+        if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
+            && cmd.kind != DmaKind::Trim
+        {
+            unit.tf.set_lba(lba.saturating_add(done), d.geometry);
+            unit.tf.nsector = cmd
+                .count
+                .saturating_sub(u32::try_from(done).unwrap_or(u32::MAX));
+        }
+        unit.tf.abort();
+        if failure == Failure::HostBus {
+            self.bm.status.insert(BmStatus::ERROR);
+            bump(&mut self.stats.host_bus_errors, 1);
+        }
+        self.bm.set_active(false);
+        self.record_error(e);
+        self.raise_irq();
+    }
+
+    /// Folds the finished transfer into the stats and drops it. A transfer
+    /// is only dropped when no request of it is in flight.
+    fn account_transfer(&mut self, cmd: DmaCmd) {
+        let Some(x) = self.xfer.take() else {
+            return;
+        };
+        let bytes = x.bytes_done();
+        let s = &mut self.stats;
+        match cmd.kind {
+            DmaKind::Read => bump(&mut s.bytes_read, bytes),
+            DmaKind::Write => bump(&mut s.bytes_written, bytes),
+            DmaKind::Trim => {}
+        }
+        if x.is_done() {
+            bump(&mut s.dma_completed, 1);
+            bump(&mut s.dma_block_requests, u64::from(x.requests()));
+            s.dma_max_requests = s.dma_max_requests.max(x.requests());
+        }
+        let mut x = x;
+        // Not in flight here (callers wait first); leaves the retry queue.
+        let _ = x.cancel(self.mem);
+    }
+}

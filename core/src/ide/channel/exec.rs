@@ -1,0 +1,250 @@
+//! Command dispatch, and the commands that move no data through the data
+//! port or the bus master.
+
+use crate::block::BlockDevice;
+
+use super::super::IrqLine;
+use super::super::command::{AtaCommand, feature};
+use super::super::error::IdeError;
+use super::super::identify::{MAX_MULTIPLE, TransferMode};
+use super::super::registers::{AtaError, DeviceHead, Status};
+use super::super::stats::bump;
+use super::super::taskfile::Geometry;
+use super::pio::Phase;
+use super::{AfterFlush, Channel, DmaKind, Outcome, Unit};
+
+impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+where
+    B: BlockDevice,
+    I: IrqLine,
+{
+    /// A Command register write. Ignored for an absent slave and while the
+    /// device is BSY or DRQ (as in QEMU: a DMA command waiting for START
+    /// keeps DRQ until it ends, so only SRST gets out of it).
+    pub(super) fn exec(&mut self, opcode: u8, bus_master: bool) {
+        let u = self.selected;
+        if !self.present(u) {
+            return;
+        }
+        if self
+            .units
+            .get(u)
+            .tf
+            .status
+            .intersects(Status::BSY | Status::DRQ)
+        {
+            return;
+        }
+        let cmd = AtaCommand::decode(opcode);
+        self.count_command(cmd);
+        let tf = self.tf(u);
+        tf.status = Status::DRDY | Status::BSY;
+        tf.error = AtaError::empty();
+        let outcome = self.dispatch(u, opcode, cmd, bus_master);
+        self.finish(u, outcome);
+    }
+
+    fn dispatch(&mut self, u: Unit, opcode: u8, cmd: AtaCommand, bus_master: bool) -> Outcome {
+        let Some(multiple) = self.drive(u).map(|d| u32::from(d.multiple)) else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        match cmd {
+            AtaCommand::ReadSectors { ext } => {
+                self.tf(u).begin_command(ext);
+                self.pio_read_block(u, 1)
+            }
+            AtaCommand::ReadMultiple { ext } => {
+                if multiple == 0 {
+                    return Outcome::Abort(IdeError::MultipleDisabled);
+                }
+                self.tf(u).begin_command(ext);
+                self.pio_read_block(u, multiple)
+            }
+            AtaCommand::WriteSectors { ext } => {
+                self.tf(u).begin_command(ext);
+                self.pio_write_start(u, 1)
+            }
+            AtaCommand::WriteMultiple { ext } => {
+                if multiple == 0 {
+                    return Outcome::Abort(IdeError::MultipleDisabled);
+                }
+                self.tf(u).begin_command(ext);
+                self.pio_write_start(u, multiple)
+            }
+            AtaCommand::ReadDma { ext } => {
+                self.tf(u).begin_command(ext);
+                self.dma_accept(u, DmaKind::Read, bus_master)
+            }
+            AtaCommand::WriteDma { ext } => {
+                self.tf(u).begin_command(ext);
+                self.dma_accept(u, DmaKind::Write, bus_master)
+            }
+            AtaCommand::DataSetManagement => {
+                let tf = self.tf(u);
+                if tf.feature != feature::DSM_TRIM {
+                    return Outcome::Abort(IdeError::Unsupported {
+                        opcode,
+                        feature: tf.feature,
+                    });
+                }
+                // A 16-bit count of 512-byte blocks of ranges; unlike the
+                // data commands, 0 means none (QEMU reads the low byte
+                // only, with the same meaning for 1..=255).
+                tf.lba48 = true;
+                tf.nsector = (u32::from(tf.hob_nsector) << 8) | (tf.nsector & 0xFF);
+                self.dma_accept(u, DmaKind::Trim, bus_master)
+            }
+            AtaCommand::ReadVerify { ext } => {
+                // No range check, as in QEMU.
+                self.tf(u).begin_command(ext);
+                Outcome::Done { dsc: true }
+            }
+            AtaCommand::FlushCache { .. } => self.flush_start(u, AfterFlush::Command),
+            AtaCommand::IdentifyDevice => self.identify(u),
+            AtaCommand::SetFeatures => self.set_features(u, opcode),
+            AtaCommand::SetMultipleMode => self.set_multiple_mode(u, opcode),
+            AtaCommand::InitializeDeviceParameters => self.initialize_device_parameters(u, opcode),
+            AtaCommand::ReadNativeMaxAddress { ext } => self.read_native_max(u, ext),
+            AtaCommand::ExecuteDeviceDiagnostic => {
+                let tf = self.tf(u);
+                tf.set_signature(true);
+                tf.status = Status::DRDY | Status::DSC;
+                tf.error = AtaError::AMNF;
+                self.raise_irq();
+                Outcome::Started
+            }
+            // QEMU completes these without DSC (Status 0x40).
+            AtaCommand::PowerManagement => Outcome::Done { dsc: false },
+            AtaCommand::CheckPowerMode => {
+                self.tf(u).nsector = 0xFF;
+                Outcome::Done { dsc: true }
+            }
+            AtaCommand::Seek => Outcome::Done { dsc: true },
+            AtaCommand::SecurityFreezeLock => {
+                self.tf(u).nsector = 0;
+                Outcome::Done { dsc: true }
+            }
+            AtaCommand::Unknown(_) => Outcome::Abort(IdeError::Unsupported {
+                opcode,
+                feature: self.units.get(u).tf.feature,
+            }),
+        }
+    }
+
+    fn count_command(&mut self, cmd: AtaCommand) {
+        let s = &mut self.stats;
+        bump(&mut s.commands, 1);
+        let counter = match cmd {
+            AtaCommand::ReadSectors { .. } | AtaCommand::ReadMultiple { .. } => &mut s.pio_reads,
+            AtaCommand::WriteSectors { .. } | AtaCommand::WriteMultiple { .. } => &mut s.pio_writes,
+            AtaCommand::ReadDma { .. } => &mut s.dma_reads,
+            AtaCommand::WriteDma { .. } => &mut s.dma_writes,
+            AtaCommand::DataSetManagement => &mut s.trims,
+            AtaCommand::FlushCache { .. } => &mut s.flushes,
+            AtaCommand::IdentifyDevice => &mut s.identifies,
+            _ => &mut s.other_commands,
+        };
+        bump(counter, 1);
+    }
+
+    /// IDENTIFY DEVICE: 512 bytes of data in, IRQ.
+    fn identify(&mut self, u: Unit) -> Outcome {
+        let Some(drive) = self.units.get(u).drive.as_ref() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        let id = drive.identify.clone();
+        if let Some(dst) = self.pio_buffer().get_mut(..512) {
+            id.copy_to(dst);
+        }
+        self.tf(u).status = Status::DRDY | Status::DSC | Status::DRQ;
+        self.pio_start_in(Phase::Identify(u), 512);
+        self.raise_irq();
+        Outcome::Started
+    }
+
+    fn set_features(&mut self, u: Unit, opcode: u8) -> Outcome {
+        let unit = self.units.get_mut(u);
+        let Some(drive) = unit.drive.as_mut() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        let f = unit.tf.feature;
+        match f {
+            feature::ENABLE_WRITE_CACHE => {
+                drive.write_cache = true;
+                drive.identify.set_write_cache(true);
+                Outcome::Done { dsc: true }
+            }
+            feature::DISABLE_WRITE_CACHE => {
+                drive.write_cache = false;
+                drive.identify.set_write_cache(false);
+                self.flush_start(u, AfterFlush::Command)
+            }
+            feature::SET_TRANSFER_MODE => {
+                let [mode, ..] = unit.tf.nsector.to_le_bytes();
+                match TransferMode::decode(mode) {
+                    Some(m) => {
+                        drive.identify.set_transfer_mode(m);
+                        Outcome::Done { dsc: true }
+                    }
+                    // Deviation: QEMU accepts any mode number of a known
+                    // class; vmdma refuses modes IDENTIFY does not list.
+                    None => Outcome::Abort(IdeError::BadParameter { opcode }),
+                }
+            }
+            f if feature::NO_OPS.contains(&f) => Outcome::Done { dsc: true },
+            f => Outcome::Abort(IdeError::Unsupported { opcode, feature: f }),
+        }
+    }
+
+    fn set_multiple_mode(&mut self, u: Unit, opcode: u8) -> Outcome {
+        let unit = self.units.get_mut(u);
+        let Some(drive) = unit.drive.as_mut() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        let [n, ..] = unit.tf.nsector.to_le_bytes();
+        if n != 0 && (n > MAX_MULTIPLE || !n.is_power_of_two()) {
+            return Outcome::Abort(IdeError::BadParameter { opcode });
+        }
+        drive.multiple = n;
+        drive.identify.set_multiple(n);
+        Outcome::Done { dsc: true }
+    }
+
+    /// INITIALIZE DEVICE PARAMETERS: heads = Device bits 3:0 + 1, sectors
+    /// per track = Sector Count. Deviation: QEMU treats it as a no-op;
+    /// vmdma applies the translation (CHS commands and IDENTIFY words 54–58
+    /// follow it) and refuses 0 sectors per track with ABRT.
+    fn initialize_device_parameters(&mut self, u: Unit, opcode: u8) -> Outcome {
+        let unit = self.units.get_mut(u);
+        let Some(drive) = unit.drive.as_mut() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        let heads = (unit.tf.select & DeviceHead::HEAD).bits() + 1;
+        let [sectors, ..] = unit.tf.nsector.to_le_bytes();
+        match Geometry::with_params(drive.sectors(), heads, sectors) {
+            Some(g) => {
+                drive.geometry = g;
+                drive.identify.set_current_geometry(g);
+                Outcome::Done { dsc: true }
+            }
+            None => Outcome::Abort(IdeError::BadParameter { opcode }),
+        }
+    }
+
+    /// READ NATIVE MAX ADDRESS (/EXT): the last sector into the address
+    /// registers. Deviation: clamped to what the addressing mode can hold
+    /// (QEMU truncates).
+    fn read_native_max(&mut self, u: Unit, ext: bool) -> Outcome {
+        let unit = self.units.get_mut(u);
+        let Some(drive) = unit.drive.as_ref() else {
+            return Outcome::Abort(IdeError::LostCompletion);
+        };
+        let Some(last) = drive.sectors().checked_sub(1) else {
+            return Outcome::Abort(IdeError::OutOfRange { lba: 0, count: 1 });
+        };
+        unit.tf.begin_command(ext);
+        let max = last.min(unit.tf.max_address(drive.geometry));
+        unit.tf.set_lba(max, drive.geometry);
+        Outcome::Done { dsc: true }
+    }
+}

@@ -1,0 +1,411 @@
+//! One IDE channel: two device slots sharing a task-file interface, the
+//! bus-master engine, the IRQ line, and the command state machine.
+//!
+//! The channel is driven by register accesses ([`Channel::read_register`],
+//! [`Channel::write_register`], the data port, Device Control and the BMDMA
+//! registers) and by the host's [`Channel::poll`] (block completions) and
+//! [`Channel::retry_bounce`] (bounce space freed). At most one operation is
+//! outstanding per channel (`Op`), and at most one block request of it is
+//! in flight; every loop in here is bounded by a sector or entry count.
+//!
+//! Files: `exec` (command dispatch and non-data commands), `pio` (the PIO
+//! data phase), `dma` (bus-master DMA), `trim` (DATA SET MANAGEMENT),
+//! `pending` (flush, completions, drain).
+
+mod dma;
+mod exec;
+mod pending;
+mod pio;
+mod trim;
+
+use crate::block::RequestToken;
+use crate::dma::{ClientId, DmaMemory, SgList, SgTransfer};
+use crate::memory::DeviceId;
+
+use super::IrqLine;
+use super::bus_master::BusMaster;
+use super::drive::Drive;
+use super::error::IdeError;
+use super::prd::MAX_PRD_ENTRIES;
+use super::registers::{CommandBlockReg, DeviceControl, DeviceHead, Status};
+use super::stats::IdeStats;
+use super::taskfile::TaskFile;
+
+/// A device position on the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Device 0.
+    Master,
+    /// Device 1.
+    Slave,
+}
+
+/// One device slot: its task file, and the disk if one is attached.
+#[derive(Debug)]
+pub(crate) struct UnitState<B> {
+    pub tf: TaskFile,
+    pub drive: Option<Drive<B>>,
+}
+
+/// The two slots.
+#[derive(Debug)]
+pub(crate) struct Units<B> {
+    master: UnitState<B>,
+    slave: UnitState<B>,
+}
+
+impl<B> Units<B> {
+    pub(crate) fn get(&self, u: Unit) -> &UnitState<B> {
+        match u {
+            Unit::Master => &self.master,
+            Unit::Slave => &self.slave,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, u: Unit) -> &mut UnitState<B> {
+        match u {
+            Unit::Master => &mut self.master,
+            Unit::Slave => &mut self.slave,
+        }
+    }
+
+    pub(crate) fn both_mut(&mut self) -> [&mut UnitState<B>; 2] {
+        [&mut self.master, &mut self.slave]
+    }
+}
+
+/// What a DMA command moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DmaKind {
+    Read,
+    Write,
+    Trim,
+}
+
+/// An accepted DMA command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DmaCmd {
+    pub unit: Unit,
+    pub kind: DmaKind,
+    /// First sector (`None`: a CHS address with sector 0, refused at start).
+    pub lba: Option<u64>,
+    /// Sectors (read/write) or 512-byte blocks of TRIM ranges.
+    pub count: u32,
+}
+
+/// What happens when a flush completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterFlush {
+    /// FLUSH CACHE or SET FEATURES 0x82: the command completes.
+    Command,
+    /// A DMA write with the write cache disabled: the DMA completes.
+    Dma { cmd: DmaCmd, stay_active: bool },
+}
+
+/// Progress of a TRIM command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrimRun {
+    pub cmd: DmaCmd,
+    pub stay_active: bool,
+    /// Byte offset of the next range entry in the SG list.
+    pub offset: u64,
+    /// Position of that byte: SG entry index and offset inside it.
+    pub sg_index: usize,
+    pub sg_offset: u64,
+    /// The discard in flight.
+    pub token: Option<RequestToken>,
+}
+
+/// The operation outstanding on the channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Nothing.
+    Idle,
+    /// A DMA command waits for the bus master to start (Status DRQ).
+    DmaPending(DmaCmd),
+    /// A DMA read/write runs (`Channel::xfer` holds the transfer).
+    Dma { cmd: DmaCmd, stay_active: bool },
+    /// A TRIM runs.
+    Trim(TrimRun),
+    /// A flush is in flight.
+    Flush {
+        unit: Unit,
+        token: RequestToken,
+        then: AfterFlush,
+    },
+}
+
+/// How a command handler left the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Finished without data: clear BSY, set DSC if asked, raise the IRQ.
+    Done { dsc: bool },
+    /// Finished with ABRT (and the IRQ).
+    Abort(IdeError),
+    /// The handler started a data phase, a DMA or an asynchronous request,
+    /// and set Status and the IRQ itself.
+    Started,
+}
+
+/// One IDE channel with up to two disks of type `B`, an IRQ line `I`, and
+/// DMA transfers of at most `IOV` mappings per block request.
+pub(crate) struct Channel<'m, B, I, const IOV: usize> {
+    mem: &'m dyn DmaMemory,
+    irq: I,
+    irq_level: bool,
+    requester: DeviceId,
+    client: ClientId,
+    units: Units<B>,
+    selected: Unit,
+    control: DeviceControl,
+    pub(crate) bm: BusMaster,
+    pio: pio::Pio,
+    op: Op,
+    xfer: Option<SgTransfer<'m, IOV>>,
+    sg: SgList<MAX_PRD_ENTRIES>,
+    pub(crate) stats: IdeStats,
+    pub(crate) last_error: Option<IdeError>,
+}
+
+impl<'m, B, I, const IOV: usize> Channel<'m, B, I, IOV>
+where
+    B: crate::block::BlockDevice,
+    I: IrqLine,
+{
+    /// A channel after power-on, with `master` and optionally `slave`.
+    pub(crate) fn new(
+        mem: &'m dyn DmaMemory,
+        irq: I,
+        requester: DeviceId,
+        client: ClientId,
+        master: Drive<B>,
+        slave: Option<Drive<B>>,
+    ) -> Self {
+        let slave_present = slave.is_some();
+        Channel {
+            mem,
+            irq,
+            irq_level: false,
+            requester,
+            client,
+            units: Units {
+                master: UnitState {
+                    tf: TaskFile::after_reset(true),
+                    drive: Some(master),
+                },
+                slave: UnitState {
+                    tf: TaskFile::after_reset(slave_present),
+                    drive: slave,
+                },
+            },
+            selected: Unit::Master,
+            control: DeviceControl::empty(),
+            bm: BusMaster::new(),
+            pio: pio::Pio::new(),
+            op: Op::Idle,
+            xfer: None,
+            sg: SgList::new(),
+            stats: IdeStats::default(),
+            last_error: None,
+        }
+    }
+
+    /// The DMA client id this channel registers for bounce retries.
+    pub(crate) fn client(&self) -> ClientId {
+        self.client
+    }
+
+    /// The current level of the IRQ line.
+    pub(crate) fn irq_level(&self) -> bool {
+        self.irq_level
+    }
+
+    /// The disk in slot `u`.
+    pub(crate) fn drive(&self, u: Unit) -> Option<&Drive<B>> {
+        self.units.get(u).drive.as_ref()
+    }
+
+    /// The disk in slot `u`, mutably.
+    pub(crate) fn drive_mut(&mut self, u: Unit) -> Option<&mut Drive<B>> {
+        self.units.get_mut(u).drive.as_mut()
+    }
+
+    /// True when no block request is in flight and no transfer waits for
+    /// bounce space (a DMA command may still wait for START).
+    pub(crate) fn is_quiescent(&self) -> bool {
+        matches!(self.op, Op::Idle | Op::DmaPending(_))
+    }
+
+    fn present(&self, u: Unit) -> bool {
+        self.units.get(u).drive.is_some()
+    }
+
+    fn tf(&mut self, u: Unit) -> &mut TaskFile {
+        &mut self.units.get_mut(u).tf
+    }
+
+    /// An 8-bit read of command-block register `offset` (0..=7).
+    pub(crate) fn read_register(&mut self, offset: u16) -> u8 {
+        let Some(reg) = CommandBlockReg::from_offset(offset) else {
+            return 0xFF;
+        };
+        let hob = self.control.contains(DeviceControl::HOB);
+        let absent = !self.present(self.selected);
+        match reg {
+            CommandBlockReg::Data => {
+                // An 8-bit read of the data port consumes a whole word.
+                self.read_data(crate::pci::AccessWidth::Word)
+                    .to_le_bytes()
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
+            }
+            CommandBlockReg::StatusCommand => {
+                let v = if absent {
+                    0
+                } else {
+                    self.units.get(self.selected).tf.status.bits()
+                };
+                self.lower_irq();
+                v
+            }
+            CommandBlockReg::ErrorFeatures if absent => 0,
+            _ => self.units.get(self.selected).tf.read(reg, hob),
+        }
+    }
+
+    /// An 8-bit write of command-block register `offset` (0..=7).
+    pub(crate) fn write_register(&mut self, offset: u16, v: u8, bus_master: bool) {
+        let Some(reg) = CommandBlockReg::from_offset(offset) else {
+            return;
+        };
+        let busy = self
+            .units
+            .get(self.selected)
+            .tf
+            .status
+            .intersects(Status::BSY | Status::DRQ);
+        if reg != CommandBlockReg::StatusCommand && busy {
+            return;
+        }
+        match reg {
+            // 8-bit writes to the data port are ignored, as in QEMU.
+            CommandBlockReg::Data => {}
+            CommandBlockReg::Device => {
+                self.control.remove(DeviceControl::HOB);
+                let select = DeviceHead::from_bits_retain(v) | DeviceHead::OBSOLETE;
+                for unit in self.units.both_mut() {
+                    unit.tf.select = select;
+                }
+                self.selected = if select.contains(DeviceHead::DEV) {
+                    Unit::Slave
+                } else {
+                    Unit::Master
+                };
+            }
+            CommandBlockReg::StatusCommand => {
+                self.control.remove(DeviceControl::HOB);
+                self.lower_irq();
+                self.exec(v, bus_master);
+            }
+            _ => {
+                self.control.remove(DeviceControl::HOB);
+                for unit in self.units.both_mut() {
+                    unit.tf.write_fifo(reg, v);
+                }
+            }
+        }
+    }
+
+    /// A read of Alternate Status (does not touch the IRQ).
+    pub(crate) fn read_alt_status(&self) -> u8 {
+        if self.present(self.selected) {
+            self.units.get(self.selected).tf.status.bits()
+        } else {
+            0
+        }
+    }
+
+    /// A write of Device Control: nIEN and HOB are stored; a rising SRST
+    /// edge resets both devices.
+    pub(crate) fn write_device_control(&mut self, v: u8) {
+        let new = DeviceControl::from_bits_retain(v);
+        let rising =
+            new.contains(DeviceControl::SRST) && !self.control.contains(DeviceControl::SRST);
+        self.control = new;
+        if rising {
+            self.software_reset();
+            self.control.remove(DeviceControl::SRST);
+        }
+    }
+
+    /// SRST: completes (drains) any request in flight, drops a DMA command
+    /// still waiting for START, resets both devices' registers, runs the
+    /// diagnostic (Error 0x01, Status 0x50, signature) and raises the IRQ.
+    ///
+    /// Deviation: device 0 ends up selected (QEMU keeps its internal unit
+    /// while the Device register reads 0xA0).
+    fn software_reset(&mut self) {
+        self.drain();
+        if let Op::DmaPending(_) = self.op {
+            self.op = Op::Idle;
+        }
+        self.pio.stop();
+        for unit in self.units.both_mut() {
+            let present = unit.drive.is_some();
+            unit.tf = TaskFile::after_reset(present);
+            unit.tf.error = super::registers::AtaError::AMNF;
+            if let Some(d) = unit.drive.as_mut() {
+                d.soft_reset();
+            }
+        }
+        self.selected = Unit::Master;
+        self.raise_irq();
+    }
+
+    /// Raises INTRQ unless nIEN is set; sets BMDMA Status INT when it does.
+    fn raise_irq(&mut self) {
+        if self.control.contains(DeviceControl::NIEN) {
+            return;
+        }
+        self.bm.status.insert(super::registers::BmStatus::INTERRUPT);
+        if !self.irq_level {
+            self.irq_level = true;
+            self.irq.set_level(true);
+        }
+    }
+
+    /// Lowers INTRQ (Status read, Command write).
+    fn lower_irq(&mut self) {
+        if self.irq_level {
+            self.irq_level = false;
+            self.irq.set_level(false);
+        }
+    }
+
+    /// Ends a command the way `outcome` says.
+    fn finish(&mut self, u: Unit, outcome: Outcome) {
+        match outcome {
+            Outcome::Done { dsc } => {
+                let tf = self.tf(u);
+                tf.status.remove(Status::BSY);
+                if dsc && tf.error.is_empty() {
+                    tf.status.insert(Status::DSC);
+                }
+                self.raise_irq();
+            }
+            Outcome::Abort(e) => {
+                self.pio.stop();
+                self.tf(u).abort();
+                self.record_error(e);
+                self.raise_irq();
+            }
+            Outcome::Started => {}
+        }
+    }
+
+    fn record_error(&mut self, e: IdeError) {
+        self.last_error = Some(e);
+        super::stats::bump(&mut self.stats.aborted, 1);
+    }
+}

@@ -1,0 +1,178 @@
+//! DATA SET MANAGEMENT / TRIM: range entries read from the PRD buffers and
+//! passed to the backend's discard, one request at a time.
+//!
+//! Each 8-byte little-endian entry holds the LBA in bits 47:0 and the
+//! sector count in bits 63:48; entries with count 0 are skipped, an entry
+//! past the end of the disk aborts the command (QEMU: `-EINVAL` → ABRT).
+//! Entries are read through guest memory (copies, not mappings) and may
+//! straddle PRD boundaries. A backend that does not support discard
+//! (`BlockError::Unsupported`) is treated as one that ignores it, like
+//! QEMU's `discard=ignore`. The loop is bounded by the number of entries.
+
+use crate::block::{BlockDevice, BlockError, BlockRequest, Completion};
+use crate::dma::SgEntry;
+use crate::memory::{DeviceId, MemError};
+
+use super::super::IrqLine;
+use super::super::error::IdeError;
+use super::super::stats::bump;
+use super::dma::Failure;
+use super::{Channel, Op, TrimRun};
+
+/// Bytes per range entry.
+const ENTRY: u64 = 8;
+
+/// Reads `buf.len()` bytes of the SG stream at the cursor and advances it.
+fn read_sg(
+    mem: &(impl crate::dma::DmaMemory + ?Sized),
+    requester: DeviceId,
+    sg: &[SgEntry],
+    index: &mut usize,
+    offset: &mut u64,
+    buf: &mut [u8],
+) -> Result<(), MemError> {
+    let mut done = 0usize;
+    // Every round either copies at least one byte or moves to the next
+    // entry, so it ends within `buf.len() + sg.len()` rounds.
+    for _ in 0..=(buf.len() + sg.len()) {
+        if done == buf.len() {
+            return Ok(());
+        }
+        let Some(e) = sg.get(*index) else {
+            break;
+        };
+        let left = e.len.saturating_sub(*offset);
+        if left == 0 {
+            *index += 1;
+            *offset = 0;
+            continue;
+        }
+        let n = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len() - done);
+        let addr = e
+            .addr
+            .checked_add(*offset)
+            .ok_or(MemError::Overflow { addr: e.addr })?;
+        let dst = buf
+            .get_mut(done..done + n)
+            .ok_or(MemError::Overflow { addr })?;
+        mem.read(requester, addr, dst)?;
+        done += n;
+        *offset += n as u64;
+    }
+    if done == buf.len() {
+        Ok(())
+    } else {
+        Err(MemError::ZeroLength)
+    }
+}
+
+/// Where a TRIM round stopped.
+enum Stop {
+    Wait,
+    Done,
+    Failed(Failure, IdeError),
+}
+
+impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+where
+    B: BlockDevice,
+    I: IrqLine,
+{
+    /// Issues discards until one is in flight or the ranges end.
+    pub(super) fn trim_advance(&mut self) {
+        let Op::Trim(run) = self.op else {
+            return;
+        };
+        match self.trim_rounds(run) {
+            Stop::Wait => {}
+            Stop::Done => {
+                if let Op::Trim(run) = self.op {
+                    self.dma_complete(run.cmd, run.stay_active);
+                }
+            }
+            Stop::Failed(f, e) => self.dma_fail(run.cmd, 0, f, e),
+        }
+    }
+
+    fn trim_rounds(&mut self, mut run: TrimRun) -> Stop {
+        if run.token.is_some() {
+            return Stop::Wait;
+        }
+        let total = self.sg.total();
+        let Some(drive) = self.units.get_mut(run.cmd.unit).drive.as_mut() else {
+            return Stop::Failed(Failure::Device, IdeError::LostCompletion);
+        };
+        let entries = total / ENTRY;
+        let stop = 'rounds: {
+            for _ in 0..=entries {
+                if run.offset + ENTRY > total {
+                    break 'rounds Stop::Done;
+                }
+                let mut raw = [0u8; 8];
+                if let Err(e) = read_sg(
+                    self.mem,
+                    self.requester,
+                    self.sg.entries(),
+                    &mut run.sg_index,
+                    &mut run.sg_offset,
+                    &mut raw,
+                ) {
+                    break 'rounds Stop::Failed(Failure::HostBus, IdeError::Fetch(e));
+                }
+                run.offset += ENTRY;
+                let entry = u64::from_le_bytes(raw);
+                let lba = entry & 0xFFFF_FFFF_FFFF;
+                let count = entry >> 48;
+                if count == 0 {
+                    continue;
+                }
+                if !drive.range_ok(lba, count) {
+                    break 'rounds Stop::Failed(
+                        Failure::Device,
+                        IdeError::OutOfRange { lba, count },
+                    );
+                }
+                bump(&mut self.stats.trim_ranges, 1);
+                match drive
+                    .block
+                    .submit(BlockRequest::Discard { sector: lba, count })
+                {
+                    Err(BlockError::Unsupported) => continue,
+                    Err(e) => break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e)),
+                    Ok(token) => match drive.block.poll() {
+                        Some(c) if c.token == token => match c.result {
+                            Ok(()) | Err(BlockError::Unsupported) => continue,
+                            Err(e) => {
+                                break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e));
+                            }
+                        },
+                        Some(_) => {
+                            bump(&mut self.stats.stray_completions, 1);
+                            run.token = Some(token);
+                            break 'rounds Stop::Wait;
+                        }
+                        None => {
+                            run.token = Some(token);
+                            break 'rounds Stop::Wait;
+                        }
+                    },
+                }
+            }
+            Stop::Done
+        };
+        self.op = Op::Trim(run);
+        stop
+    }
+
+    /// The discard in flight completed.
+    pub(super) fn trim_completed(&mut self, mut run: TrimRun, c: Completion) {
+        run.token = None;
+        self.op = Op::Trim(run);
+        match c.result {
+            Ok(()) | Err(BlockError::Unsupported) => self.trim_advance(),
+            Err(e) => self.dma_fail(run.cmd, 0, Failure::Device, IdeError::Block(e)),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! An IDE/ATA hard-disk controller with PIIX bus-master DMA, and its PCI
+//! function: the primary channel of a PIIX3 (`8086:7010`) in compatibility
+//! mode, with a master disk and an optional slave.
+//!
+//! The model is host-agnostic: it knows nothing of KVM, files or threads.
+//! The host provides the DMA memory ([`DmaMemory`](crate::dma::DmaMemory)),
+//! the disks ([`BlockDevice`](crate::block::BlockDevice)) and the IRQ line
+//! ([`IrqLine`]), and forwards port accesses.
+//!
+//! # Host interface
+//! ```text
+//! IdeController::new(&mem, irq, master, slave, &IdeConfig::new(dev, client))
+//! port exit  ─▶ decode_port(port) ─▶ Some((block, offset)) ─▶ read/write(block, offset, width[, value])
+//! 0xCF8..0xCFF ─▶ ConfigMechanism1 ─▶ PciBus ─▶ the controller's PciFunction impl
+//! backend completion ─▶ poll()          bounce space freed (poll_retry == client_id()) ─▶ on_bounce_free()
+//! ```
+//! - Ports: `0x1F0..=0x1F7` (command block; data port 8/16/32-bit),
+//!   `0x3F6` (Alternate Status / Device Control), and the 16 BMDMA ports
+//!   at BAR4, which decode only while the PCI Command register enables I/O
+//!   space and BAR4 is assigned ([`IdeController::decode_port`] knows the
+//!   current mapping). IRQ 14.
+//! - [`IrqLine`]: level semantics. The line is raised when a command
+//!   completes, a PIO block is ready or written, a DMA ends, or on SRST,
+//!   unless Device Control nIEN is set; it is lowered by a Status read or a
+//!   Command write, never by Alternate Status.
+//! - Completions: a synchronous backend (one that completes inside
+//!   `submit`, like `preadv`) finishes a DMA command inside the register
+//!   write that started it. An asynchronous one finishes in [`poll`]. PIO
+//!   blocks are always read or written synchronously (the request borrows
+//!   the controller's buffer).
+//! - Bounce space: a DMA to MMIO that finds the bounce pool full waits on
+//!   the retry queue under [`IdeConfig::client`]; the host calls
+//!   [`on_bounce_free`] when `poll_retry` hands that id back.
+//! - Stopping the bus master (START 1 → 0) and SRST drain: they wait (with
+//!   `BlockDevice::wait`) for the request in flight and let the command
+//!   finish, so no I/O is left outstanding.
+//!
+//! # Behaviour
+//! Sections 4, 6 and 8 of the QEMU reference: task-file registers with the
+//! HOB FIFO, writes ignored while BSY/DRQ, absent slave (Status/Error read
+//! 0, commands ignored), SRST on the rising edge with signature and
+//! diagnostic code, the hard-disk command set, ABRT for anything else,
+//! LBA28 count 0 = 256 and LBA48 count 0 = 65536, the three PRD-length
+//! outcomes (short: Status 0x50, no IRQ, BM 0x00; exact: IRQ, BM 0x04;
+//! long: IRQ, BM 0x05), START before or after the command.
+//!
+//! # Where vmdma differs from QEMU, and why
+//! - DMA that reaches no memory (a hole, a refused MMIO access, an IOMMU
+//!   fault), an unreadable PRD table, and DMA while PCI bus mastering is
+//!   off end with BMDMA Status ERR|INT and ATA ABRT + IRQ (a PCI master
+//!   abort on a real PIIX). QEMU completes such DMA into an empty address
+//!   space (reads give zeros, writes vanish) and reports success.
+//! - The guest stopping the bus master while the transfer waits for bounce
+//!   space ends the command the same way (it cannot finish).
+//! - PIO blocks complete synchronously (no BSY phase is visible).
+//! - INITIALIZE DEVICE PARAMETERS sets the CHS translation (QEMU: no-op);
+//!   0 sectors per track is refused with ABRT.
+//! - SMART is not implemented (ABRT), and IDENTIFY does not claim it.
+//!   IDENTIFY word 59 follows SET MULTIPLE MODE, word 50 has bit 14, and
+//!   word 255 carries the checksum (QEMU caches the words of the first
+//!   IDENTIFY and leaves 255 zero).
+//! - SET FEATURES 0x03 refuses transfer modes IDENTIFY does not list.
+//! - TRIM takes its 16-bit block count from the HOB FIFO and parses range
+//!   entries across PRD boundaries; a backend without discard support
+//!   counts as success.
+//! - READ NATIVE MAX ADDRESS clamps to what LBA28/CHS can express.
+//! - After SRST device 0 is selected; a DMA command still waiting for
+//!   START is dropped.
+//! - Only 0x40–0x4B of the PCI device-specific area are writable (QEMU:
+//!   all of 0x40–0xFF); their decode-enable bits are preset because vmdma
+//!   runs no firmware.
+//! - The secondary channel has BMDMA registers (plain storage) but no
+//!   task-file ports.
+//!
+//! # No-panic contract
+//! Every guest value is validated where it enters: register writes are
+//! stored as bytes, PRDs are parsed into [`Prd`] and walked at most 512
+//! entries / 4 KiB, addresses and counts use checked or saturating
+//! arithmetic, and every loop is bounded by a sector, entry or request
+//! count. Failures become ATA/BMDMA status bits plus an [`IdeError`] in
+//! [`IdeController::last_error`].
+//!
+//! [`poll`]: IdeController::poll
+//! [`on_bounce_free`]: IdeController::on_bounce_free
+#![forbid(unsafe_code)]
+
+mod bus_master;
+mod channel;
+mod command;
+mod controller;
+mod drive;
+mod error;
+mod identify;
+mod prd;
+mod registers;
+mod stats;
+mod taskfile;
+
+pub use channel::Unit;
+pub use command::{AtaCommand, feature, opcode};
+pub use controller::{DEFAULT_IOV, IdeConfig, IdeController, IoBlock};
+pub use error::IdeError;
+pub use identify::{DriveInfo, IDENTIFY_WORDS};
+pub use prd::{MAX_PRD_ENTRIES, Prd};
+pub use registers::{
+    AtaError, BmCommand, BmRegister, BmStatus, CommandBlockReg, DeviceControl, DeviceHead, Status,
+};
+pub use stats::IdeStats;
+
+pub use crate::pci::AccessWidth;
+
+/// The controller's interrupt line, implemented by the host.
+///
+/// Level semantics: `set_level(true)` asserts the line, `set_level(false)`
+/// deasserts it. The controller calls it only on changes.
+pub trait IrqLine {
+    /// Drives the line high (asserted) or low.
+    fn set_level(&self, high: bool);
+}
+
+impl<T: IrqLine + ?Sized> IrqLine for &T {
+    fn set_level(&self, high: bool) {
+        (**self).set_level(high);
+    }
+}
+
