@@ -124,3 +124,5 @@ impl<T: IrqLine + ?Sized> IrqLine for &T {
     }
 }
 
+#[cfg(test)]
+mod tests;
