@@ -11,6 +11,7 @@ mod non_data;
 mod pci;
 mod pio;
 mod prd_outcomes;
+mod prop;
 mod registers;
 mod srst;
 mod stop;
