@@ -6,12 +6,16 @@ use super::DmaDirection;
 
 /// Releases bounce mappings: implemented by whoever created them.
 ///
+/// `Sync` because a [`Mapping`] holds a shared reference to its unmapper:
+/// a device model holding live mappings (an IDE transfer) can then be
+/// `Send` and move to the thread that runs it.
+///
 /// # Implementation contract
 /// `release` is called exactly once per ticket, with `access_len <=`
 /// the mapped length; for [`DmaDirection::DeviceWritesMemory`] it writes back
 /// exactly `access_len` bytes of `data` to the original address, then frees
 /// the slot and notifies retry clients.
-pub trait Unmapper {
+pub trait Unmapper: Sync {
     /// Ends a bounce mapping.
     fn release(
         &self,
