@@ -62,15 +62,19 @@ impl IdeConfig<'static> {
 /// A PIIX3 IDE controller: the primary channel (master disk, optional
 /// slave) with bus-master DMA, and its PCI function (`8086:7010`).
 ///
-/// `'m` is the lifetime of the DMA memory; `B` the disks' block device;
-/// `I` the IRQ line (IRQ 14); `IOV` the most mappings per block request.
-pub struct IdeController<'m, B, I, const IOV: usize = DEFAULT_IOV> {
-    channel: Channel<'m, B, I, IOV>,
+/// `'m` is the lifetime of the DMA memory `M` (an
+/// [`AddressSpace`](crate::dma::AddressSpace), an
+/// [`Iommu`](crate::iommu::Iommu), or `dyn DmaMemory`); `B` the disks'
+/// block device; `I` the IRQ line (IRQ 14); `IOV` the most mappings per
+/// block request. The controller is `Send` when `M` is `Sync` and `B` and
+/// `I` are `Send` (an address space is `Sync`).
+pub struct IdeController<'m, M: ?Sized, B, I, const IOV: usize = DEFAULT_IOV> {
+    channel: Channel<'m, M, B, I, IOV>,
     pci: Piix3Ide,
     secondary: BusMaster,
 }
 
-impl<B, I, const IOV: usize> core::fmt::Debug for IdeController<'_, B, I, IOV> {
+impl<M: ?Sized, B, I, const IOV: usize> core::fmt::Debug for IdeController<'_, M, B, I, IOV> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IdeController")
             .field("pci", &self.pci)
@@ -79,8 +83,9 @@ impl<B, I, const IOV: usize> core::fmt::Debug for IdeController<'_, B, I, IOV> {
     }
 }
 
-impl<'m, B, I, const IOV: usize> IdeController<'m, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize> IdeController<'m, M, B, I, IOV>
 where
+    M: DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {
@@ -93,13 +98,7 @@ where
 
     /// A controller after power-on: both devices reset, PCI Command 0 (no
     /// I/O decode, no bus mastering), BAR4 unassigned.
-    pub fn new(
-        mem: &'m dyn DmaMemory,
-        irq: I,
-        master: B,
-        slave: Option<B>,
-        config: &IdeConfig<'_>,
-    ) -> Self {
+    pub fn new(mem: &'m M, irq: I, master: B, slave: Option<B>, config: &IdeConfig<'_>) -> Self {
         let master = Drive::new(master, &config.master);
         let slave = slave.map(|s| Drive::new(s, &config.slave));
         IdeController {
@@ -125,6 +124,26 @@ where
         let base = self.pci.bmdma_base()?;
         let off = port.checked_sub(base)?;
         (off < Piix3Ide::BMDMA_BAR_SIZE).then_some((IoBlock::BusMaster, off))
+    }
+
+    /// [`IdeController::decode_port`] and [`IdeController::read`] in one:
+    /// the value of a read of `port`, or `None` if the controller does not
+    /// decode it.
+    pub fn read_port(&mut self, port: u16, width: AccessWidth) -> Option<u32> {
+        let (block, offset) = self.decode_port(port)?;
+        Some(self.read(block, offset, width))
+    }
+
+    /// [`IdeController::decode_port`] and [`IdeController::write`] in one;
+    /// returns whether the controller decodes `port`.
+    pub fn write_port(&mut self, port: u16, width: AccessWidth, value: u32) -> bool {
+        match self.decode_port(port) {
+            Some((block, offset)) => {
+                self.write(block, offset, width, value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A guest read of `width` at `offset` in `block`.
@@ -285,8 +304,9 @@ where
     }
 }
 
-impl<B, I, const IOV: usize> PciFunction for IdeController<'_, B, I, IOV>
+impl<M, B, I, const IOV: usize> PciFunction for IdeController<'_, M, B, I, IOV>
 where
+    M: DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {

@@ -31,6 +31,9 @@ pub enum IdeError {
     StoppedWaitingForBounce,
     /// The backend reported nothing in flight while a request was.
     LostCompletion,
+    /// The addressed device slot has no disk (an internal inconsistency;
+    /// commands to an absent device are ignored before they get here).
+    NoDevice,
     /// A completion arrived for a request this channel did not submit.
     StrayCompletion,
     /// A command or feature vmdma does not implement.
@@ -68,6 +71,7 @@ impl core::fmt::Display for IdeError {
                 f.write_str("bus master stopped while waiting for bounce space")
             }
             IdeError::LostCompletion => f.write_str("block backend lost a request"),
+            IdeError::NoDevice => f.write_str("no disk in the addressed slot"),
             IdeError::StrayCompletion => f.write_str("completion for an unknown request"),
             IdeError::Unsupported { opcode, feature } => {
                 write!(

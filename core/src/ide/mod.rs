@@ -35,6 +35,53 @@
 //!   `BlockDevice::wait`) for the request in flight and let the command
 //!   finish, so no I/O is left outstanding.
 //!
+//! # Example
+//! ```
+//! use vmdma_core::block::MemDisk;
+//! use vmdma_core::dma::{AddressSpace, BouncePool, ClientId, DmaMemory};
+//! use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine};
+//! use vmdma_core::memory::{DeviceId, RamBacking, RegionMap};
+//! use vmdma_core::pci::{ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction};
+//!
+//! struct Irq14; // a KVM host would issue KVM_IRQ_LINE(14, high) here
+//! impl IrqLine for Irq14 {
+//!     fn set_level(&self, _high: bool) {}
+//! }
+//!
+//! let mut ram = vec![0u8; 1 << 20];
+//! let pool = BouncePool::<4096, 8>::new();
+//! let mut map = RegionMap::<8>::new();
+//! map.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
+//! let mem = AddressSpace::<8, 4>::new(map, &pool);
+//! let mut image = vec![0u8; 64 * 512];
+//! let config = IdeConfig::new(DeviceId(1), ClientId(1));
+//! let mut ide: IdeController<'_, AddressSpace<'_, 8, 4>, MemDisk<'_>, Irq14> =
+//!     IdeController::new(&mem, Irq14, MemDisk::new(&mut image, false), None, &config);
+//! ide.firmware_init(0xC000).unwrap(); // BAR4 and I/O decode, as firmware would
+//!
+//! // A port-I/O exit: 8-bit read of 0x1F7 (Status).
+//! let (block, offset) = ide.decode_port(0x1F7).unwrap();
+//! assert_eq!(ide.read(block, offset, AccessWidth::Byte), 0x50);
+//!
+//! // Configuration cycles through 0xCF8/0xCFC reach the same object.
+//! let (mut host, mut isa, mut cf8) = (HostBridge::new(), IsaBridge::new(), ConfigMechanism1::new());
+//! let mut bus = [
+//!     (PciAddress::new(0, 0, 0).unwrap(), &mut host as &mut dyn PciFunction),
+//!     (PciAddress::new(0, 1, 0).unwrap(), &mut isa),
+//!     (PciAddress::new(0, 1, 1).unwrap(), &mut ide),
+//! ];
+//! cf8.write(&mut bus[..], 0, AccessWidth::Dword, 0x8000_0900); // 00:01.1, register 0
+//! assert_eq!(cf8.read(&mut bus[..], 4, AccessWidth::Dword), 0x7010_8086);
+//!
+//! // After the backend signals completions, and when bounce space frees up:
+//! ide.poll();
+//! while let Some(client) = mem.poll_retry() {
+//!     if client == ide.client_id() {
+//!         ide.on_bounce_free();
+//!     }
+//! }
+//! ```
+//!
 //! # Behaviour
 //! Sections 4, 6 and 8 of the QEMU reference: task-file registers with the
 //! HOB FIFO, writes ignored while BSY/DRQ, absent slave (Status/Error read

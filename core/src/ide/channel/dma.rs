@@ -23,7 +23,7 @@
 //! space.
 
 use crate::block::{BlockDevice, SECTOR_SIZE};
-use crate::dma::{BlockDir, Progress, SgTransfer, TransferError};
+use crate::dma::{BlockDir, DmaMemory, Progress, SgTransfer, TransferError};
 use crate::pci::AccessWidth;
 
 use super::super::IrqLine;
@@ -70,8 +70,9 @@ pub(super) fn classify(e: TransferError) -> Failure {
     }
 }
 
-impl<'m, B, I, const IOV: usize> Channel<'m, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize> Channel<'m, M, B, I, IOV>
 where
+    M: DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {
@@ -114,7 +115,7 @@ where
     pub(super) fn dma_accept(&mut self, u: Unit, kind: DmaKind, bus_master: bool) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_ref() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         unit.tf.status = Status::DRDY | Status::DSC | Status::DRQ;
         let cmd = DmaCmd {
@@ -251,7 +252,7 @@ where
             self.xfer.as_mut(),
             self.units.get_mut(cmd.unit).drive.as_mut(),
         ) else {
-            return Stop::Failed(Failure::Device, IdeError::LostCompletion);
+            return Stop::Failed(Failure::Device, IdeError::NoDevice);
         };
         if xfer.in_flight().is_some() {
             return Stop::Wait;

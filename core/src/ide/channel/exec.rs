@@ -13,8 +13,9 @@ use super::super::taskfile::Geometry;
 use super::pio::Phase;
 use super::{AfterFlush, Channel, DmaKind, Outcome, Unit};
 
-impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
 where
+    M: crate::dma::DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {
@@ -46,7 +47,7 @@ where
 
     fn dispatch(&mut self, u: Unit, opcode: u8, cmd: AtaCommand, bus_master: bool) -> Outcome {
         let Some(multiple) = self.drive(u).map(|d| u32::from(d.multiple)) else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         match cmd {
             AtaCommand::ReadSectors { ext } => {
@@ -150,7 +151,7 @@ where
     /// IDENTIFY DEVICE: 512 bytes of data in, IRQ.
     fn identify(&mut self, u: Unit) -> Outcome {
         let Some(drive) = self.units.get(u).drive.as_ref() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let id = drive.identify.clone();
         if let Some(dst) = self.pio_buffer().get_mut(..512) {
@@ -165,7 +166,7 @@ where
     fn set_features(&mut self, u: Unit, opcode: u8) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let f = unit.tf.feature;
         match f {
@@ -199,7 +200,7 @@ where
     fn set_multiple_mode(&mut self, u: Unit, opcode: u8) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let [n, ..] = unit.tf.nsector.to_le_bytes();
         if n != 0 && (n > MAX_MULTIPLE || !n.is_power_of_two()) {
@@ -217,7 +218,7 @@ where
     fn initialize_device_parameters(&mut self, u: Unit, opcode: u8) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let heads = (unit.tf.select & DeviceHead::HEAD).bits() + 1;
         let [sectors, ..] = unit.tf.nsector.to_le_bytes();
@@ -237,7 +238,7 @@ where
     fn read_native_max(&mut self, u: Unit, ext: bool) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_ref() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let Some(last) = drive.sectors().checked_sub(1) else {
             return Outcome::Abort(IdeError::OutOfRange { lba: 0, count: 1 });

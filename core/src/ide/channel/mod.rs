@@ -149,8 +149,8 @@ pub(crate) enum Outcome {
 
 /// One IDE channel with up to two disks of type `B`, an IRQ line `I`, and
 /// DMA transfers of at most `IOV` mappings per block request.
-pub(crate) struct Channel<'m, B, I, const IOV: usize> {
-    mem: &'m dyn DmaMemory,
+pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize> {
+    mem: &'m M,
     irq: I,
     irq_level: bool,
     requester: DeviceId,
@@ -167,14 +167,15 @@ pub(crate) struct Channel<'m, B, I, const IOV: usize> {
     pub(crate) last_error: Option<IdeError>,
 }
 
-impl<'m, B, I, const IOV: usize> Channel<'m, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize> Channel<'m, M, B, I, IOV>
 where
+    M: DmaMemory + ?Sized,
     B: crate::block::BlockDevice,
     I: IrqLine,
 {
     /// A channel after power-on, with `master` and optionally `slave`.
     pub(crate) fn new(
-        mem: &'m dyn DmaMemory,
+        mem: &'m M,
         irq: I,
         requester: DeviceId,
         client: ClientId,

@@ -21,8 +21,9 @@ const DRAIN_ROUNDS: u32 = 1 << 23;
 /// The errno reported when a flush is abandoned.
 const EIO: i32 = 5;
 
-impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
 where
+    M: crate::dma::DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {

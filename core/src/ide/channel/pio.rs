@@ -100,8 +100,9 @@ fn block_io_sync<B: BlockDevice>(block: &mut B, req: BlockRequest<'_, '_>) -> Re
     Err(IdeError::LostCompletion)
 }
 
-impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
 where
+    M: crate::dma::DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {
@@ -205,7 +206,7 @@ where
             return Outcome::Started;
         }
         let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let n = remaining.min(per_block);
         let Some(lba) = unit.tf.lba(drive.geometry) else {
@@ -260,7 +261,7 @@ where
         let unit = self.units.get_mut(u);
         let remaining = unit.tf.nsector;
         let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::LostCompletion);
+            return Outcome::Abort(IdeError::NoDevice);
         };
         let n = remaining.min(per_block);
         let Some(lba) = unit.tf.lba(drive.geometry) else {

@@ -75,8 +75,9 @@ enum Stop {
     Failed(Failure, IdeError),
 }
 
-impl<B, I, const IOV: usize> Channel<'_, B, I, IOV>
+impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
 where
+    M: crate::dma::DmaMemory + ?Sized,
     B: BlockDevice,
     I: IrqLine,
 {
@@ -102,7 +103,7 @@ where
         }
         let total = self.sg.total();
         let Some(drive) = self.units.get_mut(run.cmd.unit).drive.as_mut() else {
-            return Stop::Failed(Failure::Device, IdeError::LostCompletion);
+            return Stop::Failed(Failure::Device, IdeError::NoDevice);
         };
         let entries = total / ENTRY;
         let stop = 'rounds: {

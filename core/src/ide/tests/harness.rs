@@ -208,7 +208,7 @@ impl Default for Env {
 }
 
 pub struct Rig<'a, B, const IOV: usize> {
-    pub ide: IdeController<'a, B, &'a TestIrq, IOV>,
+    pub ide: IdeController<'a, AddressSpace<'a, 4, 4>, B, &'a TestIrq, IOV>,
     pub space: &'a AddressSpace<'a, 4, 4>,
     pub mmio: &'a RamLikeMmio,
     pub irq: &'a TestIrq,

@@ -16,3 +16,18 @@ mod registers;
 mod srst;
 mod stop;
 mod trim;
+
+/// The controller over a `Sync` memory (the address space) is `Send`, so a
+/// host can move it to a vCPU thread or keep it behind `Arc<Mutex<..>>`.
+#[test]
+fn controller_is_send_over_an_address_space() {
+    fn assert_send<T: Send>() {}
+    assert_send::<
+        crate::ide::IdeController<
+            'static,
+            crate::dma::AddressSpace<'static, 4, 4>,
+            crate::block::MemDisk<'static>,
+            harness::TestIrq,
+        >,
+    >();
+}

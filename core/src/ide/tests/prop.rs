@@ -225,18 +225,20 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
 
     let mut img = disk_image(DISK_SECTORS);
     let irq = TestIrq::default();
-    let mut ide: IdeController<'_, MemDisk<'_>, &TestIrq> = IdeController::new(
-        &space,
-        &irq,
-        MemDisk::new(&mut img, false),
-        None,
-        &IdeConfig::new(DeviceId(1), ClientId(1)),
-    );
+    let mut ide: IdeController<'_, AddressSpace<'_, 24, 4>, MemDisk<'_>, &TestIrq> =
+        IdeController::new(
+            &space,
+            &irq,
+            MemDisk::new(&mut img, false),
+            None,
+            &IdeConfig::new(DeviceId(1), ClientId(1)),
+        );
     ide.config_write(header::BAR4, AccessWidth::Dword, 0xC000);
     ide.config_write(header::COMMAND, AccessWidth::Word, 0x0005);
-    let out = |ide: &mut IdeController<'_, MemDisk<'_>, &TestIrq>, b, o, v: u32| {
-        ide.write(b, o, AccessWidth::Byte, v)
-    };
+    let out = |ide: &mut IdeController<'_, AddressSpace<'_, 24, 4>, MemDisk<'_>, &TestIrq>,
+               b,
+               o,
+               v: u32| { ide.write(b, o, AccessWidth::Byte, v) };
     ide.write(IoBlock::BusMaster, 4, AccessWidth::Dword, TABLE as u32);
     out(&mut ide, IoBlock::Command, 6, 0xE0 | (c.lba >> 24) & 0xF);
     out(&mut ide, IoBlock::Command, 2, u32::from(c.count));
@@ -275,7 +277,8 @@ fn run_case(c: &Case) -> Result<(), TestCaseError> {
             "{:?}",
             ide.last_error()
         );
-        let reg = |ide: &mut IdeController<'_, MemDisk<'_>, &TestIrq>, o| {
+        let reg = |ide: &mut IdeController<'_, AddressSpace<'_, 24, 4>, MemDisk<'_>, &TestIrq>,
+                   o| {
             ide.read(IoBlock::Command, o, AccessWidth::Byte) as usize
         };
         let now = reg(&mut ide, 3) | reg(&mut ide, 4) << 8 | reg(&mut ide, 5) << 16;
@@ -340,7 +343,7 @@ trait Master<'d> {
     fn master(&self) -> &MemDisk<'d>;
 }
 
-impl<'d> Master<'d> for IdeController<'_, MemDisk<'d>, &TestIrq> {
+impl<'d, M: DmaMemory + ?Sized> Master<'d> for IdeController<'_, M, MemDisk<'d>, &TestIrq> {
     fn master(&self) -> &MemDisk<'d> {
         self.disk(crate::ide::Unit::Master).unwrap()
     }
@@ -404,7 +407,7 @@ proptest! {
         let space = AddressSpace::<4, 4>::new(map, &pool);
         let mut img = disk_image(64);
         let irq = TestIrq::default();
-        let mut ide: IdeController<'_, MemDisk<'_>, &TestIrq> = IdeController::new(
+        let mut ide: IdeController<'_, AddressSpace<'_, 4, 4>, MemDisk<'_>, &TestIrq> = IdeController::new(
             &space, &irq, MemDisk::new(&mut img, false), None,
             &IdeConfig::new(DeviceId(1), ClientId(1)),
         );

@@ -224,6 +224,12 @@ fn port_decoding() {
             Some((IoBlock::BusMaster, 15))
         );
         assert_eq!(r.ide.decode_port(BMDMA + 16), None);
+        // The combined helpers.
+        assert_eq!(r.ide.read_port(0x1F7, AccessWidth::Byte), Some(0x50));
+        assert_eq!(r.ide.read_port(0x170, AccessWidth::Byte), None);
+        assert!(r.ide.write_port(0x1F2, AccessWidth::Byte, 0x77));
+        assert_eq!(r.inb(NSECT), 0x77);
+        assert!(!r.ide.write_port(0x172, AccessWidth::Byte, 0x11));
     });
 }
 
