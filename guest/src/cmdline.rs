@@ -7,6 +7,7 @@
 //! | `suite` | `conformance` (default) or `readonly` | which test suite to run |
 //! | `bench` | a name | reserved for benchmarks (not implemented yet) |
 //! | `vmdma.mmio_scratch` | `0xBASE,0xLEN` | a RAM-like MMIO region (vmdma only) |
+//! | `crash` | `exception` or `panic` | crash on purpose after boot (tests of crash reporting) |
 //!
 //! Other words (a loader may add its own, e.g. `console=`) are ignored.
 //! A recognised key with a bad value, or given twice, is an error.
@@ -30,6 +31,25 @@ impl Suite {
         match self {
             Suite::Conformance => "conformance",
             Suite::ReadOnly => "readonly",
+        }
+    }
+}
+
+/// A deliberate crash requested with `crash=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// Execute `ud2` (invalid opcode exception).
+    Exception,
+    /// Call the panic handler.
+    Panic,
+}
+
+impl Crash {
+    /// The command-line spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Crash::Exception => "exception",
+            Crash::Panic => "panic",
         }
     }
 }
@@ -77,6 +97,8 @@ pub struct Options<'a> {
     pub bench: Option<&'a str>,
     /// The MMIO scratch region, if announced (only vmdma does).
     pub mmio_scratch: Option<MmioScratch>,
+    /// `crash=KIND`, if given.
+    pub crash: Option<Crash>,
 }
 
 /// Why the command line was rejected.
@@ -86,6 +108,8 @@ pub enum CmdlineError {
     UnknownSuite,
     /// `bench=` had an empty name.
     EmptyBench,
+    /// `crash=` named an unknown kind.
+    UnknownCrash,
     /// A recognised key appeared twice.
     DuplicateKey(&'static str),
     /// The scratch value is not `0xBASE,0xLEN`.
@@ -103,6 +127,9 @@ impl fmt::Display for CmdlineError {
                 f.write_str("unknown suite (expected conformance or readonly)")
             }
             CmdlineError::EmptyBench => f.write_str("bench= needs a name"),
+            CmdlineError::UnknownCrash => {
+                f.write_str("unknown crash (expected exception or panic)")
+            }
             CmdlineError::DuplicateKey(k) => write!(f, "{k}= given twice"),
             CmdlineError::ScratchSyntax => {
                 write!(f, "{CMDLINE_MMIO_SCRATCH} must be 0xBASE,0xLEN")
@@ -123,6 +150,7 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
     let mut suite = None;
     let mut bench = None;
     let mut scratch = None;
+    let mut crash = None;
     for word in cmdline.split_ascii_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
             continue;
@@ -142,6 +170,14 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
                 }
                 set_once(&mut bench, value, "bench")?;
             }
+            "crash" => {
+                let c = match value {
+                    "exception" => Crash::Exception,
+                    "panic" => Crash::Panic,
+                    _ => return Err(CmdlineError::UnknownCrash),
+                };
+                set_once(&mut crash, c, "crash")?;
+            }
             CMDLINE_MMIO_SCRATCH => {
                 let (b, l) = value.split_once(',').ok_or(CmdlineError::ScratchSyntax)?;
                 let region = MmioScratch::new(parse_hex(b)?, parse_hex(l)?)?;
@@ -154,6 +190,7 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
         suite: suite.unwrap_or(Suite::Conformance),
         bench,
         mmio_scratch: scratch,
+        crash,
     })
 }
 
@@ -187,6 +224,7 @@ mod tests {
         assert_eq!(o.suite, Suite::Conformance);
         assert_eq!(o.bench, None);
         assert_eq!(o.mmio_scratch, None);
+        assert_eq!(o.crash, None);
         let o = parse("  console=ttyS0 quiet  ").unwrap();
         assert_eq!(o.suite, Suite::Conformance);
     }
@@ -204,12 +242,18 @@ mod tests {
             })
         );
         assert_eq!(o.mmio_scratch.unwrap().end(), 0xd001_0000);
+        assert_eq!(
+            parse("crash=exception").unwrap().crash,
+            Some(Crash::Exception)
+        );
+        assert_eq!(parse("crash=panic").unwrap().crash, Some(Crash::Panic));
     }
 
     #[test]
     fn rejects_bad_values() {
         assert_eq!(parse("suite=fast"), Err(CmdlineError::UnknownSuite));
         assert_eq!(parse("bench="), Err(CmdlineError::EmptyBench));
+        assert_eq!(parse("crash=hang"), Err(CmdlineError::UnknownCrash));
         assert_eq!(
             parse("suite=readonly suite=conformance"),
             Err(CmdlineError::DuplicateKey("suite"))

@@ -4,6 +4,7 @@
 use core::panic::PanicInfo;
 
 use vmdma_core::protocol::GUEST_EXIT_CRASH;
+use vmdma_guest::cmdline::Crash;
 
 use crate::arch::cpu;
 use crate::arch::idt::ExceptionFrame;
@@ -55,6 +56,21 @@ pub fn exception(frame: &ExceptionFrame) -> ! {
         println!("vmdma-guest:   cr2 {:#x}", cpu::read_cr2());
     }
     exit(GUEST_EXIT_CRASH)
+}
+
+/// Crashes on purpose (`crash=` on the command line), so that host tests
+/// can check how crashes are reported.
+pub fn deliberate(kind: Crash) -> ! {
+    println!("vmdma-guest: crashing on purpose (crash={})", kind.name());
+    match kind {
+        Crash::Exception => cpu::ud2(),
+        Crash::Panic => deliberate_panic(),
+    }
+}
+
+#[expect(clippy::panic, reason = "the crash=panic self-test")]
+fn deliberate_panic() -> ! {
+    panic!("crash=panic on the command line")
 }
 
 #[panic_handler]

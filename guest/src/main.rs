@@ -72,6 +72,9 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
             scratch.base, scratch.len
         ));
     }
+    if let Some(kind) = options.crash {
+        fault::deliberate(kind);
+    }
     if let Some(bench) = options.bench {
         fatal(format_args!(
             "bench={bench}: benchmarks are not implemented yet"

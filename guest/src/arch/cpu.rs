@@ -24,6 +24,13 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Executes `ud2`: raises the invalid-opcode exception (for the crash
+/// self-test; the exception handler never returns).
+pub fn ud2() -> ! {
+    // SAFETY: `ud2` only raises #UD, which the IDT handles.
+    unsafe { asm!("ud2", options(nomem, nostack, noreturn)) }
+}
+
 /// Reads a model-specific register.
 ///
 /// Only architectural MSRs that exist on every x86-64 CPU are read (a

@@ -1,10 +1,12 @@
 //! COM1 (16550 UART at 0x3F8), output only.
 //!
 //! Initialisation: 115200 8N1, FIFOs on, no interrupts. Each byte waits for
-//! THRE (bounded: after [`THRE_POLLS`] reads the byte is sent anyway, so a
-//! broken UART cannot hang the guest).
+//! THRE, bounded: after [`THRE_POLLS`] reads the byte is sent anyway, and
+//! from then on the UART is assumed not to report THRE at all (so a VMM
+//! with a minimal UART is not slowed down by a timeout per byte).
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::io::{inb, outb};
 
@@ -18,7 +20,10 @@ const MCR: u16 = COM1 + 4;
 const LSR: u16 = COM1 + 5;
 const LSR_THRE: u8 = 0x20;
 /// Line status reads before a byte is written regardless.
-pub const THRE_POLLS: u32 = 100_000;
+pub const THRE_POLLS: u32 = 10_000;
+
+/// Set once THRE failed to appear within [`THRE_POLLS`] reads.
+static NO_THRE: AtomicBool = AtomicBool::new(false);
 
 /// Programs the UART.
 pub fn init() {
@@ -33,10 +38,8 @@ pub fn init() {
 
 /// Sends one byte.
 pub fn write_byte(b: u8) {
-    for _ in 0..THRE_POLLS {
-        if inb(LSR) & LSR_THRE != 0 {
-            break;
-        }
+    if !NO_THRE.load(Ordering::Relaxed) && !(0..THRE_POLLS).any(|_| inb(LSR) & LSR_THRE != 0) {
+        NO_THRE.store(true, Ordering::Relaxed);
     }
     outb(THR, b);
 }

@@ -20,6 +20,9 @@ pub const PRIMARY_CTRL: u16 = 0x3F6;
 /// real one, so this is seconds at worst and still finite.
 pub const WAIT_POLLS: u32 = 400_000;
 
+/// IRR checks in [`Channel::irq_requested`] and [`Channel::irq_released`].
+pub const IRR_POLLS: u32 = 32;
+
 /// The Device Control value the guest normally runs with: nIEN clear.
 pub const DEVCTL_NORMAL: u8 = devctl::OBS;
 
@@ -191,6 +194,31 @@ impl Channel {
         let _ = self.alt_status();
         self.wait_not_busy("BSY clear after SRST")?;
         Ok(self.status())
+    }
+
+    /// Whether IRQ 14 is requested at the PIC, checking up to
+    /// [`IRR_POLLS`] times with an Alternate Status read in between (a
+    /// VMM may raise the line a moment after the status changed).
+    pub fn irq_requested(&self) -> bool {
+        for _ in 0..IRR_POLLS {
+            if pic::irq14_requested() {
+                return true;
+            }
+            let _ = self.alt_status();
+        }
+        false
+    }
+
+    /// Whether IRQ 14 is not requested at the PIC (in level mode: the line
+    /// is low), checking up to [`IRR_POLLS`] times.
+    pub fn irq_released(&self) -> bool {
+        for _ in 0..IRR_POLLS {
+            if !pic::irq14_requested() {
+                return true;
+            }
+            let _ = self.alt_status();
+        }
+        false
     }
 
     /// Takes any latched IRQ 14 now (see [`pic::drain`]), polling

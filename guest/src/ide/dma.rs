@@ -174,7 +174,7 @@ pub fn run(
         ch.stop_bus_master();
         return Err(e);
     }
-    let irq_requested = pic::irq14_requested();
+    let irq_requested = ch.irq_requested();
     let error = ch.error();
     let st = ch.status();
     ch.set_bm_status(bm_after_stop);

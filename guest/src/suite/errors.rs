@@ -11,7 +11,7 @@ use super::{Ctx, Fail, PASS, TestResult};
 use crate::ide::AtaError;
 use crate::ide::dma::DmaOutcome;
 use crate::ide::pio::{self, Width};
-use crate::{ensure, ensure_eq, pic, skip};
+use crate::{ensure, ensure_eq, skip};
 
 fn expect_aborted_dma(what: &str, o: &DmaOutcome) -> Result<(), Fail> {
     ensure!(
@@ -38,7 +38,7 @@ pub fn out_of_range_pio_read(ctx: &mut Ctx) -> TestResult {
         let mut buf = [0u8; 2 * SECTOR];
         let buf = buf.get_mut(..sectors as usize * SECTOR).unwrap_or(&mut []);
         let r = pio::data_in(&ctx.ch, &tf, cmd::READ_SECTORS_EXT, Width::Bits16, 1, buf);
-        let irq = pic::irq14_requested();
+        let irq = ctx.ch.irq_requested();
         let (hob, low) = ctx.ch.read_taskfile();
         match r {
             Err(AtaError::Device {

@@ -644,7 +644,7 @@ impl Ctx {
         self.ch.drain_irq();
         self.ch.issue(tf, opcode)?;
         self.ch.wait_not_busy("non-data command completion")?;
-        let irq = crate::pic::irq14_requested();
+        let irq = self.ch.irq_requested();
         let (hob, low) = self.ch.read_taskfile();
         let device = self.ch.read(vmdma_guest::ata::regs::reg::DEVICE);
         let error = self.ch.error();

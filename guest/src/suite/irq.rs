@@ -86,27 +86,27 @@ pub fn status_read_clears_irq(ctx: &mut Ctx) -> TestResult {
     let _ = ch.clear_bm_status();
     pic::set_irq14_masked(true);
     pic::set_irq14_level(true);
-    let before = pic::irq14_requested();
+    let low_before = ch.irq_released();
     let tf = TaskFile::plain(Drive::Master, 0, 0);
     let issued = ch
         .issue(&tf, cmd::CHECK_POWER_MODE)
         .and_then(|()| ch.wait_not_busy("CHECK POWER MODE"));
-    let raised = pic::irq14_requested();
+    let raised = ch.irq_requested();
     let _ = ch.alt_status();
     let _ = ch.alt_status();
     let after_alt = pic::irq14_requested();
     let bm_before = ch.bm_status();
     let st = ch.status();
-    let after_status = pic::irq14_requested();
+    let released = ch.irq_released();
     let bm_after = ch.bm_status();
     pic::set_irq14_level(false);
     pic::set_irq14_masked(false);
     let _ = ch.clear_bm_status();
     issued?;
-    ensure!(!before, "IRQ 14 line high before the command");
+    ensure!(low_before, "IRQ 14 line high before the command");
     ensure!(raised, "IRQ 14 line low after the command completed");
     ensure!(after_alt, "reading Alternate Status lowered IRQ 14");
-    ensure!(!after_status, "reading Status left IRQ 14 high");
+    ensure!(released, "reading Status left IRQ 14 high");
     expect_bm(bm_before, bm::STATUS_INT, "before the Status read")?;
     expect_bm(bm_after, bm::STATUS_INT, "after the Status read")?;
     ensure_eq!(st, status::READY, "status");

@@ -9,7 +9,7 @@ use super::io::{Layout, Mode, Xfer, expect_bm, expect_clean};
 use super::{Ctx, Fail, PASS, TestResult};
 use crate::arch::mem;
 use crate::ide::pio::{self, Width};
-use crate::{ensure, pic, skip};
+use crate::{ensure, skip};
 
 const SECTORS: u32 = 16;
 const PROBE_LBA: u64 = 64;
@@ -96,7 +96,7 @@ pub fn refuses_pio_write(ctx: &mut Ctx) -> TestResult {
         1,
         ctx.mem.data.get(..n).unwrap_or(&[]),
     );
-    let irq = pic::irq14_requested();
+    let irq = ctx.ch.irq_requested();
     match r {
         Err(crate::ide::AtaError::Device {
             status: s,

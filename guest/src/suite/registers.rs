@@ -6,13 +6,15 @@ use vmdma_guest::ata::taskfile::{Drive, TaskFile};
 
 use super::{Ctx, PASS, TestResult};
 use crate::ide::channel::DEVCTL_NORMAL;
-use crate::{ensure, ensure_eq, pic};
+use crate::{ensure, ensure_eq};
 
-/// SRST: Status DRDY|DSC once BSY clears, Error 0x01 (diagnostic
+/// SRST: an interrupt and Status DRDY|DSC once BSY clears, Error 0x01 (diagnostic
 /// passed), signature Count 1 / LBA 1,0,0, master selected.
 pub fn srst_signature(ctx: &mut Ctx) -> TestResult {
     let ch = &ctx.ch;
     ch.select(Drive::Master)?;
+    let _ = ch.status();
+    ch.drain_irq();
     // QEMU sets BSY on the SRST edge and finishes the reset later (in a
     // bottom half), so BSY may or may not still be visible here: only its
     // end is checked.
@@ -20,6 +22,7 @@ pub fn srst_signature(ctx: &mut Ctx) -> TestResult {
     let _ = ch.alt_status();
     ch.set_devctl(DEVCTL_NORMAL);
     ch.wait_not_busy("BSY clear after SRST")?;
+    let irq = ch.irq_requested();
     let (_, low) = ch.read_taskfile();
     let dev = ch.read(reg::DEVICE);
     let err = ch.error();
@@ -35,6 +38,7 @@ pub fn srst_signature(ctx: &mut Ctx) -> TestResult {
     ensure_eq!(low.lba_mid, 0, "signature LBA mid");
     ensure_eq!(low.lba_high, 0, "signature LBA high");
     ensure_eq!(dev & device::DEV1, 0, "device register DEV bit after SRST");
+    ensure!(irq, "no interrupt after SRST");
     PASS
 }
 
@@ -95,7 +99,7 @@ pub fn absent_slave(ctx: &mut Ctx) -> TestResult {
     let lba_low = ch.read(reg::LBA_LOW);
     ch.command(cmd::CHECK_POWER_MODE);
     let after_cmd = ch.alt_status();
-    let irq_requested = pic::irq14_requested();
+    let irq_requested = ch.irq_requested();
     let irqs = ctx.ch.irq_window(64);
     let st_after = ch.status();
     ch.select(Drive::Master)?;
