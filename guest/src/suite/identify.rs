@@ -25,10 +25,10 @@ pub fn identify_device(ctx: &mut Ctx) -> TestResult {
     let mm = id.max_multiple();
     ensure!(mm >= 1 && mm.is_power_of_two(), "word 47 max multiple {mm}");
     for w in 0..256 {
-        ensure_eq!(
-            id.word(w),
-            ctx.id.word(w),
-            "IDENTIFY word differs from the start-up copy"
+        let (now, then) = (id.word(w), ctx.id.word(w));
+        ensure!(
+            now == then,
+            "word {w} is {now:#06x}, was {then:#06x} at start-up"
         );
     }
     PASS

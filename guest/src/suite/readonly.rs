@@ -7,6 +7,7 @@ use vmdma_guest::stamp::SECTOR;
 
 use super::io::{Layout, Mode, Xfer, expect_bm, expect_clean};
 use super::{Ctx, Fail, PASS, TestResult};
+use crate::arch::dma_memory::DATA_LEN;
 use crate::arch::mem;
 use crate::ide::pio::{self, Width};
 use crate::{ensure, skip};
@@ -28,14 +29,15 @@ fn dma_read_raw(ctx: &mut Ctx, lba: u64) -> Result<(), Fail> {
     expect_clean("DMA read", &o)
 }
 
-/// Compares the RAM buffer with the staging buffer over `SECTORS`.
-fn same(ctx: &Ctx) -> Result<(), Fail> {
+/// Compares the RAM buffer (`what_ram`) with the staging buffer
+/// (`what_stage`) over `SECTORS`.
+fn same(ctx: &Ctx, what_ram: &str, what_stage: &str) -> Result<(), Fail> {
     let n = SECTORS as usize * SECTOR;
     let a = ctx.mem.data.get(..n).unwrap_or(&[]);
     let b = ctx.stage.bytes.get(..n).unwrap_or(&[]);
     if let Some(i) = mem::first_difference(a, b) {
         return Err(Fail(vmdma_guest::msg!(
-            "byte {i}: {:#04x} vs {:#04x}",
+            "byte {i}: {what_ram} {:#04x}, {what_stage} {:#04x}",
             a.get(i).copied().unwrap_or(0),
             b.get(i).copied().unwrap_or(0)
         )));
@@ -55,7 +57,7 @@ pub fn reads_agree(ctx: &mut Ctx) -> TestResult {
             Width::Bits32,
             1,
         )?;
-        same(ctx)?;
+        same(ctx, "DMA read", "PIO read")?;
     }
     PASS
 }
@@ -116,22 +118,28 @@ pub fn refuses_pio_write(ctx: &mut Ctx) -> TestResult {
     }
     ensure!(irq, "no interrupt for the refused write");
     dma_read_raw(ctx, PROBE_LBA)?;
-    same(ctx)?;
+    same(ctx, "after the refused write", "before")?;
     PASS
 }
 
 /// WRITE DMA is aborted (Status ERR, Error ABRT, BM INT, interrupt) and the
 /// disk is unchanged.
 pub fn refuses_dma_write(ctx: &mut Ctx) -> TestResult {
-    snapshot(ctx)?;
-    // `dma_write_unannounced` builds its data in the staging buffer, so
-    // keep the "before" copy in the upper half of the RAM buffer.
     let n = SECTORS as usize * SECTOR;
-    let (low, high) = ctx.mem.data.split_at_mut(n);
-    mem::copy(high, ctx.stage.bytes.get(..n).unwrap_or(&[]));
-    let _ = low;
+    snapshot(ctx)?;
+    // `dma_write_unannounced` builds its data in the staging buffer, so the
+    // "before" copy waits in the upper half of the RAM buffer.
+    let save = DATA_LEN / 2;
+    mem::copy(
+        ctx.mem.data.get_mut(save..save + n).unwrap_or(&mut []),
+        ctx.stage.bytes.get(..n).unwrap_or(&[]),
+    );
     let p = ctx.pattern();
     let o = ctx.dma_write_unannounced(&Xfer::new(PROBE_LBA, SECTORS), p, &Layout::ram(0, n)?)?;
+    mem::copy(
+        ctx.stage.bytes.get_mut(..n).unwrap_or(&mut []),
+        ctx.mem.data.get(save..save + n).unwrap_or(&[]),
+    );
     ensure!(
         o.status & status::ERR != 0 && o.error & error::ABRT != 0,
         "status {:#04x} error {:#04x}, want ERR / ABRT",
@@ -140,13 +148,7 @@ pub fn refuses_dma_write(ctx: &mut Ctx) -> TestResult {
     );
     expect_bm(o.bm_after_stop, bm::STATUS_INT, "after the refused write")?;
     ensure!(o.irq_requested, "no interrupt for the refused write");
-    // Before copy back into the staging buffer, then re-read the disk.
-    let (_, high) = ctx.mem.data.split_at(n);
-    mem::copy(
-        ctx.stage.bytes.get_mut(..n).unwrap_or(&mut []),
-        high.get(..n).unwrap_or(&[]),
-    );
     dma_read_raw(ctx, PROBE_LBA)?;
-    same(ctx)?;
+    same(ctx, "after the refused write", "before")?;
     PASS
 }
