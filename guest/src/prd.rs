@@ -92,6 +92,26 @@ pub fn encode_table(regions: &[Region], table: &mut [[u32; 2]]) -> Result<usize,
     Ok(n)
 }
 
+/// Splits `[offset, offset + len)` at multiples of 64 KiB into pieces of
+/// `(offset, len)`, as a driver splits a buffer into PRD regions (the
+/// offsets are relative to a 64 KiB-aligned base).
+pub fn split_64k(offset: usize, len: usize) -> impl Iterator<Item = (usize, u32)> {
+    let block = PRD_MAX_LEN as usize;
+    let end = offset.saturating_add(len);
+    let mut at = offset;
+    core::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let boundary = (at / block).saturating_add(1).saturating_mul(block);
+        let piece = boundary.min(end) - at;
+        let start = at;
+        at += piece;
+        // `piece <= 64 KiB` by construction.
+        Some((start, piece as u32))
+    })
+}
+
 /// Total bytes described by `regions` (saturating).
 pub fn total_len(regions: &[Region]) -> u64 {
     regions.iter().map(|r| u64::from(r.len)).sum()
@@ -169,6 +189,29 @@ mod tests {
             len: 4,
         };
         assert_eq!(encode(r, true), Err(PrdError::Crosses64K(r)));
+    }
+
+    #[test]
+    fn splits_at_64k_boundaries() {
+        let v: Vec<_> = split_64k(0, 0x2_0000).collect();
+        assert_eq!(v, [(0, 0x1_0000), (0x1_0000, 0x1_0000)]);
+        let v: Vec<_> = split_64k(0xFF00, 0x200).collect();
+        assert_eq!(v, [(0xFF00, 0x100), (0x1_0000, 0x100)]);
+        let v: Vec<_> = split_64k(0x100, 512).collect();
+        assert_eq!(v, [(0x100, 512)]);
+        assert_eq!(split_64k(5, 0).count(), 0);
+        for (off, len) in split_64k(0x1234, 0x3_0000) {
+            assert!(
+                encode(
+                    Region {
+                        addr: 0x20_0000 + off as u32,
+                        len
+                    },
+                    false
+                )
+                .is_ok()
+            );
+        }
     }
 
     #[test]

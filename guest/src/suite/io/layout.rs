@@ -4,7 +4,7 @@
 
 use vmdma_guest::msg;
 use vmdma_guest::msg::Msg;
-use vmdma_guest::prd::{self, PRD_MAX_LEN, Region};
+use vmdma_guest::prd::{self, Region};
 
 use super::fail;
 use crate::arch::dma_memory::DATA_LEN;
@@ -74,13 +74,8 @@ impl Layout {
     /// 64 KiB boundaries (the buffer is 64 KiB aligned).
     pub fn ram(offset: usize, bytes: usize) -> Result<Self, Fail> {
         let mut l = Layout::new();
-        let mut at = offset;
-        let end = offset + bytes;
-        while at < end {
-            let boundary = (at / PRD_MAX_LEN as usize + 1) * PRD_MAX_LEN as usize;
-            let piece = boundary.min(end) - at;
-            l.push(Space::Ram, at, piece as u32)?;
-            at += piece;
+        for (at, len) in prd::split_64k(offset, bytes) {
+            l.push(Space::Ram, at, len)?;
         }
         Ok(l)
     }
