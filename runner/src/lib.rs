@@ -16,14 +16,12 @@
 //!
 //! Unsafe code lives in three modules only: `vmm::memory` (mmap and the
 //! KVM memory slot), `vmm::vcpu` (I/O exit data views) and `disk::sys`
-//! (`preadv`/`pwritev`/`fallocate` on guest memory); plus the stand-in
-//! `compat::memory` until vmdma-core exports its own.
+//! (`preadv`/`pwritev`/`fallocate` on guest memory).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod boot;
 pub mod cli;
-pub mod compat;
 pub mod devices;
 pub mod disk;
 pub mod error;

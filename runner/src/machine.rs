@@ -10,13 +10,15 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use vmdma_core::dma::AddressSpace;
+use vmdma_core::memory::RegionMap;
 use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
 use crate::boot;
 use crate::cli::RunArgs;
 use crate::devices::bus::{PioBus, Widths};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
-use crate::devices::mmio::MmioMap;
+use crate::devices::mmio::{GuestBouncePool, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, IrqLine, SerialPort};
 use crate::disk::{self, RawDisk};
@@ -125,11 +127,19 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     )
     .map_err(|e| Error::Device(e.to_string()))?;
 
+    // The guest-physical address space as devices and MMIO exits see it:
+    // RAM (for DMA; vCPUs reach it through the KVM slot) and the scratch
+    // region (every access an exit, DMA bounced).
     let scratch = MmioScratch::new(MMIO_SCRATCH_LEN as usize);
-    let mut mmio = MmioMap::new();
-    if !mmio.add(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch) {
-        return Err(Error::Device("cannot map the MMIO scratch region".into()));
-    }
+    let mut regions = RegionMap::new();
+    regions
+        .add_ram(0, vm.ram().backing())
+        .map_err(|e| Error::Device(format!("guest RAM region: {e}")))?;
+    regions
+        .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
+        .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
+    let bounce = Box::new(GuestBouncePool::new());
+    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
 
     let entry = boot::load(
         vm.ram(),
@@ -142,7 +152,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
 
     let ctx = ExitContext {
         pio: &pio,
-        mmio: &mmio,
+        mmio: &space,
         trace: p.trace,
     };
     let mut stats = ExitStats::default();

@@ -63,7 +63,7 @@ pub fn temporary(size: u64) -> Result<RawDisk, DiskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compat::block::BlockDevice;
+    use vmdma_core::block::BlockDevice;
 
     #[test]
     fn temporary_image_is_sparse_and_unnamed() {

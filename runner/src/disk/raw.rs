@@ -16,11 +16,11 @@ use thiserror::Error;
 
 use super::lock::{LockError, lock};
 use super::sys::{self, Dir};
-use crate::compat::block::{
+use vmdma_core::block::{
     BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
     check_rw,
 };
-use crate::compat::memory::VolatileSlice;
+use vmdma_core::memory::VolatileSlice;
 
 /// Completions that may wait in the queue before `submit` reports
 /// `QueueFull`.

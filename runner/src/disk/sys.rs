@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use crate::compat::memory::VolatileSlice;
+use vmdma_core::memory::VolatileSlice;
 
 /// Most iovecs passed to one `preadv`/`pwritev` (Linux's `UIO_MAXIOV`).
 pub const MAX_IOV: usize = 1024;

@@ -211,8 +211,15 @@ mod tests {
 
     use super::*;
     use crate::devices::bus::{PioDevice, Widths};
-    use crate::devices::mmio::MmioMap;
+    use crate::devices::mmio::{GuestBouncePool, GuestSpace};
     use crate::devices::mmio_scratch::MmioScratch;
+    use vmdma_core::dma::AddressSpace;
+    use vmdma_core::memory::RegionMap;
+
+    /// A space with nothing mapped: every MMIO access is unclaimed.
+    fn empty_space(bounce: &GuestBouncePool) -> GuestSpace<'_> {
+        AddressSpace::new(RegionMap::new(), bounce)
+    }
 
     #[derive(Default)]
     struct Log(Vec<u8>);
@@ -235,7 +242,8 @@ mod tests {
     #[test]
     fn string_io_is_split_into_items() {
         let (bus, log) = setup();
-        let mmio = MmioMap::new();
+        let bounce = GuestBouncePool::new();
+        let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,
             mmio: &mmio,
@@ -271,7 +279,8 @@ mod tests {
     #[test]
     fn unclaimed_and_bad_width() {
         let (bus, _) = setup();
-        let mmio = MmioMap::new();
+        let bounce = GuestBouncePool::new();
+        let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,
             mmio: &mmio,
@@ -331,8 +340,10 @@ mod tests {
     fn mmio_reaches_regions() {
         let (bus, _) = setup();
         let scratch = MmioScratch::new(0x1000);
-        let mut mmio = MmioMap::new();
-        assert!(mmio.add(0xD000_0000, 0x1000, &scratch));
+        let mut map = RegionMap::new();
+        map.add_mmio(0xD000_0000, 0x1000, &scratch, None).unwrap();
+        let bounce = GuestBouncePool::new();
+        let mmio: GuestSpace<'_> = AddressSpace::new(map, &bounce);
         let ctx = ExitContext {
             pio: &bus,
             mmio: &mmio,
@@ -363,7 +374,8 @@ mod tests {
     #[test]
     fn terminal_exits() {
         let (bus, _) = setup();
-        let mmio = MmioMap::new();
+        let bounce = GuestBouncePool::new();
+        let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,
             mmio: &mmio,

@@ -13,7 +13,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
 use thiserror::Error;
 
-use crate::compat::memory::VolatileSlice;
+use vmdma_core::memory::{RamBacking, VolatileSlice};
 
 /// Errors of guest RAM setup and access.
 #[derive(Debug, Error)]
@@ -136,6 +136,14 @@ impl GuestRam {
                 addr,
                 len: len as u64,
             })
+    }
+
+    /// The whole of guest RAM as a core [`RamBacking`] (for the region map
+    /// that DMA goes through).
+    pub fn backing(&self) -> RamBacking<'_> {
+        // SAFETY: the mapping is valid for reads and writes for as long as
+        // `&self` lives, and nothing forms Rust references into it.
+        unsafe { RamBacking::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// A view of `addr..addr+len`.
