@@ -66,10 +66,7 @@ fn main() {
     cmd.env("CARGO_TARGET_DIR", &target_dir);
     let output = match cmd.output() {
         Ok(o) => o,
-        Err(e) => {
-            println!("cargo::error=cannot run cargo to build the bundled guest: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(&format!("cannot run cargo to build the bundled guest: {e}")),
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -80,8 +77,11 @@ fn main() {
         }
         // Show the nested build's diagnostics, then fail with one line.
         eprintln!("{stderr}");
-        println!("cargo::error=building the bundled guest (guest/) failed; see the output above");
-        std::process::exit(1);
+        println!("cargo::warning=the nested guest build failed:");
+        for line in stderr.lines().filter(|l| l.starts_with("error")).take(20) {
+            println!("cargo::warning=  {line}");
+        }
+        fail("building the bundled guest (guest/) failed");
     }
     let elf = target_dir
         .join(GUEST_TARGET)
@@ -89,11 +89,10 @@ fn main() {
         .join(GUEST_BIN);
     let dest = out_dir.join("vmdma-guest.elf");
     if let Err(e) = fs::copy(&elf, &dest) {
-        println!(
-            "cargo::error=the guest build produced no {} ({e})",
+        fail(&format!(
+            "the guest build produced no {} ({e})",
             elf.display()
-        );
-        std::process::exit(1);
+        ));
     }
     println!("cargo::rustc-cfg=vmdma_bundled_guest");
 }
@@ -110,10 +109,17 @@ fn target_installed(rustc: &OsStr) -> bool {
 }
 
 fn fail_missing_target() -> ! {
-    println!(
-        "cargo::error=the bundled guest needs the x86_64-unknown-none target: run 'rustup target add x86_64-unknown-none'"
-    );
-    std::process::exit(1);
+    fail(
+        "the bundled guest needs the x86_64-unknown-none target: run 'rustup target add x86_64-unknown-none'",
+    )
+}
+
+/// Fails the build with one `error:` line. `cargo::error` fails the build by
+/// itself; exiting with status 0 keeps cargo from adding a dump of the build
+/// script's output.
+fn fail(msg: &str) -> ! {
+    println!("cargo::error={msg}");
+    std::process::exit(0);
 }
 
 /// True for variables the outer cargo sets for this package's build that

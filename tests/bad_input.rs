@@ -190,3 +190,27 @@ fn help_and_version_succeed() {
     assert_eq!(status(&o), 0);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("vmdma "));
 }
+
+#[test]
+fn guest_elf_writes_the_bundled_guest_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("guest.elf");
+    let o = vmdma(&["guest-elf", out.to_str().unwrap()]);
+    let guest_sources =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/Cargo.toml");
+    if guest_sources.exists() {
+        assert_eq!(status(&o), 0, "{}", common::stderr(&o));
+        let elf = std::fs::read(&out).unwrap();
+        assert_eq!(&elf[..4], b"\x7fELF");
+    } else {
+        assert_one_line_error(&o, 70, "without the bundled guest");
+        assert!(!out.exists());
+    }
+    let o = vmdma(&["guest-elf", "/nonexistent/dir/guest.elf"]);
+    let why = if guest_sources.exists() {
+        "/nonexistent/dir/guest.elf"
+    } else {
+        "without the bundled guest"
+    };
+    assert_one_line_error(&o, 70, why);
+}

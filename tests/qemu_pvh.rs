@@ -37,8 +37,24 @@ fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {
         &ElfBuilder::new(code::hello(b"hello from pvh\n", 5)).build(),
     );
     let qemu = Command::new("timeout")
-        .args(["120", "qemu-system-x86_64", "-accel", "kvm", "-M", "pc", "-m", "64M"])
-        .args(["-display", "none", "-nodefaults", "-no-reboot", "-serial", "stdio"])
+        .args([
+            "120",
+            "qemu-system-x86_64",
+            "-accel",
+            "kvm",
+            "-M",
+            "pc",
+            "-m",
+            "64M",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-nodefaults",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .arg("-kernel")
         .arg(&k)
