@@ -157,3 +157,27 @@ fn read_only_run_leaves_the_image_identical() {
     assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
     assert_eq!(std::fs::read(&img).unwrap(), data);
 }
+
+#[test]
+fn memory_the_host_cannot_map_is_one_clear_error() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let k = write_file(
+        dir.path(),
+        "k.elf",
+        &ElfBuilder::new(code::hello(b"", 0)).build(),
+    );
+    // 1 GiB of address space cannot hold 3 GiB of guest RAM.
+    let script = format!(
+        "ulimit -v 1048576 && exec '{}' run --kernel '{}' --memory 3G",
+        env!("CARGO_BIN_EXE_vmdma"),
+        k.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    common::assert_one_line_error(&o, 70, "cannot map 3221225472 bytes of guest RAM");
+}
