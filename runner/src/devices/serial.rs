@@ -1,10 +1,9 @@
 //! COM1: a 16550A UART from rust-vmm's `vm-superio`, output to a writer
-//! (stdout), interrupts on IRQ 4 through the in-kernel PIC/IOAPIC.
+//! (stdout), interrupts on IRQ 4 through the in-kernel PIC/IOAPIC (an
+//! [`IrqLine`](crate::devices::irq::IrqLine) as the trigger).
 
 use std::io::Write;
-use std::sync::Arc;
 
-use kvm_ioctls::VmFd;
 use vm_superio::{Serial, Trigger};
 
 use crate::devices::bus::PioDevice;
@@ -15,42 +14,6 @@ pub const COM1_BASE: u16 = 0x3F8;
 pub const COM1_LEN: u16 = 8;
 /// COM1's ISA interrupt.
 pub const COM1_IRQ: u32 = 4;
-
-/// Pulses an interrupt line of the in-kernel irqchip (edge: raise, lower).
-#[derive(Debug, Clone)]
-pub struct IrqLine {
-    vm: Arc<VmFd>,
-    irq: u32,
-}
-
-impl IrqLine {
-    /// Line `irq` of `vm`'s irqchip.
-    pub fn new(vm: Arc<VmFd>, irq: u32) -> Self {
-        IrqLine { vm, irq }
-    }
-}
-
-impl Trigger for IrqLine {
-    type E = kvm_ioctls::Error;
-
-    fn trigger(&self) -> Result<(), Self::E> {
-        self.vm.set_irq_line(self.irq, true)?;
-        self.vm.set_irq_line(self.irq, false)
-    }
-}
-
-/// A trigger that drops interrupts (for tests and machines without an
-/// irqchip).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoIrq;
-
-impl Trigger for NoIrq {
-    type E = std::convert::Infallible;
-
-    fn trigger(&self) -> Result<(), Self::E> {
-        Ok(())
-    }
-}
 
 /// The UART as a port-I/O device. Byte accesses only.
 pub struct SerialPort<T: Trigger, W: Write> {
@@ -107,6 +70,7 @@ impl<T: Trigger + Send, W: Write + Send> PioDevice for SerialPort<T, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devices::irq::NoIrq;
 
     #[test]
     fn transmit_goes_to_the_writer() {
