@@ -28,6 +28,7 @@ use crate::guest_image::BUNDLED_GUEST;
 use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
+use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vm::Vm;
 use vmdma_core::protocol::DEBUG_EXIT_PORT;
 
@@ -157,28 +158,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         trace: p.trace,
     };
     let mut stats = ExitStats::default();
-    let result = loop {
-        if control.is_stopping() {
-            break Ok(());
-        }
-        let exit = vcpu.run()?;
-        let interrupted = matches!(exit, VcpuExit::Interrupted);
-        if !interrupted {
-            control.count_exit();
-        }
-        match handle_exit(exit, &ctx, &mut stats) {
-            Action::Continue => {}
-            Action::Stop(reason) => {
-                control.request_stop(reason);
-            }
-            Action::Fail(msg) => break Err(Error::Fatal(msg)),
-        }
-        if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
-            control.request_stop(StopReason::Shutdown(
-                "the guest halted with interrupts disabled",
-            ));
-        }
-    };
+    let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
     // Guest output must be complete before the runner reports anything.
     let _ = serial
         .lock()
@@ -190,4 +170,33 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .stop_reason()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
     Ok(RunReport { reason, stats })
+}
+
+/// Runs `vcpu` until a stop is requested or the VMM fails.
+fn run_vcpu(
+    vcpu: &mut Vcpu,
+    ctx: &ExitContext<'_>,
+    control: &RunControl,
+    stats: &mut ExitStats,
+) -> Result<(), Error> {
+    while !control.is_stopping() {
+        let exit = vcpu.run()?;
+        let interrupted = matches!(exit, VcpuExit::Interrupted);
+        if !interrupted {
+            control.count_exit();
+        }
+        match handle_exit(exit, ctx, stats) {
+            Action::Continue => {}
+            Action::Stop(reason) => {
+                control.request_stop(reason);
+            }
+            Action::Fail(msg) => return Err(Error::Fatal(msg)),
+        }
+        if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
+            control.request_stop(StopReason::Shutdown(
+                "the guest halted with interrupts disabled",
+            ));
+        }
+    }
+    Ok(())
 }
