@@ -319,6 +319,42 @@ mod tests {
     }
 
     #[test]
+    fn transfers_go_straight_to_and_from_guest_ram() {
+        use crate::vmm::memory::GuestRam;
+        let (f, mut d) = image(4);
+        let ram = GuestRam::new(64 * 1024).unwrap();
+        // A scatter list across two non-adjacent guest pages.
+        let iov = [
+            ram.slice(0x1000 + 256, 512).unwrap(),
+            ram.slice(0x8000, 1024).unwrap(),
+        ];
+        d.submit(BlockRequest::Read {
+            sector: 1,
+            iov: &iov,
+        })
+        .unwrap();
+        assert_eq!(d.poll().unwrap().result, Ok(()));
+        let mut b = [0u8; 1536];
+        ram.read(0x1000 + 256, &mut b[..512]).unwrap();
+        ram.read(0x8000, &mut b[512..]).unwrap();
+        assert!(b[..512].iter().all(|&x| x == 1));
+        assert!(b[512..1024].iter().all(|&x| x == 2));
+        assert!(b[1024..].iter().all(|&x| x == 3));
+
+        ram.write(0x8000, &[0x5A; 1024]).unwrap();
+        let iov = [ram.slice(0x8000, 1024).unwrap()];
+        d.submit(BlockRequest::Write {
+            sector: 0,
+            iov: &iov,
+        })
+        .unwrap();
+        assert_eq!(d.poll().unwrap().result, Ok(()));
+        let v = contents(&f);
+        assert!(v[..1024].iter().all(|&x| x == 0x5A));
+        assert!(v[1024..1536].iter().all(|&x| x == 2));
+    }
+
+    #[test]
     fn range_alignment_and_read_only_checks() {
         let (f, mut d) = image(2);
         let mut a = vec![0u8; 512];
