@@ -181,3 +181,19 @@ fn memory_the_host_cannot_map_is_one_clear_error() {
         .unwrap();
     common::assert_one_line_error(&o, 70, "cannot map 3221225472 bytes of guest RAM");
 }
+
+#[test]
+fn trace_io_logs_unclaimed_accesses() {
+    if !kvm_available() {
+        return;
+    }
+    let mut c = code::echo_port_byte(0x1F7);
+    code::debug_exit(&mut c, 0);
+    let o = run_code(c, &["--trace-io"]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("vmdma: trace: unclaimed in port 0x1f7 size 1"),
+        "{}",
+        stderr(&o)
+    );
+}
