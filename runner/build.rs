@@ -46,7 +46,7 @@ fn main() {
     }
 
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    if !target_installed(&rustc) {
+    if !target_installed(&rustc) && !(install_target() && target_installed(&rustc)) {
         fail_missing_target();
     }
 
@@ -106,6 +106,26 @@ fn target_installed(rustc: &OsStr) -> bool {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .is_some_and(|dir| !dir.is_empty() && Path::new(&dir).is_dir())
+}
+
+/// On a fresh machine the toolchain file names the target but rustup does
+/// not add targets to an already-installed toolchain by itself: try
+/// `rustup target add` once (set `VMDMA_NO_TARGET_INSTALL=1` to forbid it).
+fn install_target() -> bool {
+    println!("cargo::rerun-if-env-changed=VMDMA_NO_TARGET_INSTALL");
+    if env::var_os("VMDMA_NO_TARGET_INSTALL").is_some() {
+        return false;
+    }
+    println!(
+        "cargo::warning=installing the {GUEST_TARGET} target with rustup (needed by the bundled guest)"
+    );
+    Command::new("rustup")
+        .args(["target", "add", GUEST_TARGET])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn fail_missing_target() -> ! {
