@@ -1,6 +1,41 @@
 //! # vmdma-core
 //!
-//! Zero-copy device DMA for microVMs, without a heap. (Layer overview below.)
+//! Zero-copy device DMA for microVMs, in `#![no_std]` Rust without a heap:
+//! every capacity is a const generic or a constant, and every structure can
+//! live in a `static`.
+//!
+//! ## Layers (bottom up)
+//! - [`memory`]: the guest-physical address space as a fixed-capacity,
+//!   sorted [`RegionMap`](memory::RegionMap) of RAM and MMIO regions, and the
+//!   [`VolatileSlice`](memory::VolatileSlice) views through which host code
+//!   touches guest RAM (no Rust reference into guest memory is ever formed).
+//! - [`dma`]: `map`/`unmap` for DMA — direct views of RAM, zero-filled bounce
+//!   slots for MMIO written back with exactly the accessed length — the
+//!   bounce pool, the FIFO retry queue, SG lists and the resumable
+//!   SG → block transfer.
+//! - [`iovec`]: fixed-capacity I/O vectors (scatter/gather lists of host
+//!   buffers).
+//! - [`block`]: the vectored, asynchronous block-device interface, plus an
+//!   in-memory disk.
+//! - [`iommu`]: an optional translation stage implementing the same
+//!   [`DmaMemory`](dma::DmaMemory) interface, so stages chain.
+//! - [`protocol`]: the contract shared with the bundled guest and the runner.
+//!
+//! ## Data path of a disk read
+//! ```text
+//! guest PRD table ─▶ IDE/BMDMA ─▶ SG list ─▶ map (RAM: direct │ MMIO: bounce)
+//!   ─▶ I/O vector ─▶ block backend (preadv) ─▶ unmap(access_len) ─▶ IRQ
+//! ```
+//!
+//! ## No-panic contract
+//! Everything a guest controls (addresses, lengths, SG lists, sector
+//! numbers) is validated with checked arithmetic and turned into a typed
+//! error. The crate denies `unwrap`, `expect`, `panic!`, slice indexing and
+//! lossy casts outside tests, so the compiler checks the contract.
+//!
+//! ## Unsafe
+//! The crate denies `unsafe_code`; only `memory::volatile` (the views of
+//! host memory) allows it, with a `SAFETY` comment on every block.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -20,4 +55,12 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod block;
+pub mod dma;
+pub mod iommu;
+pub mod iovec;
+pub mod memory;
 pub mod protocol;
+
+#[cfg(test)]
+mod testutil;

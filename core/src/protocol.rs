@@ -21,13 +21,13 @@ pub const GUEST_EXIT_CRASH: u32 = 3;
 /// `v` itself for `v <= 63`, 63 for anything larger (so that guest values
 /// never collide with the runner's own statuses, which are 64 and above).
 pub const fn runner_exit_status(v: u32) -> u8 {
-    if v <= 63 { v as u8 } else { 63 }
+    if v <= 63 { (v & 0x3F) as u8 } else { 63 }
 }
 
 /// QEMU's process exit status for a debug-exit write of `v` (truncated to a
 /// byte as the shell sees it).
 pub const fn qemu_exit_status(v: u32) -> u8 {
-    ((v << 1) | 1) as u8
+    (((v << 1) | 1) & 0xFF) as u8
 }
 
 /// Runner exit status: command-line usage error (sysexits `EX_USAGE`).
@@ -67,12 +67,16 @@ pub const STAMP_MAGIC: [u8; 4] = *b"VDMA";
 /// [`STAMP_MAGIC`], and body byte `j` (16..512) = `j as u8 ^ pattern as u8`.
 /// The body depends only on the pattern, so a guest fills one template per
 /// pattern and stamps the first 16 bytes of each sector.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "byte extraction: every value is masked to 8 bits first"
+)]
 pub const fn stamp_byte(lba: u64, pattern: u32, offset: usize) -> u8 {
     match offset {
-        0..=7 => lba.to_le_bytes()[offset],
-        8..=11 => pattern.to_le_bytes()[offset - 8],
-        12..=15 => STAMP_MAGIC[offset - 12],
-        _ => (offset as u8) ^ (pattern as u8),
+        0..=7 => ((lba >> (8 * offset)) & 0xFF) as u8,
+        8..=11 => ((pattern >> (8 * (offset - 8))) & 0xFF) as u8,
+        12..=15 => ((u32::from_le_bytes(STAMP_MAGIC) >> (8 * (offset - 12))) & 0xFF) as u8,
+        _ => ((offset & 0xFF) as u8) ^ ((pattern & 0xFF) as u8),
     }
 }
 

@@ -175,6 +175,28 @@ impl<'a> VolatileSlice<'a> {
     }
 }
 
+/// Fixed storage that hands out [`VolatileSlice`] views of itself: the
+/// bounce pool's slots. The pool guarantees that one slot has one user at a
+/// time, which is what makes the shared `&self` access sound.
+pub(crate) struct SharedBytes<const N: usize>(UnsafeCell<[u8; N]>);
+
+// SAFETY: the bytes are only reached through `VolatileSlice` copies, and the
+// owner (the bounce pool) hands each slot to one mapping at a time under its
+// allocation bitmap, so no two threads access a slot concurrently.
+unsafe impl<const N: usize> Sync for SharedBytes<N> {}
+
+impl<const N: usize> SharedBytes<N> {
+    /// Zeroed storage (const, for `static` pools).
+    pub(crate) const fn new() -> Self {
+        SharedBytes(UnsafeCell::new([0; N]))
+    }
+
+    /// A view of all `N` bytes.
+    pub(crate) fn view(&self) -> VolatileSlice<'_> {
+        VolatileSlice::from_cell(&self.0)
+    }
+}
+
 /// Host memory handed to a [`crate::memory::RegionMap`] as guest RAM.
 ///
 /// Unlike a [`VolatileSlice`] it is the *whole* backing of one RAM region;
@@ -192,8 +214,9 @@ impl<'a> RamBacking<'a> {
     /// must stay valid for reads and writes for `'a`, and must not be accessed
     /// through Rust references while the backing is in use.
     pub const unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
-        // SAFETY: forwarded contract, stated on this function.
         RamBacking {
+            // SAFETY: the caller keeps the contract stated on this function,
+            // which is the one `from_raw_parts` requires.
             slice: unsafe { VolatileSlice::from_raw_parts(ptr, len) },
         }
     }

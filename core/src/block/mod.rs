@@ -1,0 +1,139 @@
+//! The vectored block-device interface.
+//!
+//! Devices submit sector-addressed, vectored requests and receive completions
+//! later: [`BlockDevice::submit`] returns a [`RequestToken`], and the result
+//! arrives through [`BlockDevice::poll`] (or the blocking
+//! [`BlockDevice::wait`] used to drain). A synchronous backend (`preadv`)
+//! does the I/O inside `submit` and queues the completion; an asynchronous
+//! one (io_uring) completes later. Device models are the same for both.
+
+mod mem_disk;
+
+pub use mem_disk::MemDisk;
+
+use crate::memory::VolatileSlice;
+
+/// Bytes per sector.
+pub const SECTOR_SIZE: usize = 512;
+
+/// Names one submitted request; completions carry it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestToken(pub u32);
+
+/// A block request. The I/O vector's memory must stay valid (mapped) until
+/// the completion for the request's token has been delivered; a backend may
+/// keep the raw `(ptr, len)` pairs until then.
+#[derive(Debug)]
+pub enum BlockRequest<'r, 'm> {
+    /// Disk → memory: fill `iov` from `sector` on.
+    Read {
+        /// First sector.
+        sector: u64,
+        /// Destination buffers; total length is a multiple of [`SECTOR_SIZE`].
+        iov: &'r [VolatileSlice<'m>],
+    },
+    /// Memory → disk: write `iov` at `sector`.
+    Write {
+        /// First sector.
+        sector: u64,
+        /// Source buffers; total length is a multiple of [`SECTOR_SIZE`].
+        iov: &'r [VolatileSlice<'m>],
+    },
+    /// Make earlier writes durable.
+    Flush,
+    /// The host may forget `count` sectors from `sector` on (TRIM).
+    Discard {
+        /// First sector.
+        sector: u64,
+        /// Number of sectors.
+        count: u64,
+    },
+}
+
+/// Block-layer errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockError {
+    /// The request reaches past the last sector.
+    OutOfRange,
+    /// Write or discard on a read-only device.
+    ReadOnly,
+    /// The I/O vector is not a whole number of sectors.
+    Misaligned,
+    /// Too many requests in flight.
+    QueueFull,
+    /// The backend does not support the operation.
+    Unsupported,
+    /// The backend failed; the value is an OS error number where there is one.
+    Io(i32),
+}
+
+impl core::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BlockError::OutOfRange => f.write_str("request past the end of the device"),
+            BlockError::ReadOnly => f.write_str("device is read-only"),
+            BlockError::Misaligned => f.write_str("request is not a whole number of sectors"),
+            BlockError::QueueFull => f.write_str("too many requests in flight"),
+            BlockError::Unsupported => f.write_str("operation not supported"),
+            BlockError::Io(e) => write!(f, "I/O error (errno {e})"),
+        }
+    }
+}
+
+impl core::error::Error for BlockError {}
+
+/// A finished request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The token `submit` returned.
+    pub token: RequestToken,
+    /// Success (every byte transferred) or the error.
+    pub result: Result<(), BlockError>,
+}
+
+/// A sector-addressed block device with vectored, asynchronous requests.
+pub trait BlockDevice {
+    /// Capacity in sectors.
+    fn sector_count(&self) -> u64;
+
+    /// True when writes and discards are refused.
+    fn is_read_only(&self) -> bool;
+
+    /// Starts a request. Errors found before any I/O (range, alignment,
+    /// read-only) are returned here and produce no completion.
+    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError>;
+
+    /// The next finished request, if any (never blocks).
+    fn poll(&mut self) -> Option<Completion>;
+
+    /// Blocks until a request finishes; `None` when nothing is in flight.
+    fn wait(&mut self) -> Option<Completion> {
+        self.poll()
+    }
+}
+
+/// Checks a vectored request against a device of `sectors` sectors and
+/// returns `(byte_offset, byte_len)`. Shared by backends.
+pub fn check_rw(
+    sectors: u64,
+    sector: u64,
+    iov: &[VolatileSlice<'_>],
+) -> Result<(u64, u64), BlockError> {
+    let bytes = iov
+        .iter()
+        .try_fold(0u64, |acc, s| acc.checked_add(s.len() as u64))
+        .ok_or(BlockError::OutOfRange)?;
+    if bytes % SECTOR_SIZE as u64 != 0 {
+        return Err(BlockError::Misaligned);
+    }
+    check_range(sectors, sector, bytes / SECTOR_SIZE as u64)?;
+    Ok((sector * SECTOR_SIZE as u64, bytes))
+}
+
+/// Checks that `count` sectors from `sector` fit in `sectors`.
+pub fn check_range(sectors: u64, sector: u64, count: u64) -> Result<(), BlockError> {
+    if sector > sectors || count > sectors - sector {
+        return Err(BlockError::OutOfRange);
+    }
+    Ok(())
+}

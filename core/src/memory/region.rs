@@ -1,0 +1,165 @@
+//! One guest-physical region: RAM backed by host memory, or MMIO dispatched
+//! to a device handler.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::error::MemError;
+use super::volatile::RamBacking;
+
+/// Identifies a device that performs DMA or owns an MMIO region; used to
+/// refuse DMA into the device's own registers (the re-entrancy class of
+/// bugs: CVE-2021-3750, CVE-2023-0330).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeviceId(pub u16);
+
+impl DeviceId {
+    /// The host (VMM) itself or a vCPU: owns no MMIO region.
+    pub const HOST: DeviceId = DeviceId(u16::MAX);
+}
+
+/// Why an MMIO handler refused an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioError {
+    /// The offset/length is not decoded by the device.
+    Unmapped,
+    /// The device does not accept this access (width, alignment, state).
+    Denied,
+}
+
+impl core::fmt::Display for MmioError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            MmioError::Unmapped => "offset not decoded by the device",
+            MmioError::Denied => "access refused by the device",
+        })
+    }
+}
+
+impl core::error::Error for MmioError {}
+
+/// A device's MMIO register window.
+///
+/// Handlers take `&self` (they are shared by vCPUs and DMA paths) and use
+/// interior mutability. `offset` is relative to the region start, and
+/// `offset + data.len()` never exceeds the region length.
+pub trait MmioHandler: Sync {
+    /// Reads `data.len()` bytes at `offset`.
+    fn read(&self, offset: u64, data: &mut [u8]) -> Result<(), MmioError>;
+    /// Writes `data` at `offset`.
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), MmioError>;
+}
+
+/// What backs a region.
+#[derive(Clone, Copy)]
+pub enum RegionKind<'a> {
+    /// Guest RAM: host memory that devices may map directly.
+    Ram(RamBacking<'a>),
+    /// Device registers: every access goes through the handler; DMA
+    /// to it uses a bounce buffer.
+    Mmio {
+        /// The device's handler.
+        handler: &'a dyn MmioHandler,
+        /// The device that owns the region, if it may also do DMA.
+        owner: Option<DeviceId>,
+    },
+}
+
+impl core::fmt::Debug for RegionKind<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RegionKind::Ram(b) => write!(f, "Ram({} bytes)", b.len()),
+            RegionKind::Mmio { owner, .. } => write!(f, "Mmio(owner {owner:?})"),
+        }
+    }
+}
+
+/// A guest-physical region `[start, start + len)`.
+#[derive(Debug)]
+pub struct Region<'a> {
+    start: u64,
+    len: u64,
+    kind: RegionKind<'a>,
+    /// Set while an MMIO handler of this region runs: a nested access from
+    /// inside the handler (its own DMA, a bounce write-back) is refused.
+    engaged: AtomicBool,
+}
+
+impl<'a> Region<'a> {
+    /// Makes a region, checking `len > 0` and that the end fits in `u64`.
+    pub fn new(start: u64, len: u64, kind: RegionKind<'a>) -> Result<Self, MemError> {
+        if len == 0 {
+            return Err(MemError::ZeroLength);
+        }
+        start
+            .checked_add(len - 1)
+            .ok_or(MemError::Overflow { addr: start })?;
+        if let RegionKind::Ram(b) = &kind
+            && u64::try_from(b.len()).ok() != Some(len)
+        {
+            return Err(MemError::BackingSize);
+        }
+        Ok(Region {
+            start,
+            len,
+            kind,
+            engaged: AtomicBool::new(false),
+        })
+    }
+
+    /// First address.
+    pub const fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Length in bytes (never 0).
+    pub const fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Always false (regions are never empty); for clippy's `len` rule.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Last address (inclusive; cannot overflow).
+    pub const fn last(&self) -> u64 {
+        self.start + (self.len - 1)
+    }
+
+    /// What backs the region.
+    pub const fn kind(&self) -> &RegionKind<'a> {
+        &self.kind
+    }
+
+    /// True if `addr` is inside.
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr <= self.last()
+    }
+
+    /// Bytes from `addr` (inside) to the region end.
+    pub(crate) fn remaining_from(&self, addr: u64) -> u64 {
+        self.last().saturating_sub(addr).saturating_add(1)
+    }
+
+    /// Runs an MMIO access on this region's handler with the re-entrancy
+    /// guard and the owner check. `offset + len` must be inside the region.
+    pub(crate) fn mmio<R>(
+        &self,
+        requester: DeviceId,
+        addr: u64,
+        f: impl FnOnce(&dyn MmioHandler, u64) -> Result<R, MmioError>,
+    ) -> Result<R, MemError> {
+        let RegionKind::Mmio { handler, owner } = self.kind else {
+            return Err(MemError::NotMmio { addr });
+        };
+        if owner == Some(requester) {
+            return Err(MemError::Reentrant { addr });
+        }
+        if self.engaged.swap(true, Ordering::Acquire) {
+            return Err(MemError::Reentrant { addr });
+        }
+        let r = f(handler, addr - self.start);
+        self.engaged.store(false, Ordering::Release);
+        r.map_err(|e| MemError::Mmio { addr, error: e })
+    }
+}

@@ -1,0 +1,195 @@
+//! A fixed-capacity, sorted map of guest-physical regions.
+//!
+//! Regions never overlap and are kept sorted by start address, so lookup is
+//! a binary search (O(log n)). All inputs are validated when a region is
+//! added; lookups and the byte-level [`RegionMap::read`] / [`RegionMap::write`]
+//! never panic: a hole or an overflow is a [`MemError`].
+
+use heapless::Vec;
+
+use super::error::MemError;
+use super::region::{DeviceId, MmioHandler, Region, RegionKind};
+use super::volatile::RamBacking;
+
+/// Up to `N` non-overlapping regions, sorted by start address.
+pub struct RegionMap<'a, const N: usize> {
+    regions: Vec<Region<'a>, N>,
+    /// `regions[i].last()`, kept in a dense array so the binary search
+    /// touches one cache line per probe.
+    lasts: Vec<u64, N>,
+}
+
+impl<'a, const N: usize> Default for RegionMap<'a, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a, const N: usize> RegionMap<'a, N> {
+    const CAPACITY_OK: () = assert!(N > 0, "a region map needs room for at least one region");
+
+    /// An empty map (usable in a `static`).
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_OK;
+        RegionMap {
+            regions: Vec::new(),
+            lasts: Vec::new(),
+        }
+    }
+
+    /// Adds guest RAM at `start`, backed by `backing` (whose length is the
+    /// region length).
+    pub fn add_ram(&mut self, start: u64, backing: RamBacking<'a>) -> Result<(), MemError> {
+        let len = u64::try_from(backing.len()).map_err(|_| MemError::Overflow { addr: start })?;
+        self.insert(Region::new(start, len, RegionKind::Ram(backing))?)
+    }
+
+    /// Adds an MMIO window of `len` bytes at `start`. `owner` is the device
+    /// whose registers these are, if that device can also do DMA.
+    pub fn add_mmio(
+        &mut self,
+        start: u64,
+        len: u64,
+        handler: &'a dyn MmioHandler,
+        owner: Option<DeviceId>,
+    ) -> Result<(), MemError> {
+        self.insert(Region::new(
+            start,
+            len,
+            RegionKind::Mmio { handler, owner },
+        )?)
+    }
+
+    fn insert(&mut self, region: Region<'a>) -> Result<(), MemError> {
+        let idx = self.regions.partition_point(|r| r.start() < region.start());
+        if let Some(prev) = idx.checked_sub(1).and_then(|i| self.regions.get(i))
+            && prev.last() >= region.start()
+        {
+            return Err(MemError::Overlap {
+                existing: prev.start(),
+            });
+        }
+        if let Some(next) = self.regions.get(idx)
+            && region.last() >= next.start()
+        {
+            return Err(MemError::Overlap {
+                existing: next.start(),
+            });
+        }
+        let last = region.last();
+        self.regions
+            .insert(idx, region)
+            .map_err(|_| MemError::MapFull)?;
+        // Same capacity and length as `regions`, so this cannot fail.
+        self.lasts.insert(idx, last).map_err(|_| MemError::MapFull)
+    }
+
+    /// Removes the region that starts exactly at `start`; returns whether
+    /// one did. (Only while no mapping is live: the DMA layer takes the map
+    /// by shared reference, so the borrow checker enforces this.)
+    pub fn remove(&mut self, start: u64) -> bool {
+        match self.regions.binary_search_by_key(&start, |r| r.start()) {
+            Ok(i) => {
+                self.regions.remove(i);
+                self.lasts.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The region containing `addr`, if any.
+    pub fn lookup(&self, addr: u64) -> Option<&Region<'a>> {
+        // First region whose last byte is at or after `addr`.
+        let idx = self.lasts.partition_point(|&last| last < addr);
+        let r = self.regions.get(idx)?;
+        (r.start() <= addr).then_some(r)
+    }
+
+    /// Number of regions.
+    pub fn len(&self) -> usize {
+        self.regions.len()
+    }
+
+    /// True when no region is present.
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    /// The regions in address order.
+    pub fn iter(&self) -> impl Iterator<Item = &Region<'a>> {
+        self.regions.iter()
+    }
+
+    /// Copies guest memory at `addr` into `buf`, crossing region
+    /// boundaries (RAM and MMIO alike). Stops with [`MemError::Hole`] at the
+    /// first unbacked byte; bytes before it have been copied.
+    pub fn read(&self, requester: DeviceId, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        self.for_each_chunk(addr, buf.len(), |region, at, range| {
+            let chunk = buf.get_mut(range).ok_or(MemError::Overflow { addr: at })?;
+            match region.kind() {
+                RegionKind::Ram(b) => {
+                    let view = ram_view(b, region, at, chunk.len())?;
+                    view.copy_to(0, chunk);
+                    Ok(())
+                }
+                RegionKind::Mmio { .. } => region.mmio(requester, at, |h, off| h.read(off, chunk)),
+            }
+        })
+    }
+
+    /// Copies `buf` into guest memory at `addr`; see [`RegionMap::read`].
+    pub fn write(&self, requester: DeviceId, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        self.for_each_chunk(addr, buf.len(), |region, at, range| {
+            let chunk = buf.get(range).ok_or(MemError::Overflow { addr: at })?;
+            match region.kind() {
+                RegionKind::Ram(b) => {
+                    let view = ram_view(b, region, at, chunk.len())?;
+                    view.copy_from(0, chunk);
+                    Ok(())
+                }
+                RegionKind::Mmio { .. } => region.mmio(requester, at, |h, off| h.write(off, chunk)),
+            }
+        })
+    }
+
+    /// Splits `addr..addr+len` at region boundaries and calls `f(region,
+    /// chunk_addr, buf_range)` for each piece. Every call covers at least one
+    /// byte, so the loop ends after at most `len` calls.
+    fn for_each_chunk(
+        &self,
+        addr: u64,
+        len: usize,
+        mut f: impl FnMut(&Region<'a>, u64, core::ops::Range<usize>) -> Result<(), MemError>,
+    ) -> Result<(), MemError> {
+        let len64 = u64::try_from(len).map_err(|_| MemError::Overflow { addr })?;
+        if len64 > 0 {
+            addr.checked_add(len64 - 1)
+                .ok_or(MemError::Overflow { addr })?;
+        }
+        let mut done = 0usize;
+        while done < len {
+            let at = addr + done as u64;
+            let region = self.lookup(at).ok_or(MemError::Hole { addr: at })?;
+            let left = len - done;
+            let n = usize::try_from(region.remaining_from(at)).map_or(left, |r| r.min(left));
+            f(region, at, done..done + n)?;
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// The RAM view for `len` bytes at `addr` inside `region`.
+pub(crate) fn ram_view<'a>(
+    backing: &RamBacking<'a>,
+    region: &Region<'a>,
+    addr: u64,
+    len: usize,
+) -> Result<super::VolatileSlice<'a>, MemError> {
+    let off = usize::try_from(addr - region.start()).map_err(|_| MemError::Overflow { addr })?;
+    backing.slice(off, len).ok_or(MemError::Hole { addr })
+}
+
+#[cfg(test)]
+mod tests;
