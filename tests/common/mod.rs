@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod elf_builder;
+pub mod suite;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -62,3 +63,21 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&p, bytes).expect("write test file");
     p
 }
+
+/// A fresh sparse raw image of `bytes` bytes in `dir`.
+pub fn sparse_image(dir: &Path, name: &str, bytes: u64) -> PathBuf {
+    let p = dir.join(name);
+    let f = std::fs::File::create(&p).expect("create image");
+    f.set_len(bytes).expect("size image");
+    p
+}
+
+/// Image size for the conformance suite: big enough for its LBA48 tests
+/// above 2^28 sectors (a sparse file: no space is used).
+pub const SUITE_IMAGE_BYTES: u64 = 130 << 30;
+
+/// The tests the conformance suite must report as skipped everywhere.
+pub const ALWAYS_SKIPPED: &[&str] = &["readonly_refuses_writes"];
+
+/// Tests that only vmdma can run (QEMU has no MMIO scratch region).
+pub const VMDMA_ONLY: &[&str] = &["dma_mmio_bounce", "dma_mmio_retry"];
