@@ -46,7 +46,8 @@ fn main() {
     }
 
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    if !target_installed(&rustc) && !(install_target() && target_installed(&rustc)) {
+    let have_target = target_installed(&rustc) || (install_target() && target_installed(&rustc));
+    if !have_target {
         fail_missing_target();
     }
 
