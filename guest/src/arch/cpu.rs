@@ -1,0 +1,53 @@
+//! CPU control: interrupt flag, halt, MSRs, control registers.
+
+use core::arch::asm;
+
+/// Disables maskable interrupts.
+pub fn cli() {
+    // SAFETY: clearing IF only delays interrupt delivery.
+    unsafe { asm!("cli", options(nomem, nostack)) };
+}
+
+/// Enables maskable interrupts. The IDT must be loaded first (it is, by
+/// `crate::init` before anything calls this).
+pub fn sti() {
+    // SAFETY: every vector the 8259 or the LAPIC can deliver has a handler
+    // in the IDT (`idt::init` runs before any `sti`).
+    unsafe { asm!("sti", options(nomem, nostack)) };
+}
+
+/// Stops the CPU for good: interrupts off, `hlt` in a loop.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: `cli; hlt` only stops this CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Executes `ud2`: raises the invalid-opcode exception (for the crash
+/// self-test; the exception handler never returns).
+pub fn ud2() -> ! {
+    // SAFETY: `ud2` only raises #UD, which the IDT handles.
+    unsafe { asm!("ud2", options(nomem, nostack, noreturn)) }
+}
+
+/// Reads a model-specific register.
+///
+/// Only architectural MSRs that exist on every x86-64 CPU are read (a
+/// missing MSR would raise #GP, which the exception handler reports).
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdmsr` has no memory effects; a bad index faults cleanly.
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags));
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Reads CR2 (the faulting address of the last page fault).
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}

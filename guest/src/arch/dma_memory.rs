@@ -1,0 +1,98 @@
+//! The guest's DMA memory: a 64 KiB-aligned data buffer and a PRD table,
+//! plus a staging buffer for gathering and checking data. All of it is in
+//! `.bss`, zeroed by the loader, and handed out once with [`take`].
+//!
+//! Devices write this memory behind the compiler's back. The IDE driver
+//! only starts a transfer while it holds `&mut DmaMemory`, and every port
+//! access is an opaque asm block without `nomem`, so the compiler cannot
+//! keep buffer contents in registers across the I/O that completes a DMA.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use vmdma_guest::prd::PRD_TABLE_ENTRIES;
+
+/// Size of the DMA data buffer (four 64 KiB blocks).
+pub const DATA_LEN: usize = 256 * 1024;
+/// Size of the staging buffer.
+pub const STAGE_LEN: usize = 256 * 1024;
+
+/// DMA-visible memory. `data` starts on a 64 KiB boundary, and so does the
+/// PRD table (4 KiB), so neither a table nor an aligned region of up to
+/// 64 KiB crosses a 64 KiB boundary.
+#[repr(C, align(65536))]
+pub struct DmaMemory {
+    /// Data buffer for transfers.
+    pub data: [u8; DATA_LEN],
+    /// The PRD table.
+    pub prd: [[u32; 2]; PRD_TABLE_ENTRIES],
+}
+
+/// A non-DMA buffer for building and checking data.
+#[repr(C, align(4096))]
+pub struct Stage {
+    /// The bytes.
+    pub bytes: [u8; STAGE_LEN],
+}
+
+impl DmaMemory {
+    /// Guest-physical address of `data[offset]` (the low 4 GiB are
+    /// identity-mapped and the image lies below 4 GiB), if `offset` is
+    /// inside the buffer.
+    pub fn data_phys(&self, offset: usize) -> Option<u32> {
+        if offset > DATA_LEN {
+            return None;
+        }
+        let base = u32::try_from(self.data.as_ptr() as usize).ok()?;
+        base.checked_add(u32::try_from(offset).ok()?)
+    }
+
+    /// Guest-physical address of the PRD table.
+    pub fn prd_phys(&self) -> Option<u32> {
+        u32::try_from(self.prd.as_ptr() as usize).ok()
+    }
+}
+
+struct TakeOnce<T> {
+    taken: AtomicBool,
+    cell: UnsafeCell<T>,
+}
+
+// SAFETY: the contents are reachable only through the one `&mut` that
+// `take` hands out (guarded by the atomic flag).
+unsafe impl<T> Sync for TakeOnce<T> {}
+
+impl<T> TakeOnce<T> {
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "the atomic flag makes the returned borrow unique"
+    )]
+    fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: the flag was clear, so no other reference exists and none
+        // will ever be created again.
+        Some(unsafe { &mut *self.cell.get() })
+    }
+}
+
+static MEMORY: TakeOnce<DmaMemory> = TakeOnce {
+    taken: AtomicBool::new(false),
+    cell: UnsafeCell::new(DmaMemory {
+        data: [0; DATA_LEN],
+        prd: [[0; 2]; PRD_TABLE_ENTRIES],
+    }),
+};
+
+static STAGE: TakeOnce<Stage> = TakeOnce {
+    taken: AtomicBool::new(false),
+    cell: UnsafeCell::new(Stage {
+        bytes: [0; STAGE_LEN],
+    }),
+};
+
+/// The DMA memory and the staging buffer; `None` after the first call.
+pub fn take() -> Option<(&'static mut DmaMemory, &'static mut Stage)> {
+    Some((MEMORY.take()?, STAGE.take()?))
+}

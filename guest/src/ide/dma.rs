@@ -1,0 +1,221 @@
+//! Bus-master DMA commands (READ/WRITE DMA, their EXT forms, DATA SET
+//! MANAGEMENT), following Linux's `ata_bmdma_setup`/`ata_bmdma_start`/
+//! `ata_bmdma_stop` sequence, with the variations the conformance tests
+//! need: START before or after the command, START cleared right away,
+//! completion by BM status polling, Alternate Status polling or interrupt.
+//!
+//! The caller fills the PRD table in [`DmaMemory`] first; [`run`] holds the
+//! memory borrowed until the bus master is stopped again.
+
+use vmdma_guest::ata::regs::{bm, status};
+use vmdma_guest::ata::taskfile::TaskFile;
+
+use super::AtaError;
+use super::channel::{Channel, WAIT_POLLS};
+use crate::arch::dma_memory::DmaMemory;
+use crate::pic;
+
+/// Data direction, named from memory's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// ATA read: the controller writes memory (BM command bit 3 set).
+    ToMemory,
+    /// ATA write (and TRIM): the controller reads memory.
+    FromMemory,
+}
+
+/// When START is written relative to the ATA command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartOrder {
+    /// Command first, then START (what Linux does).
+    AfterCommand,
+    /// START first, then the command.
+    BeforeCommand,
+}
+
+/// How the end of the transfer is detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Poll BM status until INT is set or ACTIVE clears.
+    BmStatus,
+    /// Poll Alternate Status until BSY and DRQ are clear (works with nIEN).
+    AltStatus,
+    /// Enable interrupts and wait for the IRQ 14 handler to run.
+    Interrupt,
+}
+
+/// A DMA command and how to drive it.
+#[derive(Clone, Copy, Debug)]
+pub struct DmaCommand {
+    /// ATA opcode.
+    pub opcode: u8,
+    /// Task file.
+    pub tf: TaskFile,
+    /// Data direction.
+    pub dir: Direction,
+    /// START order.
+    pub order: StartOrder,
+    /// Completion detection.
+    pub wait: Wait,
+    /// Clear START immediately after setting it (before waiting).
+    pub stop_early: bool,
+    /// With [`StartOrder::AfterCommand`]: write `value` to task-file
+    /// register `reg` between the command and START, and read it back (the
+    /// device must ignore the write while DRQ is set).
+    pub probe: Option<(u16, u8)>,
+}
+
+impl DmaCommand {
+    /// A command driven the way Linux does: START after the command,
+    /// completion by BM status polling.
+    pub fn new(opcode: u8, tf: TaskFile, dir: Direction) -> Self {
+        DmaCommand {
+            opcode,
+            tf,
+            dir,
+            order: StartOrder::AfterCommand,
+            wait: Wait::BmStatus,
+            stop_early: false,
+            probe: None,
+        }
+    }
+}
+
+/// What the registers showed during and after the command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaOutcome {
+    /// Alternate Status between the command and START (AfterCommand only).
+    pub status_before_start: Option<u8>,
+    /// BM status between the command and START (AfterCommand only).
+    pub bm_before_start: Option<u8>,
+    /// The probed register's value after the probe write.
+    pub probe_read: Option<u8>,
+    /// BM status when completion was detected, before START was cleared.
+    pub bm_at_completion: u8,
+    /// BM status after START was cleared.
+    pub bm_after_stop: u8,
+    /// Whether the slave PIC had IRQ 14 requested (checked before reading
+    /// Status; meaningful for the polling waits).
+    pub irq_requested: bool,
+    /// IRQ 14 interrupts taken during the command (interrupt wait only).
+    pub irqs: u32,
+    /// Status at the end (this read acknowledges INTRQ).
+    pub status: u8,
+    /// Error at the end.
+    pub error: u8,
+}
+
+impl DmaOutcome {
+    /// Whether the command succeeded the normal way: Status DRDY|DSC only,
+    /// BM INT set and ACTIVE clear after stopping, an interrupt requested.
+    pub fn is_clean_success(&self) -> bool {
+        self.status & !status::DSC == status::DRDY
+            && self.bm_after_stop & (bm::STATUS_ACTIVE | bm::STATUS_ERR | bm::STATUS_INT)
+                == bm::STATUS_INT
+            && (self.irq_requested || self.irqs > 0)
+    }
+}
+
+/// Runs `command` with the PRD table already in `mem`.
+pub fn run(
+    ch: &Channel,
+    mem: &mut DmaMemory,
+    command: &DmaCommand,
+) -> Result<DmaOutcome, AtaError> {
+    let prd = mem.prd_phys().ok_or(AtaError::Buffer)?;
+    ch.stop_bus_master();
+    ch.drain_irq();
+    let irq_base = pic::irq14_count();
+
+    ch.prepare(&command.tf)?;
+    ch.set_prd_pointer(prd);
+    let mut base = ch.bm_cmd() & !(bm::CMD_START | bm::CMD_WRITE_MEMORY);
+    if command.dir == Direction::ToMemory {
+        base |= bm::CMD_WRITE_MEMORY;
+    }
+    ch.set_bm_cmd(base);
+
+    let mut status_before_start = None;
+    let mut bm_before_start = None;
+    let mut probe_read = None;
+    match command.order {
+        StartOrder::BeforeCommand => {
+            ch.set_bm_cmd(base | bm::CMD_START);
+            ch.command(command.opcode);
+        }
+        StartOrder::AfterCommand => {
+            ch.command(command.opcode);
+            status_before_start = Some(ch.alt_status());
+            bm_before_start = Some(ch.bm_status());
+            if let Some((reg, value)) = command.probe {
+                ch.write(reg, value);
+                probe_read = Some(ch.read(reg));
+            }
+            ch.set_bm_cmd(base | bm::CMD_START);
+        }
+    }
+    if command.stop_early {
+        ch.set_bm_cmd(base);
+        let _ = ch.alt_status();
+    }
+
+    let waited = match command.wait {
+        Wait::BmStatus => wait_bm(ch),
+        Wait::AltStatus => ch
+            .wait_idle("DMA completion (BSY and DRQ clear)")
+            .map(|_| ()),
+        Wait::Interrupt => wait_irq(ch, irq_base),
+    };
+    let bm_at_completion = ch.bm_status();
+    ch.set_bm_cmd(base);
+    let _ = ch.alt_status();
+    let bm_after_stop = ch.bm_status();
+    if let Err(e) = waited {
+        ch.stop_bus_master();
+        return Err(e);
+    }
+    let irq_requested = ch.irq_requested();
+    let error = ch.error();
+    let st = ch.status();
+    ch.set_bm_status(bm_after_stop);
+    Ok(DmaOutcome {
+        status_before_start,
+        bm_before_start,
+        probe_read,
+        bm_at_completion,
+        bm_after_stop,
+        irq_requested,
+        irqs: pic::irq14_count().wrapping_sub(irq_base),
+        status: st,
+        error,
+    })
+}
+
+fn wait_bm(ch: &Channel) -> Result<(), AtaError> {
+    let mut s = 0;
+    for _ in 0..WAIT_POLLS {
+        s = ch.bm_status();
+        if s & bm::STATUS_INT != 0 || s & bm::STATUS_ACTIVE == 0 {
+            return Ok(());
+        }
+    }
+    Err(AtaError::Timeout {
+        what: "BM status INT or !ACTIVE",
+        status: s,
+    })
+}
+
+fn wait_irq(ch: &Channel, base: u32) -> Result<(), AtaError> {
+    pic::with_interrupts(|| {
+        for _ in 0..WAIT_POLLS {
+            if pic::irq14_count() != base {
+                return Ok(());
+            }
+            let _ = ch.alt_status();
+        }
+        Err(AtaError::Timeout {
+            what: "IRQ 14",
+            status: ch.alt_status(),
+        })
+    })
+}

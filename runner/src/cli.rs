@@ -1,0 +1,226 @@
+//! The command line: `vmdma [run] [OPTIONS]` and `vmdma guest-elf OUT_PATH`.
+//!
+//! Parsing only; every value is validated here (sizes, timeouts, disk specs)
+//! so that the rest of the runner deals with checked values. Errors from this
+//! module map to the `EXIT_USAGE` status.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Smallest guest RAM size accepted (the guest is loaded at 1 MiB and needs
+/// room above it).
+pub const MIN_MEMORY: u64 = 4 << 20;
+/// Largest guest RAM size accepted: RAM is one slot from address 0 and must
+/// stay below the MMIO scratch region at 0xD000_0000 (no PCI-hole split).
+pub const MAX_MEMORY: u64 = 3 << 30;
+/// Default guest RAM size.
+pub const DEFAULT_MEMORY: u64 = 64 << 20;
+
+/// vmdma: a KVM microVM runner with an IDE controller doing zero-copy DMA.
+///
+/// Boots a PVH ELF kernel (by default the bundled test guest) with a COM1
+/// serial console on stdout, a debug-exit port at 0xF4 and a raw disk image.
+/// The exit status is the guest's debug-exit value (0..=63), or 64 usage
+/// error, 65 bad kernel/disk file, 70 VMM error, 71 guest shutdown or triple
+/// fault, 124 timeout.
+#[derive(Debug, Parser)]
+#[command(name = "vmdma", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `run` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `run`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a guest (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Write the bundled guest ELF to a file (to boot it elsewhere, e.g. with
+    /// `qemu-system-x86_64 -kernel`).
+    GuestElf(GuestElfArgs),
+}
+
+/// Options of `vmdma run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// PVH ELF kernel to boot [default: the bundled test guest].
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Raw disk image (size a multiple of 512); `,readonly` opens it
+    /// read-only with a shared lock. Without it a temporary 130 GiB sparse
+    /// image is used and deleted at exit.
+    #[arg(long, value_name = "PATH[,readonly]", value_parser = parse_disk)]
+    pub disk: Option<DiskSpec>,
+    /// Guest RAM size, e.g. 64M or 1G (suffixes K, M, G are powers of 1024;
+    /// 4M..=3G).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_memory)]
+    pub memory: u64,
+    /// Extra kernel command line (the runner prepends the MMIO scratch key).
+    #[arg(long, value_name = "STR", default_value = "")]
+    pub cmdline: String,
+    /// Stop the guest after SECS seconds (fractions allowed) with status 124.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Print VM exit counts by kind and port, and the run time, to stderr at
+    /// the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Log every access to an unclaimed I/O port or MMIO address to stderr.
+    #[arg(long)]
+    pub trace_io: bool,
+}
+
+/// Options of `vmdma guest-elf`.
+#[derive(Debug, Args)]
+pub struct GuestElfArgs {
+    /// Where to write the ELF.
+    #[arg(value_name = "OUT_PATH")]
+    pub out: PathBuf,
+}
+
+/// A `--disk` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSpec {
+    /// Image file.
+    pub path: PathBuf,
+    /// Open read-only (shared lock) instead of read-write (exclusive lock).
+    pub read_only: bool,
+}
+
+/// Parses `PATH[,readonly]`. The text after the last comma is an option only
+/// when it is a known one (`readonly`, `ro`, `rw`), so `a,b.img` names the
+/// file `a,b.img`.
+fn parse_disk(s: &str) -> Result<DiskSpec, String> {
+    if s.is_empty() {
+        return Err("empty disk path".into());
+    }
+    let (path, read_only) = match s.rsplit_once(',') {
+        Some((p, "readonly")) | Some((p, "ro")) => (p, true),
+        Some((p, "rw")) => (p, false),
+        _ => (s, false),
+    };
+    if path.is_empty() {
+        return Err("empty disk path".into());
+    }
+    Ok(DiskSpec {
+        path: PathBuf::from(path),
+        read_only,
+    })
+}
+
+/// Parses a size with an optional binary suffix (`K`, `M`, `G`, also `KiB`
+/// etc.) into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    if num.is_empty() {
+        return Err(format!("'{s}' is not a size (expected e.g. 64M or 1G)"));
+    }
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is too large a number"))?;
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}' has an unknown size suffix (use K, M or G)")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n < MIN_MEMORY {
+        return Err(format!("{s} is below the minimum of 4M"));
+    }
+    if n > MAX_MEMORY {
+        return Err(format!(
+            "{s} is above the maximum of 3G (RAM must stay below the MMIO region at 0xd0000000)"
+        ));
+    }
+    if n % 4096 != 0 {
+        return Err(format!("{s} is not a multiple of 4K"));
+    }
+    Ok(n)
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("'{s}' must be more than 0"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12T").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("18446744073709551615G").is_err());
+    }
+
+    #[test]
+    fn memory_bounds() {
+        assert_eq!(parse_memory("4M"), Ok(4 << 20));
+        assert_eq!(parse_memory("3G"), Ok(3 << 30));
+        assert!(parse_memory("1M").is_err());
+        assert!(parse_memory("3073M").is_err());
+        assert!(parse_memory("5000000").is_err());
+    }
+
+    #[test]
+    fn disks() {
+        let d = parse_disk("a.img,readonly").unwrap();
+        assert_eq!(d.path, PathBuf::from("a.img"));
+        assert!(d.read_only);
+        let d = parse_disk("a,b.img").unwrap();
+        assert_eq!(d.path, PathBuf::from("a,b.img"));
+        assert!(!d.read_only);
+        assert!(parse_disk(",readonly").is_err());
+        assert!(parse_disk("").is_err());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("NaN").is_err());
+        assert!(parse_timeout("1e30").is_err());
+    }
+
+    #[test]
+    fn no_subcommand_means_run() {
+        let cli = Cli::try_parse_from(["vmdma", "--memory", "128M"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.memory, 128 << 20);
+        let cli = Cli::try_parse_from(["vmdma", "run", "--stats"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Run(ref r)) if r.stats));
+        let cli = Cli::try_parse_from(["vmdma", "guest-elf", "x.elf"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::GuestElf(_))));
+        assert!(Cli::try_parse_from(["vmdma", "--bogus"]).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Platform devices and the buses that route guest accesses to them.
+//!
+//! - [`bus`]: the port-I/O bus (port range → device, width/offset checks).
+//! - [`irq`]: interrupt lines of the in-kernel irqchip.
+//! - [`mmio`]: the MMIO path for exits that KVM did not handle.
+//! - [`serial`]: COM1 16550 UART (rust-vmm `vm-superio`) → stdout.
+//! - [`debug_exit`]: port 0xF4, ends the run with the value written.
+//! - [`mmio_scratch`]: 64 KiB of RAM-like MMIO (every access exits).
+
+pub mod bus;
+pub mod debug_exit;
+pub mod irq;
+pub mod mmio;
+pub mod mmio_scratch;
+pub mod serial;

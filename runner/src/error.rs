@@ -1,0 +1,148 @@
+//! The runner's top-level error and its mapping to process exit statuses.
+
+use std::io;
+
+use thiserror::Error;
+use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
+
+use crate::boot::BootError;
+use crate::boot::elf::ElfError;
+use crate::boot::pvh::PvhError;
+use crate::disk::DiskError;
+use crate::vmm::vcpu::VcpuError;
+use crate::vmm::vm::VmError;
+
+/// Everything that ends a run without the guest deciding its outcome.
+/// Displayed as one line after `vmdma: error: `.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The command line is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// The kernel file could not be read.
+    #[error("kernel {path}: {source}")]
+    KernelRead {
+        /// The file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The kernel file is larger than guest RAM.
+    #[error("kernel {path}: the file ({size} bytes) is larger than guest RAM")]
+    KernelTooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+    },
+    /// The kernel is not a bootable PVH ELF.
+    #[error("kernel {path}: {source}")]
+    Kernel {
+        /// The file (or "bundled guest").
+        path: String,
+        /// What is wrong with it.
+        source: ElfError,
+    },
+    /// The guest command line is invalid.
+    #[error("--cmdline: {0}")]
+    Cmdline(PvhError),
+    /// The disk image cannot be used.
+    #[error("disk {path}: {source}")]
+    Disk {
+        /// The image file.
+        path: String,
+        /// What is wrong with it.
+        source: DiskError,
+    },
+    /// The temporary disk image could not be created.
+    #[error("temporary disk: {0}")]
+    TempDisk(DiskError),
+    /// This binary was built without the bundled guest.
+    #[error(
+        "this vmdma was built without the bundled guest (guest/ was missing); pass --kernel ELF"
+    )]
+    NoBundledGuest,
+    /// The bundled guest ELF could not be written.
+    #[error("cannot write {path}: {source}")]
+    WriteGuestElf {
+        /// Output path.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The VM could not be created.
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    /// A vCPU operation failed.
+    #[error("vCPU: {0}")]
+    Vcpu(#[from] VcpuError),
+    /// Loading the (already validated) kernel failed.
+    #[error("loading the kernel: {0}")]
+    Boot(#[from] BootError),
+    /// A device could not be set up.
+    #[error("device setup: {0}")]
+    Device(String),
+    /// The VM stopped in a way the VMM cannot handle.
+    #[error("{0}")]
+    Fatal(String),
+    /// The vCPU thread could not be started or died.
+    #[error("vCPU thread: {0}")]
+    Thread(String),
+}
+
+impl Error {
+    /// The process exit status for this error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Cmdline(_) => EXIT_USAGE,
+            Error::KernelRead { .. }
+            | Error::KernelTooLarge { .. }
+            | Error::Kernel { .. }
+            | Error::Disk { .. } => EXIT_BAD_INPUT,
+            Error::TempDisk(_)
+            | Error::NoBundledGuest
+            | Error::WriteGuestElf { .. }
+            | Error::Vm(_)
+            | Error::Vcpu(_)
+            | Error::Boot(_)
+            | Error::Device(_)
+            | Error::Fatal(_)
+            | Error::Thread(_) => EXIT_VMM_ERROR,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(Error::Usage("x".into()).exit_status(), 64);
+        assert_eq!(
+            Error::Kernel {
+                path: "k".into(),
+                source: ElfError::MissingPvhNote
+            }
+            .exit_status(),
+            65
+        );
+        assert_eq!(
+            Error::Disk {
+                path: "d".into(),
+                source: DiskError::Empty
+            }
+            .exit_status(),
+            65
+        );
+        assert_eq!(Error::Fatal("x".into()).exit_status(), 70);
+        assert_eq!(
+            Error::Kernel {
+                path: "k".into(),
+                source: ElfError::MissingPvhNote
+            }
+            .to_string(),
+            "kernel k: no PVH entry note (Xen note type 18, XEN_ELFNOTE_PHYS32_ENTRY); not a PVH kernel"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Assembling and running one microVM.
+//!
+//! [`prepare`] validates every user input (kernel ELF, command line, disk
+//! image) before any KVM object exists, so bad input never starts a VM.
+//! [`run`] then builds the VM on the calling (vCPU) thread — RAM, irqchip,
+//! devices, buses — loads the kernel and runs vCPU 0 until the guest stops
+//! or the [`RunControl`] says so.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use vmdma_core::dma::AddressSpace;
+use vmdma_core::memory::RegionMap;
+use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
+
+use crate::boot;
+use crate::cli::RunArgs;
+use crate::devices::bus::{PioBus, Widths};
+use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
+use crate::devices::irq::IrqLine;
+use crate::devices::mmio::{GuestBouncePool, GuestSpace};
+use crate::devices::mmio_scratch::{self, MmioScratch};
+use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
+use crate::disk::{self, RawDisk};
+use crate::error::Error;
+use crate::guest_image::BUNDLED_GUEST;
+use crate::stats::ExitStats;
+use crate::vmm::control::{RunControl, StopReason};
+use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
+use crate::vmm::vcpu::Vcpu;
+use crate::vmm::vm::Vm;
+use vmdma_core::protocol::DEBUG_EXIT_PORT;
+
+/// Everything a run needs, validated.
+#[derive(Debug)]
+pub struct Prepared {
+    kernel: Vec<u8>,
+    cmdline: String,
+    memory: usize,
+    disk: RawDisk,
+    trace: bool,
+}
+
+/// How a run ended, with its statistics.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Why it ended.
+    pub reason: StopReason,
+    /// Exit counters of vCPU 0.
+    pub stats: ExitStats,
+}
+
+/// Reads the kernel file, refusing files larger than RAM before reading.
+fn read_kernel(path: &Path, memory: u64) -> Result<Vec<u8>, Error> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| Error::KernelRead {
+        path: shown.clone(),
+        source,
+    })?;
+    if meta.len() > memory {
+        return Err(Error::KernelTooLarge {
+            path: shown,
+            size: meta.len(),
+        });
+    }
+    std::fs::read(path).map_err(|source| Error::KernelRead {
+        path: shown,
+        source,
+    })
+}
+
+/// Validates the inputs of `args`.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
+    let (kernel, name) = match &args.kernel {
+        Some(p) => (read_kernel(p, args.memory)?, p.display().to_string()),
+        None => (
+            BUNDLED_GUEST.ok_or(Error::NoBundledGuest)?.to_vec(),
+            "(bundled guest)".to_string(),
+        ),
+    };
+    boot::elf::parse(&kernel, args.memory)
+        .map_err(|source| Error::Kernel { path: name, source })?;
+
+    let mut cmdline = mmio_scratch::cmdline_key();
+    if !args.cmdline.is_empty() {
+        cmdline.push(' ');
+        cmdline.push_str(&args.cmdline);
+    }
+    boot::pvh::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
+
+    let disk = match &args.disk {
+        Some(spec) => disk::open(&spec.path, spec.read_only).map_err(|source| Error::Disk {
+            path: spec.path.display().to_string(),
+            source,
+        })?,
+        None => disk::temporary(disk::TEMP_IMAGE_SIZE).map_err(Error::TempDisk)?,
+    };
+    let memory = usize::try_from(args.memory)
+        .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
+    Ok(Prepared {
+        kernel,
+        cmdline,
+        memory,
+        disk,
+        trace: args.trace_io,
+    })
+}
+
+/// Builds the VM and runs it on this thread until it stops.
+pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
+    // The disk stays open (and locked) for the whole run; the IDE
+    // controller from vmdma-core will take it as its BlockDevice.
+    let _disk = p.disk;
+    let vm = Vm::new(p.memory)?;
+
+    let serial = Arc::new(Mutex::new(SerialPort::new(
+        IrqLine::new(vm.fd().clone(), COM1_IRQ),
+        std::io::stdout(),
+    )));
+    let mut pio = PioBus::new();
+    pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())
+        .map_err(|e| Error::Device(e.to_string()))?;
+    pio.insert(
+        DEBUG_EXIT_PORT,
+        DEBUG_EXIT_LEN,
+        Widths::ANY,
+        Arc::new(Mutex::new(DebugExit::new(control.clone()))),
+    )
+    .map_err(|e| Error::Device(e.to_string()))?;
+
+    // The guest-physical address space as devices and MMIO exits see it:
+    // RAM (for DMA; vCPUs reach it through the KVM slot) and the scratch
+    // region (every access an exit, DMA bounced).
+    let scratch = MmioScratch::new(MMIO_SCRATCH_LEN as usize);
+    let mut regions = RegionMap::new();
+    regions
+        .add_ram(0, vm.ram().backing())
+        .map_err(|e| Error::Device(format!("guest RAM region: {e}")))?;
+    regions
+        .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
+        .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
+    let bounce = Box::new(GuestBouncePool::new());
+    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
+
+    let entry = boot::load(
+        vm.ram(),
+        &p.kernel,
+        &p.cmdline,
+        &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
+    )?;
+    let mut vcpu = vm.create_vcpu(0)?;
+    vcpu.set_pvh_entry(entry)?;
+
+    let ctx = ExitContext {
+        pio: &pio,
+        mmio: &space,
+        trace: p.trace,
+    };
+    let mut stats = ExitStats::default();
+    let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
+    // Guest output must be complete before the runner reports anything.
+    let _ = serial
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .writer_mut()
+        .flush();
+    result?;
+    let reason = control
+        .stop_reason()
+        .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
+    Ok(RunReport { reason, stats })
+}
+
+/// Runs `vcpu` until a stop is requested or the VMM fails.
+fn run_vcpu(
+    vcpu: &mut Vcpu,
+    ctx: &ExitContext<'_>,
+    control: &RunControl,
+    stats: &mut ExitStats,
+) -> Result<(), Error> {
+    while !control.is_stopping() {
+        let exit = vcpu.run()?;
+        let interrupted = matches!(exit, VcpuExit::Interrupted);
+        if !interrupted {
+            control.count_exit();
+        }
+        match handle_exit(exit, ctx, stats) {
+            Action::Continue => {}
+            Action::Stop(reason) => {
+                control.request_stop(reason);
+            }
+            Action::Fail(msg) => return Err(Error::Fatal(msg)),
+        }
+        if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
+            control.request_stop(StopReason::Shutdown(
+                "the guest halted with interrupts disabled",
+            ));
+        }
+    }
+    Ok(())
+}

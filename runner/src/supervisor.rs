@@ -1,0 +1,99 @@
+//! The supervisor: runs the VM on a vCPU thread and watches it from the
+//! main thread.
+//!
+//! It enforces `--timeout`, and it spots a guest that halted with interrupts
+//! disabled (the in-kernel irqchip handles `hlt` without exiting to user
+//! space): when a probe interval passes without any VM exit, it asks the
+//! vCPU to check its state and kicks it out of `KVM_RUN` with a signal.
+//! Kicks repeat until the vCPU thread answers, a bounded number of times.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
+
+use crate::error::Error;
+use crate::machine::{self, Prepared, RunReport};
+use crate::stats::ExitStats;
+use crate::vmm::control::{RunControl, StopReason};
+
+/// How long the guest may run without VM exits before the halt probe.
+const PROBE_INTERVAL: Duration = Duration::from_millis(200);
+/// Pause between kicks while waiting for a stopping vCPU.
+const KICK_INTERVAL: Duration = Duration::from_millis(10);
+/// Kicks sent to a stopping vCPU before giving up on it (5 s).
+const MAX_STOP_KICKS: u32 = 500;
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // Nothing to do: the signal only makes KVM_RUN return EINTR.
+}
+
+/// The signal used to kick a vCPU out of `KVM_RUN`.
+fn kick_signal() -> libc::c_int {
+    SIGRTMIN()
+}
+
+/// Runs the prepared VM to its end.
+pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, Error> {
+    register_signal_handler(kick_signal(), on_kick)
+        .map_err(|e| Error::Thread(format!("cannot install the kick signal handler: {e}")))?;
+    let control = Arc::new(RunControl::new());
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let vcpu_control = control.clone();
+    let handle = thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || {
+            let r = machine::run(prepared, &vcpu_control);
+            // The receiver only disappears if the supervisor gave up.
+            let _ = done_tx.send(());
+            r
+        })
+        .map_err(|e| Error::Thread(e.to_string()))?;
+
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut last_exits = control.exits();
+    let mut stop_kicks = 0u32;
+    loop {
+        let wait = if control.is_stopping() {
+            KICK_INTERVAL
+        } else {
+            let to_deadline = deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(PROBE_INTERVAL);
+            to_deadline.min(PROBE_INTERVAL)
+        };
+        match done_rx.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if control.is_stopping() {
+            stop_kicks += 1;
+            if stop_kicks > MAX_STOP_KICKS {
+                // The vCPU does not answer; report what we know. The thread
+                // ends with the process.
+                return Ok(RunReport {
+                    reason: control.stop_reason().unwrap_or(StopReason::Timeout),
+                    stats: ExitStats::default(),
+                });
+            }
+            let _ = handle.kill(kick_signal());
+            continue;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            control.request_stop(StopReason::Timeout);
+            let _ = handle.kill(kick_signal());
+            continue;
+        }
+        let exits = control.exits();
+        if exits == last_exits {
+            control.request_halt_probe();
+            let _ = handle.kill(kick_signal());
+        }
+        last_exits = exits;
+    }
+    handle
+        .join()
+        .map_err(|_| Error::Thread("the vCPU thread panicked".into()))?
+}

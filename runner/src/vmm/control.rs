@@ -1,0 +1,80 @@
+//! Run control shared by the vCPU thread(s), the devices and the
+//! supervisor: why the run stops, and a counter of VM exits that the
+//! supervisor watches to spot a vCPU that went quiet.
+
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// The guest wrote this value to the debug-exit port.
+    GuestExit(u32),
+    /// The guest shut down: triple fault, or halted with interrupts off.
+    Shutdown(&'static str),
+    /// `--timeout` expired.
+    Timeout,
+}
+
+/// Shared run state.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    reason: Mutex<Option<StopReason>>,
+    stopping: AtomicBool,
+    probe: AtomicBool,
+    exits: AtomicU64,
+}
+
+impl RunControl {
+    /// A running state.
+    pub fn new() -> Self {
+        RunControl::default()
+    }
+
+    /// Asks every vCPU to stop for `reason`. The first request wins; later
+    /// ones return `false`.
+    pub fn request_stop(&self, reason: StopReason) -> bool {
+        let mut r = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if r.is_some() {
+            return false;
+        }
+        *r = Some(reason);
+        self.stopping.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// True once a stop was requested.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The stop reason, once requested.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts one VM exit.
+    pub fn count_exit(&self) {
+        self.exits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// VM exits so far.
+    pub fn exits(&self) -> u64 {
+        self.exits.load(Ordering::Relaxed)
+    }
+
+    /// Asks the vCPU to check, at its next interruption, whether it is
+    /// halted for good.
+    pub fn request_halt_probe(&self) {
+        self.probe.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes a pending halt-probe request.
+    pub fn take_halt_probe(&self) -> bool {
+        self.probe.swap(false, Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,229 @@
+//! Guest RAM: one anonymous host mapping registered as KVM memory slot 0.
+//!
+//! This is the only module of the runner that maps memory or hands host
+//! addresses to KVM. The mapping lives as long as the [`GuestRam`] value;
+//! everything else reaches guest RAM through copies ([`GuestRam::write`],
+//! [`GuestRam::read`]) or through [`VolatileSlice`] views, never through
+//! Rust references, because vCPUs change it concurrently.
+#![allow(unsafe_code)]
+
+use std::ptr::NonNull;
+
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::VmFd;
+use thiserror::Error;
+
+use vmdma_core::memory::{RamBacking, VolatileSlice};
+
+/// Errors of guest RAM setup and access.
+#[derive(Debug, Error)]
+pub enum MemoryError {
+    /// The requested size is zero.
+    #[error("guest RAM size must not be zero")]
+    ZeroSize,
+    /// The host refused the mapping (address space or overcommit limits).
+    #[error("cannot map {size} bytes of guest RAM: {source}")]
+    Map {
+        /// Requested size in bytes.
+        size: usize,
+        /// The `mmap` error.
+        source: std::io::Error,
+    },
+    /// KVM refused the memory slot.
+    #[error("KVM refused the guest RAM slot: {0}")]
+    Register(kvm_ioctls::Error),
+    /// An access is not inside guest RAM.
+    #[error("guest-physical range {addr:#x}+{len:#x} is outside guest RAM")]
+    OutOfRange {
+        /// Guest-physical start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+}
+
+/// Anonymous, private, zero-filled host memory that backs guest RAM from
+/// guest-physical address 0.
+#[derive(Debug)]
+pub struct GuestRam {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `GuestRam` owns its mapping; all access goes through raw-pointer
+// copies (no `&`/`&mut` into the mapping is created), which is the same
+// discipline the vCPUs and the kernel follow. Sending or sharing the owner
+// between threads therefore adds no aliasing.
+unsafe impl Send for GuestRam {}
+// SAFETY: see `Send`: all methods take `&self` and copy bytes through raw
+// pointers; concurrent copies may tear, as on hardware, but are not UB for
+// plain bytes accessed without references.
+unsafe impl Sync for GuestRam {}
+
+impl GuestRam {
+    /// Maps `len` bytes of zero-filled memory (`MAP_NORESERVE`: pages are
+    /// only allocated when touched).
+    pub fn new(len: usize) -> Result<Self, MemoryError> {
+        if len == 0 {
+            return Err(MemoryError::ZeroSize);
+        }
+        // SAFETY: an anonymous private mapping at a kernel-chosen address
+        // does not touch any existing memory; the result is checked below.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(MemoryError::Map {
+                size: len,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(MemoryError::Map {
+            size: len,
+            source: std::io::Error::other("mmap returned a null address"),
+        })?;
+        Ok(GuestRam { ptr, len })
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mapping is never empty (`new` refuses size 0).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Size in bytes as a guest-physical length.
+    pub fn size(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// Registers the mapping with `vm` as memory slot `slot` at guest-physical
+    /// address 0.
+    pub fn register(&self, vm: &VmFd, slot: u32) -> Result<(), MemoryError> {
+        let region = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: self.len as u64,
+            userspace_addr: self.ptr.as_ptr() as u64,
+        };
+        // SAFETY: the region describes exactly this mapping, which stays
+        // mapped until `self` is dropped. `GuestRam` is dropped only after
+        // the VM (its owner, `Vm`, declares the fields so that the VM file
+        // descriptors drop first), so the guest never sees unmapped memory.
+        unsafe { vm.set_user_memory_region(region) }.map_err(MemoryError::Register)
+    }
+
+    /// Checks `addr..addr+len` and returns the offset as `usize`.
+    fn check(&self, addr: u64, len: usize) -> Result<usize, MemoryError> {
+        usize::try_from(addr)
+            .ok()
+            .and_then(|start| {
+                let end = start.checked_add(len)?;
+                (end <= self.len).then_some(start)
+            })
+            .ok_or(MemoryError::OutOfRange {
+                addr,
+                len: len as u64,
+            })
+    }
+
+    /// The whole of guest RAM as a core [`RamBacking`] (for the region map
+    /// that DMA goes through).
+    pub fn backing(&self) -> RamBacking<'_> {
+        // SAFETY: the mapping is valid for reads and writes for as long as
+        // `&self` lives, and nothing forms Rust references into it.
+        unsafe { RamBacking::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// A view of `addr..addr+len`.
+    pub fn slice(&self, addr: u64, len: usize) -> Result<VolatileSlice<'_>, MemoryError> {
+        let start = self.check(addr, len)?;
+        // SAFETY: `start..start+len` lies inside the mapping (checked), which
+        // lives as long as `&self`; nothing forms references into it.
+        Ok(unsafe { VolatileSlice::from_raw_parts(self.ptr.as_ptr().add(start), len) })
+    }
+
+    /// Copies `data` into guest RAM at `addr`.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
+        let start = self.check(addr, data.len())?;
+        // SAFETY: the destination is inside the mapping (checked) and cannot
+        // overlap `data`, a live Rust borrow (no reference into the mapping
+        // exists).
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(start), data.len())
+        };
+        Ok(())
+    }
+
+    /// Sets `len` bytes at `addr` to zero.
+    pub fn zero(&self, addr: u64, len: usize) -> Result<(), MemoryError> {
+        let start = self.check(addr, len)?;
+        // SAFETY: the range is inside the mapping (checked).
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(start), 0, len) };
+        Ok(())
+    }
+
+    /// Copies guest RAM at `addr` into `buf`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let start = self.check(addr, buf.len())?;
+        // SAFETY: the source is inside the mapping (checked) and `buf` is a
+        // distinct host buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(start), buf.as_mut_ptr(), buf.len())
+        };
+        Ok(())
+    }
+}
+
+impl Drop for GuestRam {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping created in `new`, and
+        // no view outlives `self` (views borrow it).
+        // The result is ignored: nothing useful can be done about a failed
+        // munmap at teardown.
+        let _ = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_checked() {
+        let ram = GuestRam::new(8192).unwrap();
+        assert_eq!(ram.len(), 8192);
+        ram.write(8190, &[1, 2]).unwrap();
+        let mut b = [0u8; 2];
+        ram.read(8190, &mut b).unwrap();
+        assert_eq!(b, [1, 2]);
+        assert!(ram.write(8191, &[1, 2]).is_err());
+        assert!(ram.read(u64::MAX, &mut b).is_err());
+        assert!(ram.zero(8000, 193).is_err());
+        ram.zero(8190, 2).unwrap();
+        ram.read(8190, &mut b).unwrap();
+        assert_eq!(b, [0, 0]);
+        assert_eq!(ram.slice(4096, 4096).unwrap().len(), 4096);
+        assert!(ram.slice(4097, 4096).is_err());
+        assert!(matches!(GuestRam::new(0), Err(MemoryError::ZeroSize)));
+    }
+
+    #[test]
+    fn huge_mapping_is_refused_cleanly() {
+        assert!(matches!(
+            GuestRam::new(usize::MAX & !0xfff),
+            Err(MemoryError::Map { .. })
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! The KVM side: VM and RAM setup, vCPUs, exit decoding and dispatch, and
+//! the run control shared with devices and the supervisor.
+
+pub mod control;
+pub mod exit;
+pub mod memory;
+pub mod vcpu;
+pub mod vm;

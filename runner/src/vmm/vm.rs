@@ -1,0 +1,93 @@
+//! The VM: `/dev/kvm`, the VM file descriptor with its in-kernel irqchip
+//! (PIC + IOAPIC) and PIT, and guest RAM.
+
+use std::sync::Arc;
+
+use kvm_bindings::{KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
+use kvm_ioctls::{Kvm, VmFd};
+use thiserror::Error;
+
+use crate::boot::layout::{KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR};
+use crate::vmm::memory::{GuestRam, MemoryError};
+use crate::vmm::vcpu::{Vcpu, VcpuError};
+
+/// VM creation errors.
+#[derive(Debug, Error)]
+pub enum VmError {
+    /// `/dev/kvm` could not be opened.
+    #[error("cannot open /dev/kvm: {0}")]
+    OpenKvm(kvm_ioctls::Error),
+    /// A VM ioctl failed.
+    #[error("{what} failed: {source}")]
+    Ioctl {
+        /// The operation.
+        what: &'static str,
+        /// The KVM error.
+        source: kvm_ioctls::Error,
+    },
+    /// Guest RAM could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// A vCPU could not be created.
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+}
+
+fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, VmError> {
+    r.map_err(|source| VmError::Ioctl { what, source })
+}
+
+/// A KVM virtual machine with its RAM.
+///
+/// Field order matters: the VM file descriptor is dropped before the RAM
+/// mapping it refers to.
+#[derive(Debug)]
+pub struct Vm {
+    fd: Arc<VmFd>,
+    kvm: Kvm,
+    ram: GuestRam,
+}
+
+impl Vm {
+    /// Creates a VM with `ram_size` bytes of RAM at address 0.
+    pub fn new(ram_size: usize) -> Result<Self, VmError> {
+        let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
+        let fd = ioctl("KVM_CREATE_VM", kvm.create_vm())?;
+        ioctl(
+            "KVM_SET_TSS_ADDR",
+            fd.set_tss_address(KVM_TSS_ADDR as usize),
+        )?;
+        ioctl(
+            "KVM_SET_IDENTITY_MAP_ADDR",
+            fd.set_identity_map_address(KVM_IDENTITY_MAP_ADDR),
+        )?;
+        ioctl("KVM_CREATE_IRQCHIP", fd.create_irq_chip())?;
+        let pit = kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        ioctl("KVM_CREATE_PIT2", fd.create_pit2(pit))?;
+        let ram = GuestRam::new(ram_size)?;
+        ram.register(&fd, 0)?;
+        Ok(Vm {
+            fd: Arc::new(fd),
+            kvm,
+            ram,
+        })
+    }
+
+    /// The VM file descriptor (shared with interrupt triggers).
+    pub fn fd(&self) -> &Arc<VmFd> {
+        &self.fd
+    }
+
+    /// Guest RAM.
+    pub fn ram(&self) -> &GuestRam {
+        &self.ram
+    }
+
+    /// Creates vCPU `id`.
+    pub fn create_vcpu(&self, id: u8) -> Result<Vcpu, VmError> {
+        Ok(Vcpu::new(&self.kvm, &self.fd, id)?)
+    }
+}

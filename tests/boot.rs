@@ -1,0 +1,199 @@
+//! Boots purpose-built tiny kernels with the real `vmdma` binary under KVM
+//! and checks output and exit statuses.
+
+mod common;
+
+use common::elf_builder::{ElfBuilder, code};
+use common::{kvm_available, status, stderr, vmdma, write_file};
+
+fn run_code(code: Vec<u8>, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let k = write_file(dir.path(), "k.elf", &ElfBuilder::new(code).build());
+    let mut args = vec!["run", "--kernel", k.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    vmdma(&args)
+}
+
+#[test]
+fn hello_and_debug_exit_value() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::hello(b"hello\n", 5), &[]);
+    assert_eq!(o.stdout, b"hello\n");
+    assert_eq!(status(&o), 5, "stderr: {}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn debug_exit_values_map_to_statuses() {
+    if !kvm_available() {
+        return;
+    }
+    for (value, expected) in [(0u32, 0), (63, 63), (64, 63), (0xFFFF_FFFF, 63)] {
+        let o = run_code(code::hello(b"", value), &[]);
+        assert_eq!(status(&o), expected, "value {value}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn no_subcommand_means_run() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let k = write_file(
+        dir.path(),
+        "k.elf",
+        &ElfBuilder::new(code::hello(b"x", 2)).build(),
+    );
+    let o = vmdma(&["--kernel", k.to_str().unwrap(), "--memory", "16M"]);
+    assert_eq!((status(&o), o.stdout.as_slice()), (2, &b"x"[..]));
+}
+
+#[test]
+fn timeout_gives_124() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::spin(b"spinning\n"), &["--timeout", "1"]);
+    assert_eq!(status(&o), 124, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, b"spinning\n");
+    assert!(stderr(&o).contains("timeout"));
+}
+
+#[test]
+fn triple_fault_is_a_shutdown() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::triple_fault(), &["--timeout", "60"]);
+    assert_eq!(status(&o), 71, "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("triple-fault"), "{}", stderr(&o));
+}
+
+#[test]
+fn halt_with_interrupts_off_is_a_shutdown() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::halt(b"bye\n"), &["--timeout", "60"]);
+    assert_eq!(status(&o), 71, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, b"bye\n");
+    assert!(stderr(&o).contains("halted"), "{}", stderr(&o));
+}
+
+#[test]
+fn start_info_and_cmdline_reach_the_guest() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::print_cmdline(), &["--cmdline", "foo=bar baz"]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "vmdma.mmio_scratch=0xd0000000,0x10000 foo=bar baz\n"
+    );
+}
+
+#[test]
+fn unclaimed_port_and_mmio_read_all_ones() {
+    if !kvm_available() {
+        return;
+    }
+    let mut c = code::echo_port_byte(0x1F7); // IDE status: unclaimed until the IDE lands
+    code::print_low_byte_at(&mut c, 0xE000_0000);
+    code::debug_exit(&mut c, 0);
+    code::cli_hlt(&mut c);
+    let o = run_code(c, &[]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, [0xFF, 0xFF]);
+}
+
+#[test]
+fn mmio_scratch_behaves_like_ram() {
+    if !kvm_available() {
+        return;
+    }
+    let mut c = Vec::new();
+    code::store_dword(&mut c, 0xD000_0010, 0x4443_4241); // "ABCD"
+    code::store_dword(&mut c, 0xD000_FFFC, 0x0000_005A); // last dword: "Z"
+    code::print_low_byte_at(&mut c, 0xD000_0010);
+    code::print_low_byte_at(&mut c, 0xD000_0011);
+    code::print_low_byte_at(&mut c, 0xD000_FFFC);
+    code::debug_exit(&mut c, 0);
+    code::cli_hlt(&mut c);
+    let o = run_code(c, &["--stats"]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, b"ABZ");
+    let err = stderr(&o);
+    assert!(err.contains("mmio page 0xd0000000"), "{err}");
+    assert!(err.contains("vm exits"), "{err}");
+}
+
+#[test]
+fn stats_count_port_exits() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::hello(b"abc", 0), &["--stats"]);
+    assert_eq!(status(&o), 0);
+    let err = stderr(&o);
+    assert!(err.contains("port 0x03f8 in 0 out 3"), "{err}");
+    assert!(err.contains("port 0x00f4 in 0 out 1"), "{err}");
+    assert!(err.contains("run time"), "{err}");
+}
+
+#[test]
+fn read_only_run_leaves_the_image_identical() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..64 * 512).map(|i| (i * 7 % 251) as u8).collect();
+    let img = write_file(dir.path(), "disk.img", &data);
+    let spec = format!("{},readonly", img.display());
+    let o = run_code(code::hello(b"", 0), &["--disk", &spec]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(std::fs::read(&img).unwrap(), data);
+}
+
+#[test]
+fn memory_the_host_cannot_map_is_one_clear_error() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let k = write_file(
+        dir.path(),
+        "k.elf",
+        &ElfBuilder::new(code::hello(b"", 0)).build(),
+    );
+    // 1 GiB of address space cannot hold 3 GiB of guest RAM.
+    let script = format!(
+        "ulimit -v 1048576 && exec '{}' run --kernel '{}' --memory 3G",
+        env!("CARGO_BIN_EXE_vmdma"),
+        k.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    common::assert_one_line_error(&o, 70, "cannot map 3221225472 bytes of guest RAM");
+}
+
+#[test]
+fn trace_io_logs_unclaimed_accesses() {
+    if !kvm_available() {
+        return;
+    }
+    let mut c = code::echo_port_byte(0x1F7);
+    code::debug_exit(&mut c, 0);
+    let o = run_code(c, &["--trace-io"]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("vmdma: trace: unclaimed in port 0x1f7 size 1"),
+        "{}",
+        stderr(&o)
+    );
+}

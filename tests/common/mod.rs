@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: running the real `vmdma`
+//! binary, deciding whether KVM tests can run, and writing test kernels.
+
+// Each test crate uses a different subset of the helpers.
+#![allow(dead_code)]
+
+pub mod elf_builder;
+pub mod suite;
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True when /dev/kvm can be used. Without it, KVM tests fail under
+/// `CI=true` (so CI cannot pass silently) and are skipped visibly otherwise.
+pub fn kvm_available() -> bool {
+    let ok = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("/dev/kvm is not available, and CI=true requires the KVM tests to run");
+    }
+    eprintln!("skipped: /dev/kvm not available");
+    false
+}
+
+/// Runs `vmdma` with `args` and returns its output.
+pub fn vmdma(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vmdma"))
+        .args(args)
+        .output()
+        .expect("vmdma starts")
+}
+
+/// The exit status (panics on death by signal).
+pub fn status(o: &Output) -> i32 {
+    o.status.code().expect("vmdma exited normally")
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the runner's error convention: exactly one line on stderr,
+/// `vmdma: error: ...` containing `needle`, and status `code`.
+pub fn assert_one_line_error(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(status(o), code, "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.starts_with("vmdma: error: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+}
+
+/// Writes `bytes` to `name` in `dir`.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write test file");
+    p
+}
+
+/// A fresh sparse raw image of `bytes` bytes in `dir`.
+pub fn sparse_image(dir: &Path, name: &str, bytes: u64) -> PathBuf {
+    let p = dir.join(name);
+    let f = std::fs::File::create(&p).expect("create image");
+    f.set_len(bytes).expect("size image");
+    p
+}
+
+/// Image size for the conformance suite: big enough for its LBA48 tests
+/// above 2^28 sectors (a sparse file: no space is used).
+pub const SUITE_IMAGE_BYTES: u64 = 130 << 30;
+
+/// The tests the conformance suite must report as skipped everywhere.
+pub const ALWAYS_SKIPPED: &[&str] = &["readonly_refuses_writes"];
+
+/// Tests that only vmdma can run (QEMU has no MMIO scratch region).
+pub const VMDMA_ONLY: &[&str] = &["dma_mmio_bounce", "dma_mmio_retry"];

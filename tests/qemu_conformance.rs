@@ -1,0 +1,131 @@
+//! Cross-check against the reference implementation: the same guest ELF
+//! (written out by `vmdma guest-elf`) runs its conformance suite on
+//! `qemu-system-x86_64 -accel kvm -M pc` with the image as a raw IDE disk,
+//! and must give the same per-test results as on vmdma (except the tests
+//! that need vmdma's MMIO scratch region, which QEMU lacks; see README).
+//! The QEMU-written image is checked against the guest's manifest too.
+
+mod common;
+
+use std::process::Command;
+
+use common::suite::{Outcome, check_image, parse};
+use common::{
+    ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, VMDMA_ONLY, kvm_available, sparse_image, status, stderr,
+    vmdma,
+};
+use vmdma_core::protocol::{GUEST_EXIT_PASS, qemu_exit_status};
+
+fn qemu_available() -> bool {
+    let ok = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "qemu-system-x86_64 is missing, and CI=true requires the QEMU cross-check to run"
+            );
+        }
+        eprintln!("skipped: qemu-system-x86_64 not installed");
+    }
+    ok
+}
+
+#[test]
+fn same_guest_same_results_on_qemu_and_vmdma() {
+    if !kvm_available() || !qemu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("guest.elf");
+    let w = vmdma(&["guest-elf", elf.to_str().unwrap()]);
+    assert_eq!(status(&w), 0, "{}", stderr(&w));
+
+    // QEMU, the reference.
+    let qimg = sparse_image(dir.path(), "qemu.img", SUITE_IMAGE_BYTES);
+    let q = Command::new("timeout")
+        .args([
+            "600",
+            "qemu-system-x86_64",
+            "-accel",
+            "kvm",
+            "-M",
+            "pc",
+            "-m",
+            "128M",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-nodefaults",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=ide,index=0,cache=writeback",
+            qimg.display()
+        ))
+        .arg("-kernel")
+        .arg(&elf)
+        .args(["-append", "suite=conformance"])
+        .output()
+        .expect("run qemu");
+    let qtext = String::from_utf8_lossy(&q.stdout);
+    let qrun = parse(&qtext);
+    assert!(
+        qrun.failures().is_empty(),
+        "QEMU: {:#?}\n{qtext}",
+        qrun.failures()
+    );
+    assert_eq!(
+        q.status.code(),
+        Some(i32::from(qemu_exit_status(GUEST_EXIT_PASS))),
+        "QEMU stdout:\n{qtext}\nstderr:\n{}",
+        String::from_utf8_lossy(&q.stderr)
+    );
+    check_image(&qimg, &qrun.manifest);
+
+    // vmdma, the same ELF.
+    let vimg = sparse_image(dir.path(), "vmdma.img", SUITE_IMAGE_BYTES);
+    let v = vmdma(&[
+        "run",
+        "--kernel",
+        elf.to_str().unwrap(),
+        "--disk",
+        vimg.to_str().unwrap(),
+        "--timeout",
+        "900",
+    ]);
+    let vtext = String::from_utf8_lossy(&v.stdout);
+    let vrun = parse(&vtext);
+    assert_eq!(
+        status(&v),
+        0,
+        "vmdma stdout:\n{vtext}\nstderr:\n{}",
+        stderr(&v)
+    );
+
+    let qnames: Vec<&str> = qrun.tests.iter().map(|(n, _)| n.as_str()).collect();
+    let vnames: Vec<&str> = vrun.tests.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(qnames, vnames, "both platforms run the same named tests");
+    assert!(qnames.len() >= 35);
+    for ((name, qo), (_, vo)) in qrun.tests.iter().zip(vrun.tests.iter()) {
+        if VMDMA_ONLY.contains(&name.as_str()) {
+            assert!(matches!(qo, Outcome::Skipped(_)), "{name} on QEMU: {qo:?}");
+            assert_eq!(vo, &Outcome::Ok, "{name} on vmdma");
+        } else if ALWAYS_SKIPPED.contains(&name.as_str()) {
+            assert!(
+                matches!((qo, vo), (Outcome::Skipped(_), Outcome::Skipped(_))),
+                "{name}"
+            );
+        } else {
+            assert_eq!(qo, &Outcome::Ok, "{name} on QEMU");
+            assert_eq!(vo, &Outcome::Ok, "{name} on vmdma");
+        }
+    }
+    check_image(&vimg, &vrun.manifest);
+}

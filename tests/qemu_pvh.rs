@@ -1,0 +1,75 @@
+//! The PVH contract is shared with QEMU: a tiny kernel from the test ELF
+//! generator boots both on `vmdma` and on `qemu-system-x86_64 -kernel`,
+//! printing the same output and exiting through the same debug-exit port.
+//! (QEMU exits with `(v << 1) | 1`.)
+
+mod common;
+
+use std::process::Command;
+
+use common::elf_builder::{ElfBuilder, code};
+use common::{kvm_available, status, stderr, vmdma, write_file};
+use vmdma_core::protocol::qemu_exit_status;
+
+fn qemu_available() -> bool {
+    let ok = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("qemu-system-x86_64 is missing, and CI=true requires the QEMU test to run");
+        }
+        eprintln!("skipped: qemu-system-x86_64 not installed");
+    }
+    ok
+}
+
+#[test]
+fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {
+    if !kvm_available() || !qemu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let k = write_file(
+        dir.path(),
+        "k.elf",
+        &ElfBuilder::new(code::hello(b"hello from pvh\n", 5)).build(),
+    );
+    let qemu = Command::new("timeout")
+        .args([
+            "120",
+            "qemu-system-x86_64",
+            "-accel",
+            "kvm",
+            "-M",
+            "pc",
+            "-m",
+            "64M",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-nodefaults",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-kernel")
+        .arg(&k)
+        .output()
+        .expect("run qemu");
+    let q_out = String::from_utf8_lossy(&qemu.stdout);
+    assert_eq!(
+        qemu.status.code(),
+        Some(i32::from(qemu_exit_status(5))),
+        "qemu stdout: {q_out} stderr: {}",
+        String::from_utf8_lossy(&qemu.stderr)
+    );
+    assert!(q_out.contains("hello from pvh\n"), "{q_out}");
+
+    let v = vmdma(&["run", "--kernel", k.to_str().unwrap()]);
+    assert_eq!(status(&v), 5, "{}", stderr(&v));
+    assert_eq!(v.stdout, b"hello from pvh\n");
+}
