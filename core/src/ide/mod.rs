@@ -98,8 +98,13 @@
 //!   abort on a real PIIX). QEMU completes such DMA into an empty address
 //!   space (reads give zeros, writes vanish) and reports success.
 //! - The guest stopping the bus master while the transfer waits for bounce
-//!   space ends the command the same way (it cannot finish).
+//!   space ends the command the same way (it cannot finish). So does a
+//!   sector whose MMIO pieces need more bounce slots at once than the pool
+//!   has (QEMU would wait for bounce space forever).
 //! - PIO blocks complete synchronously (no BSY phase is visible).
+//! - The default identity is model "VMDMA HARDDISK", serial "VD00001"
+//!   (slave "VD00002"), firmware "0.1" ([`DriveInfo`]; QEMU: "QEMU
+//!   HARDDISK", "QM0000n", "2.5+").
 //! - INITIALIZE DEVICE PARAMETERS sets the CHS translation (QEMU: no-op);
 //!   0 sectors per track is refused with ABRT.
 //! - SMART is not implemented (ABRT), and IDENTIFY does not claim it.
@@ -110,7 +115,6 @@
 //! - TRIM takes its 16-bit block count from the HOB FIFO and parses range
 //!   entries across PRD boundaries; a backend without discard support
 //!   counts as success.
-//! - READ NATIVE MAX ADDRESS clamps to what LBA28/CHS can express.
 //! - After SRST device 0 is selected; a DMA command still waiting for
 //!   START is dropped.
 //! - Only 0x40–0x4B of the PCI device-specific area are writable (QEMU:

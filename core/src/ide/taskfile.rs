@@ -78,11 +78,6 @@ pub(crate) struct TaskFile {
     pub lba48: bool,
 }
 
-/// Largest LBA28 address.
-pub(crate) const LBA28_MAX: u64 = 0x0FFF_FFFF;
-/// Largest LBA48 address.
-pub(crate) const LBA48_MAX: u64 = 0xFFFF_FFFF_FFFF;
-
 impl TaskFile {
     /// Registers after power-on or reset, with the device signature.
     pub(crate) fn after_reset(present: bool) -> Self {
@@ -232,17 +227,6 @@ impl TaskFile {
             self.select = (self.select - DeviceHead::HEAD)
                 | DeviceHead::from_bits_retain(low8(r / spt) & DeviceHead::HEAD.bits());
             self.sector = low8(r % spt).wrapping_add(1);
-        }
-    }
-
-    /// Largest address the current mode can express.
-    pub(crate) fn max_address(&self, geometry: Geometry) -> u64 {
-        if !self.select.contains(DeviceHead::LBA) {
-            geometry.capacity().saturating_sub(1)
-        } else if self.lba48 {
-            LBA48_MAX
-        } else {
-            LBA28_MAX
         }
     }
 

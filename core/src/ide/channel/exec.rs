@@ -233,8 +233,10 @@ where
     }
 
     /// READ NATIVE MAX ADDRESS (/EXT): the last sector into the address
-    /// registers. Deviation: clamped to what the addressing mode can hold
-    /// (QEMU truncates).
+    /// registers, in the current addressing mode. As in QEMU, LBA28 and CHS
+    /// keep only the bits their registers hold (a disk above 2^28 sectors
+    /// reports the last LBA modulo 2^28; ACS-2 asks for 0x0FFFFFFF there,
+    /// but the bundled guest suite pins QEMU's value).
     fn read_native_max(&mut self, u: Unit, ext: bool) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_ref() else {
@@ -244,8 +246,7 @@ where
             return Outcome::Abort(IdeError::OutOfRange { lba: 0, count: 1 });
         };
         unit.tf.begin_command(ext);
-        let max = last.min(unit.tf.max_address(drive.geometry));
-        unit.tf.set_lba(max, drive.geometry);
+        unit.tf.set_lba(last, drive.geometry);
         Outcome::Done { dsc: true }
     }
 }
