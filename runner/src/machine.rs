@@ -17,6 +17,7 @@ use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 use crate::boot;
 use crate::cli::RunArgs;
 use crate::devices::bus::{PioBus, Widths};
+use crate::devices::chipset::{Chipset, IDE_IRQ};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::{GuestBouncePool, GuestSpace};
@@ -30,6 +31,7 @@ use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
 use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vm::Vm;
+use vmdma_core::ide::IdeStats;
 use vmdma_core::protocol::DEBUG_EXIT_PORT;
 
 /// Everything a run needs, validated.
@@ -49,6 +51,8 @@ pub struct RunReport {
     pub reason: StopReason,
     /// Exit counters of vCPU 0.
     pub stats: ExitStats,
+    /// The IDE controller's counters.
+    pub ide: IdeStats,
 }
 
 /// Reads the kernel file, refusing files larger than RAM before reading.
@@ -109,10 +113,21 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
 
 /// Builds the VM and runs it on this thread until it stops.
 pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
-    // The disk stays open (and locked) for the whole run; the IDE
-    // controller from vmdma-core will take it as its BlockDevice.
-    let _disk = p.disk;
     let vm = Vm::new(p.memory)?;
+
+    // The guest-physical address space as devices and MMIO exits see it:
+    // RAM (for DMA; vCPUs reach it through the KVM slot) and the scratch
+    // region (every access an exit, DMA bounced).
+    let scratch = MmioScratch::new(MMIO_SCRATCH_LEN as usize);
+    let mut regions = RegionMap::new();
+    regions
+        .add_ram(0, vm.ram().backing())
+        .map_err(|e| Error::Device(format!("guest RAM region: {e}")))?;
+    regions
+        .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
+        .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
+    let bounce = Box::new(GuestBouncePool::new());
+    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
 
     let serial = Arc::new(Mutex::new(SerialPort::new(
         IrqLine::new(vm.fd().clone(), COM1_IRQ),
@@ -128,20 +143,13 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         Arc::new(Mutex::new(DebugExit::new(control.clone()))),
     )
     .map_err(|e| Error::Device(e.to_string()))?;
-
-    // The guest-physical address space as devices and MMIO exits see it:
-    // RAM (for DMA; vCPUs reach it through the KVM slot) and the scratch
-    // region (every access an exit, DMA bounced).
-    let scratch = MmioScratch::new(MMIO_SCRATCH_LEN as usize);
-    let mut regions = RegionMap::new();
-    regions
-        .add_ram(0, vm.ram().backing())
-        .map_err(|e| Error::Device(format!("guest RAM region: {e}")))?;
-    regions
-        .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
-        .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
-    let bounce = Box::new(GuestBouncePool::new());
-    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
+    // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
+    // the disk as primary master (IRQ 14, DMA straight into `space`).
+    let chipset = Arc::new(Mutex::new(
+        Chipset::new(&space, p.disk, IrqLine::new(vm.fd().clone(), IDE_IRQ))
+            .map_err(Error::Device)?,
+    ));
+    pio.add_decoder(chipset.clone());
 
     let entry = boot::load(
         vm.ram(),
@@ -169,13 +177,17 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     let reason = control
         .stop_reason()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
-    Ok(RunReport { reason, stats })
+    let ide = chipset
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .ide_stats();
+    Ok(RunReport { reason, stats, ide })
 }
 
 /// Runs `vcpu` until a stop is requested or the VMM fails.
 fn run_vcpu(
     vcpu: &mut Vcpu,
-    ctx: &ExitContext<'_>,
+    ctx: &ExitContext<'_, '_>,
     control: &RunControl,
     stats: &mut ExitStats,
 ) -> Result<(), Error> {

@@ -57,6 +57,7 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let report = vmdma::supervisor::run(prepared, args.timeout)?;
     if args.stats {
         eprint!("{}", report.stats.report(start.elapsed()));
+        eprint!("{}", vmdma::stats::dma_report(&report.stats, &report.ide));
     }
     Ok(match report.reason {
         StopReason::GuestExit(v) => runner_exit_status(v),

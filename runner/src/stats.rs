@@ -107,6 +107,27 @@ impl ExitStats {
     }
 }
 
+/// The IDE part of `--stats`: the controller's counters and VM exits per
+/// DMA command (all exits of the run divided by the DMA data commands, an
+/// upper bound on what one command costs).
+pub fn dma_report(exits: &ExitStats, ide: &vmdma_core::ide::IdeStats) -> String {
+    let mut s = String::new();
+    for line in ide.to_string().lines() {
+        let _ = writeln!(s, "vmdma stats: {line}");
+    }
+    let dma = ide.dma_reads + ide.dma_writes;
+    let _ = write!(s, "vmdma stats: DMA commands {dma}");
+    if dma > 0 {
+        let _ = write!(
+            s,
+            ", {:.1} VM exits per DMA command (whole run)",
+            exits.total() as f64 / dma as f64
+        );
+    }
+    s.push('\n');
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,7 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
                 return Ok(RunReport {
                     reason: control.stop_reason().unwrap_or(StopReason::Timeout),
                     stats: ExitStats::default(),
+                    ide: Default::default(),
                 });
             }
             let _ = handle.kill(kick_signal());

@@ -20,6 +20,16 @@ pub trait PioDevice: Send {
     fn write(&mut self, offset: u16, data: &[u8]);
 }
 
+/// A device that decodes its ports itself (a PCI function whose BARs the
+/// guest may move, or configuration mechanism #1): asked for every access
+/// no fixed range claims. Returns `false` when the port is not its own.
+pub trait PortDecoder: Send {
+    /// Reads `data.len()` bytes at `port`.
+    fn read(&mut self, port: u16, data: &mut [u8]) -> bool;
+    /// Writes `data` at `port`.
+    fn write(&mut self, port: u16, data: &[u8]) -> bool;
+}
+
 /// Access widths a device accepts, as a set of byte counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Widths(u8);
@@ -71,26 +81,28 @@ pub enum Access {
     BadWidth,
 }
 
-struct Range {
+struct Range<'a> {
     base: u16,
     len: u16,
     widths: Widths,
-    dev: Arc<Mutex<dyn PioDevice>>,
+    dev: Arc<Mutex<dyn PioDevice + 'a>>,
 }
 
-impl Range {
+impl Range<'_> {
     fn end(&self) -> u32 {
         u32::from(self.base) + u32::from(self.len)
     }
 }
 
-/// The port-I/O bus.
+/// The port-I/O bus. Devices may borrow from the VM's scope (`'a`), e.g.
+/// the IDE controller borrows the guest address space it DMAs into.
 #[derive(Default)]
-pub struct PioBus {
-    ranges: Vec<Range>,
+pub struct PioBus<'a> {
+    ranges: Vec<Range<'a>>,
+    decoders: Vec<Arc<Mutex<dyn PortDecoder + 'a>>>,
 }
 
-impl std::fmt::Debug for PioBus {
+impl std::fmt::Debug for PioBus<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
             .entries(self.ranges.iter().map(|r| (r.base, r.len)))
@@ -98,10 +110,16 @@ impl std::fmt::Debug for PioBus {
     }
 }
 
-impl PioBus {
+impl<'a> PioBus<'a> {
     /// An empty bus.
     pub fn new() -> Self {
         PioBus::default()
+    }
+
+    /// Adds a device that decodes its own ports (checked after the fixed
+    /// ranges, in insertion order).
+    pub fn add_decoder(&mut self, dev: Arc<Mutex<dyn PortDecoder + 'a>>) {
+        self.decoders.push(dev);
     }
 
     /// Adds `dev` at ports `base..base + len`, accepting `widths`.
@@ -110,7 +128,7 @@ impl PioBus {
         base: u16,
         len: u16,
         widths: Widths,
-        dev: Arc<Mutex<dyn PioDevice>>,
+        dev: Arc<Mutex<dyn PioDevice + 'a>>,
     ) -> Result<(), BusError> {
         let end = u32::from(base) + u32::from(len);
         if len == 0 || end > 0x1_0000 {
@@ -142,7 +160,7 @@ impl PioBus {
 
     /// The device range containing `port` and the access's offset in it,
     /// if the whole access fits and the width is allowed.
-    fn route(&self, port: u16, len: usize) -> Result<(&Range, u16), Access> {
+    fn route(&self, port: u16, len: usize) -> Result<(&Range<'a>, u16), Access> {
         let idx = self.ranges.partition_point(|r| r.base <= port);
         let r = idx
             .checked_sub(1)
@@ -169,11 +187,28 @@ impl PioBus {
                     .read(offset, data);
                 Access::Handled
             }
+            Err(Access::Unclaimed) if self.decode_read(port, data) => Access::Handled,
             Err(a) => {
                 data.fill(0xFF);
                 a
             }
         }
+    }
+
+    fn decode_read(&self, port: u16, data: &mut [u8]) -> bool {
+        self.decoders.iter().any(|d| {
+            d.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .read(port, data)
+        })
+    }
+
+    fn decode_write(&self, port: u16, data: &[u8]) -> bool {
+        self.decoders.iter().any(|d| {
+            d.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(port, data)
+        })
     }
 
     /// Writes to `port`; unclaimed or refused writes are dropped.
@@ -186,6 +221,7 @@ impl PioBus {
                     .write(offset, data);
                 Access::Handled
             }
+            Err(Access::Unclaimed) if self.decode_write(port, data) => Access::Handled,
             Err(a) => a,
         }
     }
@@ -238,6 +274,34 @@ mod tests {
         assert_eq!(bus.write(0xF4, &[1, 2, 3]), Access::BadWidth);
         assert_eq!(a.lock().unwrap().writes, vec![(7, vec![7])]);
         assert!(b.lock().unwrap().writes.is_empty());
+    }
+
+    struct OddPorts;
+    impl PortDecoder for OddPorts {
+        fn read(&mut self, port: u16, data: &mut [u8]) -> bool {
+            data.fill(0x42);
+            port % 2 == 1
+        }
+        fn write(&mut self, port: u16, _: &[u8]) -> bool {
+            port % 2 == 1
+        }
+    }
+
+    #[test]
+    fn decoders_see_only_unclaimed_ports() {
+        let mut bus = PioBus::new();
+        let r = Arc::new(Mutex::new(Recorder::default()));
+        bus.insert(0x101, 1, Widths::BYTE, r).unwrap();
+        bus.add_decoder(Arc::new(Mutex::new(OddPorts)));
+        let mut d = [0u8; 1];
+        assert_eq!(bus.read(0x101, &mut d), Access::Handled);
+        assert_eq!(d, [0], "the fixed range wins");
+        assert_eq!(bus.read(0x103, &mut d), Access::Handled);
+        assert_eq!(d, [0x42]);
+        assert_eq!(bus.read(0x104, &mut d), Access::Unclaimed);
+        assert_eq!(d, [0xFF]);
+        assert_eq!(bus.write(0x105, &[1]), Access::Handled);
+        assert_eq!(bus.write(0x106, &[1]), Access::Unclaimed);
     }
 
     #[test]

@@ -10,9 +10,10 @@ use vmdma_core::memory::DeviceId;
 pub const MAX_REGIONS: usize = 8;
 /// Devices that may wait for bounce space at once.
 pub const MAX_RETRY_WAITERS: usize = 8;
-/// Bytes per bounce slot (one PRD entry's maximum, 64 KiB).
-pub const BOUNCE_SLOT: usize = 64 * 1024;
-/// Bounce slots.
+/// Bytes per bounce slot: one page, QEMU's default bounce budget.
+pub const BOUNCE_SLOT: usize = 4096;
+/// Bounce slots: up to 16 KiB of MMIO DMA in flight at once; a larger
+/// transfer is split into several block requests as slots free up.
 pub const BOUNCE_SLOTS: usize = 4;
 
 /// The runner's guest address space type.

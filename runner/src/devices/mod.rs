@@ -1,6 +1,8 @@
 //! Platform devices and the buses that route guest accesses to them.
 //!
 //! - [`bus`]: the port-I/O bus (port range → device, width/offset checks).
+//! - [`chipset`]: PCI configuration, host/ISA bridges and the PIIX3 IDE
+//!   controller from `vmdma-core` (zero-copy DMA to the raw disk).
 //! - [`irq`]: interrupt lines of the in-kernel irqchip.
 //! - [`mmio`]: the MMIO path for exits that KVM did not handle.
 //! - [`serial`]: COM1 16550 UART (rust-vmm `vm-superio`) → stdout.
@@ -8,6 +10,7 @@
 //! - [`mmio_scratch`]: 64 KiB of RAM-like MMIO (every access exits).
 
 pub mod bus;
+pub mod chipset;
 pub mod debug_exit;
 pub mod irq;
 pub mod mmio;

@@ -69,9 +69,9 @@ pub enum Action {
 }
 
 /// The devices an exit may reach.
-pub struct ExitContext<'a> {
+pub struct ExitContext<'a, 'd> {
     /// Port-I/O devices.
-    pub pio: &'a PioBus,
+    pub pio: &'a PioBus<'d>,
     /// MMIO regions.
     pub mmio: &'a dyn MmioSpace,
     /// Log unclaimed accesses to stderr.
@@ -97,7 +97,7 @@ fn note_access(stats: &mut ExitStats, trace: bool, access: Access, what: std::fm
 }
 
 /// Handles one exit: routes I/O to devices and decides whether to go on.
-pub fn handle_exit(exit: VcpuExit<'_>, ctx: &ExitContext<'_>, stats: &mut ExitStats) -> Action {
+pub fn handle_exit(exit: VcpuExit<'_>, ctx: &ExitContext<'_, '_>, stats: &mut ExitStats) -> Action {
     match exit {
         VcpuExit::IoIn { port, size, data } => {
             stats.exit(ExitKind::IoIn);
@@ -232,7 +232,7 @@ mod tests {
         }
     }
 
-    fn setup() -> (PioBus, Arc<Mutex<Log>>) {
+    fn setup() -> (PioBus<'static>, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let mut bus = PioBus::new();
         bus.insert(0x3F8, 8, Widths::BYTE, log.clone()).unwrap();
