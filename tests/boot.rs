@@ -101,13 +101,27 @@ fn unclaimed_port_and_mmio_read_all_ones() {
     if !kvm_available() {
         return;
     }
-    let mut c = code::echo_port_byte(0x1F7); // IDE status: unclaimed until the IDE lands
+    let mut c = code::echo_port_byte(0x2F8); // COM2: no device there
     code::print_low_byte_at(&mut c, 0xE000_0000);
     code::debug_exit(&mut c, 0);
     code::cli_hlt(&mut c);
     let o = run_code(c, &[]);
     assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
     assert_eq!(o.stdout, [0xFF, 0xFF]);
+}
+
+#[test]
+fn ide_status_register_answers_after_reset() {
+    if !kvm_available() {
+        return;
+    }
+    // Status (0x1F7) of the primary master after reset: DRDY|DSC.
+    let mut c = code::echo_port_byte(0x1F7);
+    code::debug_exit(&mut c, 0);
+    code::cli_hlt(&mut c);
+    let o = run_code(c, &[]);
+    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(o.stdout, [0x50]);
 }
 
 #[test]
@@ -187,12 +201,12 @@ fn trace_io_logs_unclaimed_accesses() {
     if !kvm_available() {
         return;
     }
-    let mut c = code::echo_port_byte(0x1F7);
+    let mut c = code::echo_port_byte(0x2F8);
     code::debug_exit(&mut c, 0);
     let o = run_code(c, &["--trace-io"]);
     assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
     assert!(
-        stderr(&o).contains("vmdma: trace: unclaimed in port 0x1f7 size 1"),
+        stderr(&o).contains("vmdma: trace: unclaimed in port 0x2f8 size 1"),
         "{}",
         stderr(&o)
     );
