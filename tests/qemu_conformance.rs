@@ -11,26 +11,10 @@ use std::process::Command;
 
 use common::suite::{Outcome, check_image, parse};
 use common::{
-    ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, VMDMA_ONLY, kvm_available, sparse_image, status, stderr,
-    vmdma,
+    ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, VMDMA_ONLY, kvm_available, qemu_available, sparse_image,
+    status, stderr, vmdma,
 };
 use vmdma_core::protocol::{GUEST_EXIT_PASS, qemu_exit_status};
-
-fn qemu_available() -> bool {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "qemu-system-x86_64 is missing, and CI=true requires the QEMU cross-check to run"
-            );
-        }
-        eprintln!("skipped: qemu-system-x86_64 not installed");
-    }
-    ok
-}
 
 #[test]
 fn same_guest_same_results_on_qemu_and_vmdma() {

@@ -8,22 +8,8 @@ mod common;
 use std::process::Command;
 
 use common::elf_builder::{ElfBuilder, code};
-use common::{kvm_available, status, stderr, vmdma, write_file};
+use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
 use vmdma_core::protocol::qemu_exit_status;
-
-fn qemu_available() -> bool {
-    let ok = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("qemu-system-x86_64 is missing, and CI=true requires the QEMU test to run");
-        }
-        eprintln!("skipped: qemu-system-x86_64 not installed");
-    }
-    ok
-}
 
 #[test]
 fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {

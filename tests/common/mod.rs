@@ -81,3 +81,19 @@ pub const ALWAYS_SKIPPED: &[&str] = &["readonly_refuses_writes"];
 
 /// Tests that only vmdma can run (QEMU has no MMIO scratch region).
 pub const VMDMA_ONLY: &[&str] = &["dma_mmio_bounce", "dma_mmio_retry"];
+
+/// True when `qemu-system-x86_64` runs. Without it, QEMU tests fail under
+/// `CI=true` (`.ci/run` installs QEMU) and are skipped visibly otherwise.
+pub fn qemu_available() -> bool {
+    let ok = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("qemu-system-x86_64 is missing, and CI=true requires the QEMU tests to run");
+        }
+        eprintln!("skipped: qemu-system-x86_64 not installed");
+    }
+    ok
+}
