@@ -5,12 +5,15 @@
 //! | key | value | meaning |
 //! |---|---|---|
 //! | `suite` | `conformance` (default) or `readonly` | which test suite to run |
-//! | `bench` | a name | reserved for benchmarks (not implemented yet) |
+//! | `bench` | `dma-read` or `dma-write` | run a benchmark instead of a suite |
+//! | `bench_count` | 1..=4096 (default 256) | commands the benchmark issues |
+//! | `bench_sectors` | 1..=256 (default 128) | sectors per command |
 //! | `vmdma.mmio_scratch` | `0xBASE,0xLEN` | a RAM-like MMIO region (vmdma only) |
 //! | `crash` | `exception` or `panic` | crash on purpose after boot (tests of crash reporting) |
 //!
 //! Other words (a loader may add its own, e.g. `console=`) are ignored.
-//! A recognised key with a bad value, or given twice, is an error.
+//! A recognised key with a bad value, or given twice, is an error; so are
+//! `bench_count`/`bench_sectors` without `bench`, and `bench` with `suite`.
 
 use core::fmt;
 
@@ -54,6 +57,45 @@ impl Crash {
     }
 }
 
+/// A benchmark requested with `bench=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchKind {
+    /// READ DMA commands on consecutive LBAs.
+    DmaRead,
+    /// WRITE DMA commands of stamped sectors on consecutive LBAs.
+    DmaWrite,
+}
+
+impl BenchKind {
+    /// The command-line spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BenchKind::DmaRead => "dma-read",
+            BenchKind::DmaWrite => "dma-write",
+        }
+    }
+}
+
+/// Commands a benchmark issues unless `bench_count=` says otherwise.
+pub const BENCH_DEFAULT_COUNT: u32 = 256;
+/// Largest `bench_count`.
+pub const BENCH_MAX_COUNT: u32 = 4096;
+/// Sectors per command unless `bench_sectors=` says otherwise (64 KiB).
+pub const BENCH_DEFAULT_SECTORS: u32 = 128;
+/// Largest `bench_sectors` (the most one LBA28 command moves).
+pub const BENCH_MAX_SECTORS: u32 = 256;
+
+/// A benchmark and its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bench {
+    /// Which benchmark.
+    pub kind: BenchKind,
+    /// Number of commands (1..=[`BENCH_MAX_COUNT`]).
+    pub count: u32,
+    /// Sectors per command (1..=[`BENCH_MAX_SECTORS`]).
+    pub sectors: u32,
+}
+
 /// End of the guest's identity map: the scratch region must lie below it.
 pub const IDENTITY_MAP_END: u64 = 1 << 32;
 
@@ -90,11 +132,11 @@ impl MmioScratch {
 
 /// The parsed command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Options<'a> {
+pub struct Options {
     /// The suite to run.
     pub suite: Suite,
-    /// `bench=NAME`, if given.
-    pub bench: Option<&'a str>,
+    /// `bench=NAME` (with `bench_count`/`bench_sectors`), if given.
+    pub bench: Option<Bench>,
     /// The MMIO scratch region, if announced (only vmdma does).
     pub mmio_scratch: Option<MmioScratch>,
     /// `crash=KIND`, if given.
@@ -106,8 +148,16 @@ pub struct Options<'a> {
 pub enum CmdlineError {
     /// `suite=` named an unknown suite.
     UnknownSuite,
-    /// `bench=` had an empty name.
-    EmptyBench,
+    /// `bench=` named an unknown benchmark.
+    UnknownBench,
+    /// `bench_count=` is not a decimal number in 1..=4096.
+    BenchCount,
+    /// `bench_sectors=` is not a decimal number in 1..=256.
+    BenchSectors,
+    /// A benchmark parameter was given without `bench=`.
+    BenchParameterWithoutBench(&'static str),
+    /// Both `bench=` and `suite=` were given.
+    BenchWithSuite,
     /// `crash=` named an unknown kind.
     UnknownCrash,
     /// A recognised key appeared twice.
@@ -126,7 +176,21 @@ impl fmt::Display for CmdlineError {
             CmdlineError::UnknownSuite => {
                 f.write_str("unknown suite (expected conformance or readonly)")
             }
-            CmdlineError::EmptyBench => f.write_str("bench= needs a name"),
+            CmdlineError::UnknownBench => {
+                f.write_str("unknown bench (expected dma-read or dma-write)")
+            }
+            CmdlineError::BenchCount => write!(
+                f,
+                "bench_count must be a decimal number from 1 to {BENCH_MAX_COUNT}"
+            ),
+            CmdlineError::BenchSectors => write!(
+                f,
+                "bench_sectors must be a decimal number from 1 to {BENCH_MAX_SECTORS}"
+            ),
+            CmdlineError::BenchParameterWithoutBench(k) => write!(f, "{k}= needs bench="),
+            CmdlineError::BenchWithSuite => {
+                f.write_str("bench= runs instead of a suite: do not give suite= too")
+            }
             CmdlineError::UnknownCrash => {
                 f.write_str("unknown crash (expected exception or panic)")
             }
@@ -146,9 +210,11 @@ impl fmt::Display for CmdlineError {
 }
 
 /// Parses the command line; see the module documentation.
-pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
+pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
     let mut suite = None;
     let mut bench = None;
+    let mut bench_count = None;
+    let mut bench_sectors = None;
     let mut scratch = None;
     let mut crash = None;
     for word in cmdline.split_ascii_whitespace() {
@@ -165,10 +231,21 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
                 set_once(&mut suite, s, "suite")?;
             }
             "bench" => {
-                if value.is_empty() {
-                    return Err(CmdlineError::EmptyBench);
-                }
-                set_once(&mut bench, value, "bench")?;
+                let b = match value {
+                    "dma-read" => BenchKind::DmaRead,
+                    "dma-write" => BenchKind::DmaWrite,
+                    _ => return Err(CmdlineError::UnknownBench),
+                };
+                set_once(&mut bench, b, "bench")?;
+            }
+            "bench_count" => {
+                let n = parse_decimal(value, BENCH_MAX_COUNT).ok_or(CmdlineError::BenchCount)?;
+                set_once(&mut bench_count, n, "bench_count")?;
+            }
+            "bench_sectors" => {
+                let n =
+                    parse_decimal(value, BENCH_MAX_SECTORS).ok_or(CmdlineError::BenchSectors)?;
+                set_once(&mut bench_sectors, n, "bench_sectors")?;
             }
             "crash" => {
                 let c = match value {
@@ -186,6 +263,25 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, CmdlineError> {
             _ => {}
         }
     }
+    let bench = match bench {
+        Some(kind) => {
+            if suite.is_some() {
+                return Err(CmdlineError::BenchWithSuite);
+            }
+            Some(Bench {
+                kind,
+                count: bench_count.unwrap_or(BENCH_DEFAULT_COUNT),
+                sectors: bench_sectors.unwrap_or(BENCH_DEFAULT_SECTORS),
+            })
+        }
+        None if bench_count.is_some() => {
+            return Err(CmdlineError::BenchParameterWithoutBench("bench_count"));
+        }
+        None if bench_sectors.is_some() => {
+            return Err(CmdlineError::BenchParameterWithoutBench("bench_sectors"));
+        }
+        None => None,
+    };
     Ok(Options {
         suite: suite.unwrap_or(Suite::Conformance),
         bench,
@@ -200,6 +296,15 @@ fn set_once<T>(slot: &mut Option<T>, v: T, key: &'static str) -> Result<(), Cmdl
     }
     *slot = Some(v);
     Ok(())
+}
+
+/// Parses 1..=10 decimal digits (no sign) as a number in `1..=max`.
+fn parse_decimal(s: &str, max: u32) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = s.parse::<u64>().ok()?;
+    u32::try_from(n).ok().filter(|n| (1..=max).contains(n))
 }
 
 /// Parses `0x` + 1..=16 hex digits.
@@ -231,9 +336,9 @@ mod tests {
 
     #[test]
     fn all_keys() {
-        let o = parse("suite=readonly bench=seq vmdma.mmio_scratch=0xd0000000,0x10000").unwrap();
+        let o = parse("suite=readonly vmdma.mmio_scratch=0xd0000000,0x10000").unwrap();
         assert_eq!(o.suite, Suite::ReadOnly);
-        assert_eq!(o.bench, Some("seq"));
+        assert_eq!(o.bench, None);
         assert_eq!(
             o.mmio_scratch,
             Some(MmioScratch {
@@ -252,7 +357,9 @@ mod tests {
     #[test]
     fn rejects_bad_values() {
         assert_eq!(parse("suite=fast"), Err(CmdlineError::UnknownSuite));
-        assert_eq!(parse("bench="), Err(CmdlineError::EmptyBench));
+        assert_eq!(parse("bench="), Err(CmdlineError::UnknownBench));
+        assert_eq!(parse("bench=seq"), Err(CmdlineError::UnknownBench));
+        assert_eq!(parse("bench=DMA-READ"), Err(CmdlineError::UnknownBench));
         assert_eq!(parse("crash=hang"), Err(CmdlineError::UnknownCrash));
         assert_eq!(
             parse("suite=readonly suite=conformance"),
@@ -285,5 +392,91 @@ mod tests {
             Err(CmdlineError::ScratchOutOfRange)
         );
         assert!(parse("vmdma.mmio_scratch=0xfffff000,0x1000").is_ok());
+    }
+
+    #[test]
+    fn bench_defaults_and_parameters() {
+        let o = parse("vmdma.mmio_scratch=0xd0000000,0x10000 bench=dma-read").unwrap();
+        assert_eq!(
+            o.bench,
+            Some(Bench {
+                kind: BenchKind::DmaRead,
+                count: BENCH_DEFAULT_COUNT,
+                sectors: BENCH_DEFAULT_SECTORS,
+            })
+        );
+        assert_eq!((BENCH_DEFAULT_COUNT, BENCH_DEFAULT_SECTORS), (256, 128));
+        assert_eq!(o.suite, Suite::Conformance);
+        let o = parse("bench_sectors=256 bench=dma-write bench_count=4096").unwrap();
+        assert_eq!(
+            o.bench,
+            Some(Bench {
+                kind: BenchKind::DmaWrite,
+                count: 4096,
+                sectors: 256,
+            })
+        );
+        let o = parse("bench=dma-read bench_count=1 bench_sectors=1").unwrap();
+        assert_eq!(o.bench.map(|b| (b.count, b.sectors)), Some((1, 1)));
+        let o = parse("bench=dma-read bench_count=0072").unwrap();
+        assert_eq!(o.bench.map(|b| b.count), Some(72));
+        assert_eq!(BenchKind::DmaRead.name(), "dma-read");
+        assert_eq!(BenchKind::DmaWrite.name(), "dma-write");
+    }
+
+    #[test]
+    fn bench_rejects_bad_parameters() {
+        for bad in [
+            "bench_count=",
+            "bench_count=0",
+            "bench_count=4097",
+            "bench_count=-1",
+            "bench_count=+8",
+            "bench_count=0x10",
+            "bench_count=8k",
+            "bench_count=99999999999",
+            "bench_count=4294967297",
+        ] {
+            assert_eq!(
+                parse(&format!("bench=dma-read {bad}")),
+                Err(CmdlineError::BenchCount),
+                "{bad}"
+            );
+        }
+        for bad in ["bench_sectors=0", "bench_sectors=257", "bench_sectors= "] {
+            assert_eq!(
+                parse(&format!("bench=dma-write {bad}")),
+                Err(CmdlineError::BenchSectors),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse("bench=dma-read bench=dma-write"),
+            Err(CmdlineError::DuplicateKey("bench"))
+        );
+        assert_eq!(
+            parse("bench=dma-read bench_count=8 bench_count=8"),
+            Err(CmdlineError::DuplicateKey("bench_count"))
+        );
+        assert_eq!(
+            parse("bench_count=8"),
+            Err(CmdlineError::BenchParameterWithoutBench("bench_count"))
+        );
+        assert_eq!(
+            parse("bench_sectors=8"),
+            Err(CmdlineError::BenchParameterWithoutBench("bench_sectors"))
+        );
+        assert_eq!(
+            parse("suite=conformance bench=dma-read"),
+            Err(CmdlineError::BenchWithSuite)
+        );
+        assert_eq!(
+            CmdlineError::UnknownBench.to_string(),
+            "unknown bench (expected dma-read or dma-write)"
+        );
+        assert_eq!(
+            CmdlineError::BenchCount.to_string(),
+            "bench_count must be a decimal number from 1 to 4096"
+        );
     }
 }

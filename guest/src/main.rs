@@ -8,7 +8,8 @@
 //!
 //! Boot flow: `arch::boot` (32-bit PVH entry → long mode) → [`guest_main`]:
 //! IDT, serial, start info and command line, PIC + LAPIC, PCI setup of the
-//! IDE function, then the selected suite, then the debug-exit port.
+//! IDE function, then the selected suite (or benchmark), then the
+//! debug-exit port.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -21,6 +22,7 @@
 )]
 
 mod arch;
+mod bench;
 mod console;
 mod exit;
 mod fault;
@@ -75,12 +77,6 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     if let Some(kind) = options.crash {
         fault::deliberate(kind);
     }
-    if let Some(bench) = options.bench {
-        fatal(format_args!(
-            "bench={bench}: benchmarks are not implemented yet"
-        ));
-    }
-
     pic::init();
     match lapic::virtual_wire() {
         Ok(lapic::ApicMode::Disabled) => println!("vmdma-guest: local APIC disabled"),
@@ -115,6 +111,9 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     let Some((mem, stage)) = dma_memory::take() else {
         fatal(format_args!("DMA memory already taken"))
     };
-    let value = suite::run(&options, ide.bmiba, mem, stage);
+    let value = match &options.bench {
+        Some(b) => bench::run(b, &options, ide.bmiba, mem, stage),
+        None => suite::run(&options, ide.bmiba, mem, stage),
+    };
     exit(value)
 }

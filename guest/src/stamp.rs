@@ -52,7 +52,7 @@ impl Template {
 /// The header of sector `lba` with `pattern`.
 pub fn header(lba: u64, pattern: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    let (a, rest) = h.split_at_mut(8);
+    let (a, rest) = h.split_at_mut(LBA_LEN);
     a.copy_from_slice(&lba.to_le_bytes());
     let (b, c) = rest.split_at_mut(4);
     b.copy_from_slice(&pattern.to_le_bytes());
@@ -65,6 +65,18 @@ pub fn header(lba: u64, pattern: u32) -> [u8; HEADER_LEN] {
 pub fn write_header(sector: &mut [u8], lba: u64, pattern: u32) {
     if let Some(dst) = sector.get_mut(..HEADER_LEN) {
         dst.copy_from_slice(&header(lba, pattern));
+    }
+}
+
+/// Length of the LBA field at the start of a header.
+const LBA_LEN: usize = 8;
+
+/// Rewrites only the LBA field of a header that [`write_header`] wrote, so
+/// that the sector becomes the stamp of (`lba`, same pattern): one 8-byte
+/// store instead of a whole header (no-op if `sector` is shorter).
+pub fn restamp_lba(sector: &mut [u8], lba: u64) {
+    if let Some(dst) = sector.get_mut(..LBA_LEN) {
+        dst.copy_from_slice(&lba.to_le_bytes());
     }
 }
 
@@ -141,6 +153,20 @@ mod tests {
             assert_eq!(check_header(&s, lba, pattern), Ok(()));
             assert_eq!(decode_header(&s), Some((lba, pattern)));
         }
+    }
+
+    #[test]
+    fn restamp_lba_keeps_pattern_and_magic() {
+        let t = Template::new(0x1234_5678);
+        let mut s = *t.sector();
+        write_header(&mut s, 2048, 0x1234_5678);
+        restamp_lba(&mut s, 0x0fff_ffff);
+        let mut want = [0u8; SECTOR];
+        stamp_sector(0x0fff_ffff, 0x1234_5678, &mut want);
+        assert_eq!(s, want);
+        let mut short = [0u8; 7];
+        restamp_lba(&mut short, u64::MAX);
+        assert_eq!(short, [0u8; 7]);
     }
 
     #[test]

@@ -51,3 +51,15 @@ pub fn read_cr2() -> u64 {
     unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
     v
 }
+
+/// Reads the time-stamp counter.
+///
+/// Not `nomem`, so the compiler keeps it in program order with the memory
+/// accesses around it (port I/O is ordered anyway: every asm block is
+/// volatile).
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: `rdtsc` only reads the counter into EDX:EAX.
+    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}

@@ -37,6 +37,13 @@ pub enum AtaError {
         /// Status register.
         status: u8,
     },
+    /// The bus master ended a transfer without INT, or with ERR.
+    BusMaster {
+        /// BM status when the transfer ended.
+        bm_status: u8,
+        /// Status register.
+        status: u8,
+    },
     /// The address or count cannot be encoded.
     Address(AddressError),
     /// The PRD table cannot be built.
@@ -57,6 +64,10 @@ impl fmt::Display for AtaError {
             AtaError::NoDataRequest { status } => {
                 write!(f, "device did not set DRQ (status {status:#04x})")
             }
+            AtaError::BusMaster { bm_status, status } => write!(
+                f,
+                "bus master error: BM status {bm_status:#04x}, status {status:#04x}"
+            ),
             AtaError::Address(e) => write!(f, "{e}"),
             AtaError::Prd(e) => write!(f, "{e}"),
             AtaError::Buffer => f.write_str("buffer too small for the transfer"),

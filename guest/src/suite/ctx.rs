@@ -55,7 +55,7 @@ pub struct Ctx {
 impl Ctx {
     /// Sets up the channel and identifies the master drive.
     pub fn new(
-        options: &Options<'_>,
+        options: &Options,
         bmiba: u16,
         mem: &'static mut DmaMemory,
         stage: &'static mut Stage,

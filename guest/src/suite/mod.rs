@@ -134,7 +134,7 @@ pub const PASS: TestResult = Ok(Outcome::Pass);
 
 /// Runs the suite `options` selects; returns the debug-exit value.
 pub fn run(
-    options: &Options<'_>,
+    options: &Options,
     bmiba: u16,
     mem: &'static mut DmaMemory,
     stage: &'static mut Stage,
