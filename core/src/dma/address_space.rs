@@ -8,6 +8,7 @@ use spin::Mutex;
 use crate::memory::{DeviceId, MemError, RegionKind, RegionMap, VolatileSlice, ram_view};
 
 use super::bounce::BounceBuffers;
+use super::bounce::sealed::Key;
 use super::mapping::{BounceTicket, Mapping, Unmapper};
 use super::retry::{ClientId, RetryError, RetryQueue, RetryStatus};
 use super::{DmaDirection, DmaMemory};
@@ -71,7 +72,10 @@ impl<const R: usize, const W: usize> DmaMemory for AddressSpace<'_, R, W> {
                 if *owner == Some(requester) {
                     return Err(MemError::Reentrant { addr });
                 }
-                let (slot, view) = self.bounce.acquire(n).ok_or(MemError::BounceBusy)?;
+                let (slot, view) = self
+                    .bounce
+                    .acquire(Key(()), n)
+                    .ok_or(MemError::BounceBusy)?;
                 let ticket = BounceTicket {
                     slot,
                     addr,
@@ -143,8 +147,14 @@ impl<const R: usize, const W: usize> DmaMemory for AddressSpace<'_, R, W> {
 }
 
 impl<const R: usize, const W: usize> AddressSpace<'_, R, W> {
+    /// Frees a bounce slot and wakes retry clients. Called only when the
+    /// mapping that owned the slot is gone (consumed by `unmap`, dropped, or
+    /// never handed out after a failed pre-fill).
     fn free_slot(&self, slot: u16) {
-        self.bounce.release(slot);
+        // The only views of `slot` were held by its `Mapping`, whose
+        // `slice()` borrows the mapping; the mapping is being consumed (or
+        // was never returned), so no view is used after this.
+        self.bounce.release(Key(()), slot);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.retry.lock().notify_all();
     }

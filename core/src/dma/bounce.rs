@@ -11,19 +11,36 @@ use crate::memory::{SharedBytes, VolatileSlice};
 
 /// The bounce-buffer interface the address space uses (object safe, so one
 /// address space type serves pools of any size).
+///
+/// Slot allocation takes a `sealed::Key` that only this crate can make:
+/// the only caller is the address space, which ties every slot to one
+/// [`Mapping`](super::Mapping) and releases it when that mapping is
+/// consumed or dropped, so no view of a slot outlives its owner. Outside
+/// code can neither allocate slots nor implement the trait.
 pub trait BounceBuffers: Sync {
     /// Takes a free slot and returns its index and a zero-filled view of
     /// `min(len, slot_size)` bytes; `None` when every slot is in use or
     /// `len` is 0.
-    fn acquire(&self, len: usize) -> Option<(u16, VolatileSlice<'_>)>;
-    /// Returns a slot to the pool; false if it was not in use.
-    fn release(&self, slot: u16) -> bool;
+    #[doc(hidden)]
+    fn acquire(&self, key: sealed::Key, len: usize) -> Option<(u16, VolatileSlice<'_>)>;
+    /// Returns a slot to the pool; false if it was not in use. No view of
+    /// the slot may be used afterwards (the slot may be handed to another
+    /// mapping at once): the address space guarantees this.
+    #[doc(hidden)]
+    fn release(&self, key: sealed::Key, slot: u16) -> bool;
     /// Bytes per slot.
     fn slot_size(&self) -> usize;
     /// Number of slots.
     fn slot_count(&self) -> usize;
     /// Slots currently in use.
     fn in_use(&self) -> usize;
+}
+
+pub(crate) mod sealed {
+    /// Proof that the caller is inside `vmdma-core` (the field is private
+    /// to the crate, and the type cannot be named outside it).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Key(pub(crate) ());
 }
 
 /// `SLOTS` bounce buffers of `SLOT` bytes each (`SLOTS <= 32`).
@@ -63,8 +80,11 @@ impl<const SLOT: usize, const SLOTS: usize> BouncePool<SLOT, SLOTS> {
     }
 }
 
+/// Slots are disjoint elements of `storage`, which lives as long as the
+/// pool; the `busy` bitmap (compare-exchange) hands each slot to one caller
+/// until `release` clears its bit.
 impl<const SLOT: usize, const SLOTS: usize> BounceBuffers for BouncePool<SLOT, SLOTS> {
-    fn acquire(&self, len: usize) -> Option<(u16, VolatileSlice<'_>)> {
+    fn acquire(&self, _: sealed::Key, len: usize) -> Option<(u16, VolatileSlice<'_>)> {
         if len == 0 {
             return None;
         }
@@ -92,7 +112,7 @@ impl<const SLOT: usize, const SLOTS: usize> BounceBuffers for BouncePool<SLOT, S
         }
     }
 
-    fn release(&self, slot: u16) -> bool {
+    fn release(&self, _: sealed::Key, slot: u16) -> bool {
         if usize::from(slot) >= SLOTS {
             return false;
         }
@@ -125,22 +145,24 @@ const fn slot_mask(slots: usize) -> u32 {
 mod tests {
     use super::*;
 
+    const K: sealed::Key = sealed::Key(());
+
     #[test]
     fn slots_are_exclusive_zeroed_and_bounded() {
         let pool = BouncePool::<512, 2>::new();
-        let (a, va) = pool.acquire(1000).unwrap();
+        let (a, va) = pool.acquire(K, 1000).unwrap();
         assert_eq!(va.len(), 512);
         va.fill(0, 512, 0xAA);
-        let (b, vb) = pool.acquire(10).unwrap();
+        let (b, vb) = pool.acquire(K, 10).unwrap();
         assert_ne!(a, b);
         assert_eq!(vb.len(), 10);
-        assert!(pool.acquire(1).is_none());
-        assert!(pool.acquire(0).is_none());
+        assert!(pool.acquire(K, 1).is_none());
+        assert!(pool.acquire(K, 0).is_none());
         assert_eq!(pool.in_use(), 2);
-        assert!(pool.release(a));
-        assert!(!pool.release(a));
-        assert!(!pool.release(7));
-        let (c, vc) = pool.acquire(512).unwrap();
+        assert!(pool.release(K, a));
+        assert!(!pool.release(K, a));
+        assert!(!pool.release(K, 7));
+        let (c, vc) = pool.acquire(K, 512).unwrap();
         assert_eq!(c, a);
         let mut buf = [1u8; 512];
         vc.copy_to(0, &mut buf);
@@ -155,9 +177,9 @@ mod tests {
     fn full_width_pool() {
         let pool = BouncePool::<512, 32>::new();
         for _ in 0..32 {
-            assert!(pool.acquire(512).is_some());
+            assert!(pool.acquire(K, 512).is_some());
         }
-        assert!(pool.acquire(512).is_none());
+        assert!(pool.acquire(K, 512).is_none());
         assert_eq!(pool.in_use(), 32);
     }
 }

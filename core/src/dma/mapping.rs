@@ -4,7 +4,9 @@ use crate::memory::{MemError, VolatileSlice};
 
 use super::DmaDirection;
 
-/// Releases bounce mappings: implemented by whoever created them.
+/// Releases bounce mappings: implemented by whoever created them. Crate
+/// private: only a [`Mapping`] (consumed or dropped) releases its slot, so
+/// no view of a slot can outlive the mapping that owns it.
 ///
 /// `Sync` because a [`Mapping`] holds a shared reference to its unmapper:
 /// a device model holding live mappings (an IDE transfer) can then be
@@ -15,7 +17,7 @@ use super::DmaDirection;
 /// the mapped length; for [`DmaDirection::DeviceWritesMemory`] it writes back
 /// exactly `access_len` bytes of `data` to the original address, then frees
 /// the slot and notifies retry clients.
-pub trait Unmapper: Sync {
+pub(crate) trait Unmapper: Sync {
     /// Ends a bounce mapping.
     fn release(
         &self,
@@ -27,7 +29,7 @@ pub trait Unmapper: Sync {
 
 /// Bookkeeping of a bounced mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BounceTicket {
+pub(crate) struct BounceTicket {
     /// Slot index in the bounce pool.
     pub slot: u16,
     /// Guest-physical address the slot stands for.
@@ -82,8 +84,10 @@ impl<'a> Mapping<'a> {
         }
     }
 
-    /// The memory the device may access.
-    pub fn slice(&self) -> VolatileSlice<'a> {
+    /// The memory the device may access. The view borrows the mapping, so
+    /// it cannot be used after `unmap` (when a bounce slot may already
+    /// belong to someone else).
+    pub fn slice(&self) -> VolatileSlice<'_> {
         self.slice
     }
 

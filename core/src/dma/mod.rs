@@ -26,7 +26,7 @@ mod transfer;
 
 pub use address_space::AddressSpace;
 pub use bounce::{BounceBuffers, BouncePool};
-pub use mapping::{BounceTicket, Mapping, Unmapper};
+pub use mapping::Mapping;
 pub use retry::{ClientId, RetryError, RetryQueue, RetryStatus};
 pub use sg::{SgEntry, SgList};
 pub use transfer::{BlockDir, Progress, SgTransfer, TransferError};

@@ -382,22 +382,19 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     where
         B: BlockDevice + ?Sized,
     {
-        let mut iov: IoVec<'m, IOV> = IoVec::new();
-        for (_, m) in self.mapped.iter() {
-            // Cannot fail: one element per mapping, same capacity.
-            let _ = iov.push(m.slice());
-        }
-        let req = match self.dir {
-            BlockDir::Read => BlockRequest::Read {
-                sector: self.sector,
-                iov: iov.as_slices(),
-            },
-            BlockDir::Write => BlockRequest::Write {
-                sector: self.sector,
-                iov: iov.as_slices(),
-            },
+        let submitted = {
+            let mut iov: IoVec<'_, IOV> = IoVec::new();
+            for (_, m) in self.mapped.iter() {
+                // Cannot fail: one element per mapping, same capacity.
+                let _ = iov.push(m.slice());
+            }
+            let (sector, iov) = (self.sector, iov.as_slices());
+            block.submit(match self.dir {
+                BlockDir::Read => BlockRequest::Read { sector, iov },
+                BlockDir::Write => BlockRequest::Write { sector, iov },
+            })
         };
-        match block.submit(req) {
+        match submitted {
             Ok(token) => {
                 self.in_flight = Some((token, bytes));
                 self.requests = self.requests.saturating_add(1);

@@ -13,6 +13,13 @@ use super::taskfile::Geometry;
 /// Number of words in IDENTIFY data.
 pub const IDENTIFY_WORDS: usize = 256;
 /// Largest LBA28 capacity reported in words 60–61.
+/// Most 512-byte blocks of LBA range entries one DATA SET MANAGEMENT
+/// command may carry (IDENTIFY word 105, ACS-2). Each block holds 64
+/// ranges and every range is one synchronous discard inside the guest's
+/// START write, so the limit bounds how long one command can hold the
+/// vCPU (QEMU advertises none and accepts up to 65535 blocks).
+pub const MAX_DSM_BLOCKS: u16 = 8;
+
 const LBA28_MAX_SECTORS: u64 = 0x0FFF_FFFF;
 /// Most sectors per DRQ block of READ/WRITE MULTIPLE.
 pub(crate) const MAX_MULTIPLE: u8 = 16;
@@ -153,6 +160,7 @@ impl IdentifyData {
         for (i, w) in (100..=103).enumerate() {
             d.set(w, low16(capacity >> (16 * i)));
         }
+        d.set(105, MAX_DSM_BLOCKS); // 512-byte blocks of ranges per DSM command
         d.set(169, 1); // DATA SET MANAGEMENT / TRIM supported
         d.set_write_cache(write_cache);
         d

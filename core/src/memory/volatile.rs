@@ -9,9 +9,14 @@
 //! safe constructors that borrow memory exclusively for the slice's lifetime.
 //!
 //! Byte copies use `core::ptr::copy` semantics (`copy_nonoverlapping` for
-//! host buffers): a racing vCPU write may produce a torn value, exactly as on
-//! real hardware, but never undefined behaviour on the host side for plain
-//! bytes (no reference into the shared memory exists).
+//! host buffers). Guest RAM is written by vCPUs at any time, which the
+//! Rust memory model cannot describe; like `vm-memory`, vmdma treats memory
+//! behind a view as shared with an outside agent (the guest, the kernel
+//! doing I/O): accesses are raw copies of plain bytes, never references, so
+//! a race yields torn byte values (as on hardware) and no assumption of the
+//! compiler about Rust-owned data is broken. Inside the core, no two parts
+//! ever access the same *host-owned* bytes (a bounce slot) at once: the pool
+//! hands each slot to one mapping, and a mapping's view borrows the mapping.
 #![allow(unsafe_code)]
 
 use core::cell::UnsafeCell;
@@ -28,11 +33,11 @@ pub struct VolatileSlice<'a> {
     _life: PhantomData<&'a UnsafeCell<u8>>,
 }
 
-// SAFETY: a VolatileSlice is a pointer into memory that its creator promised
-// is valid for `'a` and may be accessed concurrently through copies (that is
-// the whole point: guest RAM is shared with vCPU threads). No `&`/`&mut` is
-// ever produced into it, so sending or sharing the view across threads adds no
-// aliasing beyond what the creator accepted.
+// SAFETY: a VolatileSlice is a pointer into memory its creator promised is
+// valid for `'a`. Views are how guest RAM (shared with vCPU threads by
+// nature) is reached, so they must cross threads; every access is a raw
+// byte copy and no `&`/`&mut` is ever formed into the memory (see the module
+// docs for the shared-memory model this follows).
 unsafe impl Send for VolatileSlice<'_> {}
 // SAFETY: see the `Send` impl above; all accessors take `&self` and copy.
 unsafe impl Sync for VolatileSlice<'_> {}
@@ -72,8 +77,9 @@ impl<'a> VolatileSlice<'a> {
     }
 
     /// A view of a byte array that lives in an `UnsafeCell` (the bounce
-    /// pool's storage); the cell grants shared mutability.
-    pub fn from_cell<const N: usize>(cell: &'a UnsafeCell<[u8; N]>) -> Self {
+    /// pool's storage); the cell grants shared mutability. Crate-private:
+    /// the pool decides who may use a slot.
+    pub(crate) fn from_cell<const N: usize>(cell: &'a UnsafeCell<[u8; N]>) -> Self {
         VolatileSlice {
             ptr: cell.get().cast::<u8>(),
             len: N,

@@ -6,7 +6,7 @@ use crate::block::BlockDevice;
 use super::super::IrqLine;
 use super::super::command::{AtaCommand, feature};
 use super::super::error::IdeError;
-use super::super::identify::{MAX_MULTIPLE, TransferMode};
+use super::super::identify::{MAX_DSM_BLOCKS, MAX_MULTIPLE, TransferMode};
 use super::super::registers::{AtaError, DeviceHead, Status};
 use super::super::stats::bump;
 use super::super::taskfile::Geometry;
@@ -93,6 +93,9 @@ where
                 // only, with the same meaning for 1..=255).
                 tf.lba48 = true;
                 tf.nsector = (u32::from(tf.hob_nsector) << 8) | (tf.nsector & 0xFF);
+                if tf.nsector > u32::from(MAX_DSM_BLOCKS) {
+                    return Outcome::Abort(IdeError::BadParameter { opcode });
+                }
                 self.dma_accept(u, DmaKind::Trim, bus_master)
             }
             AtaCommand::ReadVerify { ext } => {

@@ -132,3 +132,19 @@ fn trim_with_short_prds_is_the_short_outcome() {
         assert!(r.master().discards.is_empty());
     });
 }
+
+#[test]
+fn trim_block_count_is_bounded_by_identify_word_105() {
+    with_disk(64, |r| {
+        r.enable_pci();
+        r.command(opcode::IDENTIFY_DEVICE);
+        let words = r.read_words(256);
+        assert_eq!(words[105], crate::ide::identify::MAX_DSM_BLOCKS);
+        ranges(r, 0x10000, &[(2, 1)]);
+        r.prds(PRD_TABLE, &[(0x10000, 512, true)]);
+        trim(r, crate::ide::identify::MAX_DSM_BLOCKS + 1);
+        assert_eq!(r.status(), 0x41, "DRDY|ERR, as every abort");
+        assert_eq!(r.error(), 0x04, "ABRT");
+        assert!(r.master().discards.is_empty(), "nothing discarded");
+    });
+}
