@@ -1,5 +1,9 @@
 //! Counters for `--stats`: VM exits by kind and by port/address, the bus
 //! outcomes, and the run time.
+//!
+//! Every counter has a bounded footprint whatever the guest does: exit kinds
+//! and ports are finite sets, and MMIO pages are kept for at most
+//! [`MAX_MMIO_PAGES`] distinct pages, the rest folded into one counter.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,12 +45,19 @@ impl ExitKind {
     }
 }
 
+/// Distinct 4 KiB MMIO pages counted one by one; exits on further pages are
+/// counted together (a guest sweeping addresses must not grow host memory).
+pub const MAX_MMIO_PAGES: usize = 64;
+
 /// Exit statistics of one vCPU.
 #[derive(Debug, Default, Clone)]
 pub struct ExitStats {
     kinds: BTreeMap<ExitKind, u64>,
     ports: BTreeMap<u16, (u64, u64)>,
+    /// MMIO exits by page, for the first [`MAX_MMIO_PAGES`] distinct pages.
     mmio_pages: BTreeMap<u64, u64>,
+    /// MMIO exits on pages beyond the first [`MAX_MMIO_PAGES`].
+    mmio_other_pages: u64,
     /// Port or MMIO accesses that no device claimed.
     pub unclaimed: u64,
     /// Port accesses with a width the device does not accept.
@@ -69,9 +80,18 @@ impl ExitStats {
         }
     }
 
-    /// Counts an MMIO exit at `addr` (by 4 KiB page).
+    /// Counts an MMIO exit at `addr` (by 4 KiB page; once
+    /// [`MAX_MMIO_PAGES`] distinct pages are known, exits on new pages go to
+    /// one "other pages" counter).
     pub fn mmio(&mut self, addr: u64) {
-        *self.mmio_pages.entry(addr & !0xFFF).or_default() += 1;
+        let page = addr & !0xFFF;
+        if let Some(n) = self.mmio_pages.get_mut(&page) {
+            *n = n.saturating_add(1);
+        } else if self.mmio_pages.len() < MAX_MMIO_PAGES {
+            self.mmio_pages.insert(page, 1);
+        } else {
+            self.mmio_other_pages = self.mmio_other_pages.saturating_add(1);
+        }
     }
 
     /// Exits of `kind` so far.
@@ -97,6 +117,13 @@ impl ExitStats {
         }
         for (page, n) in &self.mmio_pages {
             let _ = writeln!(s, "vmdma stats:   mmio page {page:#x} {n}");
+        }
+        if self.mmio_other_pages > 0 {
+            let _ = writeln!(
+                s,
+                "vmdma stats:   mmio other pages {} (beyond the first {MAX_MMIO_PAGES} pages)",
+                self.mmio_other_pages
+            );
         }
         let _ = writeln!(
             s,
@@ -147,5 +174,29 @@ mod tests {
         assert!(r.contains("io-out     2"));
         assert!(r.contains("port 0x03f8 in 0 out 1"));
         assert!(r.contains("mmio page 0xd0000000 1"));
+        assert!(!r.contains("mmio other pages"));
+    }
+
+    #[test]
+    fn mmio_pages_are_bounded() {
+        let mut s = ExitStats::default();
+        for i in 0..10_000u64 {
+            let addr = 0xE000_0000 + i * 0x1000 + 0x10;
+            s.exit(ExitKind::MmioWrite);
+            s.mmio(addr);
+        }
+        // A page already known keeps its own count after the cap.
+        s.exit(ExitKind::MmioRead);
+        s.mmio(0xE000_0000);
+        assert_eq!(s.mmio_pages.len(), MAX_MMIO_PAGES);
+        let per_page: u64 = s.mmio_pages.values().sum();
+        assert_eq!(per_page + s.mmio_other_pages, 10_001);
+        assert_eq!(s.mmio_other_pages, 10_000 - MAX_MMIO_PAGES as u64);
+        assert_eq!(s.mmio_pages.get(&0xE000_0000), Some(&2));
+        assert_eq!(s.total(), 10_001);
+        let r = s.report(Duration::ZERO);
+        assert_eq!(r.matches("mmio page ").count(), MAX_MMIO_PAGES);
+        assert!(r.contains("mmio page 0xe0000000 2"));
+        assert!(r.contains("mmio other pages 9936 (beyond the first 64 pages)"));
     }
 }
