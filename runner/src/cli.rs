@@ -17,6 +17,10 @@ pub const MIN_MEMORY: u64 = 4 << 20;
 pub const MAX_MEMORY: u64 = 3 << 30;
 /// Default guest RAM size.
 pub const DEFAULT_MEMORY: u64 = 64 << 20;
+/// Longest `--timeout` accepted: one year (365 days). Longer values are
+/// almost certainly mistakes, and bounding them keeps deadline arithmetic
+/// far from `Instant` overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// vmdma: a KVM microVM runner with an IDE controller doing zero-copy DMA.
 ///
@@ -64,7 +68,8 @@ pub struct RunArgs {
     /// Extra kernel command line (the runner prepends the MMIO scratch key).
     #[arg(long, value_name = "STR", default_value = "")]
     pub cmdline: String,
-    /// Stop the guest after SECS seconds (fractions allowed) with status 124.
+    /// Stop the guest after SECS seconds (fractions allowed, at least 1 ns,
+    /// at most one year) with status 124.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
     /// Print VM exit counts by kind and port, and the run time, to stderr at
@@ -161,7 +166,15 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     if secs.is_nan() || secs <= 0.0 {
         return Err(format!("'{s}' must be more than 0"));
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is too large"))
+    let too_large = || format!("'{s}' is too large (at most 31536000 seconds, one year)");
+    let t = Duration::try_from_secs_f64(secs).map_err(|_| too_large())?;
+    if t > MAX_TIMEOUT {
+        return Err(too_large());
+    }
+    if t.is_zero() {
+        return Err(format!("'{s}' is shorter than 1 ns"));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -210,6 +223,22 @@ mod tests {
         assert!(parse_timeout("-1").is_err());
         assert!(parse_timeout("NaN").is_err());
         assert!(parse_timeout("1e30").is_err());
+        assert!(parse_timeout("inf").is_err());
+        assert!(parse_timeout("-0").is_err());
+    }
+
+    #[test]
+    fn timeout_bounds() {
+        assert_eq!(parse_timeout("31536000"), Ok(MAX_TIMEOUT));
+        assert_eq!(parse_timeout("1e-9"), Ok(Duration::from_nanos(1)));
+        let e = parse_timeout("31536000.5").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        // Representable as a Duration, yet far beyond a year.
+        assert!(parse_timeout("1e19").unwrap_err().contains("too large"));
+        // Positive, but rounds to a zero Duration.
+        let e = parse_timeout("1e-300").unwrap_err();
+        assert!(e.contains("shorter than 1 ns"), "{e}");
+        assert!(parse_timeout("4e-10").is_err());
     }
 
     #[test]

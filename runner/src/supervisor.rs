@@ -52,7 +52,9 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
         })
         .map_err(|e| Error::Thread(e.to_string()))?;
 
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout too long for `Instant` (the CLI caps it at a year, but this
+    // function takes any `Duration`) means no deadline at all.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut last_exits = control.exits();
     let mut stop_kicks = 0u32;
     loop {
