@@ -155,6 +155,14 @@ fn usage_errors() {
     assert_one_line_error(&vmdma(&["run", "--memory", "4G"]), 64, "maximum");
     assert_one_line_error(&vmdma(&["run", "--memory", "lots"]), 64, "not a size");
     assert_one_line_error(&vmdma(&["run", "--timeout", "0"]), 64, "more than 0");
+    // Would overflow a deadline; a year is the most accepted.
+    assert_one_line_error(&vmdma(&["run", "--timeout", "1e19"]), 64, "too large");
+    // Positive, but rounds to a zero duration.
+    assert_one_line_error(
+        &vmdma(&["run", "--timeout", "1e-300"]),
+        64,
+        "shorter than 1 ns",
+    );
     let long = "x".repeat(5000);
     let dir = tempfile::tempdir().unwrap();
     let o = vmdma(&[
