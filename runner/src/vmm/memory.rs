@@ -1,13 +1,15 @@
 //! Guest RAM: one anonymous host mapping registered as KVM memory slot 0.
 //!
 //! This is the only module of the runner that maps memory or hands host
-//! addresses to KVM. The mapping lives as long as the [`GuestRam`] value;
-//! everything else reaches guest RAM through copies ([`GuestRam::write`],
+//! addresses to KVM. The mapping lives as long as the [`GuestRam`] value,
+//! and so does its KVM memory slot: [`GuestRam`] deletes the slot before it
+//! unmaps the memory, whoever else still holds the VM. Everything else reaches guest RAM through copies ([`GuestRam::write`],
 //! [`GuestRam::read`]) or through [`VolatileSlice`] views, never through
 //! Rust references, because vCPUs change it concurrently.
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
@@ -32,6 +34,9 @@ pub enum MemoryError {
     /// KVM refused the memory slot.
     #[error("KVM refused the guest RAM slot: {0}")]
     Register(kvm_ioctls::Error),
+    /// The mapping already backs a KVM memory slot.
+    #[error("guest RAM is already registered with a VM")]
+    AlreadyRegistered,
     /// An access is not inside guest RAM.
     #[error("guest-physical range {addr:#x}+{len:#x} is outside guest RAM")]
     OutOfRange {
@@ -44,10 +49,17 @@ pub enum MemoryError {
 
 /// Anonymous, private, zero-filled host memory that backs guest RAM from
 /// guest-physical address 0.
+///
+/// Once registered ([`GuestRam::register`]) it keeps the VM and the slot
+/// number, and its `Drop` deletes the slot before unmapping: KVM never
+/// points at unmapped (or later re-used) host memory, however long other
+/// holders of the VM file descriptor (vCPUs, interrupt lines) live.
 #[derive(Debug)]
 pub struct GuestRam {
     ptr: NonNull<u8>,
     len: usize,
+    /// The VM and slot this mapping backs, once registered.
+    slot: Option<(Arc<VmFd>, u32)>,
 }
 
 // SAFETY: `GuestRam` owns its mapping; all access goes through raw-pointer
@@ -89,7 +101,11 @@ impl GuestRam {
             size: len,
             source: std::io::Error::other("mmap returned a null address"),
         })?;
-        Ok(GuestRam { ptr, len })
+        Ok(GuestRam {
+            ptr,
+            len,
+            slot: None,
+        })
     }
 
     /// Size in bytes.
@@ -107,21 +123,34 @@ impl GuestRam {
         self.len as u64
     }
 
-    /// Registers the mapping with `vm` as memory slot `slot` at guest-physical
-    /// address 0.
-    pub fn register(&self, vm: &VmFd, slot: u32) -> Result<(), MemoryError> {
-        let region = kvm_userspace_memory_region {
+    /// The KVM memory region describing this mapping in slot `slot` at
+    /// guest-physical address 0 (`memory_size` 0 deletes the slot).
+    fn region(&self, slot: u32, memory_size: u64) -> kvm_userspace_memory_region {
+        kvm_userspace_memory_region {
             slot,
             flags: 0,
             guest_phys_addr: 0,
-            memory_size: self.len as u64,
+            memory_size,
             userspace_addr: self.ptr.as_ptr() as u64,
-        };
+        }
+    }
+
+    /// Registers the mapping with `vm` as memory slot `slot` at guest-physical
+    /// address 0. The slot is deleted again when `self` is dropped, before
+    /// the memory is unmapped. A mapping backs at most one slot.
+    pub fn register(&mut self, vm: &Arc<VmFd>, slot: u32) -> Result<(), MemoryError> {
+        if self.slot.is_some() {
+            return Err(MemoryError::AlreadyRegistered);
+        }
+        let region = self.region(slot, self.size());
         // SAFETY: the region describes exactly this mapping, which stays
-        // mapped until `self` is dropped. `GuestRam` is dropped only after
-        // the VM (its owner, `Vm`, declares the fields so that the VM file
-        // descriptors drop first), so the guest never sees unmapped memory.
-        unsafe { vm.set_user_memory_region(region) }.map_err(MemoryError::Register)
+        // mapped while `self` lives. Recording the slot below makes `Drop`
+        // delete it before `munmap` (and leak the mapping if KVM refuses),
+        // so KVM never refers to unmapped memory, whatever the lifetime of
+        // the VM file descriptor and its vCPUs.
+        unsafe { vm.set_user_memory_region(region) }.map_err(MemoryError::Register)?;
+        self.slot = Some((vm.clone(), slot));
+        Ok(())
     }
 
     /// Checks `addr..addr+len` and returns the offset as `usize`.
@@ -188,8 +217,19 @@ impl GuestRam {
 
 impl Drop for GuestRam {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping created in `new`, and
-        // no view outlives `self` (views borrow it).
+        if let Some((vm, slot)) = self.slot.take() {
+            let region = self.region(slot, 0);
+            // SAFETY: a region of size 0 deletes the slot; KVM stops using
+            // the mapping and touches no other host memory.
+            if unsafe { vm.set_user_memory_region(region) }.is_err() {
+                // KVM may still use the memory: leaking the mapping is the
+                // only sound way out.
+                return;
+            }
+        }
+        // SAFETY: `ptr`/`len` are exactly the mapping created in `new`, no
+        // KVM slot refers to it any more (deleted above), and no view
+        // outlives `self` (views borrow it).
         // The result is ignored: nothing useful can be done about a failed
         // munmap at teardown.
         let _ = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
@@ -217,6 +257,43 @@ mod tests {
         assert_eq!(ram.slice(4096, 4096).unwrap().len(), 4096);
         assert!(ram.slice(4097, 4096).is_err());
         assert!(matches!(GuestRam::new(0), Err(MemoryError::ZeroSize)));
+    }
+
+    /// A VM to register RAM with, or `None` (visibly skipped) without
+    /// /dev/kvm; under `CI=true` a missing /dev/kvm fails the test.
+    fn test_vm() -> Option<Arc<VmFd>> {
+        match kvm_ioctls::Kvm::new() {
+            Ok(kvm) => Some(Arc::new(kvm.create_vm().unwrap())),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").map_or(true, |v| v != "true"),
+                    "/dev/kvm is not available ({e}), and CI=true requires the KVM tests to run"
+                );
+                eprintln!("skipped: /dev/kvm not available");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn dropping_ram_deletes_its_slot() {
+        let Some(vm) = test_vm() else { return };
+        let mut first = GuestRam::new(1 << 20).unwrap();
+        first.register(&vm, 0).unwrap();
+        assert!(matches!(
+            first.register(&vm, 1),
+            Err(MemoryError::AlreadyRegistered)
+        ));
+        // Slot 0 is taken: KVM refuses another mapping for it (changing an
+        // existing slot's host address is not allowed).
+        let mut second = GuestRam::new(1 << 20).unwrap();
+        assert!(matches!(
+            second.register(&vm, 0),
+            Err(MemoryError::Register(_))
+        ));
+        // Dropping the first RAM deletes slot 0, though the VM lives on.
+        drop(first);
+        second.register(&vm, 0).unwrap();
     }
 
     #[test]

@@ -39,8 +39,8 @@ fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, Vm
 
 /// A KVM virtual machine with its RAM.
 ///
-/// Field order matters: the VM file descriptor is dropped before the RAM
-/// mapping it refers to.
+/// The RAM deletes its KVM slot when dropped (see [`GuestRam`]), so no field
+/// order or lifetime of `fd` clones is needed for soundness.
 #[derive(Debug)]
 pub struct Vm {
     fd: Arc<VmFd>,
@@ -67,13 +67,10 @@ impl Vm {
             ..Default::default()
         };
         ioctl("KVM_CREATE_PIT2", fd.create_pit2(pit))?;
-        let ram = GuestRam::new(ram_size)?;
+        let fd = Arc::new(fd);
+        let mut ram = GuestRam::new(ram_size)?;
         ram.register(&fd, 0)?;
-        Ok(Vm {
-            fd: Arc::new(fd),
-            kvm,
-            ram,
-        })
+        Ok(Vm { fd, kvm, ram })
     }
 
     /// The VM file descriptor (shared with interrupt triggers).
