@@ -6,7 +6,7 @@ mod common;
 use std::fs::File;
 
 use common::elf_builder::{ElfBuilder, LOAD_ADDR, code};
-use common::{assert_one_line_error, status, vmdma, write_file};
+use common::{assert_one_line_error, make_fifo, status, vmdma, vmdma_guarded, write_file};
 
 fn kernel(dir: &std::path::Path, b: &ElfBuilder) -> String {
     write_file(dir, "k.elf", &b.build()).display().to_string()
@@ -85,6 +85,39 @@ fn entry_outside_segments() {
 fn missing_kernel_file() {
     let o = vmdma(&["run", "--kernel", "/nonexistent/k.elf"]);
     assert_one_line_error(&o, 65, "/nonexistent/k.elf");
+}
+
+#[test]
+fn kernel_from_a_device_is_refused() {
+    // Size 0 by metadata, endless data when read.
+    let o = vmdma_guarded(&["run", "--kernel", "/dev/zero"]);
+    assert_one_line_error(&o, 65, "not a regular file (a character device)");
+}
+
+#[test]
+fn kernel_from_a_fifo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("k.fifo");
+    make_fifo(&fifo);
+    let o = vmdma_guarded(&["run", "--kernel", fifo.to_str().unwrap()]);
+    assert_one_line_error(&o, 65, "not a regular file (a FIFO)");
+}
+
+#[test]
+fn disk_from_a_fifo_or_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel(dir.path(), &good());
+    let fifo = dir.path().join("d.fifo");
+    make_fifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    for (spec, what) in [
+        (format!("{fifo},readonly"), "a FIFO"),
+        (fifo.to_string(), "a FIFO"),
+        ("/dev/zero,readonly".to_string(), "a character device"),
+    ] {
+        let o = vmdma_guarded(&["run", "--kernel", &k, "--disk", &spec]);
+        assert_one_line_error(&o, 65, &format!("not a regular file ({what})"));
+    }
 }
 
 #[test]

@@ -27,13 +27,21 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// The kernel path names something other than a regular file.
+    #[error("kernel {path}: not a regular file ({what})")]
+    KernelNotRegular {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        what: &'static str,
+    },
     /// The kernel file is larger than guest RAM.
-    #[error("kernel {path}: the file ({size} bytes) is larger than guest RAM")]
+    #[error("kernel {path}: the file is larger than guest RAM ({limit} bytes)")]
     KernelTooLarge {
         /// The file.
         path: String,
-        /// Its size.
-        size: u64,
+        /// The guest RAM size.
+        limit: u64,
     },
     /// The kernel is not a bootable PVH ELF.
     #[error("kernel {path}: {source}")]
@@ -96,6 +104,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Cmdline(_) => EXIT_USAGE,
             Error::KernelRead { .. }
+            | Error::KernelNotRegular { .. }
             | Error::KernelTooLarge { .. }
             | Error::Kernel { .. }
             | Error::Disk { .. } => EXIT_BAD_INPUT,

@@ -10,6 +10,7 @@
 //!      │   ├─ devices/ ── port-I/O bus, MMIO path, serial, debug exit,
 //!      │   │              MMIO scratch
 //!      │   └─ disk/ ───── raw image files as block devices
+//!      ├─ input_file ──── open kernel/disk files: regular files only
 //!      ├─ supervisor ──── vCPU thread, timeout, halt detection
 //!      └─ stats ───────── --stats counters
 //! ```
@@ -26,6 +27,7 @@ pub mod devices;
 pub mod disk;
 pub mod error;
 pub mod guest_image;
+pub mod input_file;
 pub mod machine;
 pub mod stats;
 pub mod supervisor;

@@ -6,7 +6,7 @@
 //! devices, buses — loads the kernel and runs vCPU 0 until the guest stops
 //! or the [`RunControl`] says so.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,6 +26,7 @@ use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
 use crate::disk::{self, RawDisk};
 use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
+use crate::input_file::{InputFileError, open_regular};
 use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
@@ -55,23 +56,39 @@ pub struct RunReport {
     pub ide: IdeStats,
 }
 
-/// Reads the kernel file, refusing files larger than RAM before reading.
+/// Reads the kernel file: a regular file of at most `memory` bytes. The size
+/// is checked before reading, and the read itself stops one byte past the
+/// limit (the file may grow meanwhile), so it is bounded either way.
 fn read_kernel(path: &Path, memory: u64) -> Result<Vec<u8>, Error> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| Error::KernelRead {
+    let read_err = |source| Error::KernelRead {
         path: shown.clone(),
         source,
+    };
+    let too_large = || Error::KernelTooLarge {
+        path: shown.clone(),
+        limit: memory,
+    };
+    let file = open_regular(path, false).map_err(|e| match e {
+        InputFileError::Io(source) => read_err(source),
+        InputFileError::NotRegularFile(what) => Error::KernelNotRegular {
+            path: shown.clone(),
+            what,
+        },
     })?;
-    if meta.len() > memory {
-        return Err(Error::KernelTooLarge {
-            path: shown,
-            size: meta.len(),
-        });
+    let len = file.metadata().map_err(read_err)?.len();
+    if len > memory {
+        return Err(too_large());
     }
-    std::fs::read(path).map_err(|source| Error::KernelRead {
-        path: shown,
-        source,
-    })
+    // Reserve the expected size (nothing if it does not fit `usize`).
+    let mut kernel = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(memory.saturating_add(1))
+        .read_to_end(&mut kernel)
+        .map_err(read_err)?;
+    if u64::try_from(kernel.len()).map_or(true, |n| n > memory) {
+        return Err(too_large());
+    }
+    Ok(kernel)
 }
 
 /// Validates the inputs of `args`.
@@ -211,4 +228,44 @@ fn run_vcpu(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_size_limit_is_inclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("k");
+        std::fs::write(&k, [7u8; 16]).unwrap();
+        assert_eq!(read_kernel(&k, 16).unwrap(), [7u8; 16]);
+        assert!(matches!(
+            read_kernel(&k, 15),
+            Err(Error::KernelTooLarge { limit: 15, .. })
+        ));
+    }
+
+    #[test]
+    fn kernel_must_be_a_regular_file() {
+        assert!(matches!(
+            read_kernel(Path::new("/dev/zero"), 1 << 20),
+            Err(Error::KernelNotRegular {
+                what: "a character device",
+                ..
+            })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_kernel(dir.path(), 1 << 20),
+            Err(Error::KernelNotRegular {
+                what: "a directory",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read_kernel(&dir.path().join("missing"), 1 << 20),
+            Err(Error::KernelRead { .. })
+        ));
+    }
 }

@@ -8,8 +8,10 @@ pub mod elf_builder;
 pub mod suite;
 
 use std::fs::OpenOptions;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// True when /dev/kvm can be used. Without it, KVM tests fail under
 /// `CI=true` (so CI cannot pass silently) and are skipped visibly otherwise.
@@ -35,6 +37,63 @@ pub fn vmdma(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("vmdma starts")
+}
+
+/// How long [`vmdma_guarded`] lets `vmdma` run before killing it.
+pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// Runs `vmdma` with `args` like [`vmdma`], for inputs that could make it
+/// hang (FIFOs, devices): if it has not exited after [`HANG_GUARD`], it is
+/// killed and the test fails. The guard only catches hangs; the assertions
+/// are on the output.
+pub fn vmdma_guarded(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmdma"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vmdma starts");
+    // Drain the pipes on threads so a chatty child cannot block on them.
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for vmdma") {
+            break status;
+        }
+        if start.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vmdma {args:?} hung: killed after {HANG_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Reads `r` to its end on a new thread.
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Makes a FIFO (named pipe) at `path` with `mkfifo(1)`.
+pub fn make_fifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {} failed", path.display());
 }
 
 /// The exit status (panics on death by signal).

@@ -11,19 +11,20 @@ use std::path::Path;
 
 pub use raw::{DiskError, RawDisk};
 
+use crate::input_file::{InputFileError, open_regular};
+
 /// Size of the default temporary image: 130 GiB, past the 2^28-sector
 /// LBA28 limit (128 GiB) so the guest can test LBA48 above it.
 pub const TEMP_IMAGE_SIZE: u64 = 130 << 30;
 
 /// Opens the image at `path`, read-only with a shared lock or read-write
-/// with an exclusive lock.
+/// with an exclusive lock. Only regular files are accepted, checked without
+/// blocking (a FIFO or device is refused, never waited on).
 pub fn open(path: &Path, read_only: bool) -> Result<RawDisk, DiskError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(!read_only)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(DiskError::Open)?;
+    let file = open_regular(path, !read_only).map_err(|e| match e {
+        InputFileError::Io(e) => DiskError::Open(e),
+        InputFileError::NotRegularFile(what) => DiskError::NotRegularFile(what),
+    })?;
     RawDisk::new(file, read_only)
 }
 

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use super::lock::{LockError, lock};
 use super::sys::{self, Dir};
+use crate::input_file::describe;
 use vmdma_core::block::{
     BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
     check_rw,
@@ -34,9 +35,9 @@ pub enum DiskError {
     /// The file could not be opened or inspected.
     #[error("{0}")]
     Open(io::Error),
-    /// Not a regular file.
-    #[error("not a regular file")]
-    NotRegularFile,
+    /// Not a regular file (what it is instead).
+    #[error("not a regular file ({0})")]
+    NotRegularFile(&'static str),
     /// The file is empty.
     #[error("the image is empty")]
     Empty,
@@ -72,7 +73,7 @@ impl RawDisk {
     pub fn new(file: File, read_only: bool) -> Result<Self, DiskError> {
         let meta = file.metadata().map_err(DiskError::Open)?;
         if !meta.is_file() {
-            return Err(DiskError::NotRegularFile);
+            return Err(DiskError::NotRegularFile(describe(meta.file_type())));
         }
         lock(&file, read_only)?;
         let size = meta.len();
@@ -466,7 +467,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             RawDisk::new(File::open(dir.path()).unwrap(), true),
-            Err(DiskError::NotRegularFile)
+            Err(DiskError::NotRegularFile("a directory"))
         ));
     }
 
