@@ -159,20 +159,6 @@ fn stats_count_port_exits() {
 }
 
 #[test]
-fn read_only_run_leaves_the_image_identical() {
-    if !kvm_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = (0..64 * 512).map(|i| (i * 7 % 251) as u8).collect();
-    let img = write_file(dir.path(), "disk.img", &data);
-    let spec = format!("{},readonly", img.display());
-    let o = run_code(code::hello(b"", 0), &["--disk", &spec]);
-    assert_eq!(status(&o), 0, "stderr: {}", stderr(&o));
-    assert_eq!(std::fs::read(&img).unwrap(), data);
-}
-
-#[test]
 fn memory_the_host_cannot_map_is_one_clear_error() {
     if !kvm_available() {
         return;
