@@ -5,7 +5,7 @@ pub mod lock;
 pub mod raw;
 pub mod sys;
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -32,6 +32,11 @@ pub fn open(path: &Path, read_only: bool) -> Result<RawDisk, DiskError> {
 /// (`$TMPDIR`) that has no name: it disappears when the process ends, even
 /// if killed.
 pub fn temporary(size: u64) -> Result<RawDisk, DiskError> {
+    RawDisk::new(temporary_file(size)?, false)
+}
+
+/// The file behind [`temporary`]: unnamed, sparse, `size` bytes long.
+fn temporary_file(size: u64) -> Result<File, DiskError> {
     let dir = std::env::temp_dir();
     let err = |source| DiskError::Temporary {
         dir: dir.display().to_string(),
@@ -58,7 +63,7 @@ pub fn temporary(size: u64) -> Result<RawDisk, DiskError> {
         }
     };
     file.set_len(size).map_err(err)?;
-    RawDisk::new(file, false)
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -68,6 +73,25 @@ mod tests {
 
     #[test]
     fn temporary_image_is_sparse_and_unnamed() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+
+        let f = temporary_file(TEMP_IMAGE_SIZE).unwrap();
+        let meta = f.metadata().unwrap();
+        assert_eq!(meta.len(), TEMP_IMAGE_SIZE);
+        // Sparse: 130 GiB long, (almost) nothing allocated. `blocks()`
+        // counts 512-byte units.
+        let allocated = meta.blocks() * 512;
+        assert!(allocated < 1 << 20, "{allocated} bytes allocated");
+        // Unnamed: no directory entry links to it.
+        assert_eq!(meta.nlink(), 0);
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+        assert!(
+            link.to_string_lossy().ends_with(" (deleted)"),
+            "{}",
+            link.display()
+        );
+
         let d = temporary(TEMP_IMAGE_SIZE).unwrap();
         assert_eq!(d.sector_count(), TEMP_IMAGE_SIZE / 512);
         assert!(!d.is_read_only());
