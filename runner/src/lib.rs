@@ -8,7 +8,7 @@
 //!      │   ├─ boot/ ───── ELF parsing, PVH start info, fixed layout
 //!      │   ├─ vmm/ ────── KVM VM, RAM, vCPU, exit decoding and dispatch
 //!      │   ├─ devices/ ── port-I/O bus, MMIO path, serial, debug exit,
-//!      │   │              MMIO scratch
+//!      │   │              MMIO scratch, chipset (PCI config, PIIX3 IDE)
 //!      │   └─ disk/ ───── raw image files as block devices
 //!      ├─ input_file ──── open kernel/disk files: regular files only
 //!      ├─ supervisor ──── vCPU thread, timeout, halt detection
