@@ -96,17 +96,26 @@ fn note_access(stats: &mut ExitStats, trace: bool, access: Access, what: std::fm
     }
 }
 
+/// A port-I/O exit carries whole items of 1, 2 or 4 bytes; anything else
+/// means KVM and the runner disagree, and the VMM stops.
+fn check_io_size(size: usize, len: usize) -> Result<(), Action> {
+    if matches!(size, 1 | 2 | 4) && len.is_multiple_of(size) {
+        Ok(())
+    } else {
+        Err(Action::Fail(format!(
+            "bad port-I/O exit: size {size}, {len} bytes"
+        )))
+    }
+}
+
 /// Handles one exit: routes I/O to devices and decides whether to go on.
 pub fn handle_exit(exit: VcpuExit<'_>, ctx: &ExitContext<'_, '_>, stats: &mut ExitStats) -> Action {
     match exit {
         VcpuExit::IoIn { port, size, data } => {
             stats.exit(ExitKind::IoIn);
             stats.port(port, false);
-            if !matches!(size, 1 | 2 | 4) || data.len() % size != 0 {
-                return Action::Fail(format!(
-                    "bad port-I/O exit: size {size}, {} bytes",
-                    data.len()
-                ));
+            if let Err(fail) = check_io_size(size, data.len()) {
+                return fail;
             }
             for item in data.chunks_exact_mut(size) {
                 let a = ctx.pio.read(port, item);
@@ -122,11 +131,8 @@ pub fn handle_exit(exit: VcpuExit<'_>, ctx: &ExitContext<'_, '_>, stats: &mut Ex
         VcpuExit::IoOut { port, size, data } => {
             stats.exit(ExitKind::IoOut);
             stats.port(port, true);
-            if !matches!(size, 1 | 2 | 4) || data.len() % size != 0 {
-                return Action::Fail(format!(
-                    "bad port-I/O exit: size {size}, {} bytes",
-                    data.len()
-                ));
+            if let Err(fail) = check_io_size(size, data.len()) {
+                return fail;
             }
             for item in data.chunks_exact(size) {
                 let a = ctx.pio.write(port, item);
