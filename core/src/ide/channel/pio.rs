@@ -12,10 +12,12 @@ use crate::memory::VolatileSlice;
 use crate::pci::AccessWidth;
 
 use super::super::IrqLine;
+use super::super::drive::Drive;
 use super::super::error::IdeError;
 use super::super::identify::MAX_MULTIPLE;
 use super::super::registers::Status;
 use super::super::stats::bump;
+use super::super::taskfile::TaskFile;
 use super::{Channel, Outcome, Unit};
 
 /// The PIO buffer holds one DRQ block: up to the largest multiple count.
@@ -23,6 +25,26 @@ const PIO_BUFFER_LEN: usize = MAX_MULTIPLE as usize * SECTOR_SIZE;
 
 /// How many foreign completions a synchronous wait skips before giving up.
 const MAX_STRAYS: usize = 16;
+
+/// The first sector and sector count of the next PIO block: at most
+/// `per_block` of the `remaining` sectors, at the task file's address,
+/// checked against the disk (block by block, as QEMU does).
+fn block_target<B: BlockDevice>(
+    tf: &TaskFile,
+    drive: &Drive<B>,
+    remaining: u32,
+    per_block: u32,
+) -> Result<(u64, u32), IdeError> {
+    let n = remaining.min(per_block);
+    let lba = tf.lba(drive.geometry).ok_or(IdeError::BadChsAddress)?;
+    if !drive.range_ok(lba, u64::from(n)) {
+        return Err(IdeError::OutOfRange {
+            lba,
+            count: u64::from(n),
+        });
+    }
+    Ok((lba, n))
+}
 
 /// What the current data phase is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,16 +230,10 @@ where
         let Some(drive) = unit.drive.as_mut() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
-        let n = remaining.min(per_block);
-        let Some(lba) = unit.tf.lba(drive.geometry) else {
-            return Outcome::Abort(IdeError::BadChsAddress);
+        let (lba, n) = match block_target(&unit.tf, drive, remaining, per_block) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Abort(e),
         };
-        if !drive.range_ok(lba, u64::from(n)) {
-            return Outcome::Abort(IdeError::OutOfRange {
-                lba,
-                count: u64::from(n),
-            });
-        }
         let len = block_bytes(n);
         let Some(buf) = self.pio.buf.get_mut(..len) else {
             return Outcome::Abort(IdeError::Block(BlockError::Misaligned));
@@ -263,16 +279,10 @@ where
         let Some(drive) = unit.drive.as_mut() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
-        let n = remaining.min(per_block);
-        let Some(lba) = unit.tf.lba(drive.geometry) else {
-            return Outcome::Abort(IdeError::BadChsAddress);
+        let (lba, n) = match block_target(&unit.tf, drive, remaining, per_block) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Abort(e),
         };
-        if !drive.range_ok(lba, u64::from(n)) {
-            return Outcome::Abort(IdeError::OutOfRange {
-                lba,
-                count: u64::from(n),
-            });
-        }
         let Some(buf) = self.pio.buf.get_mut(..len) else {
             return Outcome::Abort(IdeError::Block(BlockError::Misaligned));
         };
