@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
-use vmdma_core::dma::{AddressSpace, BouncePool, DmaDirection, DmaMemory};
+use vmdma_core::dma::{AddressSpace, BounceArena, DmaDirection, DmaMemory};
 use vmdma_core::iovec::IoVec;
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
 
@@ -24,22 +24,21 @@ impl MmioHandler for NullMmio {
     }
 }
 
-const DEV: DeviceId = DeviceId(1);
-
 fn map_unmap(c: &mut Criterion) {
     let mut ram = vec![0u8; 1 << 20];
-    let pool = BouncePool::<4096, 4>::new();
+    let pool = BounceArena::<{ 16 * 1024 }>::new();
     let mmio = NullMmio;
     let mut m = RegionMap::<2>::new();
     m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
     m.add_mmio(0x1000_0000, 0x10000, &mmio, None).unwrap();
-    let space: AddressSpace<'_, 2, 4> = AddressSpace::new(m, &pool);
+    let dev: DeviceId = m.new_device().unwrap();
+    let space: AddressSpace<'_, 2> = AddressSpace::new(m, &pool);
     let mut g = c.benchmark_group("map_unmap");
     g.bench_function("ram_4k", |b| {
         b.iter(|| {
             let m = space
                 .map(
-                    DEV,
+                    dev,
                     black_box(0x3000),
                     4096,
                     DmaDirection::DeviceWritesMemory,
@@ -52,7 +51,7 @@ fn map_unmap(c: &mut Criterion) {
         b.iter(|| {
             let m = space
                 .map(
-                    DEV,
+                    dev,
                     black_box(0x1000_0000),
                     4096,
                     DmaDirection::DeviceWritesMemory,
@@ -65,7 +64,7 @@ fn map_unmap(c: &mut Criterion) {
         b.iter(|| {
             let m = space
                 .map(
-                    DEV,
+                    dev,
                     black_box(0x1000_0000),
                     4096,
                     DmaDirection::DeviceReadsMemory,

@@ -13,8 +13,8 @@ use bitflags::bitflags;
 use heapless::Vec;
 use spin::RwLock;
 
-use crate::dma::{ClientId, DmaDirection, DmaMemory, Mapping, RetryError, RetryStatus};
-use crate::memory::{DeviceId, IommuFaultKind, MemError};
+use crate::dma::{DmaDirection, DmaMemory, Mapping, RetryError, RetryStatus};
+use crate::memory::{DeviceId, IommuFaultKind, MemError, Probe};
 
 bitflags! {
     /// What a device may do through a translation.
@@ -48,6 +48,7 @@ impl IommuEntry {
 
 /// Translation table errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IommuError {
     /// Zero-length translation.
     ZeroLength,
@@ -205,6 +206,24 @@ impl<const N: usize> DmaMemory for Iommu<'_, N> {
         self.inner.map(requester, gpa, len.min(room), dir)
     }
 
+    fn map_staging(&self, requester: DeviceId, len: usize) -> Result<Mapping<'_>, MemError> {
+        self.inner.map_staging(requester, len)
+    }
+
+    fn probe(
+        &self,
+        requester: DeviceId,
+        addr: u64,
+        len: u64,
+        dir: DmaDirection,
+    ) -> Result<Probe, MemError> {
+        if len == 0 {
+            return Err(MemError::ZeroLength);
+        }
+        let (gpa, room) = self.translate(addr, perm_for(dir))?;
+        self.inner.probe(requester, gpa, len.min(room), dir)
+    }
+
     fn read(&self, requester: DeviceId, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         self.each_chunk(addr, buf.len(), IommuPerm::READ, |gpa, r| {
             let chunk = buf.get_mut(r).ok_or(MemError::Overflow { addr: gpa })?;
@@ -219,23 +238,23 @@ impl<const N: usize> DmaMemory for Iommu<'_, N> {
         })
     }
 
+    fn bounce_capacity(&self) -> usize {
+        self.inner.bounce_capacity()
+    }
+
     fn bounce_generation(&self) -> u32 {
         self.inner.bounce_generation()
     }
 
-    fn bounce_in_use(&self) -> bool {
-        self.inner.bounce_in_use()
-    }
-
-    fn register_retry(&self, client: ClientId, seen: u32) -> Result<RetryStatus, RetryError> {
+    fn register_retry(&self, client: DeviceId, seen: u32) -> Result<RetryStatus, RetryError> {
         self.inner.register_retry(client, seen)
     }
 
-    fn cancel_retry(&self, client: ClientId) -> bool {
+    fn cancel_retry(&self, client: DeviceId) -> bool {
         self.inner.cancel_retry(client)
     }
 
-    fn poll_retry(&self) -> Option<ClientId> {
+    fn poll_retry(&self) -> Option<DeviceId> {
         self.inner.poll_retry()
     }
 }

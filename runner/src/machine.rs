@@ -20,7 +20,7 @@ use crate::devices::bus::{PioBus, Widths};
 use crate::devices::chipset::{Chipset, IDE_IRQ};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
-use crate::devices::mmio::{GuestBouncePool, GuestSpace};
+use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
 use crate::disk::{self, RawDisk};
@@ -32,7 +32,7 @@ use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
 use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vm::Vm;
-use vmdma_core::ide::IdeStats;
+use vmdma_core::ide::{IdeStats, PioBuffer};
 use vmdma_core::protocol::DEBUG_EXIT_PORT;
 
 /// Everything a run needs, validated.
@@ -143,8 +143,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     regions
         .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
         .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
-    let bounce = Box::new(GuestBouncePool::new());
+    let bounce = Box::new(GuestBounceArena::new());
     let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
+    // PIO blocks of the IDE channel: outside the controller, alive as long
+    // as guest memory, so a request in flight never points into freed or
+    // moved memory.
+    let pio_buffer = Box::new(PioBuffer::<{ 16 * 512 }>::new());
 
     let serial = Arc::new(Mutex::new(SerialPort::new(
         IrqLine::new(vm.fd().clone(), COM1_IRQ),
@@ -163,8 +167,13 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
     // the disk as primary master (IRQ 14, DMA straight into `space`).
     let chipset = Arc::new(Mutex::new(
-        Chipset::new(&space, p.disk, IrqLine::new(vm.fd().clone(), IDE_IRQ))
-            .map_err(Error::Device)?,
+        Chipset::new(
+            &space,
+            &*pio_buffer,
+            p.disk,
+            IrqLine::new(vm.fd().clone(), IDE_IRQ),
+        )
+        .map_err(Error::Device)?,
     ));
     pio.add_decoder(chipset.clone());
 

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use libfuzzer_sys::fuzz_target;
 use vmdma_core::block::MemDisk;
-use vmdma_core::dma::{AddressSpace, BouncePool, ClientId, DmaMemory};
-use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine};
+use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine, PioBuffer};
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap};
 use vmdma_core::pci::PciFunction;
 
@@ -50,16 +50,25 @@ fn width(b: u8) -> AccessWidth {
 fuzz_target!(|data: &[u8]| {
     let mut ram = vec![0u8; 256 << 10];
     let mmio = RamLike(Mutex::new(vec![0u8; 16 << 10]));
-    let pool = BouncePool::<4096, 2>::new();
+    let pool = BounceArena::<8192>::new();
+    let pio = PioBuffer::<{ 16 * 512 }>::new();
     let mut map = RegionMap::<2>::new();
     map.add_ram(0, RamBacking::from_mut_slice(&mut ram))
         .unwrap();
     map.add_mmio(0x10_0000, 16 << 10, &mmio, None).unwrap();
-    let space: AddressSpace<'_, 2, 2> = AddressSpace::new(map, &pool);
+    let dev = map.new_device().unwrap();
+    let space: AddressSpace<'_, 2> = AddressSpace::new(map, &pool);
     let mut image = vec![0u8; 64 * 512];
-    let cfg = IdeConfig::new(DeviceId(1), ClientId(1));
-    let mut ide: IdeController<'_, _, MemDisk<'_>, Irq, 16> =
-        IdeController::new(&space, Irq, MemDisk::new(&mut image, false), None, &cfg);
+    let cfg = IdeConfig::new(dev);
+    let mut ide: IdeController<'_, _, MemDisk<'_>, Irq, 16> = IdeController::new(
+        &space,
+        Irq,
+        &pio,
+        MemDisk::new(&mut image, false),
+        None,
+        &cfg,
+    )
+    .unwrap();
     ide.firmware_init(0xC000).unwrap();
     ide.config_write(0x04, AccessWidth::Word, 0x0005); // I/O + bus master
 
@@ -110,5 +119,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    ide.drain();
+    assert!(ide.drain());
+    assert_eq!(space.bounce().in_use(), 0);
 });

@@ -77,7 +77,7 @@ impl<'d> MemDisk<'d> {
     }
 }
 
-impl BlockDevice for MemDisk<'_> {
+impl<'m> BlockDevice<'m> for MemDisk<'_> {
     fn sector_count(&self) -> u64 {
         (self.data.len() / SECTOR_SIZE) as u64
     }
@@ -86,7 +86,7 @@ impl BlockDevice for MemDisk<'_> {
         self.read_only
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError> {
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
         if self.done.is_full() {
             return Err(BlockError::QueueFull);
         }
@@ -142,6 +142,11 @@ impl BlockDevice for MemDisk<'_> {
     }
 
     fn poll(&mut self) -> Option<Completion> {
+        self.done.pop_front()
+    }
+
+    /// Requests complete inside `submit`, so waiting is polling.
+    fn wait(&mut self) -> Option<Completion> {
         self.done.pop_front()
     }
 }

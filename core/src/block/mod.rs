@@ -2,13 +2,25 @@
 //!
 //! Devices submit sector-addressed, vectored requests and receive completions
 //! later: [`BlockDevice::submit`] returns a [`RequestToken`], and the result
-//! arrives through [`BlockDevice::poll`] (or the blocking
+//! arrives through [`BlockDevice::poll`] (or the bounded, blocking
 //! [`BlockDevice::wait`] used to drain). A synchronous backend (`preadv`)
 //! does the I/O inside `submit` and queues the completion; an asynchronous
 //! one (io_uring) completes later. Device models are the same for both.
+//!
+//! # Memory of a request
+//! The trait is generic over `'m`, the lifetime of the memory requests
+//! point into (guest RAM, bounce space, a device's PIO buffer). A backend
+//! may keep the request's [`VolatileSlice`] views (or the raw pointers
+//! behind them) until it delivers the completion: the device that submitted
+//! the request keeps that memory mapped and reserved for the request until
+//! it has *received* the completion for its token, whatever the guest does
+//! meanwhile. After delivering a completion the backend must not touch the
+//! request's memory again.
 
+mod deferred_disk;
 mod mem_disk;
 
+pub use deferred_disk::{DeferredDisk, DiskObserver};
 pub use mem_disk::MemDisk;
 
 use crate::memory::VolatileSlice;
@@ -20,9 +32,9 @@ pub const SECTOR_SIZE: usize = 512;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestToken(pub u32);
 
-/// A block request. The I/O vector's memory must stay valid (mapped) until
-/// the completion for the request's token has been delivered; a backend may
-/// keep the raw `(ptr, len)` pairs until then.
+/// A block request. The I/O vector's memory stays valid and reserved for the
+/// request until the completion for its token has been delivered; a backend
+/// may keep the views until then.
 #[derive(Debug)]
 pub enum BlockRequest<'r, 'm> {
     /// Disk → memory: fill `iov` from `sector` on.
@@ -52,6 +64,7 @@ pub enum BlockRequest<'r, 'm> {
 
 /// Block-layer errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlockError {
     /// The request reaches past the last sector.
     OutOfRange,
@@ -91,8 +104,10 @@ pub struct Completion {
     pub result: Result<(), BlockError>,
 }
 
-/// A sector-addressed block device with vectored, asynchronous requests.
-pub trait BlockDevice {
+/// A sector-addressed block device with vectored, asynchronous requests
+/// into memory of lifetime `'m` (see the module docs for who owns that
+/// memory while a request is in flight).
+pub trait BlockDevice<'m> {
     /// Capacity in sectors.
     fn sector_count(&self) -> u64;
 
@@ -101,15 +116,18 @@ pub trait BlockDevice {
 
     /// Starts a request. Errors found before any I/O (range, alignment,
     /// read-only) are returned here and produce no completion.
-    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError>;
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError>;
 
     /// The next finished request, if any (never blocks).
     fn poll(&mut self) -> Option<Completion>;
 
-    /// Blocks until a request finishes; `None` when nothing is in flight.
-    fn wait(&mut self) -> Option<Completion> {
-        self.poll()
-    }
+    /// Blocks until a request finishes, for at most a bound the backend
+    /// chooses and documents; `None` when nothing finished within it (or
+    /// nothing is in flight). Devices use it to drain (BMDMA stop, reset);
+    /// `None` never means the request is gone: its completion still comes
+    /// through `poll` or a later `wait`. There is deliberately no default:
+    /// a backend that completes later must say how it waits.
+    fn wait(&mut self) -> Option<Completion>;
 }
 
 /// Checks a vectored request against a device of `sectors` sectors and

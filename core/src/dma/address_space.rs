@@ -1,41 +1,38 @@
 //! Guest-physical memory as DMA sees it: a frozen [`RegionMap`] plus a
-//! bounce pool and a retry queue.
+//! bounce arena with its retry queue.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use crate::memory::{DeviceId, MemError, Probe, RegionKind, RegionMap, VolatileSlice, ram_view};
+use crate::memory::{MmioError, MmioHandler};
 
-use spin::Mutex;
-
-use crate::memory::{DeviceId, MemError, RegionKind, RegionMap, VolatileSlice, ram_view};
-
-use super::bounce::BounceBuffers;
-use super::bounce::sealed::Key;
-use super::mapping::{BounceTicket, Mapping, Unmapper};
-use super::retry::{ClientId, RetryError, RetryQueue, RetryStatus};
+use super::arena::BounceBuffers;
+use super::arena::sealed::Key;
+use super::mapping::{Bounce, Mapping, Unmapper};
+use super::retry::{RetryError, RetryStatus};
 use super::{DmaDirection, DmaMemory};
 
 /// MMIO is reached in chunks of this many bytes through a stack buffer.
 const MMIO_CHUNK: usize = 256;
+/// A mapping of MMIO asks the arena for at least this much (or the whole
+/// piece if shorter), so bounce space is not shredded into slivers.
+const MIN_BOUNCE: usize = 512;
 
 /// A guest-physical address space for DMA: regions fixed at construction
-/// (so no region can disappear under a live mapping), `R` regions at most,
-/// `W` retry waiters at most.
-pub struct AddressSpace<'a, const R: usize, const W: usize> {
+/// (so no region can disappear under a live mapping), `R` regions at most.
+///
+/// Small (the region table and two references), so a host builds it at run
+/// time; an embedder that wants it in a `static` puts it in a
+/// `spin::Once`.
+pub struct AddressSpace<'a, const R: usize> {
     regions: RegionMap<'a, R>,
     bounce: &'a dyn BounceBuffers,
-    generation: AtomicU32,
-    retry: Mutex<RetryQueue<W>>,
 }
 
-impl<'a, const R: usize, const W: usize> AddressSpace<'a, R, W> {
-    /// Freezes `regions` into an address space that bounces MMIO DMA through
-    /// `bounce`.
+impl<'a, const R: usize> AddressSpace<'a, R> {
+    /// Freezes `regions` into an address space that bounces MMIO DMA
+    /// through `bounce`. Device ids handed out by the map before stay
+    /// valid, and [`AddressSpace::new_device`] continues from them.
     pub const fn new(regions: RegionMap<'a, R>, bounce: &'a dyn BounceBuffers) -> Self {
-        AddressSpace {
-            regions,
-            bounce,
-            generation: AtomicU32::new(0),
-            retry: Mutex::new(RetryQueue::new()),
-        }
+        AddressSpace { regions, bounce }
     }
 
     /// The regions (read-only: the map is frozen).
@@ -43,13 +40,45 @@ impl<'a, const R: usize, const W: usize> AddressSpace<'a, R, W> {
         &self.regions
     }
 
-    /// The bounce pool.
+    /// The bounce arena.
     pub fn bounce(&self) -> &'a dyn BounceBuffers {
         self.bounce
     }
+
+    /// A device id never handed out before by this address space or the map
+    /// it was built from (see [`RegionMap::new_device`]).
+    pub fn new_device(&self) -> Result<DeviceId, MemError> {
+        self.regions.new_device()
+    }
 }
 
-impl<const R: usize, const W: usize> DmaMemory for AddressSpace<'_, R, W> {
+/// Moves `len` bytes between a bounce view and MMIO through a stack buffer.
+fn mmio_copy(
+    h: &dyn MmioHandler,
+    off: u64,
+    view: VolatileSlice<'_>,
+    len: usize,
+    to_mmio: bool,
+) -> Result<(), MmioError> {
+    let mut tmp = [0u8; MMIO_CHUNK];
+    let mut done = 0usize;
+    while done < len {
+        let k = (len - done).min(MMIO_CHUNK);
+        let chunk = tmp.get_mut(..k).unwrap_or_default();
+        let at = off + done as u64;
+        if to_mmio {
+            view.copy_to(done, chunk);
+            h.write(at, chunk)?;
+        } else {
+            h.read(at, chunk)?;
+            view.copy_from(done, chunk);
+        }
+        done += k;
+    }
+    Ok(())
+}
+
+impl<const R: usize> DmaMemory for AddressSpace<'_, R> {
     fn map(
         &self,
         requester: DeviceId,
@@ -57,52 +86,59 @@ impl<const R: usize, const W: usize> DmaMemory for AddressSpace<'_, R, W> {
         len: u64,
         dir: DmaDirection,
     ) -> Result<Mapping<'_>, MemError> {
-        if len == 0 {
-            return Err(MemError::ZeroLength);
-        }
-        addr.checked_add(len - 1)
-            .ok_or(MemError::Overflow { addr })?;
-        let region = self.regions.lookup(addr).ok_or(MemError::Hole { addr })?;
-        let n = usize::try_from(len.min(region.remaining_from(addr))).unwrap_or(usize::MAX);
+        let map = &self.regions;
+        let n = match map.probe(requester, addr, len)? {
+            Probe::Ram(n) | Probe::Mmio(n) => n,
+        };
+        let region = map.lookup(addr).ok_or(MemError::Hole { addr })?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
         match region.kind() {
             RegionKind::Ram(backing) => {
                 Ok(Mapping::direct(addr, ram_view(backing, region, addr, n)?))
             }
-            RegionKind::Mmio { owner, .. } => {
-                if *owner == Some(requester) {
-                    return Err(MemError::Reentrant { addr });
-                }
-                let (slot, view) = self
+            RegionKind::Mmio { .. } => {
+                let (alloc, view) = self
                     .bounce
-                    .acquire(Key(()), n)
-                    .ok_or(MemError::BounceBusy)?;
-                let ticket = BounceTicket {
-                    slot,
-                    addr,
+                    .alloc(Key(()), requester, n.min(MIN_BOUNCE), n)?;
+                let bounce = Bounce {
+                    alloc,
+                    addr: Some(addr),
                     dir,
                     requester,
                 };
                 if dir == DmaDirection::DeviceReadsMemory {
-                    let filled = region.mmio(requester, addr, |h, off| {
-                        let mut tmp = [0u8; MMIO_CHUNK];
-                        let mut done = 0usize;
-                        while done < view.len() {
-                            let k = (view.len() - done).min(MMIO_CHUNK);
-                            let chunk = tmp.get_mut(..k).unwrap_or_default();
-                            h.read(off + done as u64, chunk)?;
-                            view.copy_from(done, chunk);
-                            done += k;
-                        }
-                        Ok(())
+                    let filled = map.mmio_at(requester, addr, |h, off| {
+                        mmio_copy(h, off, view, view.len(), false)
                     });
                     if let Err(e) = filled {
-                        self.free_slot(slot);
+                        self.bounce.free(Key(()), alloc);
                         return Err(e);
                     }
                 }
-                Ok(Mapping::bounced(view, ticket, self))
+                Ok(Mapping::bounced(view, bounce, self))
             }
         }
+    }
+
+    fn map_staging(&self, requester: DeviceId, len: usize) -> Result<Mapping<'_>, MemError> {
+        let (alloc, view) = self.bounce.alloc(Key(()), requester, len, len)?;
+        let bounce = Bounce {
+            alloc,
+            addr: None,
+            dir: DmaDirection::DeviceWritesMemory,
+            requester,
+        };
+        Ok(Mapping::bounced(view, bounce, self))
+    }
+
+    fn probe(
+        &self,
+        requester: DeviceId,
+        addr: u64,
+        len: u64,
+        _dir: DmaDirection,
+    ) -> Result<Probe, MemError> {
+        self.regions.probe(requester, addr, len)
     }
 
     fn read(&self, requester: DeviceId, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
@@ -113,82 +149,56 @@ impl<const R: usize, const W: usize> DmaMemory for AddressSpace<'_, R, W> {
         self.regions.write(requester, addr, buf)
     }
 
-    fn bounce_generation(&self) -> u32 {
-        self.generation.load(Ordering::Acquire)
+    fn bounce_capacity(&self) -> usize {
+        self.bounce.capacity()
     }
 
-    fn bounce_in_use(&self) -> bool {
-        self.bounce.in_use() > 0
+    fn bounce_generation(&self) -> u32 {
+        self.bounce.generation()
     }
 
     fn register_retry(
         &self,
-        client: ClientId,
+        client: DeviceId,
         seen_generation: u32,
     ) -> Result<RetryStatus, RetryError> {
-        let mut q = self.retry.lock();
-        // Checked under the queue lock: a release either bumped the
-        // generation before this check (retry now) or will take the lock
-        // after us and notify the registration (no lost wake-up).
-        if self.generation.load(Ordering::Acquire) != seen_generation {
-            return Ok(RetryStatus::RetryNow);
-        }
-        q.register(client)?;
-        Ok(RetryStatus::Queued)
+        self.bounce.register_retry(client, seen_generation)
     }
 
-    fn cancel_retry(&self, client: ClientId) -> bool {
-        self.retry.lock().unregister(client)
+    fn cancel_retry(&self, client: DeviceId) -> bool {
+        self.bounce.cancel_retry(client)
     }
 
-    fn poll_retry(&self) -> Option<ClientId> {
-        self.retry.lock().pop_notified()
+    fn poll_retry(&self) -> Option<DeviceId> {
+        self.bounce.poll_retry()
     }
 }
 
-impl<const R: usize, const W: usize> AddressSpace<'_, R, W> {
-    /// Frees a bounce slot and wakes retry clients. Called only when the
-    /// mapping that owned the slot is gone (consumed by `unmap`, dropped, or
-    /// never handed out after a failed pre-fill).
-    fn free_slot(&self, slot: u16) {
-        // The only views of `slot` were held by its `Mapping`, whose
-        // `slice()` borrows the mapping; the mapping is being consumed (or
-        // was never returned), so no view is used after this.
-        self.bounce.release(Key(()), slot);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.retry.lock().notify_all();
-    }
-}
-
-impl<const R: usize, const W: usize> Unmapper for AddressSpace<'_, R, W> {
+impl<const R: usize> Unmapper for AddressSpace<'_, R> {
     fn release(
         &self,
-        ticket: &BounceTicket,
+        bounce: &Bounce,
         data: VolatileSlice<'_>,
         access_len: usize,
     ) -> Result<(), MemError> {
         let len = access_len.min(data.len());
-        let result = if ticket.dir == DmaDirection::DeviceWritesMemory && len > 0 {
-            match self.regions.lookup(ticket.addr) {
-                Some(region) => region.mmio(ticket.requester, ticket.addr, |h, off| {
-                    let mut tmp = [0u8; MMIO_CHUNK];
-                    let mut done = 0usize;
-                    while done < len {
-                        let k = (len - done).min(MMIO_CHUNK);
-                        let chunk = tmp.get_mut(..k).unwrap_or_default();
-                        data.copy_to(done, chunk);
-                        h.write(off + done as u64, chunk)?;
-                        done += k;
-                    }
-                    Ok(())
-                }),
-                None => Err(MemError::Hole { addr: ticket.addr }),
+        let result = match bounce.addr {
+            Some(addr) if bounce.dir == DmaDirection::DeviceWritesMemory && len > 0 => {
+                self.regions.mmio_at(bounce.requester, addr, |h, off| {
+                    mmio_copy(h, off, data, len, true)
+                })
             }
-        } else {
-            Ok(())
+            _ => Ok(()),
         };
-        self.free_slot(ticket.slot);
+        // The only views of this space were held by its `Mapping`, whose
+        // `slice()` borrows the mapping; the mapping is being consumed, so
+        // no view is used after this.
+        self.bounce.free(Key(()), bounce.alloc);
         result
+    }
+
+    fn quarantine(&self, bounce: &Bounce) {
+        self.bounce.quarantine(Key(()), bounce.alloc);
     }
 }
 

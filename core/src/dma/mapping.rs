@@ -1,46 +1,52 @@
 //! The mapping handle returned by `map`, and the unmap contract.
 
-use crate::memory::{MemError, VolatileSlice};
+use crate::memory::{DeviceId, MemError, VolatileSlice};
 
 use super::DmaDirection;
+use super::arena::sealed::Alloc;
 
-/// Releases bounce mappings: implemented by whoever created them. Crate
-/// private: only a [`Mapping`] (consumed or dropped) releases its slot, so
-/// no view of a slot can outlive the mapping that owns it.
+/// Ends bounce mappings: implemented by whoever created them (the address
+/// space). Crate private: only a [`Mapping`] (consumed, dropped or
+/// quarantined) gives its bounce space back, so no view of that space can
+/// outlive the mapping that owns it.
 ///
 /// `Sync` because a [`Mapping`] holds a shared reference to its unmapper:
 /// a device model holding live mappings (an IDE transfer) can then be
 /// `Send` and move to the thread that runs it.
 ///
 /// # Implementation contract
-/// `release` is called exactly once per ticket, with `access_len <=`
-/// the mapped length; for [`DmaDirection::DeviceWritesMemory`] it writes back
-/// exactly `access_len` bytes of `data` to the original address, then frees
-/// the slot and notifies retry clients.
+/// Each bounce is ended exactly once, by `release` or `quarantine`.
+/// `release` is called with `access_len <=` the mapped length; for
+/// [`DmaDirection::DeviceWritesMemory`] with a guest address it writes back
+/// exactly `access_len` bytes of `data` there, then frees the space and
+/// notifies retry clients. `quarantine` never frees the space.
 pub(crate) trait Unmapper: Sync {
-    /// Ends a bounce mapping.
+    /// Ends a bounce mapping normally.
     fn release(
         &self,
-        ticket: &BounceTicket,
+        bounce: &Bounce,
         data: VolatileSlice<'_>,
         access_len: usize,
     ) -> Result<(), MemError>;
+    /// Ends a bounce mapping whose space may still be referenced.
+    fn quarantine(&self, bounce: &Bounce);
 }
 
 /// Bookkeeping of a bounced mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BounceTicket {
-    /// Slot index in the bounce pool.
-    pub slot: u16,
-    /// Guest-physical address the slot stands for.
-    pub addr: u64,
+pub(crate) struct Bounce {
+    /// The arena allocation.
+    pub alloc: Alloc,
+    /// Guest-physical address the space stands for (`None`: staging space
+    /// whose contents the caller moves itself).
+    pub addr: Option<u64>,
     /// Direction of the mapping.
     pub dir: DmaDirection,
     /// Device doing the DMA (for the write-back's re-entrancy check).
-    pub requester: crate::memory::DeviceId,
+    pub requester: DeviceId,
 }
 
-/// A live DMA mapping: a view of guest RAM (direct) or of a bounce slot.
+/// A live DMA mapping: a direct view of guest RAM, or bounce space.
 ///
 /// Consume it with [`Mapping::unmap`]; dropping it is an unmap with
 /// `access_len = 0` (nothing written back, space freed).
@@ -48,7 +54,7 @@ pub(crate) struct BounceTicket {
 pub struct Mapping<'a> {
     slice: VolatileSlice<'a>,
     addr: u64,
-    bounce: Option<(BounceTicket, &'a dyn Unmapper)>,
+    bounce: Option<(Bounce, &'a dyn Unmapper)>,
 }
 
 impl core::fmt::Debug for Mapping<'_> {
@@ -56,7 +62,7 @@ impl core::fmt::Debug for Mapping<'_> {
         f.debug_struct("Mapping")
             .field("addr", &self.addr)
             .field("len", &self.slice.len())
-            .field("bounce", &self.bounce.as_ref().map(|(t, _)| *t))
+            .field("bounce", &self.bounce.as_ref().map(|(b, _)| *b))
             .finish()
     }
 }
@@ -71,23 +77,30 @@ impl<'a> Mapping<'a> {
         }
     }
 
-    /// A bounced mapping; `owner.release` runs at unmap/drop.
+    /// A bounced mapping; `owner` ends it at unmap/drop.
     pub(crate) fn bounced(
         slice: VolatileSlice<'a>,
-        ticket: BounceTicket,
+        bounce: Bounce,
         owner: &'a dyn Unmapper,
     ) -> Self {
         Mapping {
             slice,
-            addr: ticket.addr,
-            bounce: Some((ticket, owner)),
+            addr: bounce.addr.unwrap_or(0),
+            bounce: Some((bounce, owner)),
         }
     }
 
     /// The memory the device may access. The view borrows the mapping, so
-    /// it cannot be used after `unmap` (when a bounce slot may already
+    /// it cannot be used after `unmap` (when bounce space may already
     /// belong to someone else).
     pub fn slice(&self) -> VolatileSlice<'_> {
+        self.slice
+    }
+
+    /// The view with the mapping's own lifetime, for handing to a block
+    /// backend: crate-private, because only a transfer that keeps the
+    /// mapping alive until the request completes may do it.
+    pub(crate) fn lease_view(&self) -> VolatileSlice<'a> {
         self.slice
     }
 
@@ -101,12 +114,12 @@ impl<'a> Mapping<'a> {
         self.slice.is_empty()
     }
 
-    /// The guest (or device) address that was mapped.
+    /// The guest (or device) address that was mapped (0 for staging space).
     pub fn addr(&self) -> u64 {
         self.addr
     }
 
-    /// True when this is a bounce buffer rather than a direct view.
+    /// True when this is bounce space rather than a direct view.
     pub fn is_bounce(&self) -> bool {
         self.bounce.is_some()
     }
@@ -126,11 +139,18 @@ impl<'a> Mapping<'a> {
         self.release(access_len)
     }
 
+    /// Ends the mapping without freeing its bounce space, which stays out
+    /// of use for good: for a mapping a request in flight may still
+    /// reference when its owner goes away.
+    pub(crate) fn quarantine(mut self) {
+        if let Some((b, owner)) = self.bounce.take() {
+            owner.quarantine(&b);
+        }
+    }
+
     fn release(&mut self, access_len: usize) -> Result<(), MemError> {
         match self.bounce.take() {
-            Some((ticket, owner)) => {
-                owner.release(&ticket, self.slice, access_len.min(self.slice.len()))
-            }
+            Some((b, owner)) => owner.release(&b, self.slice, access_len.min(self.slice.len())),
             None => Ok(()),
         }
     }

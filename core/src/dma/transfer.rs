@@ -13,23 +13,44 @@
 //! 2. When the block device completes the token, [`SgTransfer::complete`]
 //!    unmaps every mapping with the length really accessed and advances.
 //!
+//! # Sectors that do not map piece by piece
+//! When not even one whole sector maps directly — its pieces outnumber the
+//! free I/O-vector elements, or its MMIO pieces do not all get bounce space
+//! — the sector is *staged*: one contiguous 512-byte range of bounce space
+//! stands for all its pieces (gathered from guest memory before a disk
+//! write, scattered to it after a disk read). So a sector spread over any
+//! number of tiny pieces moves whenever the arena can hold one sector, and
+//! [`TransferError::Unmappable`] is left for the one shape that can never
+//! run: an arena smaller than a sector.
+//!
+//! # The lease
+//! From a successful submission until [`SgTransfer::complete`] receives the
+//! matching completion, the transfer owns the request's mappings: nothing
+//! else can unmap them ([`SgTransfer::cancel`] refuses while in flight) and
+//! dropping the transfer quarantines their bounce space instead of freeing
+//! it. So the memory a backend was given outlives the request, whatever the
+//! guest does.
+//!
 //! Every `step` either submits at least one sector, waits on the retry
 //! queue, finishes, or fails: it never loops without progress.
 
 use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
 use crate::iovec::IoVec;
-use crate::memory::{DeviceId, MemError};
+use crate::memory::{DeviceId, MemError, Probe};
 
 use super::mapping::Mapping;
-use super::retry::{ClientId, RetryError, RetryStatus};
+use super::retry::{RetryError, RetryStatus};
 use super::sg::SgEntry;
 use super::{DmaDirection, DmaMemory};
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
 
 /// How often one `step` retries at once because bounce space was freed by
-/// someone else meanwhile; each retry needs another client's progress.
+/// someone else meanwhile; each retry needs another client's release.
 const MAX_IMMEDIATE_RETRIES: u32 = 64;
+
+/// Bytes gathered or scattered per guest-memory access when staging.
+const STAGE_CHUNK: usize = 256;
 
 /// Which way a block transfer goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +85,7 @@ pub enum Progress {
 
 /// Why a transfer failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransferError {
     /// Mapping failed (hole, overflow, re-entrancy, IOMMU fault, MMIO
     /// error) or a bounce write-back failed.
@@ -72,11 +94,14 @@ pub enum TransferError {
     Block(BlockError),
     /// The SG list describes fewer bytes than the transfer needs.
     ShortSgList,
-    /// Not even one sector can be mapped with the whole bounce pool free, or
-    /// the SG list is too fragmented for the I/O vector capacity.
+    /// A sector needs bounce space and the whole arena is smaller than a
+    /// sector: it can never be mapped.
     Unmappable,
     /// The retry queue is full.
     Retry(RetryError),
+    /// Bounce space was released and re-taken by others so often in one
+    /// step that the transfer gave up rather than spin.
+    Contended,
     /// A completion for a token this transfer does not wait for.
     WrongToken,
     /// `step` or `cancel` while a request is in flight.
@@ -91,8 +116,11 @@ impl core::fmt::Display for TransferError {
             TransferError::Memory(e) => write!(f, "DMA mapping failed: {e}"),
             TransferError::Block(e) => write!(f, "block request failed: {e}"),
             TransferError::ShortSgList => f.write_str("SG list shorter than the transfer"),
-            TransferError::Unmappable => f.write_str("SG list cannot be mapped a sector at a time"),
+            TransferError::Unmappable => {
+                f.write_str("a sector needs more bounce space than the arena has")
+            }
             TransferError::Retry(e) => write!(f, "{e}"),
+            TransferError::Contended => f.write_str("bounce space too contended to make progress"),
             TransferError::WrongToken => f.write_str("completion for an unknown request"),
             TransferError::InFlight => f.write_str("a request is still in flight"),
             TransferError::Misaligned => f.write_str("transfer is not a whole number of sectors"),
@@ -108,18 +136,6 @@ impl From<MemError> for TransferError {
     }
 }
 
-/// What one mapping pass produced.
-struct Chunk {
-    /// Whole-sector bytes mapped (and held in `mapped`).
-    bytes: u64,
-    /// Bounce space ran out.
-    blocked: bool,
-    /// The SG list ended before the transfer did.
-    end_of_list: bool,
-    /// Bounce mappings released by trimming to whole sectors.
-    released_bounces: u32,
-}
-
 /// Position in an SG list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 struct SgPos {
@@ -127,21 +143,66 @@ struct SgPos {
     offset: u64,
 }
 
+/// Walks `len` bytes of `sg` from `pos`, calling `f(addr, n, walked)` for
+/// each contiguous piece (`walked` = bytes before it); returns the position
+/// after the walk. Every round moves at least one byte or one entry, and
+/// ends at the list's end, so it is bounded by `sg.len()` plus `len`.
+fn walk(
+    sg: &[SgEntry],
+    mut pos: SgPos,
+    len: u64,
+    mut f: impl FnMut(u64, u64, u64) -> Result<(), TransferError>,
+) -> Result<SgPos, TransferError> {
+    let mut done = 0u64;
+    while done < len {
+        let entry = sg.get(pos.index).ok_or(TransferError::ShortSgList)?;
+        let left = entry.len.saturating_sub(pos.offset);
+        if left == 0 {
+            pos = SgPos {
+                index: pos.index + 1,
+                offset: 0,
+            };
+            continue;
+        }
+        let n = left.min(len - done);
+        let addr = entry
+            .addr
+            .checked_add(pos.offset)
+            .ok_or(MemError::Overflow { addr: entry.addr })?;
+        f(addr, n, done)?;
+        done += n;
+        pos.offset += n;
+    }
+    Ok(pos)
+}
+
+/// One element of the I/O vector being built or in flight.
+struct Piece<'m> {
+    /// Where in the SG list the piece starts.
+    start: SgPos,
+    mapping: Mapping<'m>,
+    /// Staging space standing for SG bytes from `start` (gathered or to be
+    /// scattered by the transfer), not a mapping of one address.
+    staged: bool,
+}
+
 /// A resumable SG ↔ block transfer holding at most `IOV` mappings at once.
 ///
-/// `'m` is the lifetime of the DMA memory the mappings borrow; the transfer
-/// must be driven to `Done`, failed, or cancelled before that memory goes.
+/// `'m` is the lifetime of the DMA memory the mappings borrow; while a
+/// request is in flight the transfer owns its mappings (see the module
+/// docs), and dropping it then quarantines their bounce space.
 pub struct SgTransfer<'m, const IOV: usize> {
     requester: DeviceId,
-    client: ClientId,
     dir: BlockDir,
     sector: u64,
     total: u64,
     done: u64,
     cursor: SgPos,
-    mapped: heapless::Vec<(SgPos, Mapping<'m>), IOV>,
+    pieces: heapless::Vec<Piece<'m>, IOV>,
     in_flight: Option<(RequestToken, u64)>,
     requests: u32,
+    bounced: u64,
+    staged: u64,
 }
 
 impl<const IOV: usize> core::fmt::Debug for SgTransfer<'_, IOV> {
@@ -156,15 +217,26 @@ impl<const IOV: usize> core::fmt::Debug for SgTransfer<'_, IOV> {
     }
 }
 
+impl<const IOV: usize> Drop for SgTransfer<'_, IOV> {
+    fn drop(&mut self) {
+        if self.in_flight.is_some() {
+            // The backend may still write into this space: it must never
+            // be handed to anyone else.
+            for p in core::mem::take(&mut self.pieces) {
+                p.mapping.quarantine();
+            }
+        }
+    }
+}
+
 impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     const CAPACITY_OK: () = assert!(IOV > 0, "a transfer needs room for one mapping");
 
     /// Prepares a transfer of `bytes` (a whole number of sectors) starting
-    /// at `sector`, for DMA by `requester`, registering as `client` when it
-    /// must wait for bounce space.
+    /// at `sector`, for DMA by `requester`, which is also the client id it
+    /// waits under for bounce space.
     pub fn new(
         requester: DeviceId,
-        client: ClientId,
         dir: BlockDir,
         sector: u64,
         bytes: u64,
@@ -175,15 +247,16 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         }
         Ok(SgTransfer {
             requester,
-            client,
             dir,
             sector,
             total: bytes,
             done: 0,
             cursor: SgPos::default(),
-            mapped: heapless::Vec::new(),
+            pieces: heapless::Vec::new(),
             in_flight: None,
             requests: 0,
+            bounced: 0,
+            staged: 0,
         })
     }
 
@@ -207,6 +280,17 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         self.requests
     }
 
+    /// Bytes that went through per-piece bounce mappings (MMIO) so far.
+    pub fn bounced_bytes(&self) -> u64 {
+        self.bounced
+    }
+
+    /// Bytes that went through staging (copied between guest memory and
+    /// bounce space) so far.
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged
+    }
+
     /// The token of the request in flight, if any.
     pub fn in_flight(&self) -> Option<RequestToken> {
         self.in_flight.map(|(t, _)| t)
@@ -226,50 +310,28 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     ) -> Result<Progress, TransferError>
     where
         M: DmaMemory + ?Sized,
-        B: BlockDevice + ?Sized,
+        B: BlockDevice<'m> + ?Sized,
     {
         if self.in_flight.is_some() {
             return Err(TransferError::InFlight);
         }
-        let mut retries = 0u32;
-        loop {
+        for _ in 0..=MAX_IMMEDIATE_RETRIES {
             if self.done >= self.total {
                 return Ok(Progress::Done);
             }
             let generation = mem.bounce_generation();
-            let chunk = self.map_chunk(mem, sg)?;
-            if chunk.bytes > 0 {
-                return self.submit(block, chunk.bytes);
+            if let Some(bytes) = self.map_chunk(mem, sg)? {
+                return self.submit(block, bytes);
             }
-            if chunk.end_of_list || self.sg_bytes_left(sg) < self.total - self.done {
-                return Err(TransferError::ShortSgList);
-            }
-            if !chunk.blocked {
-                // The I/O vector filled up below one sector.
-                return Err(TransferError::Unmappable);
-            }
-            if !mem.bounce_in_use() {
-                // The whole pool is free and still no sector fits.
-                return Err(TransferError::Unmappable);
-            }
-            let seen = generation.wrapping_add(chunk.released_bounces);
             match mem
-                .register_retry(self.client, seen)
+                .register_retry(self.requester, generation)
                 .map_err(TransferError::Retry)?
             {
                 RetryStatus::Queued => return Ok(Progress::WaitingForBounce),
-                RetryStatus::RetryNow if retries < MAX_IMMEDIATE_RETRIES => retries += 1,
-                RetryStatus::RetryNow => {
-                    // Others keep freeing and re-taking space; wait for the
-                    // next release rather than spin here.
-                    return match mem.register_retry(self.client, mem.bounce_generation()) {
-                        Ok(RetryStatus::Queued) => Ok(Progress::WaitingForBounce),
-                        Ok(RetryStatus::RetryNow) => Err(TransferError::Unmappable),
-                        Err(e) => Err(TransferError::Retry(e)),
-                    };
-                }
+                RetryStatus::RetryNow => {}
             }
         }
+        Err(TransferError::Contended)
     }
 
     /// Bytes the SG list still describes from the cursor on (saturating).
@@ -280,19 +342,17 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
             .saturating_sub(self.cursor.offset)
     }
 
-    /// Maps from the cursor and trims to whole sectors.
-    fn map_chunk<M>(&mut self, mem: &'m M, sg: &[SgEntry]) -> Result<Chunk, TransferError>
+    /// Maps from the cursor: whole sectors piece by piece, or else one
+    /// staged sector. `None`: blocked on bounce space (nothing held).
+    fn map_chunk<M>(&mut self, mem: &'m M, sg: &[SgEntry]) -> Result<Option<u64>, TransferError>
     where
         M: DmaMemory + ?Sized,
     {
         let want = self.total - self.done;
         let dir = self.dir.dma_direction();
         let mut bytes = 0u64;
-        let mut blocked = false;
-        let mut end_of_list = false;
-        while bytes < want && !self.mapped.is_full() {
+        while bytes < want && !self.pieces.is_full() {
             let Some(entry) = sg.get(self.cursor.index) else {
-                end_of_list = true;
                 break;
             };
             let left = entry.len.saturating_sub(self.cursor.offset);
@@ -313,63 +373,114 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                     let n = m.len() as u64;
                     let start = self.cursor;
                     // Cannot fail: checked `is_full` above.
-                    let _ = self.mapped.push((start, m));
+                    let _ = self.pieces.push(Piece {
+                        start,
+                        mapping: m,
+                        staged: false,
+                    });
                     self.cursor.offset += n;
                     bytes += n;
                 }
                 Ok(_) => return Err(self.abandon(MemError::ZeroLength)),
-                Err(MemError::BounceBusy) => {
-                    blocked = true;
-                    break;
-                }
+                Err(MemError::BounceBusy) => break,
                 Err(e) => return Err(self.abandon(e)),
             }
         }
-        let released_bounces = self.trim(bytes % SECTOR);
-        Ok(Chunk {
-            bytes: bytes - bytes % SECTOR,
-            blocked,
-            end_of_list,
-            released_bounces,
-        })
+        let whole = bytes - bytes % SECTOR;
+        if whole > 0 {
+            self.trim(bytes % SECTOR);
+            return Ok(Some(whole));
+        }
+        // Not one whole sector: give back what was mapped and stage the
+        // next sector instead.
+        self.rewind_chunk();
+        if self.sg_bytes_left(sg) < want {
+            return Err(TransferError::ShortSgList);
+        }
+        if mem.bounce_capacity() < SECTOR_SIZE {
+            return Err(TransferError::Unmappable);
+        }
+        self.stage(mem, sg)
+    }
+
+    /// Stages the sector at the cursor through one range of bounce space:
+    /// checks every piece first (no side effects), then gathers the data if
+    /// the device reads memory. `None` when no space is free.
+    fn stage<M>(&mut self, mem: &'m M, sg: &[SgEntry]) -> Result<Option<u64>, TransferError>
+    where
+        M: DmaMemory + ?Sized,
+    {
+        let dir = self.dir.dma_direction();
+        let requester = self.requester;
+        walk(sg, self.cursor, SECTOR, |addr, n, _| {
+            let (mut at, mut rest) = (addr, n);
+            // Each probe covers at least one byte.
+            while rest > 0 {
+                let k = match mem.probe(requester, at, rest, dir)? {
+                    Probe::Ram(k) | Probe::Mmio(k) => k.max(1),
+                };
+                at = at.saturating_add(k);
+                rest = rest.saturating_sub(k);
+            }
+            Ok(())
+        })?;
+        let m = match mem.map_staging(requester, SECTOR_SIZE) {
+            Ok(m) => m,
+            Err(MemError::BounceBusy) => return Ok(None),
+            Err(e) => return Err(TransferError::Memory(e)),
+        };
+        let start = self.cursor;
+        if self.dir == BlockDir::Write {
+            let view = m.slice();
+            walk(sg, start, SECTOR, |addr, n, off| {
+                gather(mem, requester, addr, n, |buf, at| {
+                    view.copy_from(usize::try_from(off + at).unwrap_or(usize::MAX), buf);
+                })
+            })?;
+        }
+        self.cursor = walk(sg, start, SECTOR, |_, _, _| Ok(()))?;
+        // Cannot fail: `rewind_chunk` emptied the vector.
+        let _ = self.pieces.push(Piece {
+            start,
+            mapping: m,
+            staged: true,
+        });
+        Ok(Some(SECTOR))
     }
 
     /// Unmaps (access 0) the last `rem` bytes and rewinds the cursor to
-    /// them; returns how many bounce slots were released.
-    fn trim(&mut self, mut rem: u64) -> u32 {
-        let mut released = 0u32;
+    /// them.
+    fn trim(&mut self, mut rem: u64) {
         while rem > 0 {
-            let Some((pos, m)) = self.mapped.last_mut() else {
+            let Some(p) = self.pieces.last_mut() else {
                 break;
             };
-            let len = m.len() as u64;
+            let len = p.mapping.len() as u64;
             if len > rem {
                 let keep = len - rem;
-                m.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+                p.mapping
+                    .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
                 self.cursor = SgPos {
-                    index: pos.index,
-                    offset: pos.offset + keep,
+                    index: p.start.index,
+                    offset: p.start.offset + keep,
                 };
                 rem = 0;
             } else {
                 rem -= len;
-                if let Some((pos, m)) = self.mapped.pop() {
-                    self.cursor = pos;
-                    released += u32::from(m.is_bounce());
-                    drop(m);
+                if let Some(p) = self.pieces.pop() {
+                    self.cursor = p.start;
                 }
             }
         }
-        released
     }
 
     /// Drops every mapping of the current chunk (access 0) and rewinds the
     /// cursor to the chunk start.
     fn rewind_chunk(&mut self) {
-        if let Some((pos, _)) = self.mapped.first() {
-            self.cursor = *pos;
+        if let Some(p) = self.pieces.first() {
+            self.cursor = p.start;
         }
-        self.mapped.clear();
+        self.pieces.clear();
     }
 
     /// [`Self::rewind_chunk`], then `e` as a transfer error.
@@ -380,13 +491,13 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
 
     fn submit<B>(&mut self, block: &mut B, bytes: u64) -> Result<Progress, TransferError>
     where
-        B: BlockDevice + ?Sized,
+        B: BlockDevice<'m> + ?Sized,
     {
         let submitted = {
-            let mut iov: IoVec<'_, IOV> = IoVec::new();
-            for (_, m) in self.mapped.iter() {
+            let mut iov: IoVec<'m, IOV> = IoVec::new();
+            for p in self.pieces.iter() {
                 // Cannot fail: one element per mapping, same capacity.
-                let _ = iov.push(m.slice());
+                let _ = iov.push(p.mapping.lease_view());
             }
             let (sector, iov) = (self.sector, iov.as_slices());
             block.submit(match self.dir {
@@ -408,9 +519,18 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     }
 
     /// Delivers the completion of the request in flight: unmaps with the
-    /// real access length (everything on success, nothing on failure) and
+    /// real access length (everything on success, nothing on failure),
+    /// scatters staged sectors to `sg` after a successful read, and
     /// advances. After an error the transfer is finished with that error.
-    pub fn complete(&mut self, c: Completion) -> Result<(), TransferError> {
+    pub fn complete<M>(
+        &mut self,
+        mem: &'m M,
+        sg: &[SgEntry],
+        c: Completion,
+    ) -> Result<(), TransferError>
+    where
+        M: DmaMemory + ?Sized,
+    {
         let Some((token, bytes)) = self.in_flight else {
             return Err(TransferError::WrongToken);
         };
@@ -420,39 +540,58 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         self.in_flight = None;
         let ok = c.result.is_ok();
         let mut unmap_err = None;
-        // In SG order, so overlapping bounce write-backs land as the guest's
-        // list orders them.
-        for (_, m) in core::mem::take(&mut self.mapped) {
-            let access = if ok { m.len() } else { 0 };
-            if let Err(e) = m.unmap(access) {
-                unmap_err.get_or_insert(e);
+        // In SG order, so overlapping write-backs land as the guest's list
+        // orders them.
+        for p in core::mem::take(&mut self.pieces) {
+            let len = p.mapping.len();
+            if p.staged {
+                self.staged = self.staged.saturating_add(len as u64);
+                if ok && self.dir == BlockDir::Read {
+                    let view = p.mapping.slice();
+                    let r = walk(sg, p.start, len as u64, |addr, n, off| {
+                        scatter(mem, self.requester, addr, n, |buf, at| {
+                            view.copy_to(usize::try_from(off + at).unwrap_or(usize::MAX), buf);
+                        })
+                    });
+                    if let Err(e) = r {
+                        unmap_err.get_or_insert(e);
+                    }
+                }
+            } else {
+                if p.mapping.is_bounce() {
+                    self.bounced = self.bounced.saturating_add(len as u64);
+                }
+                if let Err(e) = p.mapping.unmap(if ok { len } else { 0 }) {
+                    unmap_err.get_or_insert(TransferError::Memory(e));
+                }
             }
         }
         c.result.map_err(TransferError::Block)?;
         if let Some(e) = unmap_err {
-            return Err(TransferError::Memory(e));
+            return Err(e);
         }
         self.done += bytes;
         self.sector = self.sector.saturating_add(bytes / SECTOR);
         Ok(())
     }
 
-    /// Abandons the transfer: leaves the retry queue and drops any mapping
-    /// (nothing written back). Refused while a request is in flight: drain
-    /// it with `complete` first.
+    /// Abandons the transfer: leaves the retry queue and gives up the
+    /// remaining bytes. Refused while a request is in flight: its memory is
+    /// leased to the backend until `complete` receives its completion.
     pub fn cancel<M: DmaMemory + ?Sized>(&mut self, mem: &M) -> Result<(), TransferError> {
         if self.in_flight.is_some() {
             return Err(TransferError::InFlight);
         }
-        mem.cancel_retry(self.client);
-        self.mapped.clear();
+        mem.cancel_retry(self.requester);
+        self.pieces.clear();
         self.total = self.done;
         Ok(())
     }
 
-    /// Runs the transfer to the end with a backend that completes inside
-    /// `submit` or `wait`; returns [`Progress::WaitingForBounce`] if it must
-    /// wait for another client's bounce space, or `Done`.
+    /// Runs the transfer to the end with a backend whose `wait` completes
+    /// requests; returns [`Progress::WaitingForBounce`] if it must wait for
+    /// another client's bounce space, `Submitted` if the backend's wait
+    /// bound ran out (deliver the completion later), or `Done`.
     ///
     /// Each round moves at least one sector, so this ends after at most
     /// `bytes / 512` rounds.
@@ -464,24 +603,67 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     ) -> Result<Progress, TransferError>
     where
         M: DmaMemory + ?Sized,
-        B: BlockDevice + ?Sized,
+        B: BlockDevice<'m> + ?Sized,
     {
         loop {
             match self.step(mem, sg, block)? {
                 Progress::Submitted(token) => {
-                    // A completion for another token belongs to someone else;
-                    // with one transfer per device it cannot happen, so it is
-                    // reported rather than lost silently.
-                    let c = block.wait().ok_or(TransferError::WrongToken)?;
+                    let Some(c) = block.wait() else {
+                        return Ok(Progress::Submitted(token));
+                    };
+                    // With one transfer per device a foreign completion
+                    // cannot happen; it is reported rather than lost.
                     if c.token != token {
                         return Err(TransferError::WrongToken);
                     }
-                    self.complete(c)?;
+                    self.complete(mem, sg, c)?;
                 }
                 other => return Ok(other),
             }
         }
     }
+}
+
+/// Copies `n` bytes of guest memory at `addr` through a stack buffer,
+/// handing each chunk and its offset to `put`.
+fn gather<M: DmaMemory + ?Sized>(
+    mem: &M,
+    requester: DeviceId,
+    addr: u64,
+    n: u64,
+    mut put: impl FnMut(&[u8], u64),
+) -> Result<(), TransferError> {
+    let mut tmp = [0u8; STAGE_CHUNK];
+    let mut done = 0u64;
+    while done < n {
+        let k = usize::try_from(n - done).map_or(STAGE_CHUNK, |r| r.min(STAGE_CHUNK));
+        let buf = tmp.get_mut(..k).unwrap_or_default();
+        mem.read(requester, addr.saturating_add(done), buf)?;
+        put(buf, done);
+        done += k as u64;
+    }
+    Ok(())
+}
+
+/// Copies `n` bytes into guest memory at `addr` through a stack buffer
+/// that `get` fills for each chunk offset.
+fn scatter<M: DmaMemory + ?Sized>(
+    mem: &M,
+    requester: DeviceId,
+    addr: u64,
+    n: u64,
+    mut get: impl FnMut(&mut [u8], u64),
+) -> Result<(), TransferError> {
+    let mut tmp = [0u8; STAGE_CHUNK];
+    let mut done = 0u64;
+    while done < n {
+        let k = usize::try_from(n - done).map_or(STAGE_CHUNK, |r| r.min(STAGE_CHUNK));
+        let buf = tmp.get_mut(..k).unwrap_or_default();
+        get(buf, done);
+        mem.write(requester, addr.saturating_add(done), buf)?;
+        done += k as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

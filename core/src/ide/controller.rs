@@ -2,7 +2,7 @@
 //! legacy ports, the BMDMA block behind BAR4, and the PCI function.
 
 use crate::block::BlockDevice;
-use crate::dma::{ClientId, DmaMemory};
+use crate::dma::DmaMemory;
 use crate::memory::DeviceId;
 use crate::pci::{AccessWidth, PciError, PciFunction, Piix3Ide};
 
@@ -12,6 +12,8 @@ use super::channel::{Channel, Unit};
 use super::drive::Drive;
 use super::error::IdeError;
 use super::identify::DriveInfo;
+use super::pio_buffer::PioStorage;
+use super::prd::MAX_PRD_ENTRIES;
 use super::stats::IdeStats;
 
 /// Default I/O vector capacity of one DMA block request: enough for Linux's
@@ -34,13 +36,14 @@ pub enum IoBlock {
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdeConfig<'a> {
-    /// The identity the controller's DMA carries (re-entrancy checks).
+    /// The identity the controller's DMA carries (re-entrancy checks) and
+    /// the id under which it waits for bounce space: the host calls
+    /// [`IdeController::on_bounce_free`] when [`DmaMemory::poll_retry`]
+    /// returns it. Get it from
+    /// [`AddressSpace::new_device`](crate::dma::AddressSpace::new_device).
     pub requester: DeviceId,
-    /// The id under which the channel waits for bounce space; the host
-    /// calls [`IdeController::on_bounce_free`] when
-    /// [`DmaMemory::poll_retry`] returns it.
-    pub client: ClientId,
     /// IDENTIFY strings of the master disk.
     pub master: DriveInfo<'a>,
     /// IDENTIFY strings of the slave disk (if one is attached).
@@ -49,32 +52,80 @@ pub struct IdeConfig<'a> {
 
 impl IdeConfig<'static> {
     /// A configuration with vmdma's default drive identities.
-    pub const fn new(requester: DeviceId, client: ClientId) -> Self {
+    pub const fn new(requester: DeviceId) -> Self {
         IdeConfig {
             requester,
-            client,
             master: DriveInfo::MASTER,
             slave: DriveInfo::SLAVE,
         }
     }
 }
 
+impl<'a> IdeConfig<'a> {
+    /// The same configuration with other drive identities.
+    pub const fn with_drives(self, master: DriveInfo<'a>, slave: DriveInfo<'a>) -> Self {
+        IdeConfig {
+            requester: self.requester,
+            master,
+            slave,
+        }
+    }
+}
+
+/// Why a disk could not be attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The PIO buffer was already claimed by another controller.
+    PioBufferInUse,
+    /// A disk is already attached at that position.
+    SlotTaken(Unit),
+}
+
+impl core::fmt::Display for AttachError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AttachError::PioBufferInUse => {
+                f.write_str("the PIO buffer belongs to another controller")
+            }
+            AttachError::SlotTaken(u) => write!(f, "a disk is already attached as {u:?}"),
+        }
+    }
+}
+
+impl core::error::Error for AttachError {}
+
 /// A PIIX3 IDE controller: the primary channel (master disk, optional
 /// slave) with bus-master DMA, and its PCI function (`8086:7010`).
 ///
 /// `'m` is the lifetime of the DMA memory `M` (an
 /// [`AddressSpace`](crate::dma::AddressSpace), an
-/// [`Iommu`](crate::iommu::Iommu), or `dyn DmaMemory`); `B` the disks'
-/// block device; `I` the IRQ line (IRQ 14); `IOV` the most mappings per
-/// block request. The controller is `Send` when `M` is `Sync` and `B` and
-/// `I` are `Send` (an address space is `Sync`).
-pub struct IdeController<'m, M: ?Sized, B, I, const IOV: usize = DEFAULT_IOV> {
-    channel: Channel<'m, M, B, I, IOV>,
+/// [`Iommu`](crate::iommu::Iommu), or `dyn DmaMemory`) and of the PIO
+/// buffer; `B` the disks' block device (one type for both: hosts that mix
+/// backends use an enum or `&mut dyn BlockDevice`); `I` the IRQ line
+/// (IRQ 14); `IOV` the most mappings per block request; `PRD` the most SG
+/// entries a PRD table yields (QEMU reads at most 512 PRDs). The controller
+/// is `Send` when `M` is `Sync` and `B` and `I` are `Send` (an address
+/// space is `Sync`).
+pub struct IdeController<
+    'm,
+    M: ?Sized,
+    B,
+    I,
+    const IOV: usize = DEFAULT_IOV,
+    const PRD: usize = MAX_PRD_ENTRIES,
+> {
+    channel: Channel<'m, M, B, I, IOV, PRD>,
     pci: Piix3Ide,
     secondary: BusMaster,
+    pio: &'m dyn PioStorage,
+    master_info: DriveInfo<'m>,
+    slave_info: DriveInfo<'m>,
 }
 
-impl<M: ?Sized, B, I, const IOV: usize> core::fmt::Debug for IdeController<'_, M, B, I, IOV> {
+impl<M: ?Sized, B, I, const IOV: usize, const PRD: usize> core::fmt::Debug
+    for IdeController<'_, M, B, I, IOV, PRD>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IdeController")
             .field("pci", &self.pci)
@@ -83,10 +134,10 @@ impl<M: ?Sized, B, I, const IOV: usize> core::fmt::Debug for IdeController<'_, M
     }
 }
 
-impl<'m, M, B, I, const IOV: usize> IdeController<'m, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> IdeController<'m, M, B, I, IOV, PRD>
 where
     M: DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     /// First port of the primary command block.
@@ -96,16 +147,58 @@ where
     /// The ISA IRQ of the primary channel.
     pub const IRQ: u8 = 14;
 
-    /// A controller after power-on: both devices reset, PCI Command 0 (no
-    /// I/O decode, no bus mastering), BAR4 unassigned.
-    pub fn new(mem: &'m M, irq: I, master: B, slave: Option<B>, config: &IdeConfig<'_>) -> Self {
-        let master = Drive::new(master, &config.master);
-        let slave = slave.map(|s| Drive::new(s, &config.slave));
+    /// A controller after power-on with no disk yet: both device slots
+    /// empty, PCI Command 0 (no I/O decode, no bus mastering), BAR4
+    /// unassigned. Attach disks with [`IdeController::attach`]; the PIO
+    /// buffer is claimed with the first one.
+    pub fn empty(mem: &'m M, irq: I, pio: &'m dyn PioStorage, config: &IdeConfig<'m>) -> Self {
         IdeController {
-            channel: Channel::new(mem, irq, config.requester, config.client, master, slave),
+            channel: Channel::new(mem, irq, config.requester),
             pci: Piix3Ide::new(),
             secondary: BusMaster::new(),
+            pio,
+            master_info: config.master,
+            slave_info: config.slave,
         }
+    }
+
+    /// A controller after power-on with `master` (and `slave`, if given)
+    /// attached.
+    pub fn new(
+        mem: &'m M,
+        irq: I,
+        pio: &'m dyn PioStorage,
+        master: B,
+        slave: Option<B>,
+        config: &IdeConfig<'m>,
+    ) -> Result<Self, AttachError> {
+        let mut c = Self::empty(mem, irq, pio, config);
+        c.attach(Unit::Master, master)?;
+        if let Some(s) = slave {
+            c.attach(Unit::Slave, s)?;
+        }
+        Ok(c)
+    }
+
+    /// Attaches a disk at `unit` (IDENTIFY strings from the configuration).
+    pub fn attach(&mut self, unit: Unit, block: B) -> Result<(), AttachError> {
+        if self.channel.drive(unit).is_some() {
+            return Err(AttachError::SlotTaken(unit));
+        }
+        let first =
+            self.channel.drive(Unit::Master).is_none() && self.channel.drive(Unit::Slave).is_none();
+        let buf = if first {
+            Some(self.pio.claim().ok_or(AttachError::PioBufferInUse)?)
+        } else {
+            None
+        };
+        let info = match unit {
+            Unit::Master => self.master_info,
+            Unit::Slave => self.slave_info,
+        };
+        let drive = Drive::new(block, &info, self.pio.max_multiple());
+        self.channel.attach(unit, drive, buf);
+        Ok(())
     }
 
     /// Maps a port number to the block and offset it reaches, if the
@@ -234,10 +327,15 @@ where
         self.channel.retry_bounce();
     }
 
-    /// Completes whatever is outstanding (waiting on the backends), e.g.
-    /// before the host shuts down. Afterwards no request is in flight.
-    pub fn drain(&mut self) {
-        self.channel.drain();
+    /// Runs whatever is outstanding to its end, waiting on the backends
+    /// (each `wait` bounded by its backend), e.g. before the host shuts
+    /// down. Returns true when no request is in flight afterwards; false if
+    /// a backend's bound ran out (call again, or keep polling: the memory of
+    /// the request stays reserved either way).
+    pub fn drain(&mut self) -> bool {
+        let drained = self.channel.drain();
+        self.channel.settle();
+        drained
     }
 
     /// True when no block request is in flight and no transfer waits for
@@ -246,9 +344,10 @@ where
         self.channel.is_quiescent()
     }
 
-    /// The retry-queue client id of the channel.
-    pub fn client_id(&self) -> ClientId {
-        self.channel.client()
+    /// The DMA requester id of the channel, which is also its retry-queue
+    /// client id.
+    pub fn requester(&self) -> DeviceId {
+        self.channel.requester()
     }
 
     /// The current level of the IRQ line.
@@ -304,10 +403,11 @@ where
     }
 }
 
-impl<M, B, I, const IOV: usize> PciFunction for IdeController<'_, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> PciFunction
+    for IdeController<'m, M, B, I, IOV, PRD>
 where
     M: DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     fn config_read(&self, offset: u8, width: AccessWidth) -> u32 {

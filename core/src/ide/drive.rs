@@ -3,7 +3,7 @@
 
 use crate::block::{BlockDevice, check_range};
 
-use super::identify::{DriveInfo, IdentifyData, MAX_MULTIPLE};
+use super::identify::{DriveInfo, IdentifyData};
 use super::taskfile::Geometry;
 
 /// A disk: backend, CHS translation, multiple count, write-cache state and
@@ -15,6 +15,9 @@ pub(crate) struct Drive<B> {
     pub default_geometry: Geometry,
     /// The CHS translation in use (INITIALIZE DEVICE PARAMETERS).
     pub geometry: Geometry,
+    /// Largest multiple count: what the channel's PIO buffer holds, at
+    /// most 16 (IDENTIFY word 47).
+    pub max_multiple: u8,
     /// Sectors per DRQ block of READ/WRITE MULTIPLE (0 = disabled).
     pub multiple: u8,
     /// Volatile write cache enabled; when disabled every write is followed
@@ -23,29 +26,40 @@ pub(crate) struct Drive<B> {
     pub identify: IdentifyData,
 }
 
-impl<B: BlockDevice> Drive<B> {
-    /// A disk with reset settings (multiple count 16, write cache on).
-    pub(crate) fn new(block: B, info: &DriveInfo<'_>) -> Self {
+impl<B> Drive<B> {
+    /// A disk with reset settings (multiple count `max_multiple`, write
+    /// cache on).
+    pub(crate) fn new<'m>(block: B, info: &DriveInfo<'_>, max_multiple: u8) -> Self
+    where
+        B: BlockDevice<'m>,
+    {
         let capacity = block.sector_count();
         let geometry = Geometry::guess(capacity);
-        let identify = IdentifyData::new(info, capacity, geometry, MAX_MULTIPLE, true);
+        let identify = IdentifyData::new(info, capacity, geometry, max_multiple, true);
         Drive {
             block,
             default_geometry: geometry,
             geometry,
-            multiple: MAX_MULTIPLE,
+            max_multiple,
+            multiple: max_multiple,
             write_cache: true,
             identify,
         }
     }
 
     /// Current capacity in sectors (asked from the backend each time).
-    pub(crate) fn sectors(&self) -> u64 {
+    pub(crate) fn sectors<'m>(&self) -> u64
+    where
+        B: BlockDevice<'m>,
+    {
         self.block.sector_count()
     }
 
     /// True if `count` sectors from `lba` are on the disk.
-    pub(crate) fn range_ok(&self, lba: u64, count: u64) -> bool {
+    pub(crate) fn range_ok<'m>(&self, lba: u64, count: u64) -> bool
+    where
+        B: BlockDevice<'m>,
+    {
         check_range(self.sectors(), lba, count).is_ok()
     }
 
@@ -53,8 +67,8 @@ impl<B: BlockDevice> Drive<B> {
     /// CHS translation (the write cache and transfer mode persist, as in
     /// QEMU).
     pub(crate) fn soft_reset(&mut self) {
-        self.multiple = MAX_MULTIPLE;
-        self.identify.set_multiple(MAX_MULTIPLE);
+        self.multiple = self.max_multiple;
+        self.identify.set_multiple(self.max_multiple);
         self.geometry = self.default_geometry;
         self.identify.set_current_geometry(self.geometry);
     }

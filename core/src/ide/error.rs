@@ -7,6 +7,7 @@ use crate::memory::MemError;
 
 /// The cause of the last failed command (see `IdeController::last_error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdeError {
     /// Sectors past the end of the disk were addressed.
     OutOfRange {
@@ -51,6 +52,9 @@ pub enum IdeError {
     },
     /// READ/WRITE MULTIPLE while the multiple count is 0.
     MultipleDisabled,
+    /// A PIO command on a controller without a PIO buffer (no disk was ever
+    /// attached).
+    NoPioBuffer,
 }
 
 impl core::fmt::Display for IdeError {
@@ -83,6 +87,7 @@ impl core::fmt::Display for IdeError {
                 write!(f, "invalid parameter for command {opcode:#04x}")
             }
             IdeError::MultipleDisabled => f.write_str("READ/WRITE MULTIPLE with multiple mode off"),
+            IdeError::NoPioBuffer => f.write_str("no PIO buffer (no disk attached)"),
         }
     }
 }

@@ -108,7 +108,7 @@ impl IdentifyData {
         info: &DriveInfo<'_>,
         capacity: u64,
         default_geometry: Geometry,
-        multiple: u8,
+        max_multiple: u8,
         write_cache: bool,
     ) -> Self {
         let mut d = IdentifyData {
@@ -129,7 +129,7 @@ impl IdentifyData {
         d.set(22, 4);
         d.put_string(23, 4, info.firmware);
         d.put_string(27, 20, info.model);
-        d.set(47, 0x8000 | u16::from(MAX_MULTIPLE));
+        d.set(47, 0x8000 | u16::from(max_multiple));
         d.set(48, 1); // 32-bit PIO data transfers
         d.set(49, (1 << 11) | (1 << 9) | (1 << 8)); // IORDY, LBA, DMA
         d.set(50, 1 << 14);
@@ -137,7 +137,7 @@ impl IdentifyData {
         d.set(52, 0x200);
         d.set(53, 0x0007); // words 54-58, 64-70 and 88 valid
         d.set_current_geometry(default_geometry);
-        d.set_multiple(multiple);
+        d.set_multiple(max_multiple);
         let lba28 = capacity.min(LBA28_MAX_SECTORS);
         d.set(60, low16(lba28));
         d.set(61, low16(lba28 >> 16));

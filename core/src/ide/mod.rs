@@ -9,10 +9,11 @@
 //!
 //! # Host interface
 //! ```text
-//! IdeController::new(&mem, irq, master, slave, &IdeConfig::new(dev, client))
+//! IdeController::new(&mem, irq, &pio_buffer, master, slave, &IdeConfig::new(device_id))
 //! port exit  ─▶ decode_port(port) ─▶ Some((block, offset)) ─▶ read/write(block, offset, width[, value])
 //! 0xCF8..0xCFF ─▶ ConfigMechanism1 ─▶ PciBus ─▶ the controller's PciFunction impl
-//! backend completion ─▶ poll()          bounce space freed (poll_retry == client_id()) ─▶ on_bounce_free()
+//! backend completion ─▶ poll()          bounce space freed (poll_retry == requester()) ─▶ on_bounce_free()
+//! shutdown ─▶ drain() until true, then drop
 //! ```
 //! - Ports: `0x1F0..=0x1F7` (command block; data port 8/16/32-bit),
 //!   `0x3F6` (Alternate Status / Device Control), and the 16 BMDMA ports
@@ -23,24 +24,28 @@
 //!   completes, a PIO block is ready or written, a DMA ends, or on SRST,
 //!   unless Device Control nIEN is set; it is lowered by a Status read or a
 //!   Command write, never by Alternate Status.
-//! - Completions: a synchronous backend (one that completes inside
-//!   `submit`, like `preadv`) finishes a DMA command inside the register
-//!   write that started it. An asynchronous one finishes in [`poll`]. PIO
-//!   blocks are always read or written synchronously (the request borrows
-//!   the controller's buffer).
-//! - Bounce space: a DMA to MMIO that finds the bounce pool full waits on
-//!   the retry queue under [`IdeConfig::client`]; the host calls
+//! - Completions: a backend that completes inside `submit` (like `preadv`)
+//!   finishes a DMA command inside the register write that started it, and
+//!   a PIO block inside the access that asked for it. One that completes
+//!   later (io_uring, a worker thread) finishes in [`poll`], which the host
+//!   calls when the backend signals; PIO then has a real BSY phase.
+//! - Memory of requests in flight: DMA mappings stay leased to their
+//!   request, and the PIO buffer ([`PioBuffer`], outside the controller)
+//!   stays put, until the completion arrives, whatever the guest does.
+//!   Stopping the bus master (START 1 → 0) and SRST wait for it with the
+//!   backend's bounded `wait` and, if it does not finish in time, take
+//!   effect when it does (see the table in the channel's `completion`
+//!   module, summarised under *Behaviour*).
+//! - Bounce space: a DMA to MMIO that finds the arena full waits on the
+//!   retry queue under its requester id; the host calls
 //!   [`on_bounce_free`] when `poll_retry` hands that id back.
-//! - Stopping the bus master (START 1 → 0) and SRST drain: they wait (with
-//!   `BlockDevice::wait`) for the request in flight and let the command
-//!   finish, so no I/O is left outstanding.
 //!
 //! # Example
 //! ```
 //! use vmdma_core::block::MemDisk;
-//! use vmdma_core::dma::{AddressSpace, BouncePool, ClientId, DmaMemory};
-//! use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine};
-//! use vmdma_core::memory::{DeviceId, RamBacking, RegionMap};
+//! use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+//! use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
+//! use vmdma_core::memory::{RamBacking, RegionMap};
 //! use vmdma_core::pci::{ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction};
 //!
 //! struct Irq14; // a KVM host would issue KVM_IRQ_LINE(14, high) here
@@ -49,14 +54,17 @@
 //! }
 //!
 //! let mut ram = vec![0u8; 1 << 20];
-//! let pool = BouncePool::<4096, 8>::new();
+//! let mut image = vec![0u8; 64 * 512];
+//! let arena = BounceArena::<{ 16 * 1024 }>::new();
+//! let pio = PioBuffer::<{ 16 * 512 }>::new();
 //! let mut map = RegionMap::<8>::new();
 //! map.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
-//! let mem = AddressSpace::<8, 4>::new(map, &pool);
-//! let mut image = vec![0u8; 64 * 512];
-//! let config = IdeConfig::new(DeviceId(1), ClientId(1));
-//! let mut ide: IdeController<'_, AddressSpace<'_, 8, 4>, MemDisk<'_>, Irq14> =
-//!     IdeController::new(&mem, Irq14, MemDisk::new(&mut image, false), None, &config);
+//! let ide_id = map.new_device().unwrap();
+//! let mem = AddressSpace::new(map, &arena);
+//! let config = IdeConfig::new(ide_id);
+//! let mut ide: IdeController<'_, AddressSpace<'_, 8>, MemDisk<'_>, Irq14> =
+//!     IdeController::new(&mem, Irq14, &pio, MemDisk::new(&mut image, false), None, &config)
+//!         .unwrap();
 //! ide.firmware_init(0xC000).unwrap(); // BAR4 and I/O decode, as firmware would
 //!
 //! // A port-I/O exit: 8-bit read of 0x1F7 (Status).
@@ -76,10 +84,12 @@
 //! // After the backend signals completions, and when bounce space frees up:
 //! ide.poll();
 //! while let Some(client) = mem.poll_retry() {
-//!     if client == ide.client_id() {
+//!     if client == ide.requester() {
 //!         ide.on_bounce_free();
 //!     }
 //! }
+//! // Before the memory goes away: nothing may be left in flight.
+//! assert!(ide.drain());
 //! ```
 //!
 //! # Behaviour
@@ -91,17 +101,30 @@
 //! outcomes (short: Status 0x50, no IRQ, BM 0x00; exact: IRQ, BM 0x04;
 //! long: IRQ, BM 0x05), START before or after the command.
 //!
+//! A request in flight is never torn and its memory never released early:
+//!
+//! | guest action while a request is in flight | drained within the backend's bound | not yet finished |
+//! |---|---|---|
+//! | BMDMA START 1 → 0 | the command completes (Status, IRQ, BM INT), then ACTIVE clears (QEMU's `ide_cancel_dma_sync`) | START reads 0 at once, ACTIVE stays set until the request completes; then as on the left |
+//! | SRST | reset: Status DRDY\|DSC, Error 0x01, signature, device 0 selected, BM INT with ACTIVE clear, IRQ — the same for READ, WRITE and TRIM | both devices read BSY until the request completes; then as on the left |
+//! | a new command | ignored (BSY or DRQ), as on QEMU | ignored |
+//! | PCI bus mastering off | the request completes; later DMA fails | the same |
+//!
 //! # Where vmdma differs from QEMU, and why
 //! - DMA that reaches no memory (a hole, a refused MMIO access, an IOMMU
 //!   fault), an unreadable PRD table, and DMA while PCI bus mastering is
 //!   off end with BMDMA Status ERR|INT and ATA ABRT + IRQ (a PCI master
 //!   abort on a real PIIX). QEMU completes such DMA into an empty address
 //!   space (reads give zeros, writes vanish) and reports success.
-//! - The guest stopping the bus master while the transfer waits for bounce
-//!   space ends the command the same way (it cannot finish). So does a
-//!   sector whose MMIO pieces need more bounce slots at once than the pool
-//!   has (QEMU would wait for bounce space forever).
-//! - PIO blocks complete synchronously (no BSY phase is visible).
+//! - The guest stopping the bus master (or resetting) while the transfer
+//!   waits for bounce space ends the command the same way (it cannot
+//!   finish; nothing is in flight).
+//! - A sector whose pieces do not map one by one (more pieces than the I/O
+//!   vector holds, or MMIO pieces that do not all get bounce space) is
+//!   staged through one 512-byte range of bounce space; it fails only if
+//!   the arena is smaller than a sector.
+//! - PIO blocks show a BSY phase only with a backend that completes later
+//!   (with a synchronous one the block is ready within the access).
 //! - The default identity is model "VMDMA HARDDISK", serial "VD00001"
 //!   (slave "VD00002"), firmware "0.1" ([`DriveInfo`]; QEMU: "QEMU
 //!   HARDDISK", "QM0000n", "2.5+").
@@ -142,6 +165,7 @@ mod controller;
 mod drive;
 mod error;
 mod identify;
+mod pio_buffer;
 mod prd;
 mod registers;
 mod stats;
@@ -149,9 +173,10 @@ mod taskfile;
 
 pub use channel::Unit;
 pub use command::{AtaCommand, feature, opcode};
-pub use controller::{DEFAULT_IOV, IdeConfig, IdeController, IoBlock};
+pub use controller::{AttachError, DEFAULT_IOV, IdeConfig, IdeController, IoBlock};
 pub use error::IdeError;
 pub use identify::{DriveInfo, IDENTIFY_WORDS};
+pub use pio_buffer::{PioBuffer, PioStorage};
 pub use prd::{MAX_PRD_ENTRIES, Prd};
 pub use registers::{
     AtaError, BmCommand, BmRegister, BmStatus, CommandBlockReg, DeviceControl, DeviceHead, Status,

@@ -2,6 +2,7 @@
 
 /// Per-controller counters. All saturate rather than wrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdeStats {
     /// Commands accepted (every Command register write a present, idle
     /// device acted on).
@@ -44,9 +45,51 @@ pub struct IdeStats {
     pub bounce_waits: u64,
     /// Completions that matched no request of this channel.
     pub stray_completions: u64,
+    /// Bytes DMA moved through per-piece bounce space (MMIO).
+    pub bounced_bytes: u64,
+    /// Bytes DMA staged (copied between guest memory and bounce space,
+    /// for sectors that did not map piece by piece).
+    pub staged_bytes: u64,
+    /// BMDMA stops whose effect waited for a request in flight.
+    pub deferred_stops: u64,
+    /// Software resets whose effect waited for a request in flight.
+    pub deferred_resets: u64,
+    /// DMA commands dropped by a software reset while waiting for START.
+    pub dma_dropped: u64,
 }
 
 impl IdeStats {
+    /// All counters zero (const, for `static` controllers).
+    pub const fn new() -> Self {
+        IdeStats {
+            commands: 0,
+            pio_reads: 0,
+            pio_writes: 0,
+            dma_reads: 0,
+            dma_writes: 0,
+            trims: 0,
+            flushes: 0,
+            identifies: 0,
+            other_commands: 0,
+            aborted: 0,
+            dma_completed: 0,
+            dma_block_requests: 0,
+            dma_max_requests: 0,
+            short_prd_tables: 0,
+            host_bus_errors: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            trim_ranges: 0,
+            bounce_waits: 0,
+            stray_completions: 0,
+            bounced_bytes: 0,
+            staged_bytes: 0,
+            deferred_stops: 0,
+            deferred_resets: 0,
+            dma_dropped: 0,
+        }
+    }
+
     /// Block requests per completed DMA command, in hundredths (e.g. 100 =
     /// exactly one request each); `None` before the first one.
     pub fn requests_per_dma_x100(&self) -> Option<u64> {
@@ -90,6 +133,11 @@ impl core::fmt::Display for IdeStats {
             f,
             "; {} bounce waits, {} short PRD tables, {} bus-master errors, {} TRIM ranges",
             self.bounce_waits, self.short_prd_tables, self.host_bus_errors, self.trim_ranges
+        )?;
+        write!(
+            f,
+            "; {} bytes bounced, {} staged; {} stops and {} resets deferred",
+            self.bounced_bytes, self.staged_bytes, self.deferred_stops, self.deferred_resets
         )
     }
 }

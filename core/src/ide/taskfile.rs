@@ -80,25 +80,24 @@ pub(crate) struct TaskFile {
 
 impl TaskFile {
     /// Registers after power-on or reset, with the device signature.
-    pub(crate) fn after_reset(present: bool) -> Self {
-        let mut tf = TaskFile {
+    pub(crate) const fn after_reset(present: bool) -> Self {
+        let cyl = if present { 0 } else { 0xFF };
+        TaskFile {
             feature: 0,
             hob_feature: 0,
-            nsector: 0,
+            nsector: 1,
             hob_nsector: 0,
-            sector: 0,
+            sector: 1,
             hob_sector: 0,
-            lcyl: 0,
+            lcyl: cyl,
             hob_lcyl: 0,
-            hcyl: 0,
+            hcyl: cyl,
             hob_hcyl: 0,
             select: DeviceHead::OBSOLETE,
-            status: Status::DRDY | Status::DSC,
+            status: Status::DRDY.union(Status::DSC),
             error: AtaError::empty(),
             lba48: false,
-        };
-        tf.set_signature(present);
-        tf
+        }
     }
 
     /// The ATA device signature: Sector Count 1, LBA low 1, LBA mid/high 0

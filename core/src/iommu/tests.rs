@@ -1,15 +1,15 @@
 use super::*;
 use crate::block::MemDisk;
-use crate::dma::{AddressSpace, BlockDir, BouncePool, Progress, SgTransfer};
+use crate::dma::{AddressSpace, BlockDir, BounceArena, Progress, SgTransfer};
 use crate::memory::{RamBacking, RegionMap};
 use std::vec;
 
-const DEV: DeviceId = DeviceId(2);
+const DEV: DeviceId = DeviceId::test(2);
 
 #[test]
 fn table_errors() {
-    let pool = BouncePool::<512, 1>::new();
-    let space: AddressSpace<'_, 1, 1> = AddressSpace::new(RegionMap::new(), &pool);
+    let pool = BounceArena::<512>::new();
+    let space: AddressSpace<'_, 1> = AddressSpace::new(RegionMap::new(), &pool);
     let io: Iommu<'_, 2> = Iommu::new(&space);
     assert_eq!(
         io.add(0, 0, 0, IommuPerm::READ),
@@ -44,10 +44,10 @@ fn translates_checks_permissions_and_chains() {
     for (i, b) in ram.iter_mut().enumerate() {
         *b = (i >> 8) as u8;
     }
-    let pool = BouncePool::<512, 1>::new();
+    let pool = BounceArena::<512>::new();
     let mut m = RegionMap::<1>::new();
     m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
-    let space: AddressSpace<'_, 1, 1> = AddressSpace::new(m, &pool);
+    let space: AddressSpace<'_, 1> = AddressSpace::new(m, &pool);
     let io: Iommu<'_, 4> = Iommu::new(&space);
     // Device page 0x10000 → guest 0x2000 (read-only); 0x11000 → 0x0 (rw).
     io.add(0x10000, 0x2000, 0x1000, IommuPerm::READ).unwrap();
@@ -94,8 +94,7 @@ fn translates_checks_permissions_and_chains() {
         addr: 0x10E00,
         len: 0x400,
     }];
-    let mut t: SgTransfer<'_, 4> =
-        SgTransfer::new(DEV, crate::dma::ClientId(1), BlockDir::Write, 0, 0x400).unwrap();
+    let mut t: SgTransfer<'_, 4> = SgTransfer::new(DEV, BlockDir::Write, 0, 0x400).unwrap();
     assert_eq!(t.run(&io, &entries, &mut d), Ok(Progress::Done));
     assert_eq!(d.data()[0], 0x2E);
     assert_eq!(
@@ -108,8 +107,7 @@ fn translates_checks_permissions_and_chains() {
         addr: 0x30000,
         len: 0x200,
     }];
-    let mut t: SgTransfer<'_, 4> =
-        SgTransfer::new(DEV, crate::dma::ClientId(1), BlockDir::Read, 0, 0x200).unwrap();
+    let mut t: SgTransfer<'_, 4> = SgTransfer::new(DEV, BlockDir::Read, 0, 0x200).unwrap();
     assert!(matches!(
         t.run(&io, &entries, &mut d),
         Err(crate::dma::TransferError::Memory(

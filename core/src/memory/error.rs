@@ -4,6 +4,7 @@ use super::region::MmioError;
 
 /// Errors from guest-memory accesses, mappings and region-map changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemError {
     /// No region contains `addr` (a hole).
     Hole {
@@ -45,6 +46,11 @@ pub enum MemError {
     },
     /// No bounce-buffer space is free right now; register for a retry.
     BounceBusy,
+    /// Every device id has been handed out.
+    TooManyDevices,
+    /// Too many MMIO dispatches by devices are in progress at once (see
+    /// [`MAX_CONCURRENT_DISPATCHES`](crate::memory::MAX_CONCURRENT_DISPATCHES)).
+    DispatchLimit,
     /// An IOMMU stage refused the access.
     IommuFault {
         /// The device-visible (I/O virtual) address.
@@ -56,6 +62,7 @@ pub enum MemError {
 
 /// Why an IOMMU refused a DMA access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IommuFaultKind {
     /// No translation covers the address.
     Unmapped,
@@ -82,6 +89,10 @@ impl core::fmt::Display for MemError {
             MemError::Mmio { addr, error } => write!(f, "MMIO at {addr:#x}: {error}"),
             MemError::NotMmio { addr } => write!(f, "{addr:#x} is not MMIO"),
             MemError::BounceBusy => f.write_str("no bounce buffer space free"),
+            MemError::TooManyDevices => f.write_str("every device id is taken"),
+            MemError::DispatchLimit => {
+                f.write_str("too many device MMIO dispatches in progress at once")
+            }
             MemError::IommuFault { iova, kind } => write!(
                 f,
                 "IOMMU fault at {iova:#x}: {}",

@@ -1,14 +1,18 @@
 //! The guest-physical address space: RAM and MMIO regions, and the volatile
 //! views through which host code touches guest RAM.
 
+mod engaged;
 mod error;
+mod ids;
 mod region;
 mod region_map;
 mod volatile;
 
+pub use engaged::MAX_CONCURRENT_DISPATCHES;
 pub use error::{IommuFaultKind, MemError};
-pub use region::{DeviceId, MmioError, MmioHandler, Region, RegionKind};
-pub use region_map::RegionMap;
+pub use ids::DeviceId;
+pub use region::{MmioError, MmioHandler, Region, RegionKind};
 pub(crate) use region_map::ram_view;
+pub use region_map::{Probe, RegionMap};
 pub(crate) use volatile::SharedBytes;
 pub use volatile::{RamBacking, VolatileSlice};

@@ -1,24 +1,14 @@
 //! One guest-physical region: RAM backed by host memory, or MMIO dispatched
 //! to a device handler.
 
-use core::sync::atomic::{AtomicBool, Ordering};
-
+use super::engaged::Engaged;
 use super::error::MemError;
+use super::ids::DeviceId;
 use super::volatile::RamBacking;
-
-/// Identifies a device that performs DMA or owns an MMIO region; used to
-/// refuse DMA into the device's own registers (the re-entrancy class of
-/// bugs: CVE-2021-3750, CVE-2023-0330).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DeviceId(pub u16);
-
-impl DeviceId {
-    /// The host (VMM) itself or a vCPU: owns no MMIO region.
-    pub const HOST: DeviceId = DeviceId(u16::MAX);
-}
 
 /// Why an MMIO handler refused an access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MmioError {
     /// The offset/length is not decoded by the device.
     Unmapped,
@@ -51,6 +41,7 @@ pub trait MmioHandler: Sync {
 
 /// What backs a region.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum RegionKind<'a> {
     /// Guest RAM: host memory that devices may map directly.
     Ram(RamBacking<'a>),
@@ -79,9 +70,6 @@ pub struct Region<'a> {
     start: u64,
     len: u64,
     kind: RegionKind<'a>,
-    /// Set while an MMIO handler of this region runs: a nested access from
-    /// inside the handler (its own DMA, a bounce write-back) is refused.
-    engaged: AtomicBool,
 }
 
 impl<'a> Region<'a> {
@@ -98,12 +86,7 @@ impl<'a> Region<'a> {
         {
             return Err(MemError::BackingSize);
         }
-        Ok(Region {
-            start,
-            len,
-            kind,
-            engaged: AtomicBool::new(false),
-        })
+        Ok(Region { start, len, kind })
     }
 
     /// First address.
@@ -141,10 +124,12 @@ impl<'a> Region<'a> {
         self.last().saturating_sub(addr).saturating_add(1)
     }
 
-    /// Runs an MMIO access on this region's handler with the re-entrancy
-    /// guard and the owner check. `offset + len` must be inside the region.
+    /// Runs an MMIO access by `requester` on this region's handler, refused
+    /// when it would re-enter a device (see [`Engaged`]). `offset + len`
+    /// must be inside the region.
     pub(crate) fn mmio<R>(
         &self,
+        engaged: &Engaged,
         requester: DeviceId,
         addr: u64,
         f: impl FnOnce(&dyn MmioHandler, u64) -> Result<R, MmioError>,
@@ -152,14 +137,7 @@ impl<'a> Region<'a> {
         let RegionKind::Mmio { handler, owner } = self.kind else {
             return Err(MemError::NotMmio { addr });
         };
-        if owner == Some(requester) {
-            return Err(MemError::Reentrant { addr });
-        }
-        if self.engaged.swap(true, Ordering::Acquire) {
-            return Err(MemError::Reentrant { addr });
-        }
-        let r = f(handler, addr - self.start);
-        self.engaged.store(false, Ordering::Release);
-        r.map_err(|e| MemError::Mmio { addr, error: e })
+        let _claim = engaged.enter(requester, owner, addr)?;
+        f(handler, addr - self.start).map_err(|e| MemError::Mmio { addr, error: e })
     }
 }

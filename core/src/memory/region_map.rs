@@ -7,9 +7,22 @@
 
 use heapless::Vec;
 
+use super::engaged::Engaged;
 use super::error::MemError;
-use super::region::{DeviceId, MmioHandler, Region, RegionKind};
+use super::ids::{DeviceId, DeviceIds};
+use super::region::{MmioHandler, Region, RegionKind};
 use super::volatile::RamBacking;
+
+/// What [`RegionMap::probe`] found at an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Guest RAM: this many bytes from the address are RAM (at most the
+    /// length asked for).
+    Ram(u64),
+    /// MMIO the requester may access: this many bytes from the address lie
+    /// in one MMIO region.
+    Mmio(u64),
+}
 
 /// Up to `N` non-overlapping regions, sorted by start address.
 pub struct RegionMap<'a, const N: usize> {
@@ -17,6 +30,10 @@ pub struct RegionMap<'a, const N: usize> {
     /// `regions[i].last()`, kept in a dense array so the binary search
     /// touches one cache line per probe.
     lasts: Vec<u64, N>,
+    /// Requesters inside an MMIO dispatch (re-entrancy checks).
+    engaged: Engaged,
+    /// Device ids handed out so far.
+    ids: DeviceIds,
 }
 
 impl<'a, const N: usize> Default for RegionMap<'a, N> {
@@ -34,7 +51,16 @@ impl<'a, const N: usize> RegionMap<'a, N> {
         RegionMap {
             regions: Vec::new(),
             lasts: Vec::new(),
+            engaged: Engaged::new(),
+            ids: DeviceIds::new(),
         }
+    }
+
+    /// A fresh device id, never handed out before by this map (or by the
+    /// address space it becomes): use it as the `owner` of the device's MMIO
+    /// regions, as the requester of its DMA and as its retry-queue client.
+    pub fn new_device(&self) -> Result<DeviceId, MemError> {
+        self.ids.allocate()
     }
 
     /// Adds guest RAM at `start`, backed by `backing` (whose length is the
@@ -133,7 +159,9 @@ impl<'a, const N: usize> RegionMap<'a, N> {
                     view.copy_to(0, chunk);
                     Ok(())
                 }
-                RegionKind::Mmio { .. } => region.mmio(requester, at, |h, off| h.read(off, chunk)),
+                RegionKind::Mmio { .. } => {
+                    region.mmio(&self.engaged, requester, at, |h, off| h.read(off, chunk))
+                }
             }
         })
     }
@@ -148,9 +176,46 @@ impl<'a, const N: usize> RegionMap<'a, N> {
                     view.copy_from(0, chunk);
                     Ok(())
                 }
-                RegionKind::Mmio { .. } => region.mmio(requester, at, |h, off| h.write(off, chunk)),
+                RegionKind::Mmio { .. } => {
+                    region.mmio(&self.engaged, requester, at, |h, off| h.write(off, chunk))
+                }
             }
         })
+    }
+
+    /// Runs an MMIO access by `requester` at `addr` (which must lie in an
+    /// MMIO region) with the re-entrancy checks.
+    pub(crate) fn mmio_at<R>(
+        &self,
+        requester: DeviceId,
+        addr: u64,
+        f: impl FnOnce(&dyn MmioHandler, u64) -> Result<R, super::MmioError>,
+    ) -> Result<R, MemError> {
+        let region = self.lookup(addr).ok_or(MemError::Hole { addr })?;
+        region.mmio(&self.engaged, requester, addr, f)
+    }
+
+    /// What is at `addr` for up to `len` bytes, without touching it (no
+    /// handler runs): RAM or MMIO and how many bytes of one region follow,
+    /// or why `requester` cannot reach it (a hole, the requester's own
+    /// MMIO, an overflow).
+    pub fn probe(&self, requester: DeviceId, addr: u64, len: u64) -> Result<Probe, MemError> {
+        if len == 0 {
+            return Err(MemError::ZeroLength);
+        }
+        addr.checked_add(len - 1)
+            .ok_or(MemError::Overflow { addr })?;
+        let region = self.lookup(addr).ok_or(MemError::Hole { addr })?;
+        let n = len.min(region.remaining_from(addr));
+        match region.kind() {
+            RegionKind::Ram(_) => Ok(Probe::Ram(n)),
+            RegionKind::Mmio { owner, .. } => {
+                if *owner == Some(requester) {
+                    return Err(MemError::Reentrant { addr });
+                }
+                Ok(Probe::Mmio(n))
+            }
+        }
     }
 
     /// Splits `addr..addr+len` at region boundaries and calls `f(region,

@@ -8,8 +8,7 @@
 //! bounce-space notifications to the controller.
 
 use vmdma_core::dma::DmaMemory;
-use vmdma_core::ide::{IdeConfig, IdeController, IdeStats};
-use vmdma_core::memory::DeviceId;
+use vmdma_core::ide::{IdeConfig, IdeController, IdeStats, PioStorage};
 use vmdma_core::pci::{
     AccessWidth, ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction,
 };
@@ -18,7 +17,6 @@ use crate::devices::bus::PortDecoder;
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::GuestSpace;
 use crate::disk::RawDisk;
-use vmdma_core::dma::ClientId;
 
 /// Configuration mechanism #1 ports.
 const CF8: u16 = ConfigMechanism1::PORT_BASE;
@@ -30,12 +28,6 @@ pub const BMDMA_BASE: u16 = 0xC000;
 
 /// The IDE channel's interrupt: ISA IRQ 14.
 pub const IDE_IRQ: u32 = 14;
-
-/// The IDE controller's identity for DMA (re-entrancy checks) and for the
-/// bounce retry queue.
-pub const IDE_DEVICE: DeviceId = DeviceId(1);
-/// The IDE controller's retry-queue client id.
-pub const IDE_CLIENT: ClientId = ClientId(1);
 
 /// Bounce notifications handled per access at most (each one either moves
 /// data or re-queues the channel, so a handful is plenty).
@@ -76,11 +68,23 @@ impl std::fmt::Debug for Chipset<'_> {
 
 impl<'m> Chipset<'m> {
     /// Builds the chipset with `disk` as the primary master, DMA into
-    /// `space`, and presets what firmware would (BAR4, I/O decode, the IDE
+    /// `space` (under a device id of its own), PIO blocks in `pio`, and
+    /// presets what firmware would (BAR4, I/O decode, the IDE
     /// decode-enable bits).
-    pub fn new(space: &'m GuestSpace<'m>, disk: RawDisk, irq: IrqLine) -> Result<Self, String> {
-        let config = IdeConfig::new(IDE_DEVICE, IDE_CLIENT);
-        let mut ide = Box::new(IdeController::new(space, IdeIrq(irq), disk, None, &config));
+    pub fn new(
+        space: &'m GuestSpace<'m>,
+        pio: &'m dyn PioStorage,
+        disk: RawDisk,
+        irq: IrqLine,
+    ) -> Result<Self, String> {
+        let id = space
+            .new_device()
+            .map_err(|e| format!("IDE device id: {e}"))?;
+        let config = IdeConfig::new(id);
+        let mut ide = Box::new(
+            IdeController::new(space, IdeIrq(irq), pio, disk, None, &config)
+                .map_err(|e| format!("IDE disk: {e}"))?,
+        );
         ide.firmware_init(BMDMA_BASE)
             .map_err(|e| format!("IDE firmware setup: {e}"))?;
         let at = |dev, func| {
@@ -102,12 +106,13 @@ impl<'m> Chipset<'m> {
         *self.ide.stats()
     }
 
-    /// Finishes anything in flight (backend completions, bounce waits).
-    fn service(&mut self) {
+    /// Moves the devices on: delivers backend completions and bounce
+    /// wake-ups. Called after every port access and by the I/O thread.
+    pub fn service(&mut self) {
         self.ide.poll();
         for _ in 0..MAX_RETRIES_PER_ACCESS {
             match self.space.poll_retry() {
-                Some(c) if c == self.ide.client_id() => self.ide.on_bounce_free(),
+                Some(c) if c == self.ide.requester() => self.ide.on_bounce_free(),
                 Some(_) => {}
                 None => break,
             }

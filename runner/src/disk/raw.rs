@@ -149,7 +149,7 @@ impl RawDisk {
     }
 }
 
-impl BlockDevice for RawDisk {
+impl<'m> BlockDevice<'m> for RawDisk {
     fn sector_count(&self) -> u64 {
         self.sectors
     }
@@ -158,7 +158,7 @@ impl BlockDevice for RawDisk {
         self.read_only
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError> {
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
         if self.done.len() >= MAX_QUEUED {
             return Err(BlockError::QueueFull);
         }
@@ -209,6 +209,11 @@ impl BlockDevice for RawDisk {
     }
 
     fn poll(&mut self) -> Option<Completion> {
+        self.done.pop_front()
+    }
+
+    /// Requests complete inside `submit`: waiting is polling.
+    fn wait(&mut self) -> Option<Completion> {
         self.done.pop_front()
     }
 }

@@ -217,13 +217,13 @@ mod tests {
 
     use super::*;
     use crate::devices::bus::{PioDevice, Widths};
-    use crate::devices::mmio::{GuestBouncePool, GuestSpace};
+    use crate::devices::mmio::{GuestBounceArena, GuestSpace};
     use crate::devices::mmio_scratch::MmioScratch;
     use vmdma_core::dma::AddressSpace;
     use vmdma_core::memory::RegionMap;
 
     /// A space with nothing mapped: every MMIO access is unclaimed.
-    fn empty_space(bounce: &GuestBouncePool) -> GuestSpace<'_> {
+    fn empty_space(bounce: &GuestBounceArena) -> GuestSpace<'_> {
         AddressSpace::new(RegionMap::new(), bounce)
     }
 
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn string_io_is_split_into_items() {
         let (bus, log) = setup();
-        let bounce = GuestBouncePool::new();
+        let bounce = GuestBounceArena::new();
         let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn unclaimed_and_bad_width() {
         let (bus, _) = setup();
-        let bounce = GuestBouncePool::new();
+        let bounce = GuestBounceArena::new();
         let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,
@@ -348,7 +348,7 @@ mod tests {
         let scratch = MmioScratch::new(0x1000);
         let mut map = RegionMap::new();
         map.add_mmio(0xD000_0000, 0x1000, &scratch, None).unwrap();
-        let bounce = GuestBouncePool::new();
+        let bounce = GuestBounceArena::new();
         let mmio: GuestSpace<'_> = AddressSpace::new(map, &bounce);
         let ctx = ExitContext {
             pio: &bus,
@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn terminal_exits() {
         let (bus, _) = setup();
-        let bounce = GuestBouncePool::new();
+        let bounce = GuestBounceArena::new();
         let mmio = empty_space(&bounce);
         let ctx = ExitContext {
             pio: &bus,

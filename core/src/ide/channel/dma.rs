@@ -60,20 +60,18 @@ enum Stop {
 pub(super) fn classify(e: TransferError) -> Failure {
     match e {
         TransferError::Block(_) => Failure::Device,
-        TransferError::Memory(_) | TransferError::Unmappable | TransferError::Retry(_) => {
-            Failure::HostBus
-        }
-        TransferError::ShortSgList
-        | TransferError::WrongToken
-        | TransferError::InFlight
-        | TransferError::Misaligned => Failure::Device,
+        TransferError::Memory(_)
+        | TransferError::Unmappable
+        | TransferError::Retry(_)
+        | TransferError::Contended => Failure::HostBus,
+        _ => Failure::Device,
     }
 }
 
-impl<'m, M, B, I, const IOV: usize> Channel<'m, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
 where
     M: DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     /// A BMDMA register read (offset 0..8 of this channel's half).
@@ -92,6 +90,9 @@ where
         match self.bm.write(offset, width, value) {
             Some(StartEdge::Rising) => {
                 self.bm.cursor = self.bm.table;
+                // The guest restarted the engine: a stop still waiting for
+                // the old operation no longer applies.
+                self.deferred.stop = false;
                 if !self.bm.active() {
                     self.bm.set_active(true);
                     if matches!(self.op, Op::DmaPending(_)) {
@@ -102,9 +103,8 @@ where
             Some(StartEdge::Falling) => {
                 // Like QEMU's ide_cancel_dma_sync: a partial DMA must not
                 // reach the disk, so the running transfer is completed
-                // (drained), then ACTIVE is cleared.
-                self.drain();
-                self.bm.set_active(false);
+                // (drained), then ACTIVE is cleared (see `completion`).
+                self.bm_stop();
             }
             None => {}
         }
@@ -217,7 +217,7 @@ where
             );
             return;
         }
-        match SgTransfer::new(self.requester, self.client, dir, lba, limit) {
+        match SgTransfer::new(self.requester, dir, lba, limit) {
             Ok(x) => self.xfer = Some(x),
             Err(e) => {
                 self.dma_fail(cmd, 0, Failure::Device, IdeError::Transfer(e));
@@ -261,7 +261,7 @@ where
             match xfer.step(self.mem, self.sg.entries(), &mut drive.block) {
                 Ok(Progress::Submitted(token)) => match drive.block.poll() {
                     Some(c) if c.token == token => {
-                        if let Err(e) = xfer.complete(c) {
+                        if let Err(e) = xfer.complete(self.mem, self.sg.entries(), c) {
                             return Stop::Failed(classify(e), IdeError::Transfer(e));
                         }
                     }
@@ -347,14 +347,18 @@ where
         self.raise_irq();
     }
 
-    /// Folds the finished transfer into the stats and drops it. A transfer
-    /// is only dropped when no request of it is in flight.
+    /// Folds the finished transfer into the stats and drops it. Only called
+    /// when no request of it is in flight (every caller ends the command
+    /// after a completion, a failure before submission, or a bounce wait);
+    /// were one in flight, dropping would quarantine its bounce space.
     fn account_transfer(&mut self, cmd: DmaCmd) {
-        let Some(x) = self.xfer.take() else {
+        let Some(x) = self.xfer.take_if(|x| x.in_flight().is_none()) else {
             return;
         };
         let bytes = x.bytes_done();
         let s = &mut self.stats;
+        bump(&mut s.bounced_bytes, x.bounced_bytes());
+        bump(&mut s.staged_bytes, x.staged_bytes());
         match cmd.kind {
             DmaKind::Read => bump(&mut s.bytes_read, bytes),
             DmaKind::Write => bump(&mut s.bytes_written, bytes),

@@ -6,17 +6,17 @@ use crate::block::BlockDevice;
 use super::super::IrqLine;
 use super::super::command::{AtaCommand, feature};
 use super::super::error::IdeError;
-use super::super::identify::{MAX_DSM_BLOCKS, MAX_MULTIPLE, TransferMode};
+use super::super::identify::{MAX_DSM_BLOCKS, TransferMode};
 use super::super::registers::{AtaError, DeviceHead, Status};
 use super::super::stats::bump;
 use super::super::taskfile::Geometry;
 use super::pio::Phase;
 use super::{AfterFlush, Channel, DmaKind, Outcome, Unit};
 
-impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
 where
     M: crate::dma::DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     /// A Command register write. Ignored for an absent slave and while the
@@ -156,9 +156,10 @@ where
         let Some(drive) = self.units.get(u).drive.as_ref() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
-        let id = drive.identify.clone();
-        if let Some(dst) = self.pio_buffer().get_mut(..512) {
-            id.copy_to(dst);
+        let mut bytes = [0u8; 512];
+        drive.identify.copy_to(&mut bytes);
+        if !self.pio_fill(&bytes) {
+            return Outcome::Abort(IdeError::NoPioBuffer);
         }
         self.tf(u).status = Status::DRDY | Status::DSC | Status::DRQ;
         self.pio_start_in(Phase::Identify(u), 512);
@@ -206,7 +207,7 @@ where
             return Outcome::Abort(IdeError::NoDevice);
         };
         let [n, ..] = unit.tf.nsector.to_le_bytes();
-        if n != 0 && (n > MAX_MULTIPLE || !n.is_power_of_two()) {
+        if n != 0 && (n > drive.max_multiple || !n.is_power_of_two()) {
             return Outcome::Abort(IdeError::BadParameter { opcode });
         }
         drive.multiple = n;

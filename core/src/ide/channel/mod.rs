@@ -8,26 +8,34 @@
 //! outstanding per channel (`Op`), and at most one block request of it is
 //! in flight; every loop in here is bounded by a sector or entry count.
 //!
+//! # Requests in flight
+//! A request's memory (DMA mappings, held by the transfer's lease; the PIO
+//! buffer) stays reserved until its completion arrives. Nothing the guest
+//! does ends an operation while one of its requests is in flight: a new
+//! command is ignored (the device is BSY or DRQ), and BMDMA stop and SRST
+//! first wait for the request (bounded by the backend's `wait`); if it does
+//! not finish in time their effect is *deferred* until it does (see
+//! `completion`).
+//!
 //! Files: `exec` (command dispatch and non-data commands), `pio` (the PIO
 //! data phase), `dma` (bus-master DMA), `trim` (DATA SET MANAGEMENT),
-//! `pending` (flush, completions, drain).
+//! `completion` (flushes, completions, drain, deferred stop and reset).
 
+mod completion;
 mod dma;
 mod exec;
-mod pending;
 mod pio;
 mod trim;
 
-use crate::block::RequestToken;
-use crate::dma::{ClientId, DmaMemory, SgList, SgTransfer};
-use crate::memory::DeviceId;
+use crate::block::{BlockDevice, RequestToken};
+use crate::dma::{DmaMemory, SgList, SgTransfer};
+use crate::memory::{DeviceId, VolatileSlice};
 
 use super::IrqLine;
 use super::bus_master::BusMaster;
 use super::drive::Drive;
 use super::error::IdeError;
-use super::prd::MAX_PRD_ENTRIES;
-use super::registers::{CommandBlockReg, DeviceControl, DeviceHead, Status};
+use super::registers::{BmStatus, CommandBlockReg, DeviceControl, DeviceHead, Status};
 use super::stats::IdeStats;
 use super::taskfile::TaskFile;
 
@@ -93,6 +101,17 @@ pub(crate) struct DmaCmd {
     pub count: u32,
 }
 
+/// A PIO block in flight at the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PioBlock {
+    pub unit: Unit,
+    /// Sectors per DRQ block of the command.
+    pub per_block: u32,
+    /// First sector and sector count of this block.
+    pub lba: u64,
+    pub count: u32,
+}
+
 /// What happens when a flush completes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AfterFlush {
@@ -100,6 +119,8 @@ pub(crate) enum AfterFlush {
     Command,
     /// A DMA write with the write cache disabled: the DMA completes.
     Dma { cmd: DmaCmd, stay_active: bool },
+    /// A PIO write block with the write cache disabled: the block is done.
+    PioWrite(PioBlock),
 }
 
 /// Progress of a TRIM command.
@@ -123,7 +144,8 @@ pub(crate) enum Op {
     Idle,
     /// A DMA command waits for the bus master to start (Status DRQ).
     DmaPending(DmaCmd),
-    /// A DMA read/write runs (`Channel::xfer` holds the transfer).
+    /// A DMA read/write runs (`Channel::xfer` holds the transfer and its
+    /// lease).
     Dma { cmd: DmaCmd, stay_active: bool },
     /// A TRIM runs.
     Trim(TrimRun),
@@ -133,6 +155,26 @@ pub(crate) enum Op {
         token: RequestToken,
         then: AfterFlush,
     },
+    /// A PIO block is being read into the PIO buffer (Status BSY).
+    PioRead {
+        block: PioBlock,
+        token: RequestToken,
+    },
+    /// A PIO block is being written from the PIO buffer (Status BSY).
+    PioWrite {
+        block: PioBlock,
+        token: RequestToken,
+    },
+}
+
+/// Guest actions whose effect waits for the request in flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    /// BMDMA START went 1 → 0: clear ACTIVE once the operation ends.
+    pub stop: bool,
+    /// SRST rose: reset both devices once the operation ends (both show
+    /// BSY meanwhile).
+    pub reset: bool,
 }
 
 /// How a command handler left the device.
@@ -147,56 +189,43 @@ pub(crate) enum Outcome {
     Started,
 }
 
-/// One IDE channel with up to two disks of type `B`, an IRQ line `I`, and
-/// DMA transfers of at most `IOV` mappings per block request.
-pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize> {
+/// One IDE channel with up to two disks of type `B`, an IRQ line `I`, DMA
+/// transfers of at most `IOV` mappings per block request and PRD tables of
+/// at most `PRD` entries.
+pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usize> {
     mem: &'m M,
     irq: I,
     irq_level: bool,
     requester: DeviceId,
-    client: ClientId,
     units: Units<B>,
     selected: Unit,
     control: DeviceControl,
     pub(crate) bm: BusMaster,
-    pio: pio::Pio,
+    pio: pio::Pio<'m>,
     op: Op,
     xfer: Option<SgTransfer<'m, IOV>>,
-    sg: SgList<MAX_PRD_ENTRIES>,
+    sg: SgList<PRD>,
+    deferred: Deferred,
     pub(crate) stats: IdeStats,
     pub(crate) last_error: Option<IdeError>,
 }
 
-impl<'m, M, B, I, const IOV: usize> Channel<'m, M, B, I, IOV>
-where
-    M: DmaMemory + ?Sized,
-    B: crate::block::BlockDevice,
-    I: IrqLine,
-{
-    /// A channel after power-on, with `master` and optionally `slave`.
-    pub(crate) fn new(
-        mem: &'m M,
-        irq: I,
-        requester: DeviceId,
-        client: ClientId,
-        master: Drive<B>,
-        slave: Option<Drive<B>>,
-    ) -> Self {
-        let slave_present = slave.is_some();
+impl<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD> {
+    /// A channel after power-on, with no disks.
+    pub(crate) const fn new(mem: &'m M, irq: I, requester: DeviceId) -> Self {
         Channel {
             mem,
             irq,
             irq_level: false,
             requester,
-            client,
             units: Units {
                 master: UnitState {
-                    tf: TaskFile::after_reset(true),
-                    drive: Some(master),
+                    tf: TaskFile::after_reset(false),
+                    drive: None,
                 },
                 slave: UnitState {
-                    tf: TaskFile::after_reset(slave_present),
-                    drive: slave,
+                    tf: TaskFile::after_reset(false),
+                    drive: None,
                 },
             },
             selected: Unit::Master,
@@ -206,14 +235,36 @@ where
             op: Op::Idle,
             xfer: None,
             sg: SgList::new(),
-            stats: IdeStats::default(),
+            deferred: Deferred {
+                stop: false,
+                reset: false,
+            },
+            stats: IdeStats::new(),
             last_error: None,
         }
     }
+}
 
-    /// The DMA client id this channel registers for bounce retries.
-    pub(crate) fn client(&self) -> ClientId {
-        self.client
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
+where
+    M: DmaMemory + ?Sized,
+    B: BlockDevice<'m>,
+    I: IrqLine,
+{
+    /// Attaches `drive` at `u` (reset task file with the disk signature);
+    /// `pio_buf` is the claimed PIO buffer, given with the first disk.
+    pub(crate) fn attach(&mut self, u: Unit, drive: Drive<B>, pio_buf: Option<VolatileSlice<'m>>) {
+        if let Some(b) = pio_buf {
+            self.pio.set_buffer(b);
+        }
+        let slot = self.units.get_mut(u);
+        slot.tf = TaskFile::after_reset(true);
+        slot.drive = Some(drive);
+    }
+
+    /// The DMA requester / retry-queue client id of this channel.
+    pub(crate) fn requester(&self) -> DeviceId {
+        self.requester
     }
 
     /// The current level of the IRQ line.
@@ -232,7 +283,8 @@ where
     }
 
     /// True when no block request is in flight and no transfer waits for
-    /// bounce space (a DMA command may still wait for START).
+    /// bounce space (a DMA command may still wait for START, a PIO data
+    /// phase may be open).
     pub(crate) fn is_quiescent(&self) -> bool {
         matches!(self.op, Op::Idle | Op::DmaPending(_))
     }
@@ -328,7 +380,7 @@ where
     }
 
     /// A write of Device Control: nIEN and HOB are stored; a rising SRST
-    /// edge resets both devices.
+    /// edge resets both devices (see `completion::software_reset`).
     pub(crate) fn write_device_control(&mut self, v: u8) {
         let new = DeviceControl::from_bits_retain(v);
         let rising =
@@ -340,36 +392,12 @@ where
         }
     }
 
-    /// SRST: completes (drains) any request in flight, drops a DMA command
-    /// still waiting for START, resets both devices' registers, runs the
-    /// diagnostic (Error 0x01, Status 0x50, signature) and raises the IRQ.
-    ///
-    /// Deviation: device 0 ends up selected (QEMU keeps its internal unit
-    /// while the Device register reads 0xA0).
-    fn software_reset(&mut self) {
-        self.drain();
-        if let Op::DmaPending(_) = self.op {
-            self.op = Op::Idle;
-        }
-        self.pio.stop();
-        for unit in self.units.both_mut() {
-            let present = unit.drive.is_some();
-            unit.tf = TaskFile::after_reset(present);
-            unit.tf.error = super::registers::AtaError::AMNF;
-            if let Some(d) = unit.drive.as_mut() {
-                d.soft_reset();
-            }
-        }
-        self.selected = Unit::Master;
-        self.raise_irq();
-    }
-
     /// Raises INTRQ unless nIEN is set; sets BMDMA Status INT when it does.
     fn raise_irq(&mut self) {
         if self.control.contains(DeviceControl::NIEN) {
             return;
         }
-        self.bm.status.insert(super::registers::BmStatus::INTERRUPT);
+        self.bm.status.insert(BmStatus::INTERRUPT);
         if !self.irq_level {
             self.irq_level = true;
             self.irq.set_level(true);

@@ -1,11 +1,13 @@
 //! The PIO data phase: the data port, and the per-block reads and writes of
 //! READ/WRITE SECTORS and READ/WRITE MULTIPLE.
 //!
-//! A block is read from (or written to) the backend synchronously inside
-//! the register access that needs it: the request borrows the channel's
-//! PIO buffer, so it must finish before the access returns. (QEMU does
-//! these asynchronously behind BSY; the guest sees the same register
-//! sequence, minus the BSY phase.)
+//! Each block goes to the backend as one request on the channel's PIO
+//! buffer. A backend that completes inside `submit` makes the block ready
+//! within the register access that asked for it; one that completes later
+//! gives the device a real BSY phase (Status DRDY|BSY, DRQ clear) until the
+//! completion arrives through `poll`, as on QEMU. The buffer lives outside
+//! the controller (see [`PioBuffer`](crate::ide::PioBuffer)), so it stays
+//! valid while the request is in flight.
 
 use crate::block::{BlockDevice, BlockError, BlockRequest, SECTOR_SIZE};
 use crate::memory::VolatileSlice;
@@ -14,22 +16,15 @@ use crate::pci::AccessWidth;
 use super::super::IrqLine;
 use super::super::drive::Drive;
 use super::super::error::IdeError;
-use super::super::identify::MAX_MULTIPLE;
-use super::super::registers::Status;
+use super::super::registers::{AtaError, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
-use super::{Channel, Outcome, Unit};
-
-/// The PIO buffer holds one DRQ block: up to the largest multiple count.
-const PIO_BUFFER_LEN: usize = MAX_MULTIPLE as usize * SECTOR_SIZE;
-
-/// How many foreign completions a synchronous wait skips before giving up.
-const MAX_STRAYS: usize = 16;
+use super::{AfterFlush, Channel, Op, Outcome, PioBlock, Unit};
 
 /// The first sector and sector count of the next PIO block: at most
 /// `per_block` of the `remaining` sectors, at the task file's address,
 /// checked against the disk (block by block, as QEMU does).
-fn block_target<B: BlockDevice>(
+fn block_target<'m, B: BlockDevice<'m>>(
     tf: &TaskFile,
     drive: &Drive<B>,
     remaining: u32,
@@ -65,21 +60,27 @@ pub(super) enum Phase {
 }
 
 /// The data-phase buffer and cursor.
-pub(super) struct Pio {
-    buf: [u8; PIO_BUFFER_LEN],
+pub(super) struct Pio<'m> {
+    buf: VolatileSlice<'m>,
     pos: usize,
     end: usize,
     phase: Phase,
 }
 
-impl Pio {
+impl<'m> Pio<'m> {
     pub(super) const fn new() -> Self {
         Pio {
-            buf: [0; PIO_BUFFER_LEN],
+            buf: VolatileSlice::empty(),
             pos: 0,
             end: 0,
             phase: Phase::Idle,
         }
+    }
+
+    /// Uses `buf` (a claimed PIO buffer) from now on.
+    pub(super) fn set_buffer(&mut self, buf: VolatileSlice<'m>) {
+        self.buf = buf;
+        self.stop();
     }
 
     /// Ends the data phase (the caller clears DRQ).
@@ -92,7 +93,7 @@ impl Pio {
     fn start(&mut self, phase: Phase, len: usize) {
         self.phase = phase;
         self.pos = 0;
-        self.end = len.min(PIO_BUFFER_LEN);
+        self.end = len.min(self.buf.len());
     }
 
     fn unit(&self) -> Option<Unit> {
@@ -107,25 +108,17 @@ impl Pio {
     fn device_to_host(&self) -> bool {
         matches!(self.phase, Phase::Identify(_) | Phase::Read { .. })
     }
-}
 
-/// Runs one request on `block` and waits for its completion.
-fn block_io_sync<B: BlockDevice>(block: &mut B, req: BlockRequest<'_, '_>) -> Result<(), IdeError> {
-    let token = block.submit(req).map_err(IdeError::Block)?;
-    for _ in 0..MAX_STRAYS {
-        match block.wait() {
-            Some(c) if c.token == token => return c.result.map_err(IdeError::Block),
-            Some(_) => continue,
-            None => return Err(IdeError::LostCompletion),
-        }
+    /// The first `len` bytes of the buffer, for a block request.
+    fn block(&self, len: usize) -> Option<VolatileSlice<'m>> {
+        self.buf.subslice(0, len)
     }
-    Err(IdeError::LostCompletion)
 }
 
-impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
 where
     M: crate::dma::DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     /// A 16- or 32-bit read of the data port (0 outside a device-to-host
@@ -145,11 +138,8 @@ where
             return 0;
         }
         let mut v = [0u8; 4];
-        if let (Some(src), Some(dst)) = (
-            self.pio.buf.get(self.pio.pos..end),
-            v.get_mut(..width.bytes()),
-        ) {
-            dst.copy_from_slice(src);
+        if let Some(dst) = v.get_mut(..width.bytes()) {
+            self.pio.buf.copy_to(self.pio.pos, dst);
         }
         self.pio.pos = end;
         if end >= self.pio.end {
@@ -176,11 +166,8 @@ where
             return;
         }
         let bytes = value.to_le_bytes();
-        if let (Some(dst), Some(src)) = (
-            self.pio.buf.get_mut(self.pio.pos..end),
-            bytes.get(..width.bytes()),
-        ) {
-            dst.copy_from_slice(src);
+        if let Some(src) = bytes.get(..width.bytes()) {
+            self.pio.buf.copy_from(self.pio.pos, src);
         }
         self.pio.pos = end;
         if end >= self.pio.end {
@@ -195,6 +182,7 @@ where
             Phase::Idle => {}
             Phase::Identify(_) => self.pio.stop(),
             Phase::Read { per_block, .. } => {
+                self.pio.stop();
                 let outcome = self.pio_read_block(u, per_block);
                 self.finish(u, outcome);
             }
@@ -210,18 +198,20 @@ where
         self.pio.start(phase, len);
     }
 
-    /// Copies `data` to the front of the PIO buffer.
-    pub(super) fn pio_buffer(&mut self) -> &mut [u8; PIO_BUFFER_LEN] {
-        &mut self.pio.buf
+    /// Copies `data` to the front of the PIO buffer; false if it does not
+    /// fit (no buffer).
+    pub(super) fn pio_fill(&mut self, data: &[u8]) -> bool {
+        self.pio.buf.copy_from(0, data) == data.len()
     }
 
     /// Reads the next block of a PIO read command and offers it (DRQ,
-    /// IRQ); with nothing left, ends the command (Status 0x50, no IRQ).
-    /// The address is checked block by block, as in QEMU.
+    /// IRQ), now or when the backend completes (BSY meanwhile); with
+    /// nothing left, ends the command (Status 0x50, no IRQ). The address is
+    /// checked block by block, as in QEMU.
     pub(super) fn pio_read_block(&mut self, u: Unit, per_block: u32) -> Outcome {
         let unit = self.units.get_mut(u);
         unit.tf.status = Status::DRDY | Status::DSC;
-        unit.tf.error = super::super::registers::AtaError::empty();
+        unit.tf.error = AtaError::empty();
         let remaining = unit.tf.nsector;
         if remaining == 0 {
             self.pio.stop();
@@ -230,30 +220,62 @@ where
         let Some(drive) = unit.drive.as_mut() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
-        let (lba, n) = match block_target(&unit.tf, drive, remaining, per_block) {
+        let (lba, count) = match block_target(&unit.tf, drive, remaining, per_block) {
             Ok(t) => t,
             Err(e) => return Outcome::Abort(e),
         };
-        let len = block_bytes(n);
-        let Some(buf) = self.pio.buf.get_mut(..len) else {
-            return Outcome::Abort(IdeError::Block(BlockError::Misaligned));
+        let Some(buf) = self.pio.block(block_bytes(count)) else {
+            return Outcome::Abort(IdeError::NoPioBuffer);
         };
-        let iov = [VolatileSlice::from_mut_slice(buf)];
-        if let Err(e) = block_io_sync(
-            &mut drive.block,
-            BlockRequest::Read {
-                sector: lba,
-                iov: &iov,
-            },
-        ) {
-            return Outcome::Abort(e);
+        let iov = [buf];
+        let block = PioBlock {
+            unit: u,
+            per_block,
+            lba,
+            count,
+        };
+        let token = match drive.block.submit(BlockRequest::Read {
+            sector: lba,
+            iov: &iov,
+        }) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Abort(IdeError::Block(e)),
+        };
+        match drive.block.poll() {
+            Some(c) if c.token == token => self.pio_read_done(block, c.result),
+            other => {
+                if other.is_some() {
+                    bump(&mut self.stats.stray_completions, 1);
+                }
+                unit.tf.status = Status::DRDY | Status::BSY;
+                self.op = Op::PioRead { block, token };
+                Outcome::Started
+            }
         }
+    }
+
+    /// A PIO read block arrived in the buffer: offer it (DRQ, IRQ).
+    pub(super) fn pio_read_done(&mut self, b: PioBlock, result: Result<(), BlockError>) -> Outcome {
+        if let Err(e) = result {
+            return Outcome::Abort(IdeError::Block(e));
+        }
+        let unit = self.units.get_mut(b.unit);
+        let Some(drive) = unit.drive.as_ref() else {
+            return Outcome::Abort(IdeError::NoDevice);
+        };
         unit.tf
-            .set_lba(lba.saturating_add(u64::from(n)), drive.geometry);
-        unit.tf.nsector = remaining - n;
-        unit.tf.status.insert(Status::DRQ);
+            .set_lba(b.lba.saturating_add(u64::from(b.count)), drive.geometry);
+        unit.tf.nsector = unit.tf.nsector.saturating_sub(b.count);
+        unit.tf.status = Status::DRDY | Status::DSC | Status::DRQ;
+        let len = block_bytes(b.count);
         bump(&mut self.stats.bytes_read, len as u64);
-        self.pio.start(Phase::Read { unit: u, per_block }, len);
+        self.pio.start(
+            Phase::Read {
+                unit: b.unit,
+                per_block: b.per_block,
+            },
+            len,
+        );
         self.raise_irq();
         Outcome::Started
     }
@@ -269,8 +291,8 @@ where
         Outcome::Started
     }
 
-    /// Writes the block the guest just filled, then opens the next one or
-    /// ends the command; the IRQ follows every block, the last included.
+    /// Writes the block the guest just filled (BSY until the backend
+    /// completes, if it completes later).
     fn pio_write_block(&mut self, u: Unit, per_block: u32) -> Outcome {
         let len = self.pio.end;
         self.pio.stop();
@@ -279,35 +301,71 @@ where
         let Some(drive) = unit.drive.as_mut() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
-        let (lba, n) = match block_target(&unit.tf, drive, remaining, per_block) {
+        let (lba, count) = match block_target(&unit.tf, drive, remaining, per_block) {
             Ok(t) => t,
             Err(e) => return Outcome::Abort(e),
         };
-        let Some(buf) = self.pio.buf.get_mut(..len) else {
-            return Outcome::Abort(IdeError::Block(BlockError::Misaligned));
+        let Some(buf) = self.pio.block(len) else {
+            return Outcome::Abort(IdeError::NoPioBuffer);
         };
-        let iov = [VolatileSlice::from_mut_slice(buf)];
-        if let Err(e) = block_io_sync(
-            &mut drive.block,
-            BlockRequest::Write {
-                sector: lba,
-                iov: &iov,
-            },
-        ) {
-            return Outcome::Abort(e);
+        let iov = [buf];
+        let block = PioBlock {
+            unit: u,
+            per_block,
+            lba,
+            count,
+        };
+        let token = match drive.block.submit(BlockRequest::Write {
+            sector: lba,
+            iov: &iov,
+        }) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Abort(IdeError::Block(e)),
+        };
+        match drive.block.poll() {
+            Some(c) if c.token == token => self.pio_write_written(block, c.result),
+            other => {
+                if other.is_some() {
+                    bump(&mut self.stats.stray_completions, 1);
+                }
+                unit.tf.status = Status::DRDY | Status::BSY;
+                self.op = Op::PioWrite { block, token };
+                Outcome::Started
+            }
         }
-        if !drive.write_cache
-            && let Err(e) = block_io_sync(&mut drive.block, BlockRequest::Flush)
-        {
-            return Outcome::Abort(e);
+    }
+
+    /// A PIO write block reached the backend: flush first if the write
+    /// cache is off, then the block is done.
+    pub(super) fn pio_write_written(
+        &mut self,
+        b: PioBlock,
+        result: Result<(), BlockError>,
+    ) -> Outcome {
+        if let Err(e) = result {
+            return Outcome::Abort(IdeError::Block(e));
         }
+        let write_through = self.drive(b.unit).is_some_and(|d| !d.write_cache);
+        if write_through {
+            return self.flush_start(b.unit, AfterFlush::PioWrite(b));
+        }
+        self.pio_write_done(b)
+    }
+
+    /// A PIO write block is done: open the next one or end the command;
+    /// the IRQ follows every block, the last included.
+    pub(super) fn pio_write_done(&mut self, b: PioBlock) -> Outcome {
+        let unit = self.units.get_mut(b.unit);
+        let Some(drive) = unit.drive.as_ref() else {
+            return Outcome::Abort(IdeError::NoDevice);
+        };
         unit.tf
-            .set_lba(lba.saturating_add(u64::from(n)), drive.geometry);
-        unit.tf.nsector = remaining - n;
+            .set_lba(b.lba.saturating_add(u64::from(b.count)), drive.geometry);
+        unit.tf.nsector = unit.tf.nsector.saturating_sub(b.count);
         unit.tf.status = Status::DRDY | Status::DSC;
-        bump(&mut self.stats.bytes_written, len as u64);
+        bump(&mut self.stats.bytes_written, block_bytes(b.count) as u64);
         if unit.tf.nsector > 0 {
-            self.pio_write_start(u, per_block);
+            self.pio_write_start(b.unit, b.per_block);
         }
         self.raise_irq();
         Outcome::Started
@@ -319,5 +377,4 @@ fn block_bytes(n: u32) -> usize {
     usize::try_from(n)
         .unwrap_or(usize::MAX)
         .saturating_mul(SECTOR_SIZE)
-        .min(PIO_BUFFER_LEN)
 }

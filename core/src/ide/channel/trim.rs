@@ -75,10 +75,10 @@ enum Stop {
     Failed(Failure, IdeError),
 }
 
-impl<M, B, I, const IOV: usize> Channel<'_, M, B, I, IOV>
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
 where
     M: crate::dma::DmaMemory + ?Sized,
-    B: BlockDevice,
+    B: BlockDevice<'m>,
     I: IrqLine,
 {
     /// Issues discards until one is in flight or the ranges end.

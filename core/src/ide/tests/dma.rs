@@ -7,12 +7,15 @@ use std::vec::Vec;
 
 use super::harness::*;
 use crate::block::MemDisk;
-use crate::dma::DmaMemory;
 use crate::ide::{Unit, opcode};
 
 /// Issues a DMA command, starts the engine (Linux order: command, then
 /// START) and checks the normal completion.
-fn dma<B: crate::block::BlockDevice, const N: usize>(r: &mut Rig<'_, B, N>, op: u8, read: bool) {
+fn dma<'a, B: crate::block::BlockDevice<'a>, const N: usize>(
+    r: &mut Rig<'a, B, N>,
+    op: u8,
+    read: bool,
+) {
     r.bm_cmd(if read { 0x08 } else { 0x00 });
     r.command(op);
     assert_eq!(
@@ -228,7 +231,7 @@ fn dma_through_mmio_bounces() {
             "written back through the handler"
         );
         assert_eq!(r.master().rw_requests, 1);
-        assert!(!r.space.bounce_in_use(), "bounce space released");
+        assert_eq!(r.space.bounce().in_use(), 0, "bounce space released");
         // Write from MMIO.
         r.mmio.fill_with(|i| (i as u8) ^ 0x3C);
         r.prds(PRD_TABLE, &[(MMIO_BASE as u32 + 0x800, 2048, true)]);
@@ -272,7 +275,7 @@ fn waiting_for_bounce_space_resumes_on_retry() {
         use crate::dma::{DmaDirection, DmaMemory};
         r.enable_pci();
         // Another device holds the only bounce slot.
-        let other = crate::memory::DeviceId(9);
+        let other = crate::memory::DeviceId::test(9);
         let held = r
             .space
             .map(
@@ -293,7 +296,7 @@ fn waiting_for_bounce_space_resumes_on_retry() {
         assert_eq!(r.ide.stats().bounce_waits, 1);
         assert_eq!(r.space.poll_retry(), None);
         drop(held);
-        assert_eq!(r.space.poll_retry(), Some(r.ide.client_id()));
+        assert_eq!(r.space.poll_retry(), Some(r.ide.requester()));
         r.ide.on_bounce_free();
         assert!(r.irq.level());
         assert_eq!(r.status(), ST_READY);

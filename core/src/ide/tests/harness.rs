@@ -1,15 +1,19 @@
-//! The test rig: guest memory (RAM, a hole, RAM-like MMIO), a bounce pool,
-//! test disks, an IRQ probe, and guest-style port helpers.
+//! The test rig: guest memory (RAM, a hole, RAM-like MMIO), a bounce arena,
+//! test disks, an IRQ probe, a lease checker, and guest-style port helpers.
 
-use std::cell::Cell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, MemDisk, RequestToken};
-use crate::dma::{AddressSpace, BounceBuffers, BouncePool, ClientId, DmaMemory};
-use crate::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, Unit};
-use crate::memory::{DeviceId, RamBacking, RegionMap};
+use crate::block::{
+    BlockDevice, BlockError, BlockRequest, Completion, DeferredDisk, DiskObserver, MemDisk,
+    RequestToken,
+};
+use crate::dma::{AddressSpace, BounceArena, BounceBuffers, DmaMemory};
+use crate::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer, Unit};
+use crate::memory::{DeviceId, RamBacking, RegionMap, VolatileSlice};
 use crate::pci::{PciFunction, header};
 use crate::testutil::RamLikeMmio;
 
@@ -20,8 +24,6 @@ pub const MMIO_LEN: usize = 0x1_0000;
 pub const HOLE: u64 = 0x3000_0000;
 pub const BMDMA: u16 = 0xC000;
 pub const PRD_TABLE: u64 = 0x1000;
-pub const IDE_DEV: DeviceId = DeviceId(1);
-pub const IDE_CLIENT: ClientId = ClientId(7);
 
 pub const DATA: u16 = 0x1F0;
 pub const FEATURES: u16 = 0x1F1;
@@ -74,56 +76,6 @@ pub fn disk_image(sectors: usize) -> Vec<u8> {
     (0..sectors * 512).map(disk_byte).collect()
 }
 
-/// A MemDisk that holds completions until released: `poll` returns
-/// nothing while held, `wait` always delivers (the drain path).
-pub struct AsyncDisk<'d> {
-    pub inner: MemDisk<'d>,
-    held: VecDeque<Completion>,
-    pub hold: bool,
-    pub waits: u32,
-}
-
-impl<'d> AsyncDisk<'d> {
-    pub fn new(data: &'d mut [u8]) -> Self {
-        AsyncDisk {
-            inner: MemDisk::new(data, false),
-            held: VecDeque::new(),
-            hold: true,
-            waits: 0,
-        }
-    }
-    pub fn in_flight(&self) -> usize {
-        self.held.len()
-    }
-}
-
-impl BlockDevice for AsyncDisk<'_> {
-    fn sector_count(&self) -> u64 {
-        self.inner.sector_count()
-    }
-    fn is_read_only(&self) -> bool {
-        false
-    }
-    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError> {
-        let t = self.inner.submit(req)?;
-        let c = self.inner.poll().expect("MemDisk completes in submit");
-        assert_eq!(c.token, t);
-        self.held.push_back(c);
-        Ok(t)
-    }
-    fn poll(&mut self) -> Option<Completion> {
-        if self.hold {
-            None
-        } else {
-            self.held.pop_front()
-        }
-    }
-    fn wait(&mut self) -> Option<Completion> {
-        self.waits += 1;
-        self.held.pop_front()
-    }
-}
-
 /// A disk of any size that stores nothing: reads return [`disk_byte`]
 /// of the absolute offset (mod 2^32), writes are logged.
 pub struct HugeDisk {
@@ -144,14 +96,14 @@ impl HugeDisk {
     }
 }
 
-impl BlockDevice for HugeDisk {
+impl<'m> BlockDevice<'m> for HugeDisk {
     fn sector_count(&self) -> u64 {
         self.sectors
     }
     fn is_read_only(&self) -> bool {
         false
     }
-    fn submit(&mut self, req: BlockRequest<'_, '_>) -> Result<RequestToken, BlockError> {
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
         match req {
             BlockRequest::Read { sector, iov } => {
                 let (off, _) = crate::block::check_rw(self.sectors, sector, iov)?;
@@ -182,14 +134,74 @@ impl BlockDevice for HugeDisk {
     fn poll(&mut self) -> Option<Completion> {
         self.done.pop_front()
     }
+    fn wait(&mut self) -> Option<Completion> {
+        self.done.pop_front()
+    }
 }
 
-/// Which bounce pool the address space uses.
+/// Checks the lease rule on a deferred disk: the memory a request was
+/// given must still belong to it (same bounce allocation, or not bounce
+/// space at all) when its data moves.
+/// Per buffer of a request: host address, and the bounce allocation ids
+/// of its first and last byte (`None`: not bounce space).
+type Owners = Vec<(usize, Option<u32>, Option<u32>)>;
+
+pub struct LeaseChecker<'a> {
+    arena: &'a dyn BounceBuffers,
+    owners: RefCell<HashMap<u32, Owners>>,
+    pub violations: RefCell<Vec<String>>,
+    pub completions: Cell<u32>,
+}
+
+impl<'a> LeaseChecker<'a> {
+    pub fn new(arena: &'a dyn BounceBuffers) -> Self {
+        LeaseChecker {
+            arena,
+            owners: RefCell::new(HashMap::new()),
+            violations: RefCell::new(Vec::new()),
+            completions: Cell::new(0),
+        }
+    }
+
+    fn ids(&self, s: &VolatileSlice<'_>) -> (usize, Option<u32>, Option<u32>) {
+        let first = s.as_ptr();
+        let last = first.wrapping_add(s.len().saturating_sub(1));
+        (
+            first as usize,
+            self.arena.alloc_id_at(first),
+            self.arena.alloc_id_at(last),
+        )
+    }
+}
+
+impl<'m> DiskObserver<'m> for LeaseChecker<'_> {
+    fn submitted(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
+        let ids = iov.iter().map(|s| self.ids(s)).collect();
+        self.owners.borrow_mut().insert(token.0, ids);
+    }
+    fn completing(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
+        self.completions.set(self.completions.get() + 1);
+        let before = self
+            .owners
+            .borrow_mut()
+            .remove(&token.0)
+            .unwrap_or_default();
+        let now: Vec<_> = iov.iter().map(|s| self.ids(s)).collect();
+        if before != now {
+            self.violations.borrow_mut().push(std::format!(
+                "request {}: memory changed hands while in flight: {before:x?} -> {now:x?}",
+                token.0
+            ));
+        }
+    }
+}
+
+/// Bounce arena sizes for the address space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pool {
-    /// 8 slots of 4 KiB.
+    /// 32 KiB.
     Normal,
-    /// 1 slot of 512 bytes.
+    /// One sector.
     Tiny,
 }
 
@@ -207,49 +219,124 @@ impl Default for Env {
     }
 }
 
+pub type Space<'a> = AddressSpace<'a, 4>;
+
 pub struct Rig<'a, B, const IOV: usize> {
-    pub ide: IdeController<'a, AddressSpace<'a, 4, 4>, B, &'a TestIrq, IOV>,
-    pub space: &'a AddressSpace<'a, 4, 4>,
+    pub ide: IdeController<'a, Space<'a>, B, &'a TestIrq, IOV>,
+    pub space: &'a Space<'a>,
     pub mmio: &'a RamLikeMmio,
     pub irq: &'a TestIrq,
+    pub lease: Option<&'a LeaseChecker<'a>>,
+}
+
+/// Memory for a rig: RAM at 0, RAM-like MMIO at [`MMIO_BASE`].
+struct Memory {
+    ram: Vec<u8>,
+    mmio: RamLikeMmio,
+    normal: BounceArena<32768>,
+    tiny: BounceArena<512>,
+    pio: PioBuffer<{ 16 * 512 }>,
+    irq: TestIrq,
+}
+
+impl Memory {
+    fn new(env: &Env) -> Self {
+        Memory {
+            ram: vec![0u8; env.ram_len],
+            mmio: RamLikeMmio::new(MMIO_LEN),
+            normal: BounceArena::new(),
+            tiny: BounceArena::new(),
+            pio: PioBuffer::new(),
+            irq: TestIrq::default(),
+        }
+    }
+}
+
+fn space<'a>(
+    pool: Pool,
+    ram: &'a mut [u8],
+    mmio: &'a RamLikeMmio,
+    arenas: (&'a dyn BounceBuffers, &'a dyn BounceBuffers),
+) -> Space<'a> {
+    let arena = match pool {
+        Pool::Normal => arenas.0,
+        Pool::Tiny => arenas.1,
+    };
+    let mut map = RegionMap::<4>::new();
+    map.add_ram(RAM_BASE, RamBacking::from_mut_slice(ram))
+        .unwrap();
+    map.add_mmio(MMIO_BASE, MMIO_LEN as u64, mmio, None)
+        .unwrap();
+    AddressSpace::new(map, arena)
 }
 
 /// Builds memory, a controller over `master`/`slave`, and runs `f`.
-pub fn with_devices<B: BlockDevice, const IOV: usize, R>(
+pub fn with_devices<B, const IOV: usize, R>(
     env: Env,
     master: B,
     slave: Option<B>,
     f: impl FnOnce(&mut Rig<'_, B, IOV>) -> R,
-) -> R {
-    let mut ram = vec![0u8; env.ram_len];
-    let mmio = RamLikeMmio::new(MMIO_LEN);
-    let normal = BouncePool::<4096, 8>::new();
-    let tiny = BouncePool::<512, 1>::new();
-    let pool: &dyn BounceBuffers = match env.pool {
-        Pool::Normal => &normal,
-        Pool::Tiny => &tiny,
-    };
-    let mut map = RegionMap::<4>::new();
-    map.add_ram(RAM_BASE, RamBacking::from_mut_slice(&mut ram))
-        .unwrap();
-    map.add_mmio(MMIO_BASE, MMIO_LEN as u64, &mmio, None)
-        .unwrap();
-    let space = AddressSpace::<4, 4>::new(map, pool);
-    let irq = TestIrq::default();
-    let ide = IdeController::new(
-        &space,
-        &irq,
-        master,
-        slave,
-        &IdeConfig::new(IDE_DEV, IDE_CLIENT),
-    );
+) -> R
+where
+    B: for<'x> BlockDevice<'x>,
+{
+    let Memory {
+        mut ram,
+        mmio,
+        normal,
+        tiny,
+        pio,
+        irq,
+    } = Memory::new(&env);
+    let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
+    let dev = space.new_device().unwrap();
+    let ide = IdeController::new(&space, &irq, &pio, master, slave, &IdeConfig::new(dev)).unwrap();
     let mut rig = Rig {
         ide,
         space: &space,
         mmio: &mmio,
         irq: &irq,
+        lease: None,
     };
     f(&mut rig)
+}
+
+/// A deferred disk over `image` (requests complete when released; data
+/// moves then) with the lease checker watching it.
+pub type Deferred<'a> = DeferredDisk<'a, 'a, 4, 256>;
+
+/// A rig whose master is a [`Deferred`] disk over `image`.
+pub fn with_deferred<const IOV: usize, R>(
+    env: Env,
+    image: Vec<u8>,
+    f: impl for<'a> FnOnce(&mut Rig<'a, Deferred<'a>, IOV>) -> R,
+) -> R {
+    let mut image = image;
+    let Memory {
+        mut ram,
+        mmio,
+        normal,
+        tiny,
+        pio,
+        irq,
+    } = Memory::new(&env);
+    let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
+    let checker = LeaseChecker::new(space.bounce());
+    let mut disk = DeferredDisk::new(&mut image, false);
+    disk.observe(&checker);
+    let dev = space.new_device().unwrap();
+    let ide = IdeController::new(&space, &irq, &pio, disk, None, &IdeConfig::new(dev)).unwrap();
+    let mut rig = Rig {
+        ide,
+        space: &space,
+        mmio: &mmio,
+        irq: &irq,
+        lease: Some(&checker),
+    };
+    let r = f(&mut rig);
+    let v = checker.violations.borrow();
+    assert!(v.is_empty(), "lease violations: {v:#?}");
+    r
 }
 
 /// A rig with one MemDisk of `sectors` sectors (filled with [`disk_byte`]).
@@ -258,7 +345,7 @@ pub fn with_disk<R>(sectors: usize, f: impl FnOnce(&mut Rig<'_, MemDisk<'_>, 256
     with_devices(Env::default(), MemDisk::new(&mut image, false), None, f)
 }
 
-impl<B: BlockDevice, const IOV: usize> Rig<'_, B, IOV> {
+impl<'a, B: BlockDevice<'a>, const IOV: usize> Rig<'a, B, IOV> {
     fn decode(&self, port: u16) -> (crate::ide::IoBlock, u16) {
         self.ide
             .decode_port(port)
@@ -386,15 +473,20 @@ impl<B: BlockDevice, const IOV: usize> Rig<'_, B, IOV> {
     }
 }
 
-impl<const IOV: usize> Rig<'_, MemDisk<'_>, IOV> {
+impl<'a, const IOV: usize> Rig<'a, MemDisk<'_>, IOV> {
     pub fn disk(&self) -> &[u8] {
         self.master().data()
     }
 }
 
-impl<const IOV: usize> Rig<'_, AsyncDisk<'_>, IOV> {
+impl<'a, const IOV: usize> Rig<'a, Deferred<'a>, IOV> {
     pub fn disk(&self) -> &[u8] {
-        self.master().inner.data()
+        self.master().data()
+    }
+    /// Lets the backend finish `n` requests and delivers them.
+    pub fn complete(&mut self, n: u32) {
+        self.master_mut().release(n);
+        self.ide.poll();
     }
 }
 

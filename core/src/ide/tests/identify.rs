@@ -7,7 +7,9 @@ use std::vec::Vec;
 use super::harness::*;
 use crate::ide::{feature, opcode};
 
-fn identify<B: crate::block::BlockDevice, const N: usize>(r: &mut Rig<'_, B, N>) -> Vec<u16> {
+fn identify<'a, B: crate::block::BlockDevice<'a>, const N: usize>(
+    r: &mut Rig<'a, B, N>,
+) -> Vec<u16> {
     let raises = r.irq.raises();
     r.command(opcode::IDENTIFY_DEVICE);
     assert_eq!(r.irq.raises(), raises + 1, "IRQ when the data is ready");

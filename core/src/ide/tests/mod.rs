@@ -7,6 +7,7 @@ mod bmdma_regs;
 mod dma;
 mod dma_errors;
 mod identify;
+mod inflight_prop;
 mod non_data;
 mod pci;
 mod pio;
@@ -25,7 +26,7 @@ fn controller_is_send_over_an_address_space() {
     assert_send::<
         crate::ide::IdeController<
             'static,
-            crate::dma::AddressSpace<'static, 4, 4>,
+            crate::dma::AddressSpace<'static, 4>,
             crate::block::MemDisk<'static>,
             harness::TestIrq,
         >,

@@ -9,8 +9,8 @@ use crate::ide::{IdeError, opcode};
 
 /// Reads `n` sectors of PIO data with 16- or 32-bit accesses, checking the
 /// per-block DRQ/IRQ protocol; `per_block` sectors per DRQ block.
-fn pio_read<B: crate::block::BlockDevice, const N: usize>(
-    r: &mut Rig<'_, B, N>,
+fn pio_read<'a, B: crate::block::BlockDevice<'a>, const N: usize>(
+    r: &mut Rig<'a, B, N>,
     n: usize,
     per_block: usize,
     wide: bool,
@@ -37,8 +37,8 @@ fn pio_read<B: crate::block::BlockDevice, const N: usize>(
 
 /// Writes `data` by PIO, checking DRQ without IRQ before the first block
 /// and an IRQ after every block (the last included).
-fn pio_write<B: crate::block::BlockDevice, const N: usize>(
-    r: &mut Rig<'_, B, N>,
+fn pio_write<'a, B: crate::block::BlockDevice<'a>, const N: usize>(
+    r: &mut Rig<'a, B, N>,
     data: &[u8],
     per_block: usize,
     wide: bool,

@@ -11,8 +11,8 @@ fn range(lba: u64, count: u16) -> [u8; 8] {
 }
 
 /// Writes one 512-byte block of range entries at `addr`.
-fn ranges<B: crate::block::BlockDevice, const N: usize>(
-    r: &mut Rig<'_, B, N>,
+fn ranges<'a, B: crate::block::BlockDevice<'a>, const N: usize>(
+    r: &mut Rig<'a, B, N>,
     addr: u64,
     entries: &[(u64, u16)],
 ) {
@@ -23,7 +23,7 @@ fn ranges<B: crate::block::BlockDevice, const N: usize>(
     r.set_mem(addr, &block);
 }
 
-fn trim<B: crate::block::BlockDevice, const N: usize>(r: &mut Rig<'_, B, N>, blocks: u16) {
+fn trim<'a, B: crate::block::BlockDevice<'a>, const N: usize>(r: &mut Rig<'a, B, N>, blocks: u16) {
     r.outb(FEATURES, 0);
     r.outb(FEATURES, feature::DSM_TRIM);
     r.outb(NSECT, (blocks >> 8) as u8);

@@ -96,28 +96,77 @@ fn read_write_cross_regions_and_report_holes() {
 #[test]
 fn owner_and_reentrancy_are_refused() {
     let mmio = RamLikeMmio::new(0x10);
-    let mut m = RegionMap::<2>::new();
-    m.add_mmio(0x0, 0x10, &mmio, Some(DeviceId(7))).unwrap();
-    m.add_mmio(0x10, 0x10, &DenyMmio, None).unwrap();
-    let mut b = [0u8; 4];
-    assert_eq!(
-        m.read(DeviceId(7), 0, &mut b),
-        Err(MemError::Reentrant { addr: 0 })
+    let other = RamLikeMmio::new(0x10);
+    let mut m = RegionMap::<3>::new();
+    let (a, b, c) = (
+        m.new_device().unwrap(),
+        m.new_device().unwrap(),
+        m.new_device().unwrap(),
     );
-    m.read(DeviceId(8), 0, &mut b).unwrap();
+    m.add_mmio(0x0, 0x10, &mmio, Some(a)).unwrap();
+    m.add_mmio(0x10, 0x10, &DenyMmio, None).unwrap();
+    m.add_mmio(0x20, 0x10, &other, Some(b)).unwrap();
+    let mut buf = [0u8; 4];
     assert_eq!(
-        m.write(DeviceId(8), 0x10, &b),
+        m.read(a, 0, &mut buf),
+        Err(MemError::Reentrant { addr: 0 }),
+        "a device's DMA into its own MMIO"
+    );
+    assert_eq!(m.probe(a, 0, 4), Err(MemError::Reentrant { addr: 0 }));
+    m.read(b, 0, &mut buf).unwrap();
+    assert_eq!(
+        m.write(b, 0x10, &buf),
         Err(MemError::Mmio {
             addr: 0x10,
             error: MmioError::Denied
         })
     );
-    // A nested access while the handler runs is refused.
-    let r = m.lookup(0).unwrap();
-    let nested = r.mmio(DeviceId(8), 0, |_, _| {
-        Ok(m.read(DeviceId(9), 0, &mut [0u8; 1]))
+    // b's DMA runs a's handler; a's handler does DMA into b's MMIO while b
+    // is mid-access: refused (so is any device's, conservatively). The
+    // host's accesses are roots, never nested: allowed.
+    let nested = m.mmio_at(b, 0, |_, _| {
+        let back_into_b = m.read(a, 0x20, &mut [0u8; 1]);
+        let host = m.read(DeviceId::HOST, 0x0, &mut [0u8; 1]);
+        let third = m.read(c, 0x20, &mut [0u8; 1]);
+        Ok((back_into_b, host, third))
     });
-    assert_eq!(nested, Ok(Err(MemError::Reentrant { addr: 0 })));
+    assert_eq!(
+        nested,
+        Ok((
+            Err(MemError::Reentrant { addr: 0x20 }),
+            Ok(()),
+            Err(MemError::Reentrant { addr: 0x20 })
+        ))
+    );
+    m.read(a, 0x20, &mut buf).unwrap();
+}
+
+/// Two threads on one region: a vCPU (the host) and a device's DMA at
+/// the same time are concurrent, not re-entrant; neither is refused (the
+/// old per-region flag refused whichever came second).
+#[test]
+fn two_threads_on_one_region_are_not_an_error() {
+    let mmio = RamLikeMmio::new(0x100);
+    let mut m = RegionMap::<1>::new();
+    let dev = m.new_device().unwrap();
+    let owner = m.new_device().unwrap();
+    m.add_mmio(0x1000, 0x100, &mmio, Some(owner)).unwrap();
+    std::thread::scope(|s| {
+        let m = &m;
+        let host = s.spawn(move || {
+            for i in 0..20_000u32 {
+                m.write(DeviceId::HOST, 0x1000, &i.to_le_bytes()).unwrap();
+            }
+        });
+        let device = s.spawn(move || {
+            let mut b = [0u8; 4];
+            for _ in 0..20_000 {
+                m.read(dev, 0x1010, &mut b).unwrap();
+            }
+        });
+        host.join().unwrap();
+        device.join().unwrap();
+    });
 }
 
 proptest! {

@@ -1,0 +1,326 @@
+//! Work that outlives a register access: flushes, completions delivered by
+//! the host's poll, bounce retries, the bounded drain, and the guest
+//! actions (BMDMA stop, SRST) whose effect waits for a request in flight.
+//!
+//! # Stop and reset while a request is in flight
+//! Like QEMU's `ide_cancel_dma_sync`, a partial DMA must not reach the
+//! disk or memory behind the guest's back, so the operation is completed,
+//! not torn: BMDMA START 1 → 0 and the SRST rising edge first *drain* —
+//! they wait for the request in flight with the backend's bounded
+//! [`BlockDevice::wait`] and let the operation run to its end. If the
+//! backend does not finish within its bound, the effect is *deferred*: the
+//! operation keeps its memory and runs on as completions arrive through
+//! `poll`, and the stop or reset is applied when it ends. Guest-visible
+//! outcomes:
+//!
+//! | action | drained in time | deferred (until the operation ends) |
+//! |---|---|---|
+//! | START 1 → 0 | the command completes (Status, IRQ, BM INT), then ACTIVE clears | START reads 0 at once; ACTIVE stays set; then as on the left |
+//! | SRST | reset: Status DRDY\|DSC, Error 0x01, signature, device 0 selected, BM ACTIVE clear, IRQ (BM INT) | both devices read BSY; then as on the left |
+//!
+//! A DMA waiting for bounce space has no request in flight; stop or reset
+//! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
+
+use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, SECTOR_SIZE};
+
+use super::super::IrqLine;
+use super::super::error::IdeError;
+use super::super::registers::{AtaError, Status};
+use super::super::stats::bump;
+use super::super::taskfile::TaskFile;
+use super::dma::{Failure, classify};
+use super::{AfterFlush, Channel, Op, Outcome, Unit};
+
+/// Completions one `poll` call delivers at most (one request is in flight
+/// at a time; the bound only caps a backend that keeps returning foreign
+/// completions).
+const POLL_ROUNDS: usize = 64;
+/// Rounds a drain may take: one per block request of the longest command
+/// (65536 sectors, or 8 blocks of TRIM ranges), with margin.
+const DRAIN_ROUNDS: u32 = 1 << 17;
+
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
+where
+    M: crate::dma::DmaMemory + ?Sized,
+    B: BlockDevice<'m>,
+    I: IrqLine,
+{
+    /// Submits a flush for unit `u` (Status DRDY|BSY until it completes).
+    pub(super) fn flush_start(&mut self, u: Unit, then: AfterFlush) -> Outcome {
+        let unit = self.units.get_mut(u);
+        unit.tf.status = Status::DRDY | Status::BSY;
+        let Some(drive) = unit.drive.as_mut() else {
+            return self.flush_done(then, Ok(()));
+        };
+        match drive.block.submit(BlockRequest::Flush) {
+            Err(e) => self.flush_done(then, Err(e)),
+            Ok(token) => match drive.block.poll() {
+                Some(c) if c.token == token => self.flush_done(then, c.result),
+                other => {
+                    if other.is_some() {
+                        bump(&mut self.stats.stray_completions, 1);
+                    }
+                    self.op = Op::Flush {
+                        unit: u,
+                        token,
+                        then,
+                    };
+                    Outcome::Started
+                }
+            },
+        }
+    }
+
+    /// A flush finished with `result`.
+    fn flush_done(&mut self, then: AfterFlush, result: Result<(), BlockError>) -> Outcome {
+        self.op = Op::Idle;
+        match then {
+            AfterFlush::Command => match result {
+                Ok(()) => Outcome::Done { dsc: true },
+                Err(e) => Outcome::Abort(IdeError::Block(e)),
+            },
+            AfterFlush::Dma { cmd, stay_active } => {
+                match result {
+                    Ok(()) => self.dma_finish(cmd, stay_active),
+                    Err(e) => self.dma_fail(
+                        cmd,
+                        u64::from(cmd.count),
+                        Failure::Device,
+                        IdeError::Block(e),
+                    ),
+                }
+                Outcome::Started
+            }
+            AfterFlush::PioWrite(block) => match result {
+                Ok(()) => self.pio_write_done(block),
+                Err(e) => Outcome::Abort(IdeError::Block(e)),
+            },
+        }
+    }
+
+    /// The unit whose backend has a request of this channel in flight.
+    pub(super) fn in_flight_unit(&self) -> Option<Unit> {
+        match self.op {
+            Op::Dma { cmd, .. } if self.xfer.as_ref().is_some_and(|x| x.in_flight().is_some()) => {
+                Some(cmd.unit)
+            }
+            Op::Trim(run) if run.token.is_some() => Some(run.cmd.unit),
+            Op::Flush { unit, .. } => Some(unit),
+            Op::PioRead { block, .. } | Op::PioWrite { block, .. } => Some(block.unit),
+            _ => None,
+        }
+    }
+
+    /// Collects finished requests from the backend and moves the channel
+    /// on. Returns whether anything was delivered.
+    pub(crate) fn poll(&mut self) -> bool {
+        let mut any = false;
+        for _ in 0..POLL_ROUNDS {
+            let Some(u) = self.in_flight_unit() else {
+                break;
+            };
+            let Some(c) = self
+                .units
+                .get_mut(u)
+                .drive
+                .as_mut()
+                .and_then(|d| d.block.poll())
+            else {
+                break;
+            };
+            self.deliver(c);
+            any = true;
+        }
+        if any {
+            self.settle();
+        }
+        any
+    }
+
+    /// Bounce space was freed: a transfer waiting for it tries again. A
+    /// channel that no longer waits leaves the retry queue, so it cannot
+    /// hold up the clients behind it.
+    pub(crate) fn retry_bounce(&mut self) {
+        if matches!(self.op, Op::Dma { .. }) && self.in_flight_unit().is_none() {
+            self.dma_advance();
+            self.settle();
+        } else {
+            self.mem.cancel_retry(self.requester);
+        }
+    }
+
+    /// Hands a completion to the operation waiting for it.
+    fn deliver(&mut self, c: Completion) {
+        match self.op {
+            Op::Dma { cmd, .. } => {
+                if let Some(x) = self.xfer.as_mut()
+                    && x.in_flight() == Some(c.token)
+                {
+                    match x.complete(self.mem, self.sg.entries(), c) {
+                        Ok(()) => self.dma_advance(),
+                        Err(e) => {
+                            let done = x.bytes_done() / SECTOR_SIZE as u64;
+                            self.dma_fail(cmd, done, classify(e), IdeError::Transfer(e));
+                        }
+                    }
+                    return;
+                }
+            }
+            Op::Trim(run) if run.token == Some(c.token) => {
+                self.trim_completed(run, c);
+                return;
+            }
+            Op::Flush { unit, token, then } if token == c.token => {
+                let outcome = self.flush_done(then, c.result);
+                self.finish(unit, outcome);
+                return;
+            }
+            Op::PioRead { block, token } if token == c.token => {
+                self.op = Op::Idle;
+                let outcome = self.pio_read_done(block, c.result);
+                self.finish(block.unit, outcome);
+                return;
+            }
+            Op::PioWrite { block, token } if token == c.token => {
+                self.op = Op::Idle;
+                let outcome = self.pio_write_written(block, c.result);
+                self.finish(block.unit, outcome);
+                return;
+            }
+            _ => {}
+        }
+        bump(&mut self.stats.stray_completions, 1);
+        self.last_error = Some(IdeError::StrayCompletion);
+    }
+
+    /// Runs the outstanding operation towards its end, waiting for the
+    /// backend (`BlockDevice::wait`, bounded by the backend). Returns true
+    /// when no request is left in flight; false when the backend's bound ran
+    /// out (the operation then goes on through `poll`). A DMA still waiting
+    /// for bounce space after one more try is failed (BMDMA ERR + ABRT): it
+    /// cannot make progress while the guest stops or resets it. A DMA
+    /// command not yet started and an open PIO data phase are left alone.
+    pub(crate) fn drain(&mut self) -> bool {
+        for _ in 0..DRAIN_ROUNDS {
+            match self.in_flight_unit() {
+                Some(u) => {
+                    let c = self
+                        .units
+                        .get_mut(u)
+                        .drive
+                        .as_mut()
+                        .and_then(|d| d.block.wait());
+                    match c {
+                        Some(c) => self.deliver(c),
+                        None => return false,
+                    }
+                }
+                None => match self.op {
+                    Op::Dma { .. } => {
+                        self.dma_advance();
+                        if self.in_flight_unit().is_none() {
+                            self.fail_bounce_wait();
+                        }
+                    }
+                    _ => return true,
+                },
+            }
+        }
+        self.in_flight_unit().is_none()
+    }
+
+    /// Fails a DMA that waits for bounce space (no request in flight).
+    fn fail_bounce_wait(&mut self) {
+        if let Op::Dma { cmd, .. } = self.op
+            && self.in_flight_unit().is_none()
+        {
+            let done = self
+                .xfer
+                .as_ref()
+                .map_or(0, |x| x.bytes_done() / SECTOR_SIZE as u64);
+            self.dma_fail(
+                cmd,
+                done,
+                Failure::HostBus,
+                IdeError::StoppedWaitingForBounce,
+            );
+        }
+    }
+
+    /// BMDMA START went 1 → 0: drain, then clear ACTIVE (now or when the
+    /// operation ends).
+    pub(super) fn bm_stop(&mut self) {
+        if self.drain() {
+            self.bm.set_active(false);
+        } else {
+            self.deferred.stop = true;
+            bump(&mut self.stats.deferred_stops, 1);
+        }
+    }
+
+    /// The SRST rising edge: both devices BSY, drain, reset (now or when
+    /// the operation ends).
+    pub(super) fn software_reset(&mut self) {
+        for unit in self.units.both_mut() {
+            if unit.drive.is_some() {
+                unit.tf.status.insert(Status::BSY);
+            }
+        }
+        self.drop_pending_dma();
+        self.pio.stop();
+        if self.drain() {
+            self.reset_devices();
+        } else {
+            self.deferred.reset = true;
+            bump(&mut self.stats.deferred_resets, 1);
+        }
+    }
+
+    /// Applies a deferred stop or reset once no request is in flight.
+    pub(crate) fn settle(&mut self) {
+        if !(self.deferred.stop || self.deferred.reset) || self.in_flight_unit().is_some() {
+            return;
+        }
+        // A DMA left without a request is waiting for bounce space.
+        self.fail_bounce_wait();
+        if self.deferred.reset {
+            self.reset_devices();
+        }
+        if self.deferred.stop {
+            self.deferred.stop = false;
+            self.bm.set_active(false);
+        }
+    }
+
+    /// A DMA command still waiting for START ends with the reset.
+    fn drop_pending_dma(&mut self) {
+        if let Op::DmaPending(_) = self.op {
+            self.op = Op::Idle;
+            bump(&mut self.stats.dma_dropped, 1);
+        }
+    }
+
+    /// The reset itself (nothing in flight): a DMA command still waiting
+    /// for START is dropped, an open PIO phase ends, both devices' registers
+    /// reset, the diagnostic runs (Error 0x01, Status DRDY|DSC, signature),
+    /// BM ACTIVE clears and the IRQ is raised.
+    ///
+    /// Deviation: device 0 ends up selected (QEMU keeps its internal unit
+    /// while the Device register reads 0xA0).
+    fn reset_devices(&mut self) {
+        self.deferred.reset = false;
+        self.drop_pending_dma();
+        self.pio.stop();
+        for unit in self.units.both_mut() {
+            let present = unit.drive.is_some();
+            unit.tf = TaskFile::after_reset(present);
+            unit.tf.error = AtaError::AMNF;
+            if let Some(d) = unit.drive.as_mut() {
+                d.soft_reset();
+            }
+        }
+        self.selected = Unit::Master;
+        self.bm.set_active(false);
+        self.raise_irq();
+    }
+}
