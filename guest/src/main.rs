@@ -30,6 +30,7 @@ mod ide;
 mod lapic;
 mod pci;
 mod pic;
+mod pit;
 mod platform;
 mod suite;
 

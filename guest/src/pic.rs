@@ -1,8 +1,9 @@
 //! The legacy 8259 interrupt controllers and the IDE interrupt (IRQ 14).
 //!
 //! Both PICs are remapped to vectors 0x20-0x2F. Only the cascade (IRQ 2)
-//! and IRQ 14 are unmasked. The IRQ 14 handler counts and sends EOI to both
-//! controllers. Everything else that arrives is counted as stray.
+//! and IRQ 14 are unmasked (IRQ 0, the PIT, only while a test waits in
+//! `hlt`). The IRQ 14 handler counts and sends EOI to both controllers.
+//! Everything else that arrives is counted as stray.
 //!
 //! The guest runs with interrupts disabled except inside
 //! [`with_interrupts`], so an IDE interrupt stays pending in the slave's
@@ -48,6 +49,10 @@ pub fn init() {
 /// Called by the interrupt stubs with the IRQ number (0-15).
 pub fn interrupt(irq: u8) {
     match irq {
+        0 => {
+            crate::pit::tick();
+            outb(MASTER_CMD, EOI);
+        }
         14 => {
             IRQ14_COUNT.fetch_add(1, Ordering::Relaxed);
             outb(SLAVE_CMD, EOI);
@@ -109,6 +114,13 @@ pub fn set_irq14_level(level: bool) {
         elcr & !IRQ14_BIT
     };
     outb(ELCR_SLAVE, v);
+}
+
+/// Masks or unmasks IRQ 0 (the PIT) at the master PIC.
+pub fn set_irq0_masked(masked: bool) {
+    let imr = inb(MASTER_DATA);
+    let v = if masked { imr | 1 } else { imr & !1 };
+    outb(MASTER_DATA, v);
 }
 
 /// Masks or unmasks IRQ 14 at the slave PIC.

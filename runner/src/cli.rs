@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::disk::DiskSpec;
+
 /// Smallest guest RAM size accepted (the guest is loaded at 1 MiB and needs
 /// room above it).
 pub const MIN_MEMORY: u64 = 4 << 20;
@@ -56,10 +58,13 @@ pub struct RunArgs {
     /// PVH ELF kernel to boot [default: the bundled test guest].
     #[arg(long, value_name = "ELF")]
     pub kernel: Option<PathBuf>,
-    /// Raw disk image (size a multiple of 512); `,readonly` opens it
-    /// read-only with a shared lock. Without it a temporary 130 GiB sparse
-    /// image is used and deleted at exit.
-    #[arg(long, value_name = "PATH[,readonly]", value_parser = parse_disk)]
+    /// Raw disk image (size a multiple of 512). Options after the path:
+    /// `readonly` opens it read-only with a shared lock; `aio=io_uring`
+    /// (default) or `aio=sync` picks the I/O engine; `cache=none` opens it
+    /// with O_DIRECT (default `cache=writeback`). A comma in the path is
+    /// written `,,`. Without `--disk` a temporary 130 GiB sparse image is
+    /// used and deleted at exit.
+    #[arg(long, value_name = "PATH[,readonly][,aio=io_uring|sync][,cache=writeback|none]", value_parser = parse_disk)]
     pub disk: Option<DiskSpec>,
     /// Guest RAM size, e.g. 64M or 1G (suffixes K, M, G are powers of 1024;
     /// 4M..=3G).
@@ -89,34 +94,8 @@ pub struct GuestElfArgs {
     pub out: PathBuf,
 }
 
-/// A `--disk` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskSpec {
-    /// Image file.
-    pub path: PathBuf,
-    /// Open read-only (shared lock) instead of read-write (exclusive lock).
-    pub read_only: bool,
-}
-
-/// Parses `PATH[,readonly]`. The text after the last comma is an option only
-/// when it is a known one (`readonly`, `ro`, `rw`), so `a,b.img` names the
-/// file `a,b.img`.
 fn parse_disk(s: &str) -> Result<DiskSpec, String> {
-    if s.is_empty() {
-        return Err("empty disk path".into());
-    }
-    let (path, read_only) = match s.rsplit_once(',') {
-        Some((p, "readonly")) | Some((p, "ro")) => (p, true),
-        Some((p, "rw")) => (p, false),
-        _ => (s, false),
-    };
-    if path.is_empty() {
-        return Err("empty disk path".into());
-    }
-    Ok(DiskSpec {
-        path: PathBuf::from(path),
-        read_only,
-    })
+    crate::disk::options::parse(s)
 }
 
 /// Parses a size with an optional binary suffix (`K`, `M`, `G`, also `KiB`
@@ -208,11 +187,13 @@ mod tests {
         let d = parse_disk("a.img,readonly").unwrap();
         assert_eq!(d.path, PathBuf::from("a.img"));
         assert!(d.read_only);
-        let d = parse_disk("a,b.img").unwrap();
+        let d = parse_disk("a,,b.img,aio=sync").unwrap();
         assert_eq!(d.path, PathBuf::from("a,b.img"));
         assert!(!d.read_only);
         assert!(parse_disk(",readonly").is_err());
         assert!(parse_disk("").is_err());
+        let e = Cli::try_parse_from(["vmdma", "--disk", "x.img,unknown=1"]).unwrap_err();
+        assert!(e.to_string().contains("unknown=1"), "{e}");
     }
 
     #[test]

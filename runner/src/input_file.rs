@@ -54,12 +54,17 @@ fn require_regular(t: FileType) -> Result<(), InputFileError> {
 /// Opens the regular file at `path` (symbolic links followed) for reading,
 /// and for writing too when `write`. Refuses anything else without blocking.
 pub fn open_regular(path: &Path, write: bool) -> Result<File, InputFileError> {
+    open_regular_with(path, write, 0)
+}
+
+/// [`open_regular`] with extra `open(2)` flags (e.g. `O_DIRECT`).
+pub fn open_regular_with(path: &Path, write: bool, flags: i32) -> Result<File, InputFileError> {
     let before = std::fs::metadata(path).map_err(InputFileError::Io)?;
     require_regular(before.file_type())?;
     let file = OpenOptions::new()
         .read(true)
         .write(write)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY | flags)
         .open(path)
         .map_err(InputFileError::Io)?;
     let after = file.metadata().map_err(InputFileError::Io)?;

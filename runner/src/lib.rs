@@ -11,13 +11,15 @@
 //!      │   │              MMIO scratch, chipset (PCI config, PIIX3 IDE)
 //!      │   └─ disk/ ───── raw image files as block devices
 //!      ├─ input_file ──── open kernel/disk files: regular files only
-//!      ├─ supervisor ──── vCPU thread, timeout, halt detection
+//!      ├─ io_thread ───── disk completions → chipset service, IRQ 14
+//!      ├─ supervisor ──── vCPU thread, timeout, signals, halt detection
 //!      └─ stats ───────── --stats counters
 //! ```
 //!
-//! Unsafe code lives in three modules only: `vmm::memory` (mmap and the
-//! KVM memory slot), `vmm::vcpu` (I/O exit data views) and `disk::sys`
-//! (`preadv`/`pwritev`/`fallocate` on guest memory).
+//! Unsafe code lives in four modules only: `vmm::memory` (mmap and the
+//! KVM memory slot), `vmm::vcpu` (I/O exit data views), `disk::sys`
+//! (`preadv`/`pwritev`/`fallocate`/`statx`) and `disk::uring` (io_uring
+//! submissions pointing at guest memory).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -28,6 +30,7 @@ pub mod disk;
 pub mod error;
 pub mod guest_image;
 pub mod input_file;
+pub mod io_thread;
 pub mod machine;
 pub mod stats;
 pub mod supervisor;

@@ -23,10 +23,11 @@ use crate::devices::irq::IrqLine;
 use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
-use crate::disk::{self, RawDisk};
+use crate::disk::{self, DiskMode};
 use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
+use crate::io_thread::IoThread;
 use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
@@ -41,7 +42,7 @@ pub struct Prepared {
     kernel: Vec<u8>,
     cmdline: String,
     memory: usize,
-    disk: RawDisk,
+    disk: disk::Image,
     trace: bool,
 }
 
@@ -54,6 +55,21 @@ pub struct RunReport {
     pub stats: ExitStats,
     /// The IDE controller's counters.
     pub ide: IdeStats,
+    /// The disk engine that ran, and its counters.
+    pub disk: Option<DiskReport>,
+}
+
+/// What the disk backend did.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskReport {
+    /// Engine and cache policy.
+    pub mode: DiskMode,
+    /// io_uring counters (io_uring engine only).
+    pub uring: Option<disk::uring::UringStats>,
+    /// Bytes copied through an aligned buffer for direct I/O.
+    pub bounced_bytes: u64,
+    /// Times the I/O thread woke up to deliver completions.
+    pub io_thread_wakeups: u64,
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -111,11 +127,13 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     boot::pvh::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
 
     let disk = match &args.disk {
-        Some(spec) => disk::open(&spec.path, spec.read_only).map_err(|source| Error::Disk {
+        Some(spec) => disk::open(spec).map_err(|source| Error::Disk {
             path: spec.path.display().to_string(),
             source,
         })?,
-        None => disk::temporary(disk::TEMP_IMAGE_SIZE).map_err(Error::TempDisk)?,
+        None => {
+            disk::temporary(disk::TEMP_IMAGE_SIZE, disk::Aio::default()).map_err(Error::TempDisk)?
+        }
     };
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
@@ -143,12 +161,14 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     regions
         .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
         .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
-    let bounce = Box::new(GuestBounceArena::new());
-    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
+    // Bounce space and the IDE channel's PIO buffer, page-aligned so that
+    // direct I/O (cache=none) can use them without another copy.
+    let bounce = Box::new(PageAligned(GuestBounceArena::new()));
+    let space: GuestSpace<'_> = AddressSpace::new(regions, &bounce.0);
     // PIO blocks of the IDE channel: outside the controller, alive as long
     // as guest memory, so a request in flight never points into freed or
     // moved memory.
-    let pio_buffer = Box::new(PioBuffer::<{ 16 * 512 }>::new());
+    let pio_buffer = Box::new(PageAligned(PioBuffer::<{ 16 * 512 }>::new()));
 
     let serial = Arc::new(Mutex::new(SerialPort::new(
         IrqLine::new(vm.fd().clone(), COM1_IRQ),
@@ -166,11 +186,19 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     .map_err(|e| Error::Device(e.to_string()))?;
     // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
     // the disk as primary master (IRQ 14, DMA straight into `space`).
+    let (backend, mode, warning) = p.disk.into_backend();
+    if let Some(w) = warning {
+        eprintln!("vmdma: warning: {w}");
+    }
+    let completions = backend
+        .completion_eventfd()
+        .transpose()
+        .map_err(|e| Error::Device(format!("disk completion eventfd: {e}")))?;
     let chipset = Arc::new(Mutex::new(
         Chipset::new(
             &space,
-            &*pio_buffer,
-            p.disk,
+            &pio_buffer.0,
+            backend,
             IrqLine::new(vm.fd().clone(), IDE_IRQ),
         )
         .map_err(Error::Device)?,
@@ -192,23 +220,63 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         trace: p.trace,
     };
     let mut stats = ExitStats::default();
-    let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
+    // The I/O thread lives in a scope inside everything it borrows (the
+    // chipset, and through it guest RAM and the disk): it is stopped and
+    // joined before any of that can go.
+    let (result, wakeups) = std::thread::scope(|scope| {
+        let io = match completions {
+            Some((efd, pending)) => match IoThread::spawn(scope, efd, pending, &chipset) {
+                Ok(t) => Some(t),
+                Err(e) => return (Err(Error::Thread(e)), 0),
+            },
+            None => None,
+        };
+        let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
+        let wakeups = match io.map(IoThread::stop) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
+            None => 0,
+        };
+        (result, wakeups)
+    });
     // Guest output must be complete before the runner reports anything.
     let _ = serial
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .writer_mut()
         .flush();
+    // Whatever ended the run (guest exit, timeout, signal, an error), the
+    // disk's requests in flight complete and the disk is flushed before guest
+    // memory is unmapped.
+    let shutdown = chipset
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .shutdown();
     result?;
+    shutdown.map_err(Error::Fatal)?;
     let reason = control
         .stop_reason()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
-    let ide = chipset
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .ide_stats();
-    Ok(RunReport { reason, stats, ide })
+    let c = chipset.lock().unwrap_or_else(PoisonError::into_inner);
+    let ide = c.ide_stats();
+    let disk = c.disk().map(|d| DiskReport {
+        mode,
+        uring: d.uring_stats(),
+        bounced_bytes: d.bounced_bytes(),
+        io_thread_wakeups: wakeups,
+    });
+    Ok(RunReport {
+        reason,
+        stats,
+        ide,
+        disk,
+    })
 }
+
+/// A value on a page boundary (its first field is its data: see the
+/// `repr(C)` of the arena and the PIO buffer).
+#[repr(C, align(4096))]
+struct PageAligned<T>(T);
 
 /// Runs `vcpu` until a stop is requested or the VMM fails.
 fn run_vcpu(

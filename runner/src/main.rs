@@ -58,6 +58,9 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     if args.stats {
         eprint!("{}", report.stats.report(start.elapsed()));
         eprint!("{}", vmdma::stats::dma_report(&report.stats, &report.ide));
+        if let Some(d) = &report.disk {
+            eprint!("{}", vmdma::stats::disk_report(d));
+        }
     }
     Ok(match report.reason {
         StopReason::GuestExit(v) => runner_exit_status(v),

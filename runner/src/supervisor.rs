@@ -79,6 +79,7 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
                     reason: control.stop_reason().unwrap_or(StopReason::Timeout),
                     stats: ExitStats::default(),
                     ide: Default::default(),
+                    disk: None,
                 });
             }
             let _ = handle.kill(kick_signal());

@@ -119,7 +119,10 @@ struct State<const LIVE: usize, const WAITERS: usize> {
 }
 
 /// `BYTES` of bounce space with at most `LIVE` allocations at once and up
-/// to `WAITERS` clients in the retry queue. Usable in a `static`.
+/// to `WAITERS` clients in the retry queue. Usable in a `static`. The bytes
+/// come first (`repr(C)`) and every allocation starts on a granule, so a
+/// host that aligns the whole value aligns every bounce buffer.
+#[repr(C)]
 pub struct BounceArena<const BYTES: usize, const LIVE: usize = 32, const WAITERS: usize = 8> {
     storage: SharedBytes<BYTES>,
     state: Mutex<State<LIVE, WAITERS>>,

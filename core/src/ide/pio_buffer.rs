@@ -16,7 +16,9 @@ use super::identify::MAX_MULTIPLE;
 
 /// `N` bytes of PIO buffer: one DRQ block of up to `N / 512` sectors
 /// (READ/WRITE MULTIPLE uses at most 16). Const-constructible, so it can be
-/// a `static`.
+/// a `static`. The bytes come first (`repr(C)`), so a host that needs them
+/// aligned (direct I/O) aligns the whole value.
+#[repr(C)]
 pub struct PioBuffer<const N: usize> {
     bytes: SharedBytes<N>,
     claimed: AtomicBool,

@@ -16,6 +16,14 @@ pub fn sti() {
     unsafe { asm!("sti", options(nomem, nostack)) };
 }
 
+/// Waits for the next interrupt: `sti; hlt` (the interrupt is taken after
+/// `hlt` starts, so none can slip in between), then interrupts off again.
+pub fn wait_for_interrupt() {
+    // SAFETY: as `sti`: every deliverable vector has a handler; `hlt` only
+    // stops this CPU until the next interrupt.
+    unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+}
+
 /// Stops the CPU for good: interrupts off, `hlt` in a loop.
 pub fn halt_forever() -> ! {
     loop {

@@ -1,7 +1,8 @@
 //! The test lists, in run order.
 
 use super::{
-    Test, commands, dma, errors, identify, integrity, irq, mmio, pio, prd, readonly, registers,
+    Test, async_io, commands, dma, errors, identify, integrity, irq, mmio, pio, prd, readonly,
+    registers,
 };
 
 /// The conformance suite, in run order (later tests change device state:
@@ -42,6 +43,14 @@ pub const CONFORMANCE: &[Test] = &[
     ),
     Test::new("stop_mid_transfer_read", prd::stop_mid_transfer_read),
     Test::new("stop_mid_transfer_write", prd::stop_mid_transfer_write),
+    Test::new(
+        "async_read_active_before_completion",
+        async_io::async_read_active_before_completion,
+    ),
+    Test::new("async_hlt_wakeup", async_io::async_hlt_wakeup),
+    Test::new("async_stop_mid_transfer", async_io::async_stop_mid_transfer),
+    Test::new("async_srst_mid_transfer", async_io::async_srst_mid_transfer),
+    Test::new("async_flood_stop_srst", async_io::async_flood_stop_srst),
     Test::new("irq_dma_completion", irq::irq_dma_completion),
     Test::new("irq_non_data_sets_bm_int", irq::irq_non_data_sets_bm_int),
     Test::new("status_read_clears_irq", irq::status_read_clears_irq),

@@ -22,6 +22,7 @@
     reason = "fixed-size failure messages, no heap"
 )]
 
+mod async_io;
 mod commands;
 mod ctx;
 mod dma;

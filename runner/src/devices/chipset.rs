@@ -7,6 +7,7 @@
 //! is followed. After every access it delivers block completions and
 //! bounce-space notifications to the controller.
 
+use vmdma_core::block::BlockDevice;
 use vmdma_core::dma::DmaMemory;
 use vmdma_core::ide::{IdeConfig, IdeController, IdeStats, PioStorage};
 use vmdma_core::pci::{
@@ -16,7 +17,7 @@ use vmdma_core::pci::{
 use crate::devices::bus::PortDecoder;
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::GuestSpace;
-use crate::disk::RawDisk;
+use crate::disk::Disk;
 
 /// Configuration mechanism #1 ports.
 const CF8: u16 = ConfigMechanism1::PORT_BASE;
@@ -47,7 +48,10 @@ impl vmdma_core::ide::IrqLine for IdeIrq {
 }
 
 /// The controller type the runner uses.
-pub type Ide<'m> = IdeController<'m, GuestSpace<'m>, RawDisk, IdeIrq>;
+pub type Ide<'m> = IdeController<'m, GuestSpace<'m>, Disk<'m>, IdeIrq>;
+
+/// How long shutting down waits for disk requests still in flight.
+const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The PCI functions and the IDE controller, reachable through port I/O.
 pub struct Chipset<'m> {
@@ -74,7 +78,7 @@ impl<'m> Chipset<'m> {
     pub fn new(
         space: &'m GuestSpace<'m>,
         pio: &'m dyn PioStorage,
-        disk: RawDisk,
+        disk: Disk<'m>,
         irq: IrqLine,
     ) -> Result<Self, String> {
         let id = space
@@ -104,6 +108,48 @@ impl<'m> Chipset<'m> {
     /// The IDE controller's counters.
     pub fn ide_stats(&self) -> IdeStats {
         *self.ide.stats()
+    }
+
+    /// The disk backend.
+    pub fn disk(&self) -> Option<&Disk<'m>> {
+        self.ide.disk(vmdma_core::ide::Unit::Master)
+    }
+
+    /// Ends the devices' work before the VM goes away: every request in
+    /// flight is completed (waiting for the disk, bounded), then the disk is
+    /// flushed so data the guest wrote is durable. The image lock goes with
+    /// the file when the chipset is dropped.
+    pub fn shutdown(&mut self) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + SHUTDOWN_BOUND;
+        while !self.ide.drain() {
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "disk requests still in flight after {}s",
+                    SHUTDOWN_BOUND.as_secs()
+                ));
+            }
+        }
+        let Some(disk) = self.ide.disk_mut(vmdma_core::ide::Unit::Master) else {
+            return Ok(());
+        };
+        if <Disk<'m> as BlockDevice<'m>>::is_read_only(disk) {
+            return Ok(());
+        }
+        let token = disk
+            .submit(vmdma_core::block::BlockRequest::Flush)
+            .map_err(|e| format!("flushing the disk: {e}"))?;
+        loop {
+            match disk.wait() {
+                Some(c) if c.token == token => {
+                    return c.result.map_err(|e| format!("flushing the disk: {e}"));
+                }
+                Some(_) => {}
+                None if std::time::Instant::now() >= deadline => {
+                    return Err("flushing the disk did not finish".into());
+                }
+                None => {}
+            }
+        }
     }
 
     /// Moves the devices on: delivers backend completions and bounce

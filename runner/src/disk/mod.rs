@@ -1,38 +1,115 @@
-//! Block storage for the guest: raw image files ([`raw`]), their locks
-//! ([`lock`]) and the system calls behind them ([`sys`]).
+//! Block storage for the guest: raw image files opened as [`Image`]s and
+//! turned into a [`Disk`] backend — synchronous ([`raw`]) or io_uring
+//! ([`uring`]) — with their locks ([`lock`]), direct-I/O rules
+//! ([`direct`]) and the system calls behind them ([`sys`]).
 
+pub mod backend;
+pub mod direct;
 pub mod lock;
+pub mod options;
 pub mod raw;
 pub mod sys;
+pub mod uring;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
+pub use backend::{Disk, DiskMode};
+pub use options::{Aio, Cache, DiskSpec};
 pub use raw::{DiskError, RawDisk};
+pub use uring::UringDisk;
 
-use crate::input_file::{InputFileError, open_regular};
+use direct::DirectIo;
+
+use crate::input_file::{InputFileError, open_regular_with};
 
 /// Size of the default temporary image: 130 GiB, past the 2^28-sector
 /// LBA28 limit (128 GiB) so the guest can test LBA48 above it.
 pub const TEMP_IMAGE_SIZE: u64 = 130 << 30;
 
-/// Opens the image at `path`, read-only with a shared lock or read-write
-/// with an exclusive lock. Only regular files are accepted, checked without
-/// blocking (a FIFO or device is refused, never waited on).
-pub fn open(path: &Path, read_only: bool) -> Result<RawDisk, DiskError> {
-    let file = open_regular(path, !read_only).map_err(|e| match e {
+/// An image file that is open, checked and locked: everything about the
+/// disk that can fail on bad input, before any VM exists.
+#[derive(Debug)]
+pub struct Image {
+    file: File,
+    sectors: u64,
+    read_only: bool,
+    aio: Aio,
+    cache: Cache,
+    direct: Option<DirectIo>,
+}
+
+impl Image {
+    /// Size in sectors.
+    pub fn sectors(&self) -> u64 {
+        self.sectors
+    }
+
+    /// The backend for this image. With `aio=io_uring` on a kernel that
+    /// refuses io_uring, the synchronous engine is used instead and the
+    /// second value is the one-line warning to print.
+    pub fn into_backend<'m>(self) -> (Disk<'m>, DiskMode, Option<String>) {
+        let Image {
+            file,
+            sectors,
+            read_only,
+            aio,
+            cache,
+            direct,
+        } = self;
+        let sync = |file| Disk::Sync(RawDisk::checked(file, sectors, read_only, direct));
+        let (disk, warning) = match aio {
+            Aio::Sync => (sync(file), None),
+            Aio::IoUring => match UringDisk::new(file, sectors, read_only, direct) {
+                Ok(u) => (Disk::Uring(Box::new(u)), None),
+                Err((e, file)) => (sync(file), Some(format!("{e}; using aio=sync"))),
+            },
+        };
+        let mode = DiskMode {
+            aio: disk.aio(),
+            cache,
+        };
+        (disk, mode, warning)
+    }
+}
+
+/// Opens the image `spec` names: read-only with a shared lock or read-write
+/// with an exclusive lock, `O_DIRECT` for `cache=none`. Only regular files
+/// are accepted, checked without blocking (a FIFO or device is refused,
+/// never waited on).
+pub fn open(spec: &DiskSpec) -> Result<Image, DiskError> {
+    let flags = match spec.cache {
+        Cache::None => libc::O_DIRECT,
+        Cache::Writeback => 0,
+    };
+    let file = open_regular_with(&spec.path, !spec.read_only, flags).map_err(|e| match e {
         InputFileError::Io(e) => DiskError::Open(e),
         InputFileError::NotRegularFile(what) => DiskError::NotRegularFile(what),
     })?;
-    RawDisk::new(file, read_only)
+    image(file, spec.read_only, spec.aio, spec.cache)
+}
+
+fn image(file: File, read_only: bool, aio: Aio, cache: Cache) -> Result<Image, DiskError> {
+    let sectors = raw::check_and_lock(&file, read_only)?;
+    let direct = match cache {
+        Cache::None => Some(DirectIo::probe(&file)?),
+        Cache::Writeback => None,
+    };
+    Ok(Image {
+        file,
+        sectors,
+        read_only,
+        aio,
+        cache,
+        direct,
+    })
 }
 
 /// Creates a sparse image of `size` bytes in the temporary directory
 /// (`$TMPDIR`) that has no name: it disappears when the process ends, even
 /// if killed.
-pub fn temporary(size: u64) -> Result<RawDisk, DiskError> {
-    RawDisk::new(temporary_file(size)?, false)
+pub fn temporary(size: u64, aio: Aio) -> Result<Image, DiskError> {
+    image(temporary_file(size)?, false, aio, Cache::Writeback)
 }
 
 /// The file behind [`temporary`]: unnamed, sparse, `size` bytes long.
@@ -69,6 +146,7 @@ fn temporary_file(size: u64) -> Result<File, DiskError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use vmdma_core::block::BlockDevice;
 
     #[test]
@@ -92,15 +170,20 @@ mod tests {
             link.display()
         );
 
-        let d = temporary(TEMP_IMAGE_SIZE).unwrap();
-        assert_eq!(d.sector_count(), TEMP_IMAGE_SIZE / 512);
-        assert!(!d.is_read_only());
+        for aio in [Aio::Sync, Aio::IoUring] {
+            let img = temporary(TEMP_IMAGE_SIZE, aio).unwrap();
+            assert_eq!(img.sectors(), TEMP_IMAGE_SIZE / 512);
+            let (d, mode, warning) = img.into_backend();
+            assert_eq!((mode.aio, warning), (aio, None), "this kernel has io_uring");
+            assert_eq!(d.sector_count(), TEMP_IMAGE_SIZE / 512);
+            assert!(!d.is_read_only());
+        }
     }
 
     #[test]
     fn open_errors() {
         assert!(matches!(
-            open(Path::new("/nonexistent/vmdma.img"), true),
+            open(&DiskSpec::new(Path::new("/nonexistent/vmdma.img"))),
             Err(DiskError::Open(_))
         ));
     }

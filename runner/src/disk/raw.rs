@@ -14,6 +14,7 @@ use std::os::fd::AsFd;
 
 use thiserror::Error;
 
+use super::direct::{AlignedBuf, DirectIo, DirectIoError};
 use super::lock::{LockError, lock};
 use super::sys::{self, Dir};
 use crate::input_file::describe;
@@ -47,6 +48,9 @@ pub enum DiskError {
     /// The lock could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// Direct I/O (`cache=none`) cannot be used on the image.
+    #[error(transparent)]
+    Direct(#[from] DirectIoError),
     /// The temporary image could not be created.
     #[error("cannot create a temporary image in {dir}: {source}")]
     Temporary {
@@ -63,33 +67,89 @@ pub struct RawDisk {
     file: File,
     sectors: u64,
     read_only: bool,
+    direct: Option<DirectIo>,
     done: VecDeque<Completion>,
     next_token: u32,
+    bounced_bytes: u64,
+}
+
+/// Checks that `file` is a usable image (a regular file, not empty, a whole
+/// number of sectors) and locks it (shared when `read_only`); returns its
+/// size in sectors.
+pub fn check_and_lock(file: &File, read_only: bool) -> Result<u64, DiskError> {
+    let meta = file.metadata().map_err(DiskError::Open)?;
+    if !meta.is_file() {
+        return Err(DiskError::NotRegularFile(describe(meta.file_type())));
+    }
+    lock(file, read_only)?;
+    let size = meta.len();
+    if size == 0 {
+        return Err(DiskError::Empty);
+    }
+    if size % SECTOR_SIZE as u64 != 0 {
+        return Err(DiskError::NotSectorMultiple(size));
+    }
+    Ok(size / SECTOR_SIZE as u64)
 }
 
 impl RawDisk {
     /// Uses `file` (opened read-write unless `read_only`) as a disk after
     /// locking it and checking its size.
     pub fn new(file: File, read_only: bool) -> Result<Self, DiskError> {
-        let meta = file.metadata().map_err(DiskError::Open)?;
-        if !meta.is_file() {
-            return Err(DiskError::NotRegularFile(describe(meta.file_type())));
-        }
-        lock(&file, read_only)?;
-        let size = meta.len();
-        if size == 0 {
-            return Err(DiskError::Empty);
-        }
-        if size % SECTOR_SIZE as u64 != 0 {
-            return Err(DiskError::NotSectorMultiple(size));
-        }
-        Ok(RawDisk {
+        let sectors = check_and_lock(&file, read_only)?;
+        Ok(Self::checked(file, sectors, read_only, None))
+    }
+
+    /// A disk on a file already checked and locked by [`check_and_lock`];
+    /// `direct` when it was opened with `O_DIRECT`.
+    pub fn checked(file: File, sectors: u64, read_only: bool, direct: Option<DirectIo>) -> Self {
+        RawDisk {
             file,
-            sectors: size / SECTOR_SIZE as u64,
+            sectors,
             read_only,
+            direct,
             done: VecDeque::new(),
             next_token: 0,
-        })
+            bounced_bytes: 0,
+        }
+    }
+
+    /// Bytes copied through an aligned buffer (`cache=none` with unaligned
+    /// guest buffers).
+    pub fn bounced_bytes(&self) -> u64 {
+        self.bounced_bytes
+    }
+
+    /// The whole vector through an aligned buffer (direct I/O of unaligned
+    /// guest buffers).
+    fn transfer_bounced(
+        &mut self,
+        dir: Dir,
+        offset: u64,
+        bytes: u64,
+        iov: &[VolatileSlice<'_>],
+        align: usize,
+    ) -> Result<(), BlockError> {
+        let len = usize::try_from(bytes).map_err(|_| BlockError::OutOfRange)?;
+        let mut buf = AlignedBuf::new(len, align);
+        if dir == Dir::Write {
+            buf.gather(iov);
+        }
+        self.bounced_bytes = self.bounced_bytes.saturating_add(bytes);
+        self.transfer(dir, offset, &[buf.view()])?;
+        if dir == Dir::Read {
+            buf.scatter(iov);
+        }
+        Ok(())
+    }
+
+    /// A read or write, direct or through the aligned buffer.
+    fn rw(&mut self, dir: Dir, sector: u64, iov: &[VolatileSlice<'_>]) -> Result<(), BlockError> {
+        let (off, bytes) = check_rw(self.sectors, sector, iov)?;
+        match self.direct {
+            Some(d) if !d.aligned(iov) => self.transfer_bounced(dir, off, bytes, iov, d.mem_align),
+            _ => self.transfer(dir, off, iov),
+        }
     }
 
     /// Moves the whole vector between the file (from byte `offset`) and
@@ -164,15 +224,15 @@ impl<'m> BlockDevice<'m> for RawDisk {
         }
         let result = match req {
             BlockRequest::Read { sector, iov } => {
-                let (off, _) = check_rw(self.sectors, sector, iov)?;
-                self.transfer(Dir::Read, off, iov)
+                check_rw(self.sectors, sector, iov)?;
+                self.rw(Dir::Read, sector, iov)
             }
             BlockRequest::Write { sector, iov } => {
                 if self.read_only {
                     return Err(BlockError::ReadOnly);
                 }
-                let (off, _) = check_rw(self.sectors, sector, iov)?;
-                self.transfer(Dir::Write, off, iov)
+                check_rw(self.sectors, sector, iov)?;
+                self.rw(Dir::Write, sector, iov)
             }
             BlockRequest::Flush => {
                 if self.read_only {

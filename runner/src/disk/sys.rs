@@ -86,3 +86,34 @@ pub fn punch_hole(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// `statx(STATX_DIOALIGN)`: the direct-I/O memory and offset alignment the
+/// filesystem asks for (0 and 0 when it does not support direct I/O on
+/// this file, or the kernel predates 6.1).
+pub fn dio_alignment(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    /// Linux `STATX_DIOALIGN` (not in every libc target).
+    const STATX_DIOALIGN: libc::c_uint = 0x2000;
+    let mut st = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: statx writes at most one `struct statx` into the buffer we
+    // pass, which is that size; the empty path with AT_EMPTY_PATH names the
+    // descriptor itself (borrowed, open for the call).
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            STATX_DIOALIGN,
+            st.as_mut_ptr(),
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statx returned 0, so it filled the structure (and it was
+    // zeroed before, so fields it did not report read as 0).
+    let st = unsafe { st.assume_init() };
+    if st.stx_mask & STATX_DIOALIGN == 0 {
+        return Ok((0, 0));
+    }
+    Ok((st.stx_dio_mem_align, st.stx_dio_offset_align))
+}

@@ -1,0 +1,595 @@
+//! A raw image file on io_uring: vectored reads and writes straight between
+//! the file and guest memory, `fdatasync` for FLUSH, hole punching for TRIM,
+//! completions signalled on an eventfd.
+//!
+//! `submit` queues the request and enters the kernel once. Data in the page
+//! cache is then usually copied inline, so the completion is already there
+//! when the device polls right after submitting (as fast as `preadv`);
+//! anything else completes on a kernel worker while the vCPU runs on, and
+//! the runner's I/O thread delivers it when the eventfd fires.
+//!
+//! # Memory of requests in flight
+//! The kernel reads the iovec arrays at submission and reads or writes the
+//! guest buffers until the request's completion (CQE). The arrays are kept
+//! with the request until its CQE anyway (cheap, and safe without
+//! `IORING_FEAT_SUBMIT_STABLE`); the buffers are the request's views, which
+//! the device keeps reserved until it has received the completion, and this
+//! backend delivers a completion only after the request's last CQE. Short
+//! transfers are resubmitted for the rest under the same token. Dropping
+//! the backend waits for every request in flight (bounded); if the kernel
+//! still holds one after that, the process aborts rather than let guest
+//! memory be unmapped under a running request.
+#![allow(unsafe_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, Probe, opcode, squeue, types};
+use vmdma_core::block::{
+    BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
+    check_rw,
+};
+use vmdma_core::memory::VolatileSlice;
+use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
+
+use super::direct::{AlignedBuf, DirectIo};
+
+/// Ring entries: the IDE channel has one request in flight at a time; the
+/// rest is margin for resubmissions and future devices.
+const RING_ENTRIES: u32 = 64;
+/// Reads and writes of at least this many bytes go to a kernel worker at
+/// once (`IOSQE_ASYNC`) instead of being tried inline first: copying a few
+/// MiB from the page cache inside `io_uring_enter` would hold the vCPU in
+/// the port access for milliseconds, which is what asynchronous I/O is
+/// meant to avoid. Smaller requests are tried inline (a page-cache hit then
+/// completes as fast as `preadv`).
+pub const ASYNC_THRESHOLD: usize = 256 * 1024;
+/// How long one `wait` (the BMDMA-stop / SRST drain on the vCPU thread)
+/// blocks at most before the device defers instead.
+pub const WAIT_BOUND: Duration = Duration::from_secs(2);
+/// How long dropping the backend waits for requests still in flight.
+const DROP_BOUND: Duration = Duration::from_secs(30);
+
+/// Why the io_uring backend cannot be used (the caller falls back to
+/// `aio=sync`).
+#[derive(Debug, thiserror::Error)]
+pub enum UringError {
+    /// The ring could not be created (old kernel, `io_uring_disabled`,
+    /// seccomp, memlock limits).
+    #[error("cannot create an io_uring: {0}")]
+    Setup(io::Error),
+    /// The kernel lacks an operation the backend needs.
+    #[error("the kernel's io_uring lacks {0}")]
+    Missing(&'static str),
+    /// The completion eventfd could not be set up.
+    #[error("cannot set up the completion eventfd: {0}")]
+    EventFd(io::Error),
+}
+
+/// Counters of the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringStats {
+    /// Requests submitted.
+    pub requests: u64,
+    /// Requests whose completion was already there right after submission.
+    pub inline: u64,
+    /// Resubmissions after short transfers or EAGAIN.
+    pub resubmits: u64,
+    /// Bytes copied through an aligned buffer (`cache=none` with unaligned
+    /// guest buffers).
+    pub bounced_bytes: u64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Read,
+    Write,
+    Flush,
+    Discard,
+}
+
+/// A request in flight.
+struct Op<'m> {
+    token: RequestToken,
+    kind: Kind,
+    /// File offset of what is left.
+    offset: u64,
+    /// The guest buffers (for the aligned buffer's copy-back).
+    views: Vec<VolatileSlice<'m>>,
+    /// What the kernel is asked to transfer (guest buffers, or the aligned
+    /// buffer), advanced past what was done.
+    iovecs: Vec<libc::iovec>,
+    /// Index of the first iovec not fully done.
+    first: usize,
+    /// `cache=none` with unaligned guest buffers: the aligned copy.
+    bounce: Option<AlignedBuf>,
+    /// Discard length.
+    len: u64,
+}
+
+// SAFETY: an Op holds raw iovec pointers into guest memory or its own
+// aligned buffer; they are only dereferenced by the kernel while the op is
+// in flight, and the backend (and with it the op) is only used under the
+// chipset's lock.
+unsafe impl Send for Op<'_> {}
+
+/// A raw image on io_uring.
+pub struct UringDisk<'m> {
+    ring: IoUring,
+    file: File,
+    sectors: u64,
+    read_only: bool,
+    direct: Option<DirectIo>,
+    eventfd: EventFd,
+    ops: HashMap<u64, Op<'m>>,
+    ready: VecDeque<Completion>,
+    /// Requests the kernel still has (`ops.len()`), shared with the I/O
+    /// thread so a wake-up for completions already taken needs no lock.
+    pending: Arc<AtomicUsize>,
+    next_token: u32,
+    stats: UringStats,
+}
+
+impl std::fmt::Debug for UringDisk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringDisk")
+            .field("sectors", &self.sectors)
+            .field("in_flight", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'m> UringDisk<'m> {
+    /// A backend on `file` (already checked and locked) of `sectors`
+    /// sectors; `direct` when it was opened with `O_DIRECT`.
+    /// On failure the file is handed back (for the synchronous engine).
+    pub fn new(
+        file: File,
+        sectors: u64,
+        read_only: bool,
+        direct: Option<DirectIo>,
+    ) -> Result<Self, (UringError, File)> {
+        let (ring, eventfd) = match Self::ring() {
+            Ok(r) => r,
+            Err(e) => return Err((e, file)),
+        };
+        Ok(UringDisk {
+            ring,
+            file,
+            sectors,
+            read_only,
+            direct,
+            eventfd,
+            ops: HashMap::new(),
+            ready: VecDeque::new(),
+            pending: Arc::new(AtomicUsize::new(0)),
+            next_token: 0,
+            stats: UringStats::default(),
+        })
+    }
+
+    /// A ring that has every operation the backend needs, with a
+    /// registered completion eventfd.
+    fn ring() -> Result<(IoUring, EventFd), UringError> {
+        let ring = IoUring::builder()
+            .dontfork()
+            .build(RING_ENTRIES)
+            .map_err(UringError::Setup)?;
+        let mut probe = Probe::new();
+        ring.submitter()
+            .register_probe(&mut probe)
+            .map_err(UringError::Setup)?;
+        for (code, name) in [
+            (opcode::Readv::CODE, "READV"),
+            (opcode::Writev::CODE, "WRITEV"),
+            (opcode::Fsync::CODE, "FSYNC"),
+            (opcode::Fallocate::CODE, "FALLOCATE"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(UringError::Missing(name));
+            }
+        }
+        // Signalled for every CQE. (`register_eventfd_async` would skip the
+        // inline ones, but also completions posted outside io-wq, such as
+        // direct I/O: those would then wait for the next port access.)
+        let eventfd = EventFd::new(EFD_NONBLOCK).map_err(UringError::EventFd)?;
+        ring.submitter()
+            .register_eventfd(eventfd.as_raw_fd())
+            .map_err(UringError::EventFd)?;
+        Ok((ring, eventfd))
+    }
+
+    /// The eventfd the kernel signals when completions arrive (a hint:
+    /// spurious wake-ups happen; `poll` tells).
+    pub fn completion_fd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    /// A second handle on the completion eventfd (for the I/O thread).
+    pub fn completion_eventfd(&self) -> io::Result<EventFd> {
+        self.eventfd.try_clone()
+    }
+
+    /// How many requests the kernel still has (updated as they are
+    /// submitted and reaped): zero means a completion signal was already
+    /// taken care of.
+    pub fn pending(&self) -> Arc<AtomicUsize> {
+        self.pending.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> UringStats {
+        self.stats
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn fd(&self) -> types::Fd {
+        types::Fd(self.file.as_raw_fd())
+    }
+
+    /// Queues the SQE for what is left of op `key`.
+    fn push(&mut self, key: u64) -> io::Result<()> {
+        let fd = self.fd();
+        let Some(op) = self.ops.get(&key) else {
+            return Ok(());
+        };
+        let rest = op.iovecs.get(op.first..).unwrap_or_default();
+        let cnt = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+        let punt = if left(op) >= ASYNC_THRESHOLD {
+            squeue::Flags::ASYNC
+        } else {
+            squeue::Flags::empty()
+        };
+        let entry = match op.kind {
+            Kind::Read => opcode::Readv::new(fd, rest.as_ptr(), cnt)
+                .offset(op.offset)
+                .build()
+                .flags(punt),
+            Kind::Write => opcode::Writev::new(fd, rest.as_ptr(), cnt)
+                .offset(op.offset)
+                .build()
+                .flags(punt),
+            // Drained: a flush orders after every write queued before it.
+            Kind::Flush => opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build()
+                .flags(squeue::Flags::IO_DRAIN),
+            Kind::Discard => opcode::Fallocate::new(fd, op.len)
+                .offset(op.offset)
+                .mode(libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE)
+                .build(),
+        }
+        .user_data(key);
+        // SAFETY: the SQE points at `op.iovecs` (a heap array kept in the
+        // op until its last CQE) and, through it, at the request's guest
+        // buffers or the op's own aligned buffer. The device keeps the
+        // guest buffers reserved until it receives the completion, which
+        // is delivered only after this op's last CQE; the op stays in
+        // `self.ops` until then, and dropping the backend waits for every
+        // op (or aborts). Flush and discard pass no memory.
+        let pushed = unsafe { self.ring.submission().push(&entry) };
+        if pushed.is_err() {
+            // The queue is full: hand what is queued to the kernel, retry.
+            self.ring.submit()?;
+            // SAFETY: as above.
+            unsafe { self.ring.submission().push(&entry) }
+                .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
+        }
+        Ok(())
+    }
+
+    /// Moves every CQE into `ready` (resubmitting short transfers); returns
+    /// how many requests finished.
+    fn reap(&mut self) -> usize {
+        let cqes: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        let mut finished = 0;
+        let mut resubmit = Vec::new();
+        for (key, res) in cqes {
+            let Some(op) = self.ops.get_mut(&key) else {
+                continue;
+            };
+            let result = match (&op.kind, res) {
+                (_, r) if r == -libc::EINTR || r == -libc::EAGAIN => {
+                    resubmit.push(key);
+                    continue;
+                }
+                (Kind::Discard, r) if r == -libc::EOPNOTSUPP => Err(BlockError::Unsupported),
+                (_, r) if r < 0 => Err(BlockError::Io(-r)),
+                (Kind::Read | Kind::Write, 0) if left(op) > 0 => {
+                    // End of file before the request's end: the image shrank.
+                    Err(BlockError::Io(libc::EIO))
+                }
+                (Kind::Read | Kind::Write, n) => {
+                    let n = usize::try_from(n).unwrap_or(0);
+                    advance(op, n);
+                    if left(op) > 0 {
+                        resubmit.push(key);
+                        continue;
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Some(op) = self.ops.remove(&key) {
+                if let (Kind::Read, Some(b), Ok(())) = (&op.kind, &op.bounce, &result) {
+                    b.scatter(&op.views);
+                }
+                self.ready.push_back(Completion {
+                    token: op.token,
+                    result,
+                });
+                finished += 1;
+            }
+        }
+        self.pending.store(self.ops.len(), Ordering::Release);
+        for key in resubmit {
+            self.stats.resubmits += 1;
+            if let Err(e) = self.push(key).and_then(|()| self.ring.submit().map(|_| ()))
+                && let Some(op) = self.ops.remove(&key)
+            {
+                self.ready.push_back(Completion {
+                    token: op.token,
+                    result: Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
+                });
+                finished += 1;
+            }
+        }
+        finished
+    }
+
+    /// Waits for the kernel until `deadline` for at least one CQE.
+    fn wait_until(&mut self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ts = types::Timespec::from(left);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => true,
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => false,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => true,
+            Err(_) => false,
+        }
+    }
+
+    fn start(&mut self, op: Op<'m>) -> Result<RequestToken, BlockError> {
+        if self.ops.len() >= RING_ENTRIES as usize {
+            return Err(BlockError::QueueFull);
+        }
+        let token = op.token;
+        let key = u64::from(token.0);
+        self.ops.insert(key, op);
+        self.pending.store(self.ops.len(), Ordering::Release);
+        self.next_token = self.next_token.wrapping_add(1);
+        self.stats.requests += 1;
+        if let Err(e) = self.push(key).and_then(|()| self.ring.submit().map(|_| ())) {
+            self.ops.remove(&key);
+            self.pending.store(self.ops.len(), Ordering::Release);
+            return Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO)));
+        }
+        Ok(token)
+    }
+
+    fn rw(
+        &mut self,
+        read: bool,
+        sector: u64,
+        iov: &[VolatileSlice<'m>],
+    ) -> Result<RequestToken, BlockError> {
+        let (offset, bytes) = check_rw(self.sectors, sector, iov)?;
+        let token = RequestToken(self.next_token);
+        let mut views = Vec::with_capacity(iov.len());
+        views.extend_from_slice(iov);
+        let mut bounce = None;
+        let iovecs = match self.direct {
+            Some(d) if !d.aligned(iov) => {
+                let len = usize::try_from(bytes).map_err(|_| BlockError::OutOfRange)?;
+                let mut b = AlignedBuf::new(len, d.mem_align);
+                if !read {
+                    b.gather(iov);
+                }
+                self.stats.bounced_bytes += bytes;
+                let v = b.view();
+                let iovecs = vec![libc::iovec {
+                    iov_base: v.as_ptr().cast(),
+                    iov_len: v.len(),
+                }];
+                bounce = Some(b);
+                iovecs
+            }
+            _ => iov
+                .iter()
+                .map(|s| libc::iovec {
+                    iov_base: s.as_ptr().cast(),
+                    iov_len: s.len(),
+                })
+                .collect(),
+        };
+        self.start(Op {
+            token,
+            kind: if read { Kind::Read } else { Kind::Write },
+            offset,
+            views,
+            iovecs,
+            first: 0,
+            bounce,
+            len: 0,
+        })
+    }
+}
+
+/// Bytes op `op` still has to transfer.
+fn left(op: &Op<'_>) -> usize {
+    op.iovecs
+        .get(op.first..)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.iov_len)
+        .sum()
+}
+
+/// Marks `n` more bytes of `op` done.
+fn advance(op: &mut Op<'_>, mut n: usize) {
+    op.offset = op.offset.saturating_add(n as u64);
+    while n > 0 {
+        let Some(v) = op.iovecs.get_mut(op.first) else {
+            return;
+        };
+        if n >= v.iov_len {
+            n -= v.iov_len;
+            v.iov_len = 0;
+            op.first += 1;
+        } else {
+            v.iov_base = v.iov_base.cast::<u8>().wrapping_add(n).cast();
+            v.iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
+impl<'m> BlockDevice<'m> for UringDisk<'m> {
+    fn sector_count(&self) -> u64 {
+        self.sectors
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
+        let token = match req {
+            BlockRequest::Read { sector, iov } => self.rw(true, sector, iov)?,
+            BlockRequest::Write { sector, iov } => {
+                if self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                self.rw(false, sector, iov)?
+            }
+            BlockRequest::Flush => {
+                if self.read_only {
+                    // Nothing of ours to make durable.
+                    let token = RequestToken(self.next_token);
+                    self.next_token = self.next_token.wrapping_add(1);
+                    self.ready.push_back(Completion {
+                        token,
+                        result: Ok(()),
+                    });
+                    return Ok(token);
+                }
+                let token = RequestToken(self.next_token);
+                self.start(Op {
+                    token,
+                    kind: Kind::Flush,
+                    offset: 0,
+                    views: Vec::new(),
+                    iovecs: Vec::new(),
+                    first: 0,
+                    bounce: None,
+                    len: 0,
+                })?
+            }
+            BlockRequest::Discard { sector, count } => {
+                if self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                check_range(self.sectors, sector, count)?;
+                let token = RequestToken(self.next_token);
+                if count == 0 {
+                    self.next_token = self.next_token.wrapping_add(1);
+                    self.ready.push_back(Completion {
+                        token,
+                        result: Ok(()),
+                    });
+                    return Ok(token);
+                }
+                let sz = SECTOR_SIZE as u64;
+                // check_range bounds both by the sector count (from a u64
+                // byte size), so these cannot overflow.
+                self.start(Op {
+                    token,
+                    kind: Kind::Discard,
+                    offset: sector * sz,
+                    views: Vec::new(),
+                    iovecs: Vec::new(),
+                    first: 0,
+                    bounce: None,
+                    len: count * sz,
+                })?
+            }
+        };
+        // Inline completions (page-cache hits) are already in the CQ. When
+        // nothing is left in flight, clear the eventfd those CQEs signalled,
+        // so the I/O thread is not woken for completions the device takes
+        // right here (it may still wake once if it was already running).
+        if self.reap() > 0 && self.ready.iter().any(|c| c.token == token) {
+            self.stats.inline += 1;
+            if self.ops.is_empty() {
+                let _ = self.eventfd.read();
+            }
+        }
+        Ok(token)
+    }
+
+    fn poll(&mut self) -> Option<Completion> {
+        if let Some(c) = self.ready.pop_front() {
+            return Some(c);
+        }
+        // Clear the eventfd before reaping: a CQE that lands after the reap
+        // signals it again, so the I/O thread cannot miss it.
+        let _ = self.eventfd.read();
+        self.reap();
+        self.ready.pop_front()
+    }
+
+    /// Waits at most [`WAIT_BOUND`] for a request to finish.
+    fn wait(&mut self) -> Option<Completion> {
+        let deadline = Instant::now() + WAIT_BOUND;
+        loop {
+            if let Some(c) = self.poll() {
+                return Some(c);
+            }
+            if self.ops.is_empty() || !self.wait_until(deadline) {
+                return None;
+            }
+        }
+    }
+}
+
+impl Drop for UringDisk<'_> {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + DROP_BOUND;
+        while !self.ops.is_empty() {
+            self.reap();
+            if self.ops.is_empty() {
+                break;
+            }
+            if !self.wait_until(deadline) && Instant::now() >= deadline {
+                // The kernel still holds guest buffers; unmapping them under
+                // a running request would let it write freed memory.
+                eprintln!(
+                    "vmdma: fatal: {} disk request(s) still in flight after {}s; aborting",
+                    self.ops.len(),
+                    DROP_BOUND.as_secs()
+                );
+                std::process::abort();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+
+use super::*;
+use crate::disk::direct::AlignedBuf;
+use crate::disk::raw::check_and_lock;
+
+fn image(sectors: usize) -> (tempfile::NamedTempFile, File, u64) {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    let data: Vec<u8> = (0..sectors * 512).map(|i| (i / 512) as u8).collect();
+    f.write_all(&data).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(f.path())
+        .unwrap();
+    let n = check_and_lock(&file, false).unwrap();
+    (f, file, n)
+}
+
+fn contents(f: &tempfile::NamedTempFile) -> Vec<u8> {
+    let mut v = Vec::new();
+    let mut h = File::open(f.path()).unwrap();
+    h.seek(SeekFrom::Start(0)).unwrap();
+    h.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Waits (bounded) for the completion of `token`.
+fn finish(d: &mut UringDisk<'_>, token: RequestToken) -> Result<(), BlockError> {
+    for _ in 0..100 {
+        if let Some(c) = d.wait() {
+            assert_eq!(c.token, token);
+            return c.result;
+        }
+    }
+    panic!("no completion for {token:?}");
+}
+
+#[test]
+fn vectored_read_and_write_straight_into_memory() {
+    let (f, file, n) = image(8);
+    let mut a = vec![0u8; 100];
+    let mut b = vec![0u8; 924];
+    let mut c = vec![0u8; 512];
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    assert_eq!(d.sector_count(), 8);
+    let iov = [
+        VolatileSlice::from_mut_slice(&mut a),
+        VolatileSlice::from_mut_slice(&mut b),
+        VolatileSlice::from_mut_slice(&mut c),
+    ];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 1,
+            iov: &iov,
+        })
+        .unwrap();
+    finish(&mut d, t).unwrap();
+    let w = d
+        .submit(BlockRequest::Write {
+            sector: 5,
+            iov: &iov,
+        })
+        .unwrap();
+    finish(&mut d, w).unwrap();
+    let fl = d.submit(BlockRequest::Flush).unwrap();
+    finish(&mut d, fl).unwrap();
+    assert_eq!(d.in_flight(), 0);
+    drop(d);
+    assert!(a.iter().all(|&x| x == 1));
+    assert!(b[..412].iter().all(|&x| x == 1));
+    assert!(b[412..].iter().all(|&x| x == 2));
+    assert!(c.iter().all(|&x| x == 3));
+    let v = contents(&f);
+    assert!(v[5 * 512..6 * 512].iter().all(|&x| x == 1));
+    assert!(v[7 * 512..8 * 512].iter().all(|&x| x == 3));
+}
+
+#[test]
+fn discard_reads_back_zero_and_checks_are_typed() {
+    let (f, file, n) = image(4);
+    let mut buf = vec![0u8; 512];
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    let iov = [VolatileSlice::from_mut_slice(&mut buf)];
+    assert_eq!(
+        d.submit(BlockRequest::Read {
+            sector: 4,
+            iov: &iov
+        }),
+        Err(BlockError::OutOfRange)
+    );
+    assert_eq!(
+        d.submit(BlockRequest::Discard {
+            sector: 3,
+            count: 2
+        }),
+        Err(BlockError::OutOfRange)
+    );
+    let t = d
+        .submit(BlockRequest::Discard {
+            sector: 1,
+            count: 2,
+        })
+        .unwrap();
+    match finish(&mut d, t) {
+        Ok(()) => {
+            let v = contents(&f);
+            assert!(v[512..1536].iter().all(|&x| x == 0));
+            assert!(v[1536..].iter().all(|&x| x == 3));
+        }
+        Err(e) => assert_eq!(e, BlockError::Unsupported),
+    }
+    let t = d
+        .submit(BlockRequest::Discard {
+            sector: 0,
+            count: 0,
+        })
+        .unwrap();
+    finish(&mut d, t).unwrap();
+}
+
+#[test]
+fn read_only_refuses_writes_and_discards() {
+    let (f, file, _) = image(2);
+    drop(file);
+    let ro = File::open(f.path()).unwrap();
+    let n = check_and_lock(&ro, true).unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut d = UringDisk::new(ro, n, true, None).map_err(|e| e.0).unwrap();
+    let iov = [VolatileSlice::from_mut_slice(&mut buf)];
+    assert_eq!(
+        d.submit(BlockRequest::Write {
+            sector: 0,
+            iov: &iov
+        }),
+        Err(BlockError::ReadOnly)
+    );
+    assert_eq!(
+        d.submit(BlockRequest::Discard {
+            sector: 0,
+            count: 1
+        }),
+        Err(BlockError::ReadOnly)
+    );
+    let t = d.submit(BlockRequest::Flush).unwrap();
+    finish(&mut d, t).unwrap();
+    assert!(d.is_read_only());
+}
+
+/// The image shrinks under the runner: the read past the new end fails
+/// with EIO instead of returning garbage or hanging.
+#[test]
+fn a_file_truncated_under_a_read_gives_eio() {
+    let (f, file, n) = image(8);
+    let mut buf = vec![0xEEu8; 2048];
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(f.path())
+        .unwrap()
+        .set_len(6 * 512)
+        .unwrap();
+    let iov = [VolatileSlice::from_mut_slice(&mut buf)];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 4,
+            iov: &iov,
+        })
+        .unwrap();
+    assert_eq!(finish(&mut d, t), Err(BlockError::Io(libc::EIO)));
+    drop(d);
+    assert!(
+        buf[..1024].iter().all(|&x| x == 4 || x == 5),
+        "the part that exists"
+    );
+}
+
+/// The completion eventfd fires for a request that completes later, and
+/// `pending` counts the requests the kernel still has.
+#[test]
+fn eventfd_and_pending_follow_the_kernel() {
+    let (_f, file, n) = image(1024);
+    let mut big = vec![0u8; 512 * 1024];
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    let efd = d.completion_eventfd().unwrap();
+    let pending = d.pending();
+    let iov = [VolatileSlice::from_mut_slice(&mut big)];
+    // Large enough to go to a kernel worker (ASYNC_THRESHOLD).
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 0,
+            iov: &iov,
+        })
+        .unwrap();
+    let mut fds = [libc::pollfd {
+        fd: efd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // Either it already finished, or the eventfd becomes readable.
+    if d.ready.is_empty() {
+        assert_eq!(pending.load(Ordering::Acquire), 1);
+        // SAFETY: polls one valid pollfd for at most 10 s.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) };
+        assert_eq!(r, 1, "the completion eventfd fired");
+    }
+    let c = d.poll().unwrap();
+    assert_eq!((c.token, c.result), (t, Ok(())));
+    assert_eq!(pending.load(Ordering::Acquire), 0);
+    assert_eq!(d.wait(), None, "nothing in flight: wait returns at once");
+}
+
+/// With `O_DIRECT`, unaligned guest buffers go through an aligned buffer;
+/// aligned ones straight to the disk.
+#[test]
+fn direct_io_bounces_only_unaligned_buffers() {
+    let (f, file, _) = image(8);
+    drop(file);
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(f.path())
+    {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("skipped: no O_DIRECT on the temporary directory: {e}");
+            return;
+        }
+    };
+    let Ok(direct) = DirectIo::probe(&file) else {
+        eprintln!("skipped: the filesystem has no usable direct I/O");
+        return;
+    };
+    let n = check_and_lock(&file, false).unwrap();
+    let mut aligned = AlignedBuf::new(1024, 4096);
+    let mut odd = vec![0u8; 512 + 3];
+    let mut d = UringDisk::new(file, n, false, Some(direct))
+        .map_err(|e| e.0)
+        .unwrap();
+    let iov = [aligned.view()];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 2,
+            iov: &iov,
+        })
+        .unwrap();
+    finish(&mut d, t).unwrap();
+    assert_eq!(d.stats().bounced_bytes, 0);
+    let iov = [VolatileSlice::from_mut_slice(&mut odd[3..])];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 6,
+            iov: &iov,
+        })
+        .unwrap();
+    finish(&mut d, t).unwrap();
+    assert_eq!(d.stats().bounced_bytes, 512);
+    iov[0].fill(0, 512, 0x5A);
+    let t = d
+        .submit(BlockRequest::Write {
+            sector: 7,
+            iov: &iov,
+        })
+        .unwrap();
+    finish(&mut d, t).unwrap();
+    drop(d);
+    let mut got = [0u8; 1];
+    aligned.view().copy_to(0, &mut got);
+    assert_eq!(got[0], 2);
+    assert!(odd[3..].iter().all(|&x| x == 0x5A));
+    assert!(contents(&f)[7 * 512..].iter().all(|&x| x == 0x5A));
+}
+
+/// Dropping the backend with a request in flight waits for it: the buffer
+/// is complete afterwards (the kernel is done with it).
+#[test]
+fn drop_waits_for_requests_in_flight() {
+    let (_f, file, n) = image(2048);
+    let mut big = vec![0u8; 1 << 20];
+    {
+        let mut d = UringDisk::new(file, n, false, None)
+            .map_err(|e| e.0)
+            .unwrap();
+        let iov = [VolatileSlice::from_mut_slice(&mut big)];
+        d.submit(BlockRequest::Read {
+            sector: 0,
+            iov: &iov,
+        })
+        .unwrap();
+    }
+    assert_eq!(big[(1 << 20) - 1], (2047 % 256) as u8);
+}
