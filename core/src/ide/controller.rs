@@ -99,7 +99,20 @@ where
     /// A controller after power-on: both devices reset, PCI Command 0 (no
     /// I/O decode, no bus mastering), BAR4 unassigned.
     pub fn new(mem: &'m M, irq: I, master: B, slave: Option<B>, config: &IdeConfig<'_>) -> Self {
-        let master = Drive::new(master, &config.master);
+        Self::with_drives(mem, irq, Some(master), slave, config)
+    }
+
+    /// [`IdeController::new`] where the master may be absent too (a
+    /// channel with no disk answers as QEMU's does: Status reads 0 and
+    /// commands are ignored).
+    pub fn with_drives(
+        mem: &'m M,
+        irq: I,
+        master: Option<B>,
+        slave: Option<B>,
+        config: &IdeConfig<'_>,
+    ) -> Self {
+        let master = master.map(|m| Drive::new(m, &config.master));
         let slave = slave.map(|s| Drive::new(s, &config.slave));
         IdeController {
             channel: Channel::new(mem, irq, config.requester, config.client, master, slave),

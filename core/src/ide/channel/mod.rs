@@ -173,15 +173,17 @@ where
     B: crate::block::BlockDevice,
     I: IrqLine,
 {
-    /// A channel after power-on, with `master` and optionally `slave`.
+    /// A channel after power-on with the disks given (either may be
+    /// absent).
     pub(crate) fn new(
         mem: &'m M,
         irq: I,
         requester: DeviceId,
         client: ClientId,
-        master: Drive<B>,
+        master: Option<Drive<B>>,
         slave: Option<Drive<B>>,
     ) -> Self {
+        let master_present = master.is_some();
         let slave_present = slave.is_some();
         Channel {
             mem,
@@ -191,8 +193,8 @@ where
             client,
             units: Units {
                 master: UnitState {
-                    tf: TaskFile::after_reset(true),
-                    drive: Some(master),
+                    tf: TaskFile::after_reset(master_present),
+                    drive: master,
                 },
                 slave: UnitState {
                     tf: TaskFile::after_reset(slave_present),

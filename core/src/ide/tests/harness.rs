@@ -221,6 +221,16 @@ pub fn with_devices<B: BlockDevice, const IOV: usize, R>(
     slave: Option<B>,
     f: impl FnOnce(&mut Rig<'_, B, IOV>) -> R,
 ) -> R {
+    with_drives(env, Some(master), slave, f)
+}
+
+/// [`with_devices`] where the master may be absent too.
+pub fn with_drives<B: BlockDevice, const IOV: usize, R>(
+    env: Env,
+    master: Option<B>,
+    slave: Option<B>,
+    f: impl FnOnce(&mut Rig<'_, B, IOV>) -> R,
+) -> R {
     let mut ram = vec![0u8; env.ram_len];
     let mmio = RamLikeMmio::new(MMIO_LEN);
     let normal = BouncePool::<4096, 8>::new();
@@ -236,7 +246,7 @@ pub fn with_devices<B: BlockDevice, const IOV: usize, R>(
         .unwrap();
     let space = AddressSpace::<4, 4>::new(map, pool);
     let irq = TestIrq::default();
-    let ide = IdeController::new(
+    let ide = IdeController::with_drives(
         &space,
         &irq,
         master,
