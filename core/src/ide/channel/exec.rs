@@ -109,14 +109,7 @@ where
             AtaCommand::SetMultipleMode => self.set_multiple_mode(u, opcode),
             AtaCommand::InitializeDeviceParameters => self.initialize_device_parameters(u, opcode),
             AtaCommand::ReadNativeMaxAddress { ext } => self.read_native_max(u, ext),
-            AtaCommand::ExecuteDeviceDiagnostic => {
-                let tf = self.tf(u);
-                tf.set_signature(true);
-                tf.status = Status::DRDY | Status::DSC;
-                tf.error = AtaError::AMNF;
-                self.raise_irq();
-                Outcome::Started
-            }
+            AtaCommand::ExecuteDeviceDiagnostic => self.execute_device_diagnostic(),
             // QEMU completes these without DSC (Status 0x40).
             AtaCommand::PowerManagement => Outcome::Done { dsc: false },
             AtaCommand::CheckPowerMode => {
@@ -152,6 +145,28 @@ where
     }
 
     /// IDENTIFY DEVICE: 512 bytes of data in, IRQ.
+    /// EXECUTE DEVICE DIAGNOSTIC. Both devices run it whichever is
+    /// selected (ATA/ATAPI-6 §8.11), so each present one shows its
+    /// signature, Status 0x50 and the "passed" code 0x01 in Error (without
+    /// ERR); the Device register reads 0xA0 (DEV clear) afterwards, as in
+    /// QEMU, and device 0 is selected if present (QEMU keeps its internal
+    /// unit, as for SRST).
+    fn execute_device_diagnostic(&mut self) -> Outcome {
+        for unit in self.units.both_mut() {
+            unit.tf.select = DeviceHead::OBSOLETE;
+            if unit.drive.is_some() {
+                unit.tf.set_signature(true);
+                unit.tf.status = Status::DRDY | Status::DSC;
+                unit.tf.error = AtaError::AMNF;
+            }
+        }
+        if self.present(Unit::Master) {
+            self.selected = Unit::Master;
+        }
+        self.raise_irq();
+        Outcome::Started
+    }
+
     fn identify(&mut self, u: Unit) -> Outcome {
         let Some(drive) = self.units.get(u).drive.as_ref() else {
             return Outcome::Abort(IdeError::NoDevice);
