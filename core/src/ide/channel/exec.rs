@@ -88,11 +88,14 @@ where
                         feature: tf.feature,
                     });
                 }
-                // A 16-bit count of 512-byte blocks of ranges; unlike the
-                // data commands, 0 means none (QEMU reads the low byte
-                // only, with the same meaning for 1..=255).
+                // The count of 512-byte blocks of ranges is the low byte
+                // of Sector Count, as in QEMU (whose ide-test writes it
+                // once, leaving the reset signature's 1 in the HOB byte);
+                // ACS-2 makes it a 16-bit count, which only matters above
+                // 255 blocks, far beyond the 8 IDENTIFY word 105 allows.
+                // Unlike the data commands, 0 means none.
                 tf.lba48 = true;
-                tf.nsector = (u32::from(tf.hob_nsector) << 8) | (tf.nsector & 0xFF);
+                tf.nsector &= 0xFF;
                 if tf.nsector > u32::from(MAX_DSM_BLOCKS) {
                     return Outcome::Abort(IdeError::BadParameter { opcode });
                 }
