@@ -8,7 +8,7 @@
 //! bounce-space notifications to the controller.
 
 use vmdma_core::dma::DmaMemory;
-use vmdma_core::ide::{IdeConfig, IdeController, IdeStats};
+use vmdma_core::ide::{DriveInfo, IdeConfig, IdeController, IdeStats};
 use vmdma_core::memory::DeviceId;
 use vmdma_core::pci::{
     AccessWidth, ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction,
@@ -41,16 +41,59 @@ pub const IDE_CLIENT: ClientId = ClientId(1);
 /// data or re-queues the channel, so a handful is plenty).
 const MAX_RETRIES_PER_ACCESS: usize = 16;
 
-/// INTRQ of the IDE channel, driven through `KVM_IRQ_LINE`.
-#[derive(Debug)]
-pub struct IdeIrq(pub IrqLine);
+/// Where the IDE channel's INTRQ goes: the in-kernel irqchip in the KVM
+/// runner, a recorder in the qtest front end.
+pub trait IrqSink: Send {
+    /// Drives the line high or low (the controller calls it on changes).
+    fn set_level(&self, high: bool);
+}
 
-impl vmdma_core::ide::IrqLine for IdeIrq {
+impl IrqSink for IrqLine {
     fn set_level(&self, high: bool) {
         // KVM_IRQ_LINE on a valid GSI of an existing irqchip does not fail;
         // if it ever did there is nothing better to do than carry on (the
         // guest sees a lost interrupt and times out).
-        let _ = self.0.set_level(high);
+        let _ = IrqLine::set_level(self, high);
+    }
+}
+
+/// INTRQ of the IDE channel.
+pub struct IdeIrq(Box<dyn IrqSink>);
+
+impl std::fmt::Debug for IdeIrq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdeIrq")
+    }
+}
+
+impl vmdma_core::ide::IrqLine for IdeIrq {
+    fn set_level(&self, high: bool) {
+        self.0.set_level(high);
+    }
+}
+
+/// The disks of the primary channel and how they identify themselves.
+#[derive(Debug)]
+pub struct IdeDisks<'a> {
+    /// Device 0, if any.
+    pub master: Option<RawDisk>,
+    /// Device 1, if any.
+    pub slave: Option<RawDisk>,
+    /// IDENTIFY strings of device 0.
+    pub master_info: DriveInfo<'a>,
+    /// IDENTIFY strings of device 1.
+    pub slave_info: DriveInfo<'a>,
+}
+
+impl IdeDisks<'static> {
+    /// `master` alone, with vmdma's default identity.
+    pub fn master(master: RawDisk) -> Self {
+        IdeDisks {
+            master: Some(master),
+            slave: None,
+            master_info: DriveInfo::MASTER,
+            slave_info: DriveInfo::SLAVE,
+        }
     }
 }
 
@@ -78,9 +121,33 @@ impl<'m> Chipset<'m> {
     /// Builds the chipset with `disk` as the primary master, DMA into
     /// `space`, and presets what firmware would (BAR4, I/O decode, the IDE
     /// decode-enable bits).
-    pub fn new(space: &'m GuestSpace<'m>, disk: RawDisk, irq: IrqLine) -> Result<Self, String> {
-        let config = IdeConfig::new(IDE_DEVICE, IDE_CLIENT);
-        let mut ide = Box::new(IdeController::new(space, IdeIrq(irq), disk, None, &config));
+    pub fn new(
+        space: &'m GuestSpace<'m>,
+        disk: RawDisk,
+        irq: impl IrqSink + 'static,
+    ) -> Result<Self, String> {
+        Self::with_disks(space, IdeDisks::master(disk), irq)
+    }
+
+    /// [`Chipset::new`] with any set of primary-channel disks (none, a
+    /// master, a slave, both) and their IDENTIFY strings.
+    pub fn with_disks(
+        space: &'m GuestSpace<'m>,
+        disks: IdeDisks<'_>,
+        irq: impl IrqSink + 'static,
+    ) -> Result<Self, String> {
+        let config = IdeConfig {
+            master: disks.master_info,
+            slave: disks.slave_info,
+            ..IdeConfig::new(IDE_DEVICE, IDE_CLIENT)
+        };
+        let mut ide = Box::new(IdeController::with_drives(
+            space,
+            IdeIrq(Box::new(irq)),
+            disks.master,
+            disks.slave,
+            &config,
+        ));
         ide.firmware_init(BMDMA_BASE)
             .map_err(|e| format!("IDE firmware setup: {e}"))?;
         let at = |dev, func| {
@@ -102,8 +169,11 @@ impl<'m> Chipset<'m> {
         *self.ide.stats()
     }
 
-    /// Finishes anything in flight (backend completions, bounce waits).
-    fn service(&mut self) {
+    /// Delivers what the device model waits for: backend completions and
+    /// bounce-space notifications (at most 16 per call). Called after every
+    /// port access the chipset claims; a host without vCPU exits (the qtest
+    /// front end) calls it between its own commands too.
+    pub fn service(&mut self) {
         self.ide.poll();
         for _ in 0..MAX_RETRIES_PER_ACCESS {
             match self.space.poll_retry() {
