@@ -223,7 +223,13 @@ impl Server {
             self.log.line('S', &text);
             out.push_str(&text);
             out.push('\n');
-            write_all(&mut self.qtest, out.as_bytes())?;
+            if let Err(e) = write_all(&mut self.qtest, out.as_bytes()) {
+                return if peer_gone(&e) {
+                    Ok(Some(Ended::ClientClosed))
+                } else {
+                    Err(e)
+                };
+            }
         }
         Ok(None)
     }
@@ -250,16 +256,39 @@ impl Server {
         let mut out = Vec::new();
         self.session.feed(buf.get(..n).unwrap_or(&[]), &mut out);
         for o in out {
-            match o {
-                QmpOutput::Reply(v) => send_json(q, &v)?,
-                QmpOutput::Quit(v) => {
-                    send_json(q, &v)?;
-                    return Ok(Some(Ended::Quit));
+            let (v, quit) = match o {
+                QmpOutput::Reply(v) => (v, false),
+                QmpOutput::Quit(v) => (v, true),
+            };
+            match send_json(q, &v) {
+                Ok(()) => {}
+                // The monitor went away mid-reply: as for EOF above.
+                Err(e) if peer_gone(&e) && !quit => {
+                    let _ = epoll.ctl(
+                        ControlOperation::Delete,
+                        q.as_raw_fd(),
+                        EpollEvent::default(),
+                    );
+                    self.qmp = None;
+                    return Ok(None);
                 }
+                Err(e) if !peer_gone(&e) => return Err(e),
+                Err(_) => {}
+            }
+            if quit {
+                return Ok(Some(Ended::Quit));
             }
         }
         Ok(None)
     }
+}
+
+/// True for the errors of writing to a socket whose peer has closed.
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// The protocol text of a reply.
