@@ -110,12 +110,13 @@ fn serve(config: &QtestConfig) -> Result<(), QtestError> {
             info(u1.as_ref(), DriveInfo::SLAVE),
         ],
     };
+    // Appended to, not truncated: with QTEST_LOG libqtest passes
+    // /dev/fd/2, which every process of a test run shares.
     let log = match &config.qtest_log {
         Some(p) => Some(
             OpenOptions::new()
-                .write(true)
+                .append(true)
                 .create(true)
-                .truncate(true)
                 .open(p)
                 .map_err(|e| QtestError::Failed(format!("-qtest-log {}: {e}", p.display())))?,
         ),
