@@ -165,7 +165,7 @@ pub enum ParseError {
     #[error("{command}: expected {expected}")]
     Arguments {
         /// The command.
-        command: &'static str,
+        command: String,
         /// What it takes.
         expected: &'static str,
     },
@@ -173,7 +173,7 @@ pub enum ParseError {
     #[error("{command}: invalid {what} '{text}'")]
     Number {
         /// The command.
-        command: &'static str,
+        command: String,
         /// Which argument.
         what: &'static str,
         /// The text given (shortened).
@@ -183,7 +183,7 @@ pub enum ParseError {
     #[error("{command}: size {len:#x} is not in 1..={max:#x}")]
     Size {
         /// The command.
-        command: &'static str,
+        command: String,
         /// The size given.
         len: u64,
         /// The limit.
@@ -217,7 +217,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             Ok(Request::Endianness)
         }
         "outb" | "outw" | "outl" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let width = width_of(name, "out");
             let [p, v] = exact::<2>(cmd, "PORT VALUE", args)?;
             let port = port(cmd, p)?;
@@ -229,7 +229,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             Ok(Request::Out { width, port, value })
         }
         "inb" | "inw" | "inl" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let [p] = exact::<1>(cmd, "PORT", args)?;
             Ok(Request::In {
                 width: width_of(name, "in"),
@@ -237,7 +237,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             })
         }
         "writeb" | "writew" | "writel" | "writeq" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let width = width_of(name, "write");
             let [a, v] = exact::<2>(cmd, "ADDR VALUE", args)?;
             let addr = number(cmd, "address", a)?;
@@ -248,7 +248,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             Ok(Request::Write { width, addr, value })
         }
         "readb" | "readw" | "readl" | "readq" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let [a] = exact::<1>(cmd, "ADDR", args)?;
             Ok(Request::Read {
                 width: width_of(name, "read"),
@@ -256,7 +256,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             })
         }
         "read" | "b64read" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let [a, l] = exact::<2>(cmd, "ADDR SIZE", args)?;
             let addr = number(cmd, "address", a)?;
             let len = data_len(cmd, l, cmd == "read")?;
@@ -267,7 +267,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             })
         }
         "write" | "b64write" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let [a, l, d] = exact::<3>(cmd, "ADDR SIZE DATA", args)?;
             let addr = number(cmd, "address", a)?;
             let len = data_len(cmd, l, false)?;
@@ -295,7 +295,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             })
         }
         "irq_intercept_in" | "irq_intercept_out" => {
-            let cmd = static_name(name);
+            let cmd = name;
             let [p] = exact::<1>(cmd, "QOM-PATH", args)?;
             let kind = if cmd == "irq_intercept_in" {
                 InterceptKind::In
@@ -311,7 +311,7 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
             [] => Ok(Request::ClockStep(None)),
             [ns] => Ok(Request::ClockStep(Some(number("clock_step", "step", ns)?))),
             _ => Err(ParseError::Arguments {
-                command: "clock_step",
+                command: "clock_step".into(),
                 expected: "[NS]",
             }),
         },
@@ -324,33 +324,6 @@ pub fn parse(line: &str) -> Result<Request, ParseError> {
     }
 }
 
-/// The `&'static str` for a command name already matched.
-fn static_name(name: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "outb",
-        "outw",
-        "outl",
-        "inb",
-        "inw",
-        "inl",
-        "writeb",
-        "writew",
-        "writel",
-        "writeq",
-        "readb",
-        "readw",
-        "readl",
-        "readq",
-        "read",
-        "b64read",
-        "write",
-        "b64write",
-        "irq_intercept_in",
-        "irq_intercept_out",
-    ];
-    NAMES.iter().find(|n| **n == name).copied().unwrap_or("?")
-}
-
 /// The width from the suffix after `prefix` (the caller matched the name).
 fn width_of(name: &str, prefix: &str) -> Width {
     name.strip_prefix(prefix)
@@ -358,51 +331,54 @@ fn width_of(name: &str, prefix: &str) -> Width {
         .unwrap_or(Width::Byte)
 }
 
-fn no_args(command: &'static str, args: &[&str]) -> Result<(), ParseError> {
+fn no_args(command: &str, args: &[&str]) -> Result<(), ParseError> {
     if args.is_empty() {
         Ok(())
     } else {
         Err(ParseError::Arguments {
-            command,
+            command: command.to_string(),
             expected: "no arguments",
         })
     }
 }
 
 fn exact<'a, const N: usize>(
-    command: &'static str,
+    command: &str,
     expected: &'static str,
     args: &[&'a str],
 ) -> Result<[&'a str; N], ParseError> {
-    <[&str; N]>::try_from(args).map_err(|_| ParseError::Arguments { command, expected })
+    <[&str; N]>::try_from(args).map_err(|_| ParseError::Arguments {
+        command: command.to_string(),
+        expected,
+    })
 }
 
 fn shorten(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-fn number_err(command: &'static str, what: &'static str, text: &str) -> ParseError {
+fn number_err(command: &str, what: &'static str, text: &str) -> ParseError {
     ParseError::Number {
-        command,
+        command: command.to_string(),
         what,
         text: shorten(text),
     }
 }
 
-fn number(command: &'static str, what: &'static str, text: &str) -> Result<u64, ParseError> {
+fn number(command: &str, what: &'static str, text: &str) -> Result<u64, ParseError> {
     parse_u64(text).ok_or_else(|| number_err(command, what, text))
 }
 
-fn port(command: &'static str, text: &str) -> Result<u16, ParseError> {
+fn port(command: &str, text: &str) -> Result<u16, ParseError> {
     let v = number(command, "port", text)?;
     u16::try_from(v).map_err(|_| number_err(command, "port", text))
 }
 
-fn data_len(command: &'static str, text: &str, nonzero: bool) -> Result<usize, ParseError> {
+fn data_len(command: &str, text: &str, nonzero: bool) -> Result<usize, ParseError> {
     let len = number(command, "size", text)?;
     if len > MAX_DATA || (nonzero && len == 0) {
         return Err(ParseError::Size {
-            command,
+            command: command.to_string(),
             len,
             max: MAX_DATA,
         });

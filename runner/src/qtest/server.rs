@@ -245,12 +245,7 @@ impl Server {
         };
         if n == 0 {
             // The monitor went away; the machine keeps serving qtest.
-            let _ = epoll.ctl(
-                ControlOperation::Delete,
-                q.as_raw_fd(),
-                EpollEvent::default(),
-            );
-            self.qmp = None;
+            self.drop_monitor(epoll);
             return Ok(None);
         }
         let mut out = Vec::new();
@@ -264,12 +259,7 @@ impl Server {
                 Ok(()) => {}
                 // The monitor went away mid-reply: as for EOF above.
                 Err(e) if peer_gone(&e) && !quit => {
-                    let _ = epoll.ctl(
-                        ControlOperation::Delete,
-                        q.as_raw_fd(),
-                        EpollEvent::default(),
-                    );
-                    self.qmp = None;
+                    self.drop_monitor(epoll);
                     return Ok(None);
                 }
                 Err(e) if !peer_gone(&e) => return Err(e),
@@ -280,6 +270,19 @@ impl Server {
             }
         }
         Ok(None)
+    }
+}
+
+impl Server {
+    /// Forgets the QMP connection (its peer closed); qtest goes on.
+    fn drop_monitor(&mut self, epoll: &Epoll) {
+        if let Some(q) = self.qmp.take() {
+            let _ = epoll.ctl(
+                ControlOperation::Delete,
+                q.as_raw_fd(),
+                EpollEvent::default(),
+            );
+        }
     }
 }
 
