@@ -84,6 +84,18 @@ impl fmt::Display for Function {
     }
 }
 
+/// Sets or clears the Command register's bus-master bit (bit 2) of
+/// `function`, keeping the other bits.
+pub fn set_bus_master(function: Function, on: bool) {
+    let command = function.read16(REG_COMMAND);
+    let command = if on {
+        command | COMMAND_MASTER
+    } else {
+        command & !COMMAND_MASTER
+    };
+    function.write16(REG_COMMAND, command);
+}
+
 /// Finds the first PIIX IDE function (class 0x0101, 8086:7010 or 8086:7111)
 /// on bus 0.
 pub fn find_piix_ide() -> Option<(Function, u16)> {

@@ -50,6 +50,25 @@ pub enum Command {
     /// Write the bundled guest ELF to a file (to boot it elsewhere, e.g. with
     /// `qemu-system-x86_64 -kernel`).
     GuestElf(GuestElfArgs),
+    /// Serve QEMU's qtest protocol on the IDE controller, without KVM, for
+    /// QEMU's own ide-test. Takes QEMU's options, as libqtest passes them
+    /// (`-qtest unix:PATH -machine pc -accel qtest -drive ...`).
+    #[command(disable_help_flag = true)]
+    Qtest(QtestArgs),
+}
+
+/// Arguments of `vmdma qtest`: a QEMU command line, parsed by
+/// `vmdma::qtest::args`.
+#[derive(Debug, Args)]
+pub struct QtestArgs {
+    /// QEMU options (see runner/README.md for the supported subset).
+    #[arg(
+        value_name = "QEMU_OPTIONS",
+        num_args = 0..,
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    pub args: Vec<String>,
 }
 
 /// Options of `vmdma run`.
@@ -232,5 +251,20 @@ mod tests {
         let cli = Cli::try_parse_from(["vmdma", "guest-elf", "x.elf"]).unwrap();
         assert!(matches!(cli.command, Some(Command::GuestElf(_))));
         assert!(Cli::try_parse_from(["vmdma", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn qtest_takes_qemu_options_verbatim() {
+        let cli = Cli::try_parse_from([
+            "vmdma", "qtest", "-qtest", "unix:/s", "-m", "128", "-h", "--memory", "x",
+        ])
+        .unwrap();
+        let Some(Command::Qtest(q)) = cli.command else {
+            panic!("not qtest")
+        };
+        assert_eq!(
+            q.args,
+            ["-qtest", "unix:/s", "-m", "128", "-h", "--memory", "x"]
+        );
     }
 }

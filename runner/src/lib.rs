@@ -10,6 +10,8 @@
 //!      │   ├─ devices/ ── port-I/O bus, MMIO path, serial, debug exit,
 //!      │   │              MMIO scratch, chipset (PCI config, PIIX3 IDE)
 //!      │   └─ disk/ ───── raw image files as block devices
+//!      ├─ qtest/ ──────── QEMU's qtest protocol on the same chipset and
+//!      │                  disks, no KVM (for QEMU's ide-test)
 //!      ├─ input_file ──── open kernel/disk files: regular files only
 //!      ├─ io_thread ───── disk completions → chipset service, IRQ 14
 //!      ├─ supervisor ──── vCPU thread, timeout, signals, halt detection
@@ -32,6 +34,7 @@ pub mod guest_image;
 pub mod input_file;
 pub mod io_thread;
 pub mod machine;
+pub mod qtest;
 pub mod stats;
 pub mod supervisor;
 pub mod vmm;

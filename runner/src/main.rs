@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::GuestElf(args)) => write_guest_elf(&args.out).map(|()| 0),
+        Some(Command::Qtest(args)) => return qtest(&args.args),
         Some(Command::Run(args)) => run(&args, start),
         None => run(&cli.run, start),
     };
@@ -73,6 +74,17 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             EXIT_TIMEOUT
         }
     })
+}
+
+/// `vmdma qtest QEMU_OPTIONS...`: errors are one line, as for `run`.
+fn qtest(args: &[String]) -> ExitCode {
+    match vmdma::qtest::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmdma: error: {e}");
+            ExitCode::from(e.exit_status())
+        }
+    }
 }
 
 /// `vmdma guest-elf OUT_PATH`.

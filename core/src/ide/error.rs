@@ -24,9 +24,6 @@ pub enum IdeError {
     Transfer(TransferError),
     /// A PRD or a TRIM range could not be read from guest memory.
     Fetch(MemError),
-    /// DMA was started while the PCI Command register's bus-master bit is
-    /// clear.
-    BusMasterDisabled,
     /// The guest stopped the bus master while the transfer was waiting for
     /// bounce-buffer space.
     StoppedWaitingForBounce,
@@ -70,7 +67,6 @@ impl core::fmt::Display for IdeError {
             IdeError::Block(e) => write!(f, "block request failed: {e}"),
             IdeError::Transfer(e) => write!(f, "DMA transfer failed: {e}"),
             IdeError::Fetch(e) => write!(f, "DMA descriptor fetch failed: {e}"),
-            IdeError::BusMasterDisabled => f.write_str("DMA with PCI bus mastering disabled"),
             IdeError::StoppedWaitingForBounce => {
                 f.write_str("bus master stopped while waiting for bounce space")
             }

@@ -112,13 +112,19 @@
 //!
 //! # Where vmdma differs from QEMU, and why
 //! - DMA that reaches no memory (a hole, a refused MMIO access, an IOMMU
-//!   fault), an unreadable PRD table, and DMA while PCI bus mastering is
-//!   off end with BMDMA Status ERR|INT and ATA ABRT + IRQ (a PCI master
-//!   abort on a real PIIX). QEMU completes such DMA into an empty address
-//!   space (reads give zeros, writes vanish) and reports success.
+//!   fault) and an unreadable PRD table end with BMDMA Status ERR|INT and
+//!   ATA ABRT + IRQ (a PCI master abort on a real PIIX). QEMU completes
+//!   such DMA into an empty address space (reads give zeros, writes
+//!   vanish) and reports success.
+//! - DMA while PCI bus mastering is off reports what QEMU reports (its
+//!   zeroed PRD table is longer than any command: IRQ, BMDMA Status
+//!   ACTIVE|INT, no error) but moves nothing: with Command bit 2 clear the
+//!   function may start no bus cycles (PCI 3.0 §6.2.2), so vmdma reads no
+//!   memory and does no disk I/O, where QEMU writes zeros to the disk for
+//!   a WRITE DMA. `IdeStats::dma_without_bus_master` counts such commands.
 //! - The guest stopping the bus master (or resetting) while the transfer
-//!   waits for bounce space ends the command the same way (it cannot
-//!   finish; nothing is in flight).
+//!   waits for bounce space ends the command with BMDMA ERR and ABRT (it
+//!   cannot finish; nothing is in flight).
 //! - A sector whose pieces do not map one by one (more pieces than the I/O
 //!   vector holds, or MMIO pieces that do not all get bounce space) is
 //!   staged through one 512-byte range of bounce space; it fails only if
@@ -135,9 +141,11 @@
 //!   word 255 carries the checksum (QEMU caches the words of the first
 //!   IDENTIFY and leaves 255 zero).
 //! - SET FEATURES 0x03 refuses transfer modes IDENTIFY does not list.
-//! - TRIM takes its 16-bit block count from the HOB FIFO and parses range
-//!   entries across PRD boundaries; a backend without discard support
-//!   counts as success.
+//! - TRIM parses range entries across PRD boundaries; a backend without
+//!   discard support counts as success. (Its block count is the low byte
+//!   of Sector Count, as in QEMU; ACS-2 would add the HOB byte.)
+//! - EXECUTE DEVICE DIAGNOSTIC runs on both devices and selects device 0
+//!   (QEMU only clears the Device register's DEV bit).
 //! - After SRST device 0 is selected; a DMA command still waiting for
 //!   START is dropped.
 //! - Only 0x40–0x4B of the PCI device-specific area are writable (QEMU:

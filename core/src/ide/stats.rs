@@ -35,6 +35,9 @@ pub struct IdeStats {
     pub short_prd_tables: u64,
     /// DMA commands that ended with a bus-master error (BM status ERR).
     pub host_bus_errors: u64,
+    /// DMA commands started while PCI bus mastering was off: they moved no
+    /// data and ended as QEMU's do (see `ide::channel::dma`).
+    pub dma_without_bus_master: u64,
     /// Bytes read from the disks (PIO and DMA).
     pub bytes_read: u64,
     /// Bytes written to the disks (PIO and DMA).
@@ -87,6 +90,7 @@ impl IdeStats {
             deferred_stops: 0,
             deferred_resets: 0,
             dma_dropped: 0,
+            dma_without_bus_master: 0,
         }
     }
 

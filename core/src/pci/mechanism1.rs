@@ -68,9 +68,12 @@ impl PciBus for [(PciAddress, &mut dyn PciFunction)] {
 
 /// `CONFIG_ADDRESS` bit 31: configuration cycles enabled.
 const ENABLE: u32 = 1 << 31;
-/// The bits of `CONFIG_ADDRESS` that are stored: enable, bus, device,
+/// The bits of `CONFIG_ADDRESS` that read back: enable, bus, device,
 /// function and dword register number (bits 30:24 and 1:0 read as zero).
 const ADDRESS_BITS: u32 = ENABLE | 0x00FF_FFFC;
+/// Bits 1:0 of `CONFIG_ADDRESS`: read as zero, but latched and ORed into
+/// the register offset of data-window accesses, as QEMU does.
+const BYTE_BITS: u32 = 0x3;
 
 /// Configuration mechanism #1.
 ///
@@ -80,7 +83,13 @@ const ADDRESS_BITS: u32 = ENABLE | 0x00FF_FFFC;
 ///   `0xCF9` is the reset control register, which the host handles); they
 ///   read as all ones and writes are ignored.
 /// - Offsets 4..=7: the data window, any width, at byte lane `offset - 4`
-///   of the latched dword register. With the enable bit clear, or no
+///   of the latched dword register, ORed with the latched bits 1:0.
+///   The PCI specification makes those bits read-only zero (PCI Local Bus
+///   3.0 §3.2.2.3.2) and conforming software writes them as zero; QEMU
+///   latches them and ORs them into the offset, and its test library
+///   (libqos) addresses registers that way (`0x80000902`, then a word read
+///   of `0xCFC` for the device ID). vmdma follows QEMU there and keeps the
+///   specified read-back (bits 1:0 read as zero). With the enable bit clear, or no
 ///   function at the latched address, reads return all ones and writes are
 ///   dropped (a master abort).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,15 +108,15 @@ impl ConfigMechanism1 {
         ConfigMechanism1 { address: 0 }
     }
 
-    /// The latched `CONFIG_ADDRESS`.
+    /// The latched `CONFIG_ADDRESS` as it reads back (bits 1:0 zero).
     pub const fn address(&self) -> u32 {
-        self.address
+        self.address & ADDRESS_BITS
     }
 
     /// A read of `width` at port `PORT_BASE + offset`.
     pub fn read<B: PciBus + ?Sized>(&self, bus: &mut B, offset: u16, width: AccessWidth) -> u32 {
         match offset {
-            0 if width == AccessWidth::Dword => self.address,
+            0 if width == AccessWidth::Dword => self.address & ADDRESS_BITS,
             4..=7 => match self.target(offset) {
                 Some((addr, reg)) => bus
                     .function(addr)
@@ -128,7 +137,9 @@ impl ConfigMechanism1 {
         value: u32,
     ) {
         match offset {
-            0 if width == AccessWidth::Dword => self.address = value & ADDRESS_BITS,
+            0 if width == AccessWidth::Dword => {
+                self.address = value & (ADDRESS_BITS | BYTE_BITS);
+            }
             4..=7 => {
                 if let Some((addr, reg)) = self.target(offset)
                     && let Some(f) = bus.function(addr)
@@ -148,10 +159,11 @@ impl ConfigMechanism1 {
         }
         let lane = u8::try_from(offset.checked_sub(4)?).ok()?;
         let [reg, ..] = self.address.to_le_bytes();
-        // reg is dword aligned (<= 0xFC) and lane <= 3: no overflow.
+        // Both OR operands of the low two bits are <= 3: the byte stays in
+        // the latched dword.
         Some((
             PciAddress::from_config_address(self.address),
-            (reg & 0xFC).checked_add(lane)?,
+            (reg & 0xFC) | (reg & 0x03) | lane,
         ))
     }
 }

@@ -60,6 +60,15 @@ fn mechanism1_latch_and_enumeration() {
     m.write(bus, 4, AccessWidth::Dword, 0);
     m.write(bus, 0, AccessWidth::Dword, 0x0000_0800 | 0x10);
     assert_eq!(m.read(bus, 4, AccessWidth::Dword), 0xFFFF_FFFF);
+    // Bits 1:0 read as zero but select the byte, as in QEMU (libqos
+    // reads the device ID with 0x80000902 and a word read of 0xCFC).
+    m.write(bus, 0, AccessWidth::Dword, cfg_addr(1, 1, 0x02));
+    assert_eq!(m.read(bus, 0, AccessWidth::Dword), cfg_addr(1, 1, 0));
+    assert_eq!(m.read(bus, 4, AccessWidth::Word), 0x7010);
+    assert_eq!(m.read(bus, 6, AccessWidth::Word), 0x7010, "OR, not add");
+    m.write(bus, 0, AccessWidth::Dword, cfg_addr(1, 1, 0x03));
+    assert_eq!(m.read(bus, 4, AccessWidth::Byte), 0x70);
+    assert_eq!(m.read(bus, 5, AccessWidth::Byte), 0x70);
     // Other buses are empty.
     m.write(bus, 0, AccessWidth::Dword, 0x8001_0000);
     assert_eq!(m.read(bus, 4, AccessWidth::Dword), 0xFFFF_FFFF);

@@ -35,6 +35,7 @@ pub const CONFORMANCE: &[Test] = &[
     Test::new("prd_short_read", prd::prd_short_read),
     Test::new("prd_short_write", prd::prd_short_write),
     Test::new("prd_long", prd::prd_long),
+    Test::new("bus_master_off", prd::bus_master_off),
     Test::new("start_before_command", prd::start_before_command),
     Test::new("start_after_command", prd::start_after_command),
     Test::new(

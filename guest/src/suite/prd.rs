@@ -98,6 +98,36 @@ pub fn prd_long(ctx: &mut Ctx) -> TestResult {
     PASS
 }
 
+/// DMA with PCI bus mastering off (Command bit 2 clear). The function may
+/// start no bus cycles (PCI 3.0 §6.2.2), so no data reaches memory; the
+/// command ends as on QEMU, whose disabled bus-master space reads zeroed
+/// PRDs (512 entries of 64 KiB, more than the request): IRQ, BM status
+/// ACTIVE|INT, Status DRDY|DSC, no error (QEMU's ide-test
+/// `bmdma/no_busmaster` pins the same result).
+pub fn bus_master_off(ctx: &mut Ctx) -> TestResult {
+    let (function, _) = crate::pci::find_piix_ide()
+        .ok_or_else(|| super::Fail(vmdma_guest::msg!("PIIX IDE function not found")))?;
+    let lba = ctx.alloc(u64::from(SECTORS))?;
+    ctx.write_dma(lba, SECTORS)?;
+    let l = Layout::ram(0, BYTES)?;
+    crate::pci::set_bus_master(function, false);
+    let o = ctx.dma_read(&Xfer::new(lba, SECTORS), &l);
+    crate::pci::set_bus_master(function, true);
+    let o = o?;
+    expect_bm(
+        o.bm_at_completion,
+        bm::STATUS_ACTIVE | bm::STATUS_INT,
+        "at completion",
+    )?;
+    expect_bm(o.bm_after_stop, bm::STATUS_INT, "after clearing START")?;
+    expect_ready(&o)?;
+    ensure_eq!(o.error, 0, "error register");
+    ensure!(o.irq_requested, "no interrupt");
+    ctx.check_untouched(&l)?;
+    ctx.check_canary(&l)?;
+    PASS
+}
+
 /// START written before the command: the transfer runs when the command
 /// arrives.
 pub fn start_before_command(ctx: &mut Ctx) -> TestResult {

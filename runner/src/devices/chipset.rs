@@ -9,7 +9,7 @@
 
 use vmdma_core::block::BlockDevice;
 use vmdma_core::dma::DmaMemory;
-use vmdma_core::ide::{IdeConfig, IdeController, IdeStats, PioStorage};
+use vmdma_core::ide::{DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit};
 use vmdma_core::pci::{
     AccessWidth, ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction,
 };
@@ -34,16 +34,59 @@ pub const IDE_IRQ: u32 = 14;
 /// data or re-queues the channel, so a handful is plenty).
 const MAX_RETRIES_PER_ACCESS: usize = 16;
 
-/// INTRQ of the IDE channel, driven through `KVM_IRQ_LINE`.
-#[derive(Debug)]
-pub struct IdeIrq(pub IrqLine);
+/// Where the IDE channel's INTRQ goes: the in-kernel irqchip in the KVM
+/// runner, a recorder in the qtest front end.
+pub trait IrqSink: Send {
+    /// Drives the line high or low (the controller calls it on changes).
+    fn set_level(&self, high: bool);
+}
 
-impl vmdma_core::ide::IrqLine for IdeIrq {
+impl IrqSink for IrqLine {
     fn set_level(&self, high: bool) {
         // KVM_IRQ_LINE on a valid GSI of an existing irqchip does not fail;
         // if it ever did there is nothing better to do than carry on (the
         // guest sees a lost interrupt and times out).
-        let _ = self.0.set_level(high);
+        let _ = IrqLine::set_level(self, high);
+    }
+}
+
+/// INTRQ of the IDE channel.
+pub struct IdeIrq(Box<dyn IrqSink>);
+
+impl std::fmt::Debug for IdeIrq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdeIrq")
+    }
+}
+
+impl vmdma_core::ide::IrqLine for IdeIrq {
+    fn set_level(&self, high: bool) {
+        self.0.set_level(high);
+    }
+}
+
+/// The disks of the primary channel and how they identify themselves.
+#[derive(Debug)]
+pub struct IdeDisks<'m> {
+    /// Device 0, if any.
+    pub master: Option<Disk<'m>>,
+    /// Device 1, if any.
+    pub slave: Option<Disk<'m>>,
+    /// IDENTIFY strings of device 0.
+    pub master_info: DriveInfo<'m>,
+    /// IDENTIFY strings of device 1.
+    pub slave_info: DriveInfo<'m>,
+}
+
+impl<'m> IdeDisks<'m> {
+    /// `master` alone, with vmdma's default identity.
+    pub fn master(master: Disk<'m>) -> Self {
+        IdeDisks {
+            master: Some(master),
+            slave: None,
+            master_info: DriveInfo::MASTER,
+            slave_info: DriveInfo::SLAVE,
+        }
     }
 }
 
@@ -79,16 +122,34 @@ impl<'m> Chipset<'m> {
         space: &'m GuestSpace<'m>,
         pio: &'m dyn PioStorage,
         disk: Disk<'m>,
-        irq: IrqLine,
+        irq: impl IrqSink + 'static,
+    ) -> Result<Self, String> {
+        Self::with_disks(space, pio, IdeDisks::master(disk), irq)
+    }
+
+    /// [`Chipset::new`] with any set of primary-channel disks (none, a
+    /// master, a slave, both) and their IDENTIFY strings.
+    pub fn with_disks(
+        space: &'m GuestSpace<'m>,
+        pio: &'m dyn PioStorage,
+        disks: IdeDisks<'m>,
+        irq: impl IrqSink + 'static,
     ) -> Result<Self, String> {
         let id = space
             .new_device()
             .map_err(|e| format!("IDE device id: {e}"))?;
-        let config = IdeConfig::new(id);
-        let mut ide = Box::new(
-            IdeController::new(space, IdeIrq(irq), pio, disk, None, &config)
-                .map_err(|e| format!("IDE disk: {e}"))?,
-        );
+        let config = IdeConfig::new(id).with_drives(disks.master_info, disks.slave_info);
+        let mut ide = Box::new(IdeController::empty(
+            space,
+            IdeIrq(Box::new(irq)),
+            pio,
+            &config,
+        ));
+        for (unit, disk) in [(Unit::Master, disks.master), (Unit::Slave, disks.slave)] {
+            if let Some(d) = disk {
+                ide.attach(unit, d).map_err(|e| format!("IDE disk: {e}"))?;
+            }
+        }
         ide.firmware_init(BMDMA_BASE)
             .map_err(|e| format!("IDE firmware setup: {e}"))?;
         let at = |dev, func| {
@@ -110,9 +171,9 @@ impl<'m> Chipset<'m> {
         *self.ide.stats()
     }
 
-    /// The disk backend.
+    /// The master's disk backend.
     pub fn disk(&self) -> Option<&Disk<'m>> {
-        self.ide.disk(vmdma_core::ide::Unit::Master)
+        self.ide.disk(Unit::Master)
     }
 
     /// Ends the devices' work before the VM goes away: every request in
@@ -129,31 +190,18 @@ impl<'m> Chipset<'m> {
                 ));
             }
         }
-        let Some(disk) = self.ide.disk_mut(vmdma_core::ide::Unit::Master) else {
-            return Ok(());
-        };
-        if <Disk<'m> as BlockDevice<'m>>::is_read_only(disk) {
-            return Ok(());
-        }
-        let token = disk
-            .submit(vmdma_core::block::BlockRequest::Flush)
-            .map_err(|e| format!("flushing the disk: {e}"))?;
-        loop {
-            match disk.wait() {
-                Some(c) if c.token == token => {
-                    return c.result.map_err(|e| format!("flushing the disk: {e}"));
-                }
-                Some(_) => {}
-                None if std::time::Instant::now() >= deadline => {
-                    return Err("flushing the disk did not finish".into());
-                }
-                None => {}
+        for unit in [Unit::Master, Unit::Slave] {
+            if let Some(disk) = self.ide.disk_mut(unit) {
+                flush(disk, deadline)?;
             }
         }
+        Ok(())
     }
 
     /// Moves the devices on: delivers backend completions and bounce
-    /// wake-ups. Called after every port access and by the I/O thread.
+    /// wake-ups (at most 16 per call). Called after every port access the
+    /// chipset claims, by the I/O thread, and by a host without vCPU exits
+    /// (the qtest front end) between its own commands.
     pub fn service(&mut self) {
         self.ide.poll();
         for _ in 0..MAX_RETRIES_PER_ACCESS {
@@ -178,6 +226,28 @@ impl<'m> Chipset<'m> {
                 0
             }
             None => self.cf8.read(&mut bus[..], port - CF8, width),
+        }
+    }
+}
+
+/// Flushes `disk` (unless read-only), waiting until `deadline`.
+fn flush<'m>(disk: &mut Disk<'m>, deadline: std::time::Instant) -> Result<(), String> {
+    if <Disk<'m> as BlockDevice<'m>>::is_read_only(disk) {
+        return Ok(());
+    }
+    let token = disk
+        .submit(vmdma_core::block::BlockRequest::Flush)
+        .map_err(|e| format!("flushing the disk: {e}"))?;
+    loop {
+        match disk.wait() {
+            Some(c) if c.token == token => {
+                return c.result.map_err(|e| format!("flushing the disk: {e}"));
+            }
+            Some(_) => {}
+            None if std::time::Instant::now() >= deadline => {
+                return Err("flushing the disk did not finish".into());
+            }
+            None => {}
         }
     }
 }

@@ -16,11 +16,23 @@
 //!    described more than needed (the long outcome).
 //!
 //! Deviations (guest-visible, documented in the module docs): a DMA access
-//! that reaches no memory (a hole, a refused MMIO access, an IOMMU fault),
-//! an unreadable PRD, and DMA while PCI bus mastering is off all end the
-//! command with BMDMA Status ERR|INT and ATA ABRT + IRQ, as a PCI master
-//! abort would on a real PIIX; QEMU instead completes into an empty address
-//! space.
+//! that reaches no memory (a hole, a refused MMIO access, an IOMMU fault)
+//! and an unreadable PRD end the command with BMDMA Status ERR|INT and ATA
+//! ABRT + IRQ, as a PCI master abort would on a real PIIX; QEMU instead
+//! completes into an empty address space.
+//!
+//! DMA while PCI bus mastering is off is no master abort: with Command bit
+//! 2 clear the function may not start bus cycles at all (PCI Local Bus 3.0,
+//! §6.2.2), so nothing is fetched, read or written. The outcome follows
+//! QEMU (its `ide-test` case `bmdma/no_busmaster` pins it), whose disabled
+//! bus-master address space reads as zeros: a zeroed PRD table is 512
+//! entries of 64 KiB without EOT, more than any command moves, so the
+//! command ends like one with a long PRD table (Status 0x50, IRQ, BMDMA
+//! Status ACTIVE|INT; INT alone for a 32 MiB command). Unlike QEMU, no
+//! data reaches the disk (QEMU writes the zeros it read) and the command
+//! is counted in [`IdeStats::dma_without_bus_master`].
+//!
+//! [`IdeStats::dma_without_bus_master`]: crate::ide::IdeStats::dma_without_bus_master
 
 use crate::block::{BlockDevice, SECTOR_SIZE};
 use crate::dma::{BlockDir, DmaMemory, Progress, SgTransfer, TransferError};
@@ -35,14 +47,16 @@ use super::super::stats::bump;
 use super::{AfterFlush, Channel, DmaCmd, DmaKind, Op, Outcome, TrimRun, Unit};
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
+/// Bytes an all-zero PRD entry describes (a count of 0 means 64 KiB).
+const ZERO_PRD_BYTES: u64 = 64 * 1024;
 
 /// How a failed DMA command shows on the BMDMA Status register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Failure {
     /// ATA ABRT only (range, read-only disk, backend I/O error).
     Device,
-    /// ATA ABRT and BMDMA ERR (no memory behind an address, bus mastering
-    /// off): a PCI master abort.
+    /// ATA ABRT and BMDMA ERR (no memory behind an address): a PCI master
+    /// abort.
     HostBus,
 }
 
@@ -143,7 +157,7 @@ where
             return;
         }
         if !bus_master {
-            self.dma_fail(cmd, 0, Failure::HostBus, IdeError::BusMasterDisabled);
+            self.dma_without_bus_master(cmd);
             return;
         }
         let limit = u64::from(cmd.count) * SECTOR;
@@ -195,28 +209,13 @@ where
                 return;
             }
         };
-        let Some(lba) = cmd.lba else {
-            self.dma_fail(cmd, 0, Failure::Device, IdeError::BadChsAddress);
-            return;
+        let lba = match self.dma_sectors(cmd) {
+            Ok(lba) => lba,
+            Err(e) => {
+                self.dma_fail(cmd, 0, Failure::Device, e);
+                return;
+            }
         };
-        let in_range = self
-            .units
-            .get(cmd.unit)
-            .drive
-            .as_ref()
-            .is_some_and(|d| d.range_ok(lba, u64::from(cmd.count)));
-        if !in_range {
-            self.dma_fail(
-                cmd,
-                0,
-                Failure::Device,
-                IdeError::OutOfRange {
-                    lba,
-                    count: u64::from(cmd.count),
-                },
-            );
-            return;
-        }
         match SgTransfer::new(self.requester, dir, lba, limit) {
             Ok(x) => self.xfer = Some(x),
             Err(e) => {
@@ -226,6 +225,44 @@ where
         }
         self.op = Op::Dma { cmd, stay_active };
         self.dma_advance();
+    }
+
+    /// The first sector of a read or write `cmd`, once its address and
+    /// range are checked.
+    fn dma_sectors(&self, cmd: DmaCmd) -> Result<u64, IdeError> {
+        let lba = cmd.lba.ok_or(IdeError::BadChsAddress)?;
+        let in_range = self
+            .units
+            .get(cmd.unit)
+            .drive
+            .as_ref()
+            .is_some_and(|d| d.range_ok(lba, u64::from(cmd.count)));
+        if in_range {
+            Ok(lba)
+        } else {
+            Err(IdeError::OutOfRange {
+                lba,
+                count: u64::from(cmd.count),
+            })
+        }
+    }
+
+    /// A DMA command started while PCI bus mastering is off (see the module
+    /// docs): no PRD fetch, no memory access, no disk I/O; the command ends
+    /// as QEMU's does with an all-zero PRD table (512 × 64 KiB, no EOT). A
+    /// read or write outside the disk still aborts, as it would there.
+    fn dma_without_bus_master(&mut self, cmd: DmaCmd) {
+        bump(&mut self.stats.dma_without_bus_master, 1);
+        if cmd.kind != DmaKind::Trim
+            && let Err(e) = self.dma_sectors(cmd)
+        {
+            self.dma_fail(cmd, 0, Failure::Device, e);
+            return;
+        }
+        let entries = u64::try_from(prd::MAX_PRD_ENTRIES).unwrap_or(u64::MAX);
+        let zeroed_table = ZERO_PRD_BYTES.saturating_mul(entries);
+        let stay_active = zeroed_table > u64::from(cmd.count) * SECTOR;
+        self.dma_finish(cmd, stay_active);
     }
 
     /// Moves the running transfer on: submits, and collects completions a

@@ -88,11 +88,14 @@ where
                         feature: tf.feature,
                     });
                 }
-                // A 16-bit count of 512-byte blocks of ranges; unlike the
-                // data commands, 0 means none (QEMU reads the low byte
-                // only, with the same meaning for 1..=255).
+                // The count of 512-byte blocks of ranges is the low byte
+                // of Sector Count, as in QEMU (whose ide-test writes it
+                // once, leaving the reset signature's 1 in the HOB byte);
+                // ACS-2 makes it a 16-bit count, which only matters above
+                // 255 blocks, far beyond the 8 IDENTIFY word 105 allows.
+                // Unlike the data commands, 0 means none.
                 tf.lba48 = true;
-                tf.nsector = (u32::from(tf.hob_nsector) << 8) | (tf.nsector & 0xFF);
+                tf.nsector &= 0xFF;
                 if tf.nsector > u32::from(MAX_DSM_BLOCKS) {
                     return Outcome::Abort(IdeError::BadParameter { opcode });
                 }
@@ -109,14 +112,7 @@ where
             AtaCommand::SetMultipleMode => self.set_multiple_mode(u, opcode),
             AtaCommand::InitializeDeviceParameters => self.initialize_device_parameters(u, opcode),
             AtaCommand::ReadNativeMaxAddress { ext } => self.read_native_max(u, ext),
-            AtaCommand::ExecuteDeviceDiagnostic => {
-                let tf = self.tf(u);
-                tf.set_signature(true);
-                tf.status = Status::DRDY | Status::DSC;
-                tf.error = AtaError::AMNF;
-                self.raise_irq();
-                Outcome::Started
-            }
+            AtaCommand::ExecuteDeviceDiagnostic => self.execute_device_diagnostic(),
             // QEMU completes these without DSC (Status 0x40).
             AtaCommand::PowerManagement => Outcome::Done { dsc: false },
             AtaCommand::CheckPowerMode => {
@@ -152,6 +148,28 @@ where
     }
 
     /// IDENTIFY DEVICE: 512 bytes of data in, IRQ.
+    /// EXECUTE DEVICE DIAGNOSTIC. Both devices run it whichever is
+    /// selected (ATA/ATAPI-6 §8.11), so each present one shows its
+    /// signature, Status 0x50 and the "passed" code 0x01 in Error (without
+    /// ERR); the Device register reads 0xA0 (DEV clear) afterwards, as in
+    /// QEMU, and device 0 is selected if present (QEMU keeps its internal
+    /// unit, as for SRST).
+    fn execute_device_diagnostic(&mut self) -> Outcome {
+        for unit in self.units.both_mut() {
+            unit.tf.select = DeviceHead::OBSOLETE;
+            if unit.drive.is_some() {
+                unit.tf.set_signature(true);
+                unit.tf.status = Status::DRDY | Status::DSC;
+                unit.tf.error = AtaError::AMNF;
+            }
+        }
+        if self.present(Unit::Master) {
+            self.selected = Unit::Master;
+        }
+        self.raise_irq();
+        Outcome::Started
+    }
+
     fn identify(&mut self, u: Unit) -> Outcome {
         let Some(drive) = self.units.get(u).drive.as_ref() else {
             return Outcome::Abort(IdeError::NoDevice);

@@ -59,25 +59,74 @@ fn prd_table_in_a_hole() {
     });
 }
 
+/// Clears PCI Command bit 2 (bus mastering), keeping I/O decode.
+fn bus_master_off<'a, B: crate::block::BlockDevice<'a>, const IOV: usize>(r: &mut Rig<'a, B, IOV>) {
+    r.ide.config_write(
+        crate::pci::header::COMMAND,
+        crate::ide::AccessWidth::Word,
+        0x0001,
+    );
+}
+
 #[test]
-fn bus_master_disabled_refuses_dma() {
+fn bus_master_disabled_moves_nothing_and_ends_like_a_long_prd_table() {
     with_disk(64, |r| {
         r.enable_pci();
-        r.ide.config_write(
-            crate::pci::header::COMMAND,
-            crate::ide::AccessWidth::Word,
-            0x0001,
-        );
+        bus_master_off(r);
+        r.set_mem(0x10000, &[0xCD; 512]);
         r.prds(PRD_TABLE, &[(0x10000, 512, true)]);
         r.lba28(0, 1);
         r.command(opcode::READ_DMA);
         r.bm_cmd(0x09);
         assert!(r.irq.level());
-        assert_eq!(r.bm_status(), 0x06);
+        assert_eq!(
+            r.bm_status(),
+            0x05,
+            "ACTIVE | INT, no ERR (QEMU's no_busmaster)"
+        );
+        assert_eq!(r.status(), ST_READY);
+        assert_eq!(r.error(), 0);
+        assert_eq!(r.mem(0x10000, 512), vec![0xCDu8; 512], "memory untouched");
+        assert_eq!(r.master().rw_requests, 0, "no disk I/O");
+        assert_eq!(r.ide.stats().dma_without_bus_master, 1);
+        assert_eq!(r.ide.stats().host_bus_errors, 0);
+        assert_eq!(r.ide.last_error(), None);
+        r.bm_cmd(0x00);
+        r.bm_ack();
+
+        // A write reads no memory and leaves the disk as it was.
+        r.lba28(2, 2);
+        r.command(opcode::WRITE_DMA);
+        r.bm_cmd(0x01);
+        assert_eq!(r.bm_status(), 0x05);
+        assert_eq!(r.status(), ST_READY);
+        assert_eq!(r.disk(), &disk_image(64)[..]);
+        assert_eq!(r.master().rw_requests, 0);
+        r.bm_cmd(0x00);
+        r.bm_ack();
+
+        // Out of range still aborts (the range check precedes the data).
+        r.lba28(63, 2);
+        r.command(opcode::READ_DMA);
+        r.bm_cmd(0x09);
+        assert_eq!(r.bm_status(), 0x04, "INT only");
         assert_eq!(r.status(), ST_ERR);
         assert_eq!(r.error(), ERR_ABRT);
-        assert_eq!(r.mem(0x10000, 512), vec![0u8; 512]);
-        assert_eq!(r.ide.last_error(), Some(IdeError::BusMasterDisabled));
+        assert_eq!(r.ide.stats().dma_without_bus_master, 3);
+    });
+}
+
+#[test]
+fn bus_master_disabled_32_mib_command_uses_the_whole_zeroed_table() {
+    // 65536 sectors (LBA48 count 0) = 512 entries x 64 KiB exactly.
+    with_disk(70000, |r| {
+        r.enable_pci();
+        bus_master_off(r);
+        r.lba48(0, 0);
+        r.command(opcode::READ_DMA_EXT);
+        r.bm_cmd(0x09);
+        assert_eq!(r.bm_status(), 0x04, "INT, ACTIVE cleared: exact length");
+        assert_eq!(r.status(), ST_READY);
         assert_eq!(r.master().rw_requests, 0);
     });
 }

@@ -280,6 +280,19 @@ pub fn with_devices<B, const IOV: usize, R>(
 where
     B: for<'x> BlockDevice<'x>,
 {
+    with_drives(env, Some(master), slave, f)
+}
+
+/// [`with_devices`] where the master may be absent too.
+pub fn with_drives<B, const IOV: usize, R>(
+    env: Env,
+    master: Option<B>,
+    slave: Option<B>,
+    f: impl FnOnce(&mut Rig<'_, B, IOV>) -> R,
+) -> R
+where
+    B: for<'x> BlockDevice<'x>,
+{
     let Memory {
         mut ram,
         mmio,
@@ -290,7 +303,13 @@ where
     } = Memory::new(&env);
     let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
     let dev = space.new_device().unwrap();
-    let ide = IdeController::new(&space, &irq, &pio, master, slave, &IdeConfig::new(dev)).unwrap();
+    let mut ide = IdeController::empty(&space, &irq, &pio, &IdeConfig::new(dev));
+    if let Some(m) = master {
+        ide.attach(Unit::Master, m).unwrap();
+    }
+    if let Some(s) = slave {
+        ide.attach(Unit::Slave, s).unwrap();
+    }
     let mut rig = Rig {
         ide,
         space: &space,

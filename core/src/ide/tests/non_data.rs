@@ -2,6 +2,7 @@
 //! power management, SEEK, and unsupported opcodes.
 
 use super::harness::*;
+use crate::block::MemDisk;
 use crate::ide::opcode;
 
 #[test]
@@ -112,6 +113,33 @@ fn execute_device_diagnostic() {
         );
         assert_eq!(r.inb(DEVICE) & 0x0F, 0, "head bits cleared");
     });
+}
+
+#[test]
+fn execute_device_diagnostic_on_the_slave_selects_device_0() {
+    let mut a = disk_image(16);
+    let mut b = disk_image(16);
+    with_devices::<_, 256, _>(
+        Env::default(),
+        MemDisk::new(&mut a, false),
+        Some(MemDisk::new(&mut b, false)),
+        |r| {
+            r.outb(DEVICE, 0xB0);
+            assert_eq!(r.inb(DEVICE) & 0x10, 0x10);
+            r.command(opcode::EXECUTE_DEVICE_DIAGNOSTIC);
+            assert!(r.irq.level());
+            assert_eq!(
+                r.inb(DEVICE),
+                0xA0,
+                "DEV cleared (QEMU's ide-test diagnostic)"
+            );
+            assert_eq!(r.status(), ST_READY, "device 0's status");
+            assert_eq!(r.error(), 0x01);
+            r.outb(DEVICE, 0xB0);
+            assert_eq!(r.error(), 0x01, "device 1 ran it too");
+            assert_eq!((r.inb(NSECT), r.inb(LBAL)), (1, 1));
+        },
+    );
 }
 
 #[test]

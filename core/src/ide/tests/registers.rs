@@ -243,3 +243,20 @@ fn eight_bit_data_read_consumes_a_word() {
         r.outb(DATA, 0x12);
     });
 }
+
+#[test]
+fn channel_without_disks_ignores_commands() {
+    with_drives::<MemDisk<'_>, 256, _>(Env::default(), None, None, |r| {
+        assert_eq!(r.status(), 0);
+        r.outb(DEVICE, 0xA0);
+        r.command(opcode::FLUSH_CACHE);
+        r.command(opcode::IDENTIFY_DEVICE);
+        assert_eq!(r.status(), 0, "nothing answers");
+        assert_eq!(r.ide.stats().commands, 0);
+        assert!(!r.irq.level());
+        assert_eq!(r.inw(DATA), 0);
+        r.outb(DEVICE, 0xB0);
+        r.command(opcode::FLUSH_CACHE);
+        assert_eq!(r.status(), 0);
+    });
+}

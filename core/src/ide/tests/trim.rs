@@ -148,3 +148,22 @@ fn trim_block_count_is_bounded_by_identify_word_105() {
         assert!(r.master().discards.is_empty(), "nothing discarded");
     });
 }
+
+#[test]
+fn trim_count_is_the_low_byte_of_sector_count() {
+    with_disk(64, |r| {
+        r.enable_pci();
+        ranges(r, 0x10000, &[(2, 1)]);
+        r.prds(PRD_TABLE, &[(0x10000, 512, true)]);
+        // One write of Sector Count: the HOB byte keeps the reset
+        // signature's 1, as in QEMU's ide-test bmdma/trim.
+        r.outb(FEATURES, feature::DSM_TRIM);
+        r.outb(NSECT, 1);
+        r.outb(DEVICE, 0x40);
+        r.command(opcode::DATA_SET_MANAGEMENT);
+        r.bm_cmd(0x01);
+        assert_eq!(r.bm_status(), 0x04, "INT: one block, exact PRD");
+        assert_eq!(r.status(), ST_READY);
+        assert_eq!(r.master().discards.len(), 1);
+    });
+}

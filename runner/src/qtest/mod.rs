@@ -1,0 +1,140 @@
+//! `vmdma qtest`: a front end that speaks QEMU's qtest protocol, so QEMU's
+//! own `tests/qtest/ide-test` (libqtest, libqos) can drive vmdma's IDE
+//! controller register by register, without KVM and without a vCPU.
+//!
+//! libqtest starts `$QTEST_QEMU_BINARY` with a QEMU command line; the
+//! wrapper `runner/qtest/vmdma-system-x86_64` (libqtest takes the target
+//! architecture from the `-system-ARCH` suffix) runs `vmdma qtest` with it.
+//!
+//! ```text
+//! args ──── the QEMU command line → QtestConfig (or a one-line usage error)
+//! machine ─ RAM buffer + core region map, port bus: fw_cfg, chipset
+//!           (host bridge, ISA bridge, PIIX3 IDE over raw files), IRQ recorder
+//! server ── sockets + epoll + signals; per line: service, parse, execute,
+//!           IRQ lines, reply
+//!  ├ protocol  request parsing (bounded), line splitting
+//!  ├ codec     strtoul-style numbers, hex, base64
+//!  ├ qmp       greeting, qmp_capabilities, quit, errors
+//!  └ fw_cfg    the RAM size for libqos' allocator
+//! ```
+//!
+//! Exit status: 0 when the client closes the socket, on QMP `quit` and on
+//! SIGTERM/SIGINT/SIGHUP; 64 for a command line it cannot honour; 65 for a
+//! disk image it cannot use; 70 for other failures.
+
+pub mod args;
+pub mod codec;
+pub mod fw_cfg;
+pub mod machine;
+pub mod protocol;
+pub mod qmp;
+pub mod server;
+
+use std::fs::OpenOptions;
+
+use vmdma_core::ide::DriveInfo;
+use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
+
+use crate::disk;
+
+use args::{DiskConfig, QtestConfig};
+use machine::{MachineDisks, with_machine};
+use server::Server;
+
+/// Why the front end stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum QtestError {
+    /// The command line asks for something unsupported.
+    #[error(transparent)]
+    Usage(#[from] args::UsageError),
+    /// A disk image cannot be used.
+    #[error("qtest: disk {path}: {source}")]
+    Disk {
+        /// The image.
+        path: String,
+        /// Why.
+        source: disk::DiskError,
+    },
+    /// Setting up or serving failed.
+    #[error("qtest: {0}")]
+    Failed(String),
+}
+
+impl QtestError {
+    /// The process exit status.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            QtestError::Usage(_) => EXIT_USAGE,
+            QtestError::Disk { .. } => EXIT_BAD_INPUT,
+            QtestError::Failed(_) => EXIT_VMM_ERROR,
+        }
+    }
+}
+
+/// Runs the front end with the arguments after `vmdma qtest`.
+pub fn run(args: &[String]) -> Result<(), QtestError> {
+    server::install_signal_handlers()
+        .map_err(|e| QtestError::Failed(format!("signal handlers: {e}")))?;
+    let config = args::parse(args)?;
+    serve(&config)
+}
+
+fn open_disk(d: &DiskConfig) -> Result<disk::Image, QtestError> {
+    let spec = disk::DiskSpec {
+        read_only: d.read_only,
+        ..disk::DiskSpec::new(&d.path)
+    };
+    disk::open(&spec).map_err(|source| QtestError::Disk {
+        path: d.path.display().to_string(),
+        source,
+    })
+}
+
+fn info<'a>(d: Option<&'a DiskConfig>, default: DriveInfo<'static>) -> DriveInfo<'a> {
+    let Some(s) = d.map(|d| &d.strings) else {
+        return default;
+    };
+    DriveInfo {
+        model: s.model.as_deref().unwrap_or(default.model),
+        serial: s.serial.as_deref().unwrap_or(default.serial),
+        firmware: s.ver.as_deref().unwrap_or(default.firmware),
+    }
+}
+
+fn serve(config: &QtestConfig) -> Result<(), QtestError> {
+    let [u0, u1] = &config.units;
+    let units = [
+        u0.as_ref().map(open_disk).transpose()?,
+        u1.as_ref().map(open_disk).transpose()?,
+    ];
+    let disks = MachineDisks {
+        units,
+        info: [
+            info(u0.as_ref(), DriveInfo::MASTER),
+            info(u1.as_ref(), DriveInfo::SLAVE),
+        ],
+    };
+    // Appended to, not truncated: with QTEST_LOG libqtest passes
+    // /dev/fd/2, which every process of a test run shares.
+    let log = match &config.qtest_log {
+        Some(p) => Some(
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .map_err(|e| QtestError::Failed(format!("-qtest-log {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let qtest = server::connect(&config.qtest_socket, "qtest").map_err(QtestError::Failed)?;
+    let qmp = match &config.qmp_socket {
+        Some(p) => Some(server::connect(p, "QMP").map_err(QtestError::Failed)?),
+        None => None,
+    };
+    let mut server =
+        Server::new(qtest, qmp, log).map_err(|e| QtestError::Failed(format!("QMP: {e}")))?;
+    with_machine(config.ram, disks, |m| server.run(m))
+        .map_err(QtestError::Failed)?
+        .map_err(|e| QtestError::Failed(format!("serving: {e}")))?;
+    Ok(())
+}
