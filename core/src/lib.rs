@@ -1,8 +1,7 @@
 //! # vmdma-core
 //!
 //! Zero-copy device DMA for microVMs, in `#![no_std]` Rust without a heap:
-//! every capacity is a const generic or a constant, and every structure can
-//! live in a `static`.
+//! every capacity is a const generic or a constant.
 //!
 //! ## Layers (bottom up)
 //! - [`memory`]: the guest-physical address space as a fixed-capacity,
@@ -10,13 +9,14 @@
 //!   [`VolatileSlice`](memory::VolatileSlice) views through which host code
 //!   touches guest RAM (no Rust reference into guest memory is ever formed).
 //! - [`dma`]: `map`/`unmap` for DMA — direct views of RAM, zero-filled bounce
-//!   slots for MMIO written back with exactly the accessed length — the
-//!   bounce pool, the FIFO retry queue, SG lists and the resumable
-//!   SG → block transfer.
+//!   space for MMIO written back with exactly the accessed length — the
+//!   byte-granular bounce arena, the FIFO retry queue, SG lists and the
+//!   resumable SG → block transfer, which owns a request's mappings until
+//!   its completion.
 //! - [`iovec`]: fixed-capacity I/O vectors (scatter/gather lists of host
 //!   buffers).
 //! - [`block`]: the vectored, asynchronous block-device interface, plus an
-//!   in-memory disk.
+//!   in-memory disk and a deferred one (data moves at completion time).
 //! - [`iommu`]: an optional translation stage implementing the same
 //!   [`DmaMemory`](dma::DmaMemory) interface, so stages chain.
 //! - [`protocol`]: the contract shared with the bundled guest and the runner.
@@ -24,8 +24,15 @@
 //! ## Data path of a disk read
 //! ```text
 //! guest PRD table ─▶ IDE/BMDMA ─▶ SG list ─▶ map (RAM: direct │ MMIO: bounce)
-//!   ─▶ I/O vector ─▶ block backend (preadv) ─▶ unmap(access_len) ─▶ IRQ
+//!   ─▶ I/O vector ─▶ block backend (io_uring, preadv) ─▶ … completion
+//!   ─▶ unmap(access_len) ─▶ IRQ
 //! ```
+//!
+//! ## Memory of requests in flight
+//! A request's memory stays mapped and reserved until its completion has
+//! been delivered, whatever the guest does (BMDMA stop, SRST, a new
+//! command): see [`dma`] (the transfer's lease) and [`ide`] (stop and reset
+//! wait or defer).
 //!
 //! ## No-panic contract
 //! Everything a guest controls (addresses, lengths, SG lists, sector

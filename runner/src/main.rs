@@ -73,6 +73,10 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             eprintln!("vmdma: timeout: the guest did not finish in time");
             EXIT_TIMEOUT
         }
+        StopReason::Signal(sig) => {
+            eprintln!("vmdma: stopped by signal {sig}; the disk was flushed");
+            signal_exit_status(sig)
+        }
     })
 }
 
@@ -85,6 +89,11 @@ fn qtest(args: &[String]) -> ExitCode {
             ExitCode::from(e.exit_status())
         }
     }
+}
+
+/// The conventional status of a process ended by signal `sig`: 128 + sig.
+fn signal_exit_status(sig: i32) -> u8 {
+    u8::try_from(128 + sig.clamp(1, 127)).unwrap_or(u8::MAX)
 }
 
 /// `vmdma guest-elf OUT_PATH`.

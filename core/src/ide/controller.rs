@@ -322,7 +322,7 @@ where
     }
 
     /// Resumes a DMA transfer that waited for bounce-buffer space; call it
-    /// when [`DmaMemory::poll_retry`] returns [`IdeController::client_id`].
+    /// when [`DmaMemory::poll_retry`] returns [`IdeController::requester`].
     pub fn on_bounce_free(&mut self) {
         self.channel.retry_bounce();
     }

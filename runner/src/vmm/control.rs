@@ -15,6 +15,8 @@ pub enum StopReason {
     Shutdown(&'static str),
     /// `--timeout` expired.
     Timeout,
+    /// SIGINT or SIGTERM (the signal number) asked the runner to stop.
+    Signal(i32),
 }
 
 /// Shared run state.
