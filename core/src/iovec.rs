@@ -12,6 +12,7 @@ use crate::memory::VolatileSlice;
 
 /// Errors of I/O-vector operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IoVecError {
     /// No room for another element.
     Full,

@@ -28,6 +28,19 @@
 //!   ─▶ unmap(access_len) ─▶ IRQ
 //! ```
 //!
+//! ## Embedding with no heap
+//! Every state type — [`RegionMap`](memory::RegionMap),
+//! [`BounceArena`](dma::BounceArena), [`AddressSpace`](dma::AddressSpace),
+//! [`IdeController`](ide::IdeController) with its PCI function,
+//! [`PioBuffer`](ide::PioBuffer) and [`StaticBytes`](memory::StaticBytes)
+//! for RAM or a RAM disk — has a `const` constructor, so each can be a
+//! `static` (behind `spin::Mutex` where it is mutated), and every capacity
+//! is a const generic. `core/README.md` shows the smallest embedding: what
+//! the host implements, what it calls in which order and from which
+//! contexts, and the measured size; `core/embed` is that embedding as a
+//! `no_std`, `no_main` program, linked in CI with a panic handler that does
+//! not exist (the no-panic proof).
+//!
 //! ## Memory of requests in flight
 //! A request's memory stays mapped and reserved until its completion has
 //! been delivered, whatever the guest does (BMDMA stop, SRST, a new
@@ -70,6 +83,7 @@ pub mod iovec;
 pub mod memory;
 pub mod pci;
 pub mod protocol;
+mod vec_util;
 
 #[cfg(test)]
 mod testutil;

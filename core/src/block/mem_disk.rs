@@ -16,16 +16,28 @@ pub struct MemDisk<'d> {
     read_only: bool,
     done: Deque<Completion, 16>,
     next_token: u32,
-    /// Number of read/write requests submitted so far.
-    pub rw_requests: u32,
-    /// Number of flushes submitted so far.
-    pub flushes: u32,
-    /// Discards received, as `(sector, count)` (the last 8).
-    pub discards: heapless::Vec<(u64, u64), 8>,
+    rw_requests: u32,
+    flushes: u32,
+    discards: heapless::Vec<(u64, u64), 8>,
     fail_after: Option<u32>,
 }
 
 impl<'d> MemDisk<'d> {
+    /// Number of read/write requests submitted so far.
+    pub fn rw_requests(&self) -> u32 {
+        self.rw_requests
+    }
+
+    /// Number of flushes submitted so far.
+    pub fn flushes(&self) -> u32 {
+        self.flushes
+    }
+
+    /// Discards received, as `(sector, count)` (the first 8).
+    pub fn discards(&self) -> &[(u64, u64)] {
+        &self.discards
+    }
+
     /// A disk over `data`; trailing bytes past the last whole sector are
     /// ignored.
     pub fn new(data: &'d mut [u8], read_only: bool) -> Self {

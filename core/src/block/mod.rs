@@ -95,13 +95,21 @@ impl core::fmt::Display for BlockError {
 
 impl core::error::Error for BlockError {}
 
-/// A finished request.
+/// A finished request (backends build it with [`Completion::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Completion {
     /// The token `submit` returned.
     pub token: RequestToken,
     /// Success (every byte transferred) or the error.
     pub result: Result<(), BlockError>,
+}
+
+impl Completion {
+    /// The completion of request `token` with `result`.
+    pub const fn new(token: RequestToken, result: Result<(), BlockError>) -> Self {
+        Completion { token, result }
+    }
 }
 
 /// A sector-addressed block device with vectored, asynchronous requests
@@ -128,6 +136,31 @@ pub trait BlockDevice<'m> {
     /// through `poll` or a later `wait`. There is deliberately no default:
     /// a backend that completes later must say how it waits.
     fn wait(&mut self) -> Option<Completion>;
+}
+
+/// A borrowed device is a device: a host can give the controller
+/// `&mut dyn BlockDevice` drives of different concrete types (or keep the
+/// drives itself and lend them).
+impl<'m, T: BlockDevice<'m> + ?Sized> BlockDevice<'m> for &mut T {
+    fn sector_count(&self) -> u64 {
+        (**self).sector_count()
+    }
+
+    fn is_read_only(&self) -> bool {
+        (**self).is_read_only()
+    }
+
+    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
+        (**self).submit(req)
+    }
+
+    fn poll(&mut self) -> Option<Completion> {
+        (**self).poll()
+    }
+
+    fn wait(&mut self) -> Option<Completion> {
+        (**self).wait()
+    }
 }
 
 /// Checks a vectored request against a device of `sectors` sectors and

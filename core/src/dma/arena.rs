@@ -233,15 +233,15 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
             len: u32::try_from(len).map_err(|_| MemError::BounceBusy)?,
             id: st.next_id,
         };
-        st.live
-            .insert(
-                idx,
-                Live {
-                    alloc,
-                    quarantined: false,
-                },
-            )
-            .map_err(|_| MemError::BounceBusy)?;
+        crate::vec_util::insert_at(
+            &mut st.live,
+            idx,
+            Live {
+                alloc,
+                quarantined: false,
+            },
+        )
+        .map_err(|_| MemError::BounceBusy)?;
         st.next_id = st.next_id.wrapping_add(1);
         st.in_use += len;
         st.waiters.served(client);

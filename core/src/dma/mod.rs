@@ -28,6 +28,7 @@
 
 mod address_space;
 mod arena;
+mod late;
 mod mapping;
 mod retry;
 mod sg;

@@ -222,9 +222,7 @@ impl<const IOV: usize> Drop for SgTransfer<'_, IOV> {
         if self.in_flight.is_some() {
             // The backend may still write into this space: it must never
             // be handed to anyone else.
-            for p in core::mem::take(&mut self.pieces) {
-                p.mapping.quarantine();
-            }
+            crate::vec_util::drain_in_order(&mut self.pieces, |p| p.mapping.quarantine());
         }
     }
 }
@@ -541,8 +539,10 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         let ok = c.result.is_ok();
         let mut unmap_err = None;
         // In SG order, so overlapping write-backs land as the guest's list
-        // orders them.
-        for p in core::mem::take(&mut self.pieces) {
+        // orders them. In place: the list is up to IOV entries, not to be
+        // moved onto the stack.
+        self.pieces.reverse();
+        while let Some(p) = self.pieces.pop() {
             let len = p.mapping.len();
             if p.staged {
                 self.staged = self.staged.saturating_add(len as u64);

@@ -80,6 +80,10 @@ pub enum AttachError {
     PioBufferInUse,
     /// A disk is already attached at that position.
     SlotTaken(Unit),
+    /// `configure` was not called (the controller has no device id yet).
+    NotConfigured,
+    /// `configure` after a disk was attached.
+    AlreadyAttached,
 }
 
 impl core::fmt::Display for AttachError {
@@ -89,6 +93,10 @@ impl core::fmt::Display for AttachError {
                 f.write_str("the PIO buffer belongs to another controller")
             }
             AttachError::SlotTaken(u) => write!(f, "a disk is already attached as {u:?}"),
+            AttachError::NotConfigured => f.write_str("the controller is not configured yet"),
+            AttachError::AlreadyAttached => {
+                f.write_str("the controller cannot be reconfigured once a disk is attached")
+            }
         }
     }
 }
@@ -101,8 +109,12 @@ impl core::error::Error for AttachError {}
 /// `'m` is the lifetime of the DMA memory `M` (an
 /// [`AddressSpace`](crate::dma::AddressSpace), an
 /// [`Iommu`](crate::iommu::Iommu), or `dyn DmaMemory`) and of the PIO
-/// buffer; `B` the disks' block device (one type for both: hosts that mix
-/// backends use an enum or `&mut dyn BlockDevice`); `I` the IRQ line
+/// buffer; `B` the disks' block device, one type for both drives: hosts
+/// that mix backends use an enum (the runner's `Disk`) or `&mut dyn
+/// BlockDevice` (a blanket impl covers `&mut T`). A type parameter per
+/// drive was left out on purpose: every channel path that touches a drive
+/// would be instantiated twice, growing `.text` on the embedded targets
+/// (budget in core/README.md) for what an enum already gives; `I` the IRQ line
 /// (IRQ 14); `IOV` the most mappings per block request; `PRD` the most SG
 /// entries a PRD table yields (QEMU reads at most 512 PRDs). The controller
 /// is `Send` when `M` is `Sync` and `B` and `I` are `Send` (an address
@@ -121,6 +133,8 @@ pub struct IdeController<
     pio: &'m dyn PioStorage,
     master_info: DriveInfo<'m>,
     slave_info: DriveInfo<'m>,
+    /// `configure` was called (the device id is set).
+    configured: bool,
 }
 
 impl<M: ?Sized, B, I, const IOV: usize, const PRD: usize> core::fmt::Debug
@@ -147,19 +161,38 @@ where
     /// The ISA IRQ of the primary channel.
     pub const IRQ: u8 = 14;
 
-    /// A controller after power-on with no disk yet: both device slots
-    /// empty, PCI Command 0 (no I/O decode, no bus mastering), BAR4
-    /// unassigned. Attach disks with [`IdeController::attach`]; the PIO
-    /// buffer is claimed with the first one.
-    pub fn empty(mem: &'m M, irq: I, pio: &'m dyn PioStorage, config: &IdeConfig<'m>) -> Self {
+    /// A controller after power-on with no configuration and no disk yet:
+    /// both device slots empty, PCI Command 0 (no I/O decode, no bus
+    /// mastering), BAR4 unassigned. Give it its identity with
+    /// [`IdeController::configure`], then attach disks with
+    /// [`IdeController::attach`]; the PIO buffer is claimed with the first.
+    ///
+    /// `const`: a bare-metal host can make the controller a `static` (built
+    /// at compile time, never on a stack) and configure it at boot, once the
+    /// address space has handed out the controller's device id.
+    pub const fn empty(mem: &'m M, irq: I, pio: &'m dyn PioStorage) -> Self {
         IdeController {
-            channel: Channel::new(mem, irq, config.requester),
+            channel: Channel::new(mem, irq, DeviceId::HOST),
             pci: Piix3Ide::new(),
             secondary: BusMaster::new(),
             pio,
-            master_info: config.master,
-            slave_info: config.slave,
+            master_info: DriveInfo::MASTER,
+            slave_info: DriveInfo::SLAVE,
+            configured: false,
         }
+    }
+
+    /// Sets the controller's device id and its disks' IDENTIFY strings;
+    /// only before the first disk is attached.
+    pub fn configure(&mut self, config: &IdeConfig<'m>) -> Result<(), AttachError> {
+        if self.channel.drive(Unit::Master).is_some() || self.channel.drive(Unit::Slave).is_some() {
+            return Err(AttachError::AlreadyAttached);
+        }
+        self.channel.set_requester(config.requester);
+        self.master_info = config.master;
+        self.slave_info = config.slave;
+        self.configured = true;
+        Ok(())
     }
 
     /// A controller after power-on with `master` (and `slave`, if given)
@@ -172,7 +205,8 @@ where
         slave: Option<B>,
         config: &IdeConfig<'m>,
     ) -> Result<Self, AttachError> {
-        let mut c = Self::empty(mem, irq, pio, config);
+        let mut c = Self::empty(mem, irq, pio);
+        c.configure(config)?;
         c.attach(Unit::Master, master)?;
         if let Some(s) = slave {
             c.attach(Unit::Slave, s)?;
@@ -182,6 +216,9 @@ where
 
     /// Attaches a disk at `unit` (IDENTIFY strings from the configuration).
     pub fn attach(&mut self, unit: Unit, block: B) -> Result<(), AttachError> {
+        if !self.configured {
+            return Err(AttachError::NotConfigured);
+        }
         if self.channel.drive(unit).is_some() {
             return Err(AttachError::SlotTaken(unit));
         }

@@ -37,7 +37,10 @@ impl Geometry {
         if heads == 0 || heads > 16 || sectors == 0 {
             return None;
         }
-        let per_cyl = u64::from(heads) * u64::from(sectors);
+        let per_cyl = u32::from(heads) * u32::from(sectors);
+        // 32-bit division (no 64-bit division routine in 32-bit builds):
+        // capacities past u32::MAX sectors give 65535 cylinders either way.
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
         Some(Geometry {
             cylinders: u16::try_from((capacity / per_cyl).min(0xFFFF)).unwrap_or(u16::MAX),
             heads,
@@ -50,9 +53,9 @@ impl Geometry {
         u64::from(self.cylinders) * u64::from(self.heads) * u64::from(self.sectors)
     }
 
-    fn per_cylinder(&self) -> u64 {
+    fn per_cylinder(&self) -> u32 {
         // At least 1: heads >= 1 and sectors >= 1.
-        (u64::from(self.heads) * u64::from(self.sectors)).max(1)
+        (u32::from(self.heads) * u32::from(self.sectors)).max(1)
     }
 }
 
@@ -194,7 +197,7 @@ impl TaskFile {
             let cyl = u64::from(self.lcyl) | (u64::from(self.hcyl) << 8);
             let head = u64::from((self.select & DeviceHead::HEAD).bits());
             let spt = u64::from(geometry.sectors);
-            Some(cyl * geometry.per_cylinder() + head * spt + sector)
+            Some(cyl * u64::from(geometry.per_cylinder()) + head * spt + sector)
         }
     }
 
@@ -217,8 +220,13 @@ impl TaskFile {
                     | DeviceHead::from_bits_retain(s2 & DeviceHead::HEAD.bits());
             }
         } else {
+            // CHS addresses stay below 2^32 (16-bit cylinder, 4-bit head,
+            // 8-bit sector, plus at most 256 sectors transferred), so 32-bit
+            // division is exact; it also keeps a 64-bit division routine
+            // out of 32-bit builds.
+            let lba = u32::try_from(lba).unwrap_or(u32::MAX);
             let per_cyl = geometry.per_cylinder();
-            let spt = u64::from(geometry.sectors).max(1);
+            let spt = u32::from(geometry.sectors).max(1);
             let [c0, c1, ..] = (lba / per_cyl).to_le_bytes();
             let r = lba % per_cyl;
             self.lcyl = c0;

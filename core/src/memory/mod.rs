@@ -6,6 +6,7 @@ mod error;
 mod ids;
 mod region;
 mod region_map;
+mod static_bytes;
 mod volatile;
 
 pub use engaged::MAX_CONCURRENT_DISPATCHES;
@@ -14,5 +15,6 @@ pub use ids::DeviceId;
 pub use region::{MmioError, MmioHandler, Region, RegionKind};
 pub(crate) use region_map::ram_view;
 pub use region_map::{Probe, RegionMap};
+pub use static_bytes::StaticBytes;
 pub(crate) use volatile::SharedBytes;
 pub use volatile::{RamBacking, VolatileSlice};

@@ -65,7 +65,7 @@ impl core::fmt::Debug for RegionKind<'_> {
 }
 
 /// A guest-physical region `[start, start + len)`.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Region<'a> {
     start: u64,
     len: u64,
@@ -73,20 +73,37 @@ pub struct Region<'a> {
 }
 
 impl<'a> Region<'a> {
-    /// Makes a region, checking `len > 0` and that the end fits in `u64`.
-    pub fn new(start: u64, len: u64, kind: RegionKind<'a>) -> Result<Self, MemError> {
+    /// Makes a region, checking `len > 0` and that the end fits in `u64`
+    /// (`const`: a host can build its regions at compile time).
+    pub const fn new(start: u64, len: u64, kind: RegionKind<'a>) -> Result<Self, MemError> {
         if len == 0 {
             return Err(MemError::ZeroLength);
         }
-        start
-            .checked_add(len - 1)
-            .ok_or(MemError::Overflow { addr: start })?;
+        if start.checked_add(len - 1).is_none() {
+            return Err(MemError::Overflow { addr: start });
+        }
         if let RegionKind::Ram(b) = &kind
-            && u64::try_from(b.len()).ok() != Some(len)
+            && b.len() as u64 != len
         {
             return Err(MemError::BackingSize);
         }
         Ok(Region { start, len, kind })
+    }
+
+    /// Guest RAM at `start`, as long as `backing`.
+    pub const fn ram(start: u64, backing: RamBacking<'a>) -> Result<Self, MemError> {
+        Self::new(start, backing.len() as u64, RegionKind::Ram(backing))
+    }
+
+    /// An MMIO window of `len` bytes at `start`; `owner` is the device whose
+    /// registers these are, if that device can also do DMA.
+    pub const fn mmio_window(
+        start: u64,
+        len: u64,
+        handler: &'a dyn MmioHandler,
+        owner: Option<DeviceId>,
+    ) -> Result<Self, MemError> {
+        Self::new(start, len, RegionKind::Mmio { handler, owner })
     }
 
     /// First address.

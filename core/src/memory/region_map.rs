@@ -56,6 +56,60 @@ impl<'a, const N: usize> RegionMap<'a, N> {
         }
     }
 
+    /// Checks that `regions` are sorted by start address without overlap:
+    /// what [`RegionMap::from_regions`] requires. `const`, and it only
+    /// borrows, so a `static` map can check its list at compile time.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "const fn: every index is below the slice length"
+    )]
+    pub const fn validate(regions: &[Region<'a>]) -> Result<(), MemError> {
+        if regions.len() > N {
+            return Err(MemError::MapFull);
+        }
+        let mut i = 1;
+        while i < regions.len() {
+            if regions[i - 1].last() >= regions[i].start() {
+                return Err(MemError::Overlap {
+                    existing: regions[i - 1].start(),
+                });
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// A map of `regions`, which must be sorted by start address without
+    /// overlap (see [`RegionMap::validate`]).
+    pub fn from_regions<const K: usize>(regions: [Region<'a>; K]) -> Result<Self, MemError> {
+        Self::validate(&regions)?;
+        Ok(Self::from_validated(regions))
+    }
+
+    /// [`RegionMap::from_regions`] for `const` contexts, where a `Result`
+    /// holding a map cannot be unwrapped: the caller has run
+    /// [`RegionMap::validate`]. (Given a list that fails it, lookups of the
+    /// overlapping addresses find one of the regions: never an access
+    /// outside a region's backing, but not a meaningful map either.)
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "const fn: every index is below K, the array length"
+    )]
+    pub const fn from_validated<const K: usize>(regions: [Region<'a>; K]) -> Self {
+        let mut lasts = [0u64; K];
+        let mut i = 0;
+        while i < K {
+            lasts[i] = regions[i].last();
+            i += 1;
+        }
+        RegionMap {
+            regions: Vec::from_array(regions),
+            lasts: Vec::from_array(lasts),
+            engaged: Engaged::new(),
+            ids: DeviceIds::new(),
+        }
+    }
+
     /// A fresh device id, never handed out before by this map (or by the
     /// address space it becomes): use it as the `owner` of the device's MMIO
     /// regions, as the requester of its DMA and as its retry-queue client.
@@ -103,11 +157,10 @@ impl<'a, const N: usize> RegionMap<'a, N> {
             });
         }
         let last = region.last();
-        self.regions
-            .insert(idx, region)
+        crate::vec_util::insert_at(&mut self.regions, idx, region)
             .map_err(|_| MemError::MapFull)?;
         // Same capacity and length as `regions`, so this cannot fail.
-        self.lasts.insert(idx, last).map_err(|_| MemError::MapFull)
+        crate::vec_util::insert_at(&mut self.lasts, idx, last).map_err(|_| MemError::MapFull)
     }
 
     /// Removes the region that starts exactly at `start`; returns whether

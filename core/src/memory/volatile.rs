@@ -79,7 +79,7 @@ impl<'a> VolatileSlice<'a> {
     /// A view of a byte array that lives in an `UnsafeCell` (the bounce
     /// pool's storage); the cell grants shared mutability. Crate-private:
     /// the pool decides who may use a slot.
-    pub(crate) fn from_cell<const N: usize>(cell: &'a UnsafeCell<[u8; N]>) -> Self {
+    pub(crate) const fn from_cell<const N: usize>(cell: &'a UnsafeCell<[u8; N]>) -> Self {
         VolatileSlice {
             ptr: cell.get().cast::<u8>(),
             len: N,
@@ -198,7 +198,7 @@ impl<const N: usize> SharedBytes<N> {
     }
 
     /// A view of all `N` bytes.
-    pub(crate) fn view(&self) -> VolatileSlice<'_> {
+    pub(crate) const fn view(&self) -> VolatileSlice<'_> {
         VolatileSlice::from_cell(&self.0)
     }
 }
@@ -232,6 +232,12 @@ impl<'a> RamBacking<'a> {
         RamBacking {
             slice: VolatileSlice::from_mut_slice(buf),
         }
+    }
+
+    /// Backing from a view the caller owns exclusively (a claimed
+    /// [`StaticBytes`](super::StaticBytes)).
+    pub(crate) const fn from_view(slice: VolatileSlice<'a>) -> Self {
+        RamBacking { slice }
     }
 
     /// Size in bytes.

@@ -107,7 +107,7 @@ impl ConfigSpace {
 
     /// A type-0 header with the identity fields set and the scratch
     /// registers (cache line size, latency timer, interrupt line) writable.
-    pub fn with_identity(
+    pub const fn with_identity(
         vendor: u16,
         device: u16,
         class: u8,
@@ -177,38 +177,30 @@ impl ConfigSpace {
     }
 
     /// Sets a byte, ignoring the masks (device side).
-    pub fn set_u8(&mut self, offset: u8, v: u8) {
-        self.set_bytes(offset, &[v]);
+    pub const fn set_u8(&mut self, offset: u8, v: u8) {
+        copy_in(&mut self.bytes, offset, &[v]);
     }
 
     /// Sets a little-endian `u16`, ignoring the masks.
-    pub fn set_u16(&mut self, offset: u8, v: u16) {
-        self.set_bytes(offset, &v.to_le_bytes());
+    pub const fn set_u16(&mut self, offset: u8, v: u16) {
+        copy_in(&mut self.bytes, offset, &v.to_le_bytes());
     }
 
     /// Sets a little-endian `u32`, ignoring the masks.
-    pub fn set_u32(&mut self, offset: u8, v: u32) {
-        self.set_bytes(offset, &v.to_le_bytes());
+    pub const fn set_u32(&mut self, offset: u8, v: u32) {
+        copy_in(&mut self.bytes, offset, &v.to_le_bytes());
     }
 
     /// Makes the bits of `mask` (one byte per offset from `offset` on)
     /// guest-writable.
-    pub fn set_wmask(&mut self, offset: u8, mask: &[u8]) {
-        for (i, m) in mask.iter().enumerate() {
-            if let Some(w) = self.wmask.get_mut(usize::from(offset) + i) {
-                *w = *m;
-            }
-        }
+    pub const fn set_wmask(&mut self, offset: u8, mask: &[u8]) {
+        copy_in(&mut self.wmask, offset, mask);
     }
 
     /// Makes the bits of `mask` (one byte per offset from `offset` on)
     /// write-1-to-clear.
-    pub fn set_w1c(&mut self, offset: u8, mask: &[u8]) {
-        for (i, m) in mask.iter().enumerate() {
-            if let Some(w) = self.w1c.get_mut(usize::from(offset) + i) {
-                *w = *m;
-            }
-        }
+    pub const fn set_w1c(&mut self, offset: u8, mask: &[u8]) {
+        copy_in(&mut self.w1c, offset, mask);
     }
 
     /// The Command register.
@@ -219,12 +211,22 @@ impl ConfigSpace {
     fn byte(&self, at: usize) -> u8 {
         self.bytes.get(at).copied().unwrap_or(0xFF)
     }
+}
 
-    fn set_bytes(&mut self, offset: u8, v: &[u8]) {
-        for (i, b) in v.iter().enumerate() {
-            if let Some(dst) = self.bytes.get_mut(usize::from(offset) + i) {
-                *dst = *b;
-            }
+/// Copies `v` into `dst` from `offset` on; bytes past the end are dropped.
+/// (A `const fn`, so the functions' reset states can be built at compile
+/// time for `static` controllers.)
+#[expect(
+    clippy::indexing_slicing,
+    reason = "const fn: both indices are checked against the lengths just before"
+)]
+const fn copy_in(dst: &mut [u8; SIZE], offset: u8, v: &[u8]) {
+    let mut i = 0;
+    while i < v.len() {
+        let at = offset as usize + i;
+        if at < SIZE {
+            dst[at] = v[i];
         }
+        i += 1;
     }
 }

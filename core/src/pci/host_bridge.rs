@@ -24,7 +24,7 @@ impl HostBridge {
     pub const DEVICE_ID: u16 = 0x1237;
 
     /// A host bridge in its reset state.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         let mut config = ConfigSpace::with_identity(
             Self::VENDOR_ID,
             Self::DEVICE_ID,

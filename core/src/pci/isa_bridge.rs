@@ -31,7 +31,7 @@ impl IsaBridge {
     pub const DEVICE_ID: u16 = 0x7000;
 
     /// An ISA bridge in its reset state.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         let mut config = ConfigSpace::with_identity(
             Self::VENDOR_ID,
             Self::DEVICE_ID,

@@ -52,6 +52,7 @@ pub trait PciFunction {
 
 /// Errors of host-side PCI set-up calls (never caused by the guest).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PciError {
     /// An I/O BAR base that is zero, misaligned for the BAR size, or whose
     /// end does not fit in the 64 KiB port space.

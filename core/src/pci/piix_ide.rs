@@ -49,7 +49,7 @@ impl Piix3Ide {
     pub const BMDMA_BAR_SIZE: u16 = 16;
 
     /// The function in its reset state.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         let mut config = ConfigSpace::with_identity(
             Self::VENDOR_ID,
             Self::DEVICE_ID,
@@ -59,15 +59,17 @@ impl Piix3Ide {
             0x00,
             header::TYPE_NORMAL,
         );
-        let cmd =
-            PciCommand::IO | PciCommand::MEMORY | PciCommand::MASTER | PciCommand::INTX_DISABLE;
+        let cmd = PciCommand::IO
+            .union(PciCommand::MEMORY)
+            .union(PciCommand::MASTER)
+            .union(PciCommand::INTX_DISABLE);
         config.set_wmask(header::COMMAND, &cmd.bits().to_le_bytes());
         config.set_u16(
             header::STATUS,
             header::STATUS_DEVSEL_MEDIUM | header::STATUS_FAST_BACK,
         );
         config.set_u32(header::BAR4, header::BAR_IO);
-        let bar_mask = !(u32::from(Self::BMDMA_BAR_SIZE) - 1);
+        let bar_mask = !(Self::BMDMA_BAR_SIZE as u32 - 1);
         config.set_wmask(header::BAR4, &bar_mask.to_le_bytes());
         config.set_wmask(IDETIM_PRIMARY, &[0xFF; TIMING_LEN]);
         // Linux's ata_piix treats a channel whose decode-enable bit is clear

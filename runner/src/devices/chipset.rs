@@ -139,12 +139,16 @@ impl<'m> Chipset<'m> {
             .new_device()
             .map_err(|e| format!("IDE device id: {e}"))?;
         let config = IdeConfig::new(id).with_drives(disks.master_info, disks.slave_info);
-        let mut ide = Box::new(IdeController::empty(
-            space,
-            IdeIrq(Box::new(irq)),
-            pio,
-            &config,
-        ));
+        // The same const constructor an embedder's `static` uses. Here the
+        // controller (about 35 KiB at IOV 256 / PRD 512) goes to the heap;
+        // rustc builds the value on the stack first and moves it (measured:
+        // a 40 KiB frame in Chipset::new, once per VM, on the main thread's
+        // 8 MiB stack). Building it in place would take unsafe field-by-field
+        // writes in the device model, which stays free of unsafe; hosts with
+        // small stacks use a `static` instead (see core/README.md).
+        let mut ide = Box::new(IdeController::empty(space, IdeIrq(Box::new(irq)), pio));
+        ide.configure(&config)
+            .map_err(|e| format!("IDE configuration: {e}"))?;
         for (unit, disk) in [(Unit::Master, disks.master), (Unit::Slave, disks.slave)] {
             if let Some(d) = disk {
                 ide.attach(unit, d).map_err(|e| format!("IDE disk: {e}"))?;

@@ -204,7 +204,7 @@ impl RawDisk {
     fn complete(&mut self, result: Result<(), BlockError>) -> RequestToken {
         let token = RequestToken(self.next_token);
         self.next_token = self.next_token.wrapping_add(1);
-        self.done.push_back(Completion { token, result });
+        self.done.push_back(Completion::new(token, result));
         token
     }
 }
@@ -324,13 +324,7 @@ mod tests {
                 iov: &iov,
             })
             .unwrap();
-        assert_eq!(
-            d.poll(),
-            Some(Completion {
-                token: t,
-                result: Ok(())
-            })
-        );
+        assert_eq!(d.poll(), Some(Completion::new(t, Ok(()))));
         assert_eq!(d.poll(), None);
         assert!(a.iter().all(|&x| x == 1));
         assert!(b[..412].iter().all(|&x| x == 1));

@@ -327,10 +327,7 @@ impl<'m> UringDisk<'m> {
                 if let (Kind::Read, Some(b), Ok(())) = (&op.kind, &op.bounce, &result) {
                     b.scatter(&op.views);
                 }
-                self.ready.push_back(Completion {
-                    token: op.token,
-                    result,
-                });
+                self.ready.push_back(Completion::new(op.token, result));
                 finished += 1;
             }
         }
@@ -340,10 +337,10 @@ impl<'m> UringDisk<'m> {
             if let Err(e) = self.push(key).and_then(|()| self.ring.submit().map(|_| ()))
                 && let Some(op) = self.ops.remove(&key)
             {
-                self.ready.push_back(Completion {
-                    token: op.token,
-                    result: Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
-                });
+                self.ready.push_back(Completion::new(
+                    op.token,
+                    Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
+                ));
                 finished += 1;
             }
         }
@@ -484,10 +481,7 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
                     // Nothing of ours to make durable.
                     let token = RequestToken(self.next_token);
                     self.next_token = self.next_token.wrapping_add(1);
-                    self.ready.push_back(Completion {
-                        token,
-                        result: Ok(()),
-                    });
+                    self.ready.push_back(Completion::new(token, Ok(())));
                     return Ok(token);
                 }
                 let token = RequestToken(self.next_token);
@@ -510,10 +504,7 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
                 let token = RequestToken(self.next_token);
                 if count == 0 {
                     self.next_token = self.next_token.wrapping_add(1);
-                    self.ready.push_back(Completion {
-                        token,
-                        result: Ok(()),
-                    });
+                    self.ready.push_back(Completion::new(token, Ok(())));
                     return Ok(token);
                 }
                 let sz = SECTOR_SIZE as u64;

@@ -33,7 +33,7 @@ fn ram_list_is_one_vectored_request() {
     let mut t: SgTransfer<'_, 8> = SgTransfer::new(DEV, BlockDir::Write, 2, 2048).unwrap();
     assert_eq!(t.run(&space, list.entries(), &mut d), Ok(Progress::Done));
     assert_eq!(t.requests(), 1);
-    assert_eq!(d.rw_requests, 1);
+    assert_eq!(d.rw_requests(), 1);
     assert_eq!(t.next_sector(), 6);
     assert_eq!((t.bounced_bytes(), t.staged_bytes()), (0, 0), "zero-copy");
     let data = d.data();

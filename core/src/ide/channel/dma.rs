@@ -389,7 +389,9 @@ where
     /// after a completion, a failure before submission, or a bounce wait);
     /// were one in flight, dropping would quarantine its bounce space.
     fn account_transfer(&mut self, cmd: DmaCmd) {
-        let Some(x) = self.xfer.take_if(|x| x.in_flight().is_none()) else {
+        // By reference, then dropped in place: the transfer holds up to IOV
+        // pieces and is not to be moved onto the stack.
+        let Some(x) = self.xfer.as_mut().filter(|x| x.in_flight().is_none()) else {
             return;
         };
         let bytes = x.bytes_done();
@@ -406,8 +408,8 @@ where
             bump(&mut s.dma_block_requests, u64::from(x.requests()));
             s.dma_max_requests = s.dma_max_requests.max(x.requests());
         }
-        let mut x = x;
         // Not in flight here (callers wait first); leaves the retry queue.
         let _ = x.cancel(self.mem);
+        self.xfer = None;
     }
 }

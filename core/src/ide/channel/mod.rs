@@ -262,6 +262,11 @@ where
         slot.drive = Some(drive);
     }
 
+    /// Sets the DMA requester / retry-queue client id (before any disk).
+    pub(crate) fn set_requester(&mut self, id: DeviceId) {
+        self.requester = id;
+    }
+
     /// The DMA requester / retry-queue client id of this channel.
     pub(crate) fn requester(&self) -> DeviceId {
         self.requester

@@ -41,7 +41,7 @@ fn read_dma_one_prd() {
         r.lba28(4, 8);
         dma(r, opcode::READ_DMA, true);
         assert_eq!(r.mem(0x10000, 8 * 512), image(4, 8));
-        assert_eq!(r.master().rw_requests, 1);
+        assert_eq!(r.master().rw_requests(), 1);
         assert_eq!((r.inb(LBAL), r.inb(NSECT)), (12, 0));
         let s = *r.ide.stats();
         assert_eq!(
@@ -84,7 +84,7 @@ fn write_dma_many_noncontiguous_odd_sized_prds() {
         dma(r, opcode::WRITE_DMA, false);
         assert_eq!(&r.disk()[10 * 512..16 * 512], &expect[..]);
         assert_eq!(&r.disk()[16 * 512..17 * 512], &image(16, 1)[..]);
-        assert_eq!(r.master().rw_requests, 1, "one vectored request");
+        assert_eq!(r.master().rw_requests(), 1, "one vectored request");
         // Read it back through the same scattered PRDs after clearing RAM.
         for &(addr, len) in &pieces {
             r.set_mem(u64::from(addr), &vec![0u8; len as usize]);
@@ -96,7 +96,7 @@ fn write_dma_many_noncontiguous_odd_sized_prds() {
             got.extend_from_slice(&r.mem(u64::from(addr), len as usize));
         }
         assert_eq!(got, expect);
-        assert_eq!(r.master().rw_requests, 2);
+        assert_eq!(r.master().rw_requests(), 2);
     });
 }
 
@@ -115,7 +115,7 @@ fn contiguous_prds_are_merged_into_one_mapping() {
         r.lba28(0, 4);
         dma(r, opcode::READ_DMA, true);
         assert_eq!(r.mem(0x10000, 4 * 512), image(0, 4));
-        assert_eq!(r.master().rw_requests, 1);
+        assert_eq!(r.master().rw_requests(), 1);
     });
 }
 
@@ -152,7 +152,7 @@ fn sixty_four_kib_entries_and_lba28_count_zero() {
         dma(r, opcode::READ_DMA, true);
         assert_eq!(r.mem(0x20000, 0x10000), image(7, 128));
         assert_eq!(r.mem(0x40000, 0x10000), image(135, 128));
-        assert_eq!(r.master().rw_requests, 1);
+        assert_eq!(r.master().rw_requests(), 1);
         assert_eq!((r.inb(LBAL), r.inb(LBAM)), (7, 1), "7 + 256");
     });
 }
@@ -170,7 +170,7 @@ fn lba48_count_zero_is_65536_sectors() {
         dma(r, opcode::READ_DMA_EXT, true);
         // The last 64 KiB land last.
         assert_eq!(r.mem(0x80000, 0x10000), image(4 + 65536 - 128, 128));
-        assert_eq!(r.master().rw_requests, 1);
+        assert_eq!(r.master().rw_requests(), 1);
         assert_eq!(r.ide.stats().bytes_read, 32 << 20);
         r.outb(CTRL, 0x80);
         assert_eq!(r.inb(LBAL), 0x00, "next LBA 65540 = 0x1_0004");
@@ -230,7 +230,7 @@ fn dma_through_mmio_bounces() {
             !r.mmio.writes.lock().unwrap().is_empty(),
             "written back through the handler"
         );
-        assert_eq!(r.master().rw_requests, 1);
+        assert_eq!(r.master().rw_requests(), 1);
         assert_eq!(r.space.bounce().in_use(), 0, "bounce space released");
         // Write from MMIO.
         r.mmio.fill_with(|i| (i as u8) ^ 0x3C);
@@ -256,7 +256,7 @@ fn tiny_bounce_pool_splits_requests() {
         dma(r, opcode::READ_DMA, true);
         assert_eq!(&r.mmio.snapshot()[..2048], &image(8, 4)[..]);
         assert_eq!(
-            r.master().rw_requests,
+            r.master().rw_requests(),
             4,
             "one 512-byte slot: one sector per request"
         );
@@ -323,12 +323,12 @@ fn iov_capacity_splits_only_when_needed() {
                 image(16 + i as usize, 1)
             );
         }
-        assert_eq!(r.master().rw_requests, 2, "8 pieces in vectors of 4");
+        assert_eq!(r.master().rw_requests(), 2, "8 pieces in vectors of 4");
         // Four pieces fit one request.
         r.prds(PRD_TABLE, &entries[4..]);
         r.lba28(0, 4);
         dma(r, opcode::READ_DMA, true);
-        assert_eq!(r.master().rw_requests, 3);
+        assert_eq!(r.master().rw_requests(), 3);
     });
 }
 
@@ -389,4 +389,32 @@ fn dma_to_slave_disk() {
             );
         },
     );
+}
+
+/// Master and slave of different backend types, as `&mut dyn BlockDevice`
+/// (the blanket impl for `&mut T`): a MemDisk master and a HugeDisk slave
+/// each serve their own DMA.
+#[test]
+fn drives_of_different_types_through_dyn() {
+    let mut a = disk_image(16);
+    let mut master = MemDisk::new(&mut a, false);
+    let mut slave = HugeDisk::new(1 << 20);
+    type Dyn<'d> = &'d mut dyn for<'x> crate::block::BlockDevice<'x>;
+    with_devices::<Dyn<'_>, 256, _>(Env::default(), &mut master, Some(&mut slave), |r| {
+        r.enable_pci();
+        r.prds(PRD_TABLE, &[(0x10000, 2 * 512, true)]);
+        r.lba28(3, 2);
+        dma(r, opcode::READ_DMA, true);
+        assert_eq!(r.mem(0x10000, 2 * 512), image(3, 2));
+        r.prds(PRD_TABLE, &[(0x10000, 512, true)]);
+        r.outb(DEVICE, 0xF0);
+        r.outb(NSECT, 1);
+        r.outb(LBAL, 9);
+        r.outb(LBAM, 0);
+        r.outb(LBAH, 0);
+        dma(r, opcode::WRITE_DMA, false);
+        assert_eq!(r.ide.disk(Unit::Slave).unwrap().sector_count(), 1 << 20);
+    });
+    assert_eq!(master.rw_requests(), 1);
+    assert_eq!(slave.writes, [(9, 1)]);
 }

@@ -87,7 +87,7 @@ fn bus_master_disabled_moves_nothing_and_ends_like_a_long_prd_table() {
         assert_eq!(r.status(), ST_READY);
         assert_eq!(r.error(), 0);
         assert_eq!(r.mem(0x10000, 512), vec![0xCDu8; 512], "memory untouched");
-        assert_eq!(r.master().rw_requests, 0, "no disk I/O");
+        assert_eq!(r.master().rw_requests(), 0, "no disk I/O");
         assert_eq!(r.ide.stats().dma_without_bus_master, 1);
         assert_eq!(r.ide.stats().host_bus_errors, 0);
         assert_eq!(r.ide.last_error(), None);
@@ -101,7 +101,7 @@ fn bus_master_disabled_moves_nothing_and_ends_like_a_long_prd_table() {
         assert_eq!(r.bm_status(), 0x05);
         assert_eq!(r.status(), ST_READY);
         assert_eq!(r.disk(), &disk_image(64)[..]);
-        assert_eq!(r.master().rw_requests, 0);
+        assert_eq!(r.master().rw_requests(), 0);
         r.bm_cmd(0x00);
         r.bm_ack();
 
@@ -127,7 +127,7 @@ fn bus_master_disabled_32_mib_command_uses_the_whole_zeroed_table() {
         r.bm_cmd(0x09);
         assert_eq!(r.bm_status(), 0x04, "INT, ACTIVE cleared: exact length");
         assert_eq!(r.status(), ST_READY);
-        assert_eq!(r.master().rw_requests, 0);
+        assert_eq!(r.master().rw_requests(), 0);
     });
 }
 

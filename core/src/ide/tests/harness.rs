@@ -303,7 +303,8 @@ where
     } = Memory::new(&env);
     let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
     let dev = space.new_device().unwrap();
-    let mut ide = IdeController::empty(&space, &irq, &pio, &IdeConfig::new(dev));
+    let mut ide = IdeController::empty(&space, &irq, &pio);
+    ide.configure(&IdeConfig::new(dev)).unwrap();
     if let Some(m) = master {
         ide.attach(Unit::Master, m).unwrap();
     }

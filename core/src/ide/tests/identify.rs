@@ -208,6 +208,6 @@ fn initialize_device_parameters_sets_translation() {
 
 impl<const N: usize> Rig<'_, crate::block::MemDisk<'_>, N> {
     pub fn disk_flushes(&self) -> u32 {
-        self.master().flushes
+        self.master().flushes()
     }
 }

@@ -44,7 +44,7 @@ fn read_verify_completes_with_dsc() {
         r.lba48(5, 3);
         r.command(opcode::READ_VERIFY_SECTORS_EXT);
         assert_eq!(r.status(), ST_READY);
-        assert_eq!(r.master().rw_requests, 0, "nothing read");
+        assert_eq!(r.master().rw_requests(), 0, "nothing read");
     });
 }
 

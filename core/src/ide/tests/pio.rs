@@ -112,7 +112,7 @@ fn write_sectors_16_and_32_bit() {
         assert_eq!(&r.disk()[20 * 512..23 * 512], &b[..]);
         assert_eq!(&r.disk()[23 * 512..24 * 512], &image(23, 1)[..], "no more");
         assert_eq!(r.ide.stats().bytes_written, 5 * 512);
-        assert_eq!(r.master().rw_requests, 5);
+        assert_eq!(r.master().rw_requests(), 5);
     });
 }
 
@@ -125,7 +125,7 @@ fn read_and_write_multiple() {
         r.lba28(1, 6);
         r.command(opcode::READ_MULTIPLE);
         assert_eq!(pio_read(r, 6, 4, true), image(1, 6));
-        assert_eq!(r.master().rw_requests, 2, "blocks of 4 and 2 sectors");
+        assert_eq!(r.master().rw_requests(), 2, "blocks of 4 and 2 sectors");
         let d = pattern(6, 0x33);
         r.lba48(30, 6);
         r.command(opcode::WRITE_MULTIPLE_EXT);
@@ -200,7 +200,7 @@ fn pio_write_out_of_range_aborts_after_the_block() {
         assert!(r.irq.level());
         assert_eq!(r.status(), ST_ERR);
         assert_eq!(r.error(), ERR_ABRT);
-        assert_eq!(r.master().rw_requests, 0);
+        assert_eq!(r.master().rw_requests(), 0);
     });
 }
 

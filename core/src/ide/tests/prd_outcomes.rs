@@ -85,7 +85,7 @@ fn short_outcome_leaves_count_and_address() {
         r.bm_cmd(0x09);
         assert_eq!((r.inb(LBAL), r.inb(NSECT)), (9, 4), "nothing transferred");
         assert_eq!(r.ide.stats().short_prd_tables, 1);
-        assert_eq!(r.master().rw_requests, 0);
+        assert_eq!(r.master().rw_requests(), 0);
     });
 }
 

@@ -76,7 +76,7 @@ fn srst_ends_a_pio_phase_and_a_pending_dma() {
         // A DMA command waiting for START is dropped: a later START finds
         // nothing to do.
         r.enable_pci();
-        let requests = r.master().rw_requests;
+        let requests = r.master().rw_requests();
         r.prds(PRD_TABLE, &[(0x10000, 512, true)]);
         r.lba28(1, 1);
         r.command(opcode::READ_DMA);
@@ -88,6 +88,6 @@ fn srst_ends_a_pio_phase_and_a_pending_dma() {
         r.bm_cmd(0x09);
         assert!(!r.irq.level());
         assert_eq!(r.bm_status(), 0x01);
-        assert_eq!(r.master().rw_requests, requests);
+        assert_eq!(r.master().rw_requests(), requests);
     });
 }

@@ -1,7 +1,5 @@
 //! DATA SET MANAGEMENT (TRIM) through the bus master.
 
-use std::vec::Vec;
-
 use super::harness::*;
 use crate::block::MemDisk;
 use crate::ide::{IdeError, feature, opcode};
@@ -43,7 +41,7 @@ fn trim_discards_every_range() {
         assert!(r.irq.level());
         assert_eq!(r.bm_status(), 0x04);
         assert_eq!(r.status(), ST_READY);
-        let d: Vec<(u64, u64)> = r.master().discards.iter().copied().collect();
+        let d = r.master().discards().to_vec();
         assert_eq!(d, [(2, 3), (10, 1), (63, 1)], "count-0 entries skipped");
         assert!(r.disk()[2 * 512..5 * 512].iter().all(|&b| b == 0));
         assert_eq!(&r.disk()[5 * 512..6 * 512], &image(5, 1)[..]);
@@ -64,7 +62,7 @@ fn trim_entry_straddling_prds() {
         r.prds(PRD_TABLE, &[(0x20000, 4, false), (0x30000, 508, true)]);
         trim(r, 1);
         assert_eq!(r.status(), ST_READY);
-        let d: Vec<(u64, u64)> = r.master().discards.iter().copied().collect();
+        let d = r.master().discards().to_vec();
         assert_eq!(d, [(7, 2)]);
     });
 }
@@ -84,7 +82,7 @@ fn trim_out_of_range_aborts() {
             r.ide.last_error(),
             Some(IdeError::OutOfRange { lba: 63, count: 2 })
         );
-        assert_eq!(r.master().discards.len(), 1, "earlier ranges were done");
+        assert_eq!(r.master().discards().len(), 1, "earlier ranges were done");
     });
 }
 
@@ -116,7 +114,7 @@ fn dsm_other_features_abort_and_zero_blocks_complete() {
         assert!(r.irq.level());
         assert_eq!(r.status(), ST_READY);
         assert_eq!(r.bm_status(), 0x04);
-        assert!(r.master().discards.is_empty());
+        assert!(r.master().discards().is_empty());
     });
 }
 
@@ -129,7 +127,7 @@ fn trim_with_short_prds_is_the_short_outcome() {
         trim(r, 1);
         assert!(!r.irq.level());
         assert_eq!(r.bm_status(), 0x00);
-        assert!(r.master().discards.is_empty());
+        assert!(r.master().discards().is_empty());
     });
 }
 
@@ -145,7 +143,7 @@ fn trim_block_count_is_bounded_by_identify_word_105() {
         trim(r, crate::ide::identify::MAX_DSM_BLOCKS + 1);
         assert_eq!(r.status(), 0x41, "DRDY|ERR, as every abort");
         assert_eq!(r.error(), 0x04, "ABRT");
-        assert!(r.master().discards.is_empty(), "nothing discarded");
+        assert!(r.master().discards().is_empty(), "nothing discarded");
     });
 }
 
@@ -164,6 +162,6 @@ fn trim_count_is_the_low_byte_of_sector_count() {
         r.bm_cmd(0x01);
         assert_eq!(r.bm_status(), 0x04, "INT: one block, exact PRD");
         assert_eq!(r.status(), ST_READY);
-        assert_eq!(r.master().discards.len(), 1);
+        assert_eq!(r.master().discards().len(), 1);
     });
 }
