@@ -46,6 +46,10 @@ fn run_suite(options: &str, expect: Expect) -> Option<String> {
         0,
         "{options}: stdout:\n{text}\nstderr:\n{err}"
     );
+    assert!(
+        err.contains("vmdma stats: seccomp: on"),
+        "{options}: the suite runs under the seccomp filters: {err}"
+    );
     let (passed, failed, skipped) = run.summary.expect("summary line");
     assert_eq!(failed, 0);
     assert!(passed >= 35, "only {passed} tests passed");

@@ -30,7 +30,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// serial console on stdout, a debug-exit port at 0xF4 and a raw disk image.
 /// The exit status is the guest's debug-exit value (0..=63), or 64 usage
 /// error, 65 bad kernel/disk file, 70 VMM error, 71 guest shutdown or triple
-/// fault, 124 timeout.
+/// fault, 124 timeout, 130/143 SIGINT/SIGTERM, 159 a sandboxed thread made a
+/// forbidden system call.
 #[derive(Debug, Parser)]
 #[command(name = "vmdma", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -103,6 +104,16 @@ pub struct RunArgs {
     /// Log every access to an unclaimed I/O port or MMIO address to stderr.
     #[arg(long)]
     pub trace_io: bool,
+    /// Run without the seccomp filters (for debugging: by default the vCPU
+    /// and I/O threads may make only the system calls on their allow-lists;
+    /// any other ends the run with status 159).
+    #[arg(long)]
+    pub no_seccomp: bool,
+    /// Test hook (debug builds only): once sandboxed, THREAD (`vcpu` or
+    /// `io`) makes one forbidden system call.
+    #[cfg(debug_assertions)]
+    #[arg(long, value_name = "THREAD", hide = true, value_parser = ["vcpu", "io"])]
+    pub seccomp_selftest: Option<String>,
 }
 
 /// Options of `vmdma guest-elf`.

@@ -13,13 +13,15 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::devices::chipset::Chipset;
+use crate::machine::Sandbox;
+use crate::sandbox::Role;
 
 const COMPLETION: u64 = 1;
 const STOP: u64 = 2;
@@ -40,6 +42,7 @@ impl<'scope> IoThread<'scope> {
         completions: EventFd,
         pending: Arc<AtomicUsize>,
         chipset: &'scope Mutex<Chipset<'m>>,
+        sandbox: Sandbox,
     ) -> Result<Self, String> {
         let stop = EventFd::new(EFD_NONBLOCK).map_err(|e| format!("I/O thread eventfd: {e}"))?;
         let stop_rx = stop
@@ -58,11 +61,33 @@ impl<'scope> IoThread<'scope> {
                 )
                 .map_err(|e| format!("I/O thread epoll: {e}"))?;
         }
+        // The thread reports whether it entered its sandbox before it
+        // serves anything.
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
         let handle = std::thread::Builder::new()
             .name("vmdma-io".into())
-            .spawn_scoped(scope, move || run(&epoll, &completions, &pending, chipset))
+            .spawn_scoped(scope, move || {
+                let entered = sandbox.enter(Role::Io);
+                let ok = entered.is_ok();
+                let _ = ready_tx.send(entered);
+                if !ok {
+                    return Ok(0);
+                }
+                run(&epoll, &completions, &pending, chipset)
+            })
             .map_err(|e| format!("cannot start the I/O thread: {e}"))?;
-        Ok(IoThread { stop, handle })
+        let thread = IoThread { stop, handle };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(thread),
+            Ok(Err(e)) => {
+                let _ = thread.stop();
+                Err(e)
+            }
+            Err(_) => Err(thread
+                .stop()
+                .err()
+                .unwrap_or_else(|| "the I/O thread ended at its start".into())),
+        }
     }
 
     /// Stops the thread and waits for it; returns how many wake-ups it

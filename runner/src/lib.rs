@@ -14,14 +14,16 @@
 //!      │                  disks, no KVM (for QEMU's ide-test)
 //!      ├─ input_file ──── open kernel/disk files: regular files only
 //!      ├─ io_thread ───── disk completions → chipset service, IRQ 14
+//!      ├─ sandbox/ ────── seccomp allow-lists of the vCPU and I/O threads
 //!      ├─ supervisor ──── vCPU thread, timeout, signals, halt detection
 //!      └─ stats ───────── --stats counters
 //! ```
 //!
-//! Unsafe code lives in four modules only: `vmm::memory` (mmap and the
+//! Unsafe code lives in five modules only: `vmm::memory` (mmap and the
 //! KVM memory slot), `vmm::vcpu` (I/O exit data views), `disk::sys`
-//! (`preadv`/`pwritev`/`fallocate`/`statx`) and `disk::uring` (io_uring
-//! submissions pointing at guest memory).
+//! (`preadv`/`pwritev`/`fallocate`/`statx`), `disk::uring` (io_uring
+//! submissions pointing at guest memory) and `sandbox::sigsys` (the SIGSYS
+//! handler).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -35,6 +37,7 @@ pub mod input_file;
 pub mod io_thread;
 pub mod machine;
 pub mod qtest;
+pub mod sandbox;
 pub mod stats;
 pub mod supervisor;
 pub mod vmm;

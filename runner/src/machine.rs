@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
+use crate::sandbox::{self, Role};
 use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
@@ -44,6 +45,32 @@ pub struct Prepared {
     memory: usize,
     disk: disk::Image,
     trace: bool,
+    sandbox: Sandbox,
+}
+
+/// Which threads enter their seccomp filter, and the debug hook.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sandbox {
+    /// Filters on (the default; `--no-seccomp` turns them off).
+    pub enabled: bool,
+    /// Debug builds: the thread that makes one forbidden call once inside.
+    pub selftest: Option<Role>,
+}
+
+impl Sandbox {
+    /// Puts the calling thread in its sandbox (if enabled), then runs the
+    /// self-test if it is this thread's.
+    pub fn enter(&self, role: Role) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        sandbox::enter(role)?;
+        #[cfg(debug_assertions)]
+        if self.selftest == Some(role) {
+            sandbox::make_forbidden_call();
+        }
+        Ok(())
+    }
 }
 
 /// How a run ended, with its statistics.
@@ -137,12 +164,24 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     };
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
+    #[cfg(debug_assertions)]
+    let selftest = match args.seccomp_selftest.as_deref() {
+        Some("vcpu") => Some(Role::Vcpu),
+        Some("io") => Some(Role::Io),
+        _ => None,
+    };
+    #[cfg(not(debug_assertions))]
+    let selftest = None;
     Ok(Prepared {
         kernel,
         cmdline,
         memory,
         disk,
         trace: args.trace_io,
+        sandbox: Sandbox {
+            enabled: !args.no_seccomp,
+            selftest,
+        },
     })
 }
 
@@ -225,13 +264,20 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     // joined before any of that can go.
     let (result, wakeups) = std::thread::scope(|scope| {
         let io = match completions {
-            Some((efd, pending)) => match IoThread::spawn(scope, efd, pending, &chipset) {
+            Some((efd, pending)) => match IoThread::spawn(scope, efd, pending, &chipset, p.sandbox)
+            {
                 Ok(t) => Some(t),
                 Err(e) => return (Err(Error::Thread(e)), 0),
             },
             None => None,
         };
-        let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
+        // Everything is open and mapped: from here on the vCPU thread may
+        // only make the system calls on its list.
+        let result = p
+            .sandbox
+            .enter(Role::Vcpu)
+            .map_err(Error::Thread)
+            .and_then(|()| run_vcpu(&mut vcpu, &ctx, control, &mut stats));
         let wakeups = match io.map(IoThread::stop) {
             Some(Ok(n)) => n,
             Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),

@@ -62,6 +62,7 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         if let Some(d) = &report.disk {
             eprint!("{}", vmdma::stats::disk_report(d));
         }
+        eprint!("{}", vmdma::sandbox::report(!args.no_seccomp));
     }
     Ok(match report.reason {
         StopReason::GuestExit(v) => runner_exit_status(v),

@@ -301,3 +301,27 @@ fn drop_waits_for_requests_in_flight() {
     }
     assert_eq!(big[(1 << 20) - 1], (2047 % 256) as u8);
 }
+
+/// The ring refuses what the backend never submits: an OPENAT (which a
+/// compromised thread could use to reach files no seccomp filter sees)
+/// completes with EACCES, and no new registration is accepted.
+#[test]
+fn the_ring_is_restricted_to_the_backends_operations() {
+    let (_f, file, n) = image(8);
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    let path = c"/etc/hostname";
+    let sqe = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+        .build()
+        .user_data(u64::MAX);
+    // SAFETY: the SQE points at a 'static C string; nothing else.
+    unsafe { d.ring.submission().push(&sqe).unwrap() };
+    d.ring.submit_and_wait(1).unwrap();
+    let cqe = d.ring.completion().next().expect("a completion");
+    assert_eq!(cqe.user_data(), u64::MAX);
+    assert_eq!(cqe.result(), -libc::EACCES);
+    let mut probe = Probe::new();
+    let err = d.ring.submitter().register_probe(&mut probe).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+}
