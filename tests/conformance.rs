@@ -50,6 +50,14 @@ fn run_suite(options: &str, expect: Expect) -> Option<String> {
         err.contains("vmdma stats: seccomp: on"),
         "{options}: the suite runs under the seccomp filters: {err}"
     );
+    // write_cache_off wrote with the cache off: the device flushed after
+    // the write (the guest cannot see which path ran; the counter can).
+    let through = err
+        .split([';', '\n'])
+        .find_map(|p| p.trim().strip_suffix(" write-through flushes"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{options}: no write-through flush count: {err}"));
+    assert!(through >= 1, "{options}: {through} write-through flushes");
     let (passed, failed, skipped) = run.summary.expect("summary line");
     assert_eq!(failed, 0);
     assert!(passed >= 35, "only {passed} tests passed");

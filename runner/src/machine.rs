@@ -97,6 +97,8 @@ pub struct DiskReport {
     pub bounced_bytes: u64,
     /// Times the I/O thread woke up to deliver completions.
     pub io_thread_wakeups: u64,
+    /// Host I/O errors (each failed its ATA command).
+    pub io_errors: u64,
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -310,6 +312,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         uring: d.uring_stats(),
         bounced_bytes: d.bounced_bytes(),
         io_thread_wakeups: wakeups,
+        io_errors: d.io_errors(),
     });
     Ok(RunReport {
         reason,

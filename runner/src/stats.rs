@@ -171,8 +171,8 @@ pub fn disk_report(d: &crate::machine::DiskReport) -> String {
     }
     let _ = writeln!(
         s,
-        "; {} bytes through the direct-I/O bounce buffer",
-        d.bounced_bytes
+        "; {} bytes through the direct-I/O bounce buffer; {} host I/O errors",
+        d.bounced_bytes, d.io_errors
     );
     s
 }

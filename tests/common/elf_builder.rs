@@ -254,6 +254,58 @@ pub mod code {
         out.push(0xEE);
     }
 
+    /// `mov dx, port; mov al, v; out dx, al`.
+    fn outb(out: &mut Vec<u8>, port: u16, v: u8) {
+        mov_dx(out, port);
+        out.extend_from_slice(&[0xB0, v, 0xEE]);
+    }
+
+    /// With DX = the Status port: `in al, dx; test al, mask; j(n)z back`
+    /// (spin while `(al & mask) == 0` if `until_set`, else while set).
+    fn spin_on_status(out: &mut Vec<u8>, mask: u8, until_set: bool) {
+        let jcc = if until_set { 0x74 } else { 0x75 };
+        out.extend_from_slice(&[0xEC, 0xA8, mask, jcc, 0xFB]);
+    }
+
+    /// Drives the primary IDE master by PIO, as a minimal driver: if
+    /// `cache_off`, SET FEATURES 0x82 (write cache off); WRITE SECTORS of
+    /// one sector at LBA `lba` filled with `fill`; if `flush`, FLUSH CACHE.
+    /// Then prints "done\n" (or "error\n" if Status has ERR) and spins.
+    pub fn pio_write_sector(lba: u8, fill: u8, cache_off: bool, flush: bool) -> Vec<u8> {
+        let mut c = Vec::new();
+        outb(&mut c, 0x1F6, 0xE0);
+        if cache_off {
+            outb(&mut c, 0x1F1, 0x82);
+            outb(&mut c, 0x1F7, 0xEF);
+            spin_on_status(&mut c, 0x80, false);
+        }
+        outb(&mut c, 0x1F2, 1);
+        outb(&mut c, 0x1F3, lba);
+        outb(&mut c, 0x1F4, 0);
+        outb(&mut c, 0x1F5, 0);
+        outb(&mut c, 0x1F7, 0x30); // WRITE SECTORS
+        spin_on_status(&mut c, 0x08, true); // until DRQ
+        mov_dx(&mut c, 0x1F0);
+        c.extend_from_slice(&[0x66, 0xB8, fill, fill]); // mov ax, fill:fill
+        c.extend_from_slice(&[0xB9, 0x00, 0x01, 0x00, 0x00]); // mov ecx, 256
+        c.extend_from_slice(&[0x66, 0xEF, 0x49, 0x75, 0xFB]); // L: out dx, ax; dec ecx; jnz L
+        mov_dx(&mut c, 0x1F7);
+        spin_on_status(&mut c, 0x80, false); // while BSY
+        if flush {
+            c.extend_from_slice(&[0xB0, 0xE7, 0xEE]); // FLUSH CACHE
+            spin_on_status(&mut c, 0x80, false);
+        }
+        // test al, 1 (ERR); jnz error
+        let mut ok = Vec::new();
+        serial_print(&mut ok, b"done\n");
+        ok.extend_from_slice(&[0xEB, 0xFE]);
+        c.extend_from_slice(&[0xA8, 0x01, 0x75, ok.len() as u8]);
+        c.extend_from_slice(&ok);
+        serial_print(&mut c, b"error\n");
+        c.extend_from_slice(&[0xEB, 0xFE]);
+        c
+    }
+
     /// Checks the `hvm_start_info` magic at EBX (exit 9 if wrong), then
     /// prints the command line it points to, a newline, and exits with 0.
     pub fn print_cmdline() -> Vec<u8> {

@@ -59,6 +59,10 @@ pub struct IdeStats {
     pub deferred_resets: u64,
     /// DMA commands dropped by a software reset while waiting for START.
     pub dma_dropped: u64,
+    /// Flushes the device issued itself after a write because the guest
+    /// turned the write cache off (SET FEATURES 0x82): each such write
+    /// reached stable storage before it completed.
+    pub write_through_flushes: u64,
 }
 
 impl IdeStats {
@@ -91,6 +95,7 @@ impl IdeStats {
             deferred_resets: 0,
             dma_dropped: 0,
             dma_without_bus_master: 0,
+            write_through_flushes: 0,
         }
     }
 
@@ -140,8 +145,12 @@ impl core::fmt::Display for IdeStats {
         )?;
         write!(
             f,
-            "; {} bytes bounced, {} staged; {} stops and {} resets deferred",
-            self.bounced_bytes, self.staged_bytes, self.deferred_stops, self.deferred_resets
+            "; {} bytes bounced, {} staged; {} stops and {} resets deferred; {} write-through flushes",
+            self.bounced_bytes,
+            self.staged_bytes,
+            self.deferred_stops,
+            self.deferred_resets,
+            self.write_through_flushes
         )
     }
 }

@@ -133,6 +133,10 @@ pub mod feature {
     pub const MODE_UDMA5: u8 = 0x45;
     /// DATA SET MANAGEMENT feature: TRIM.
     pub const DSM_TRIM: u8 = 0x01;
+    /// SET FEATURES: enable the volatile write cache.
+    pub const ENABLE_WRITE_CACHE: u8 = 0x02;
+    /// SET FEATURES: disable the volatile write cache.
+    pub const DISABLE_WRITE_CACHE: u8 = 0x82;
 }
 
 /// PIIX bus-master IDE registers (offsets from BAR4 + 8 * channel).

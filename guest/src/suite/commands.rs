@@ -1,5 +1,5 @@
 //! Non-data and housekeeping commands: FLUSH CACHE (EXT), TRIM, SET
-//! FEATURES transfer mode, READ VERIFY (EXT), CHECK POWER MODE, EXECUTE
+//! FEATURES transfer mode and write cache, READ VERIFY (EXT), CHECK POWER MODE, EXECUTE
 //! DEVICE DIAGNOSTIC, READ NATIVE MAX ADDRESS (EXT).
 
 use vmdma_guest::ata::identify::Identify;
@@ -44,6 +44,48 @@ pub fn flush_cache_ext(ctx: &mut Ctx) -> TestResult {
     ctx.write_dma(lba, 1)?;
     let tf = TaskFile::lba48_raw(Drive::Master, 0, 0, 0);
     ctx.non_data_ok(&tf, cmd::FLUSH_CACHE_EXT)?;
+    PASS
+}
+
+/// IDENTIFY word 82/85 bit 5: write cache supported / enabled.
+const WRITE_CACHE_BIT: u16 = 1 << 5;
+
+/// SET FEATURES 0x82 turns the volatile write cache off (IDENTIFY word 85
+/// bit 5 clears; word 82 still advertises it); DMA and PIO writes then
+/// still complete and read back, each reaching stable storage before it
+/// completes (vmdma flushes after it: `--stats` counts the write-through
+/// flushes, which tests/conformance.rs checks). SET FEATURES 0x02 turns it
+/// back on.
+pub fn write_cache_off(ctx: &mut Ctx) -> TestResult {
+    ensure_eq!(
+        ctx.id.word(82) & WRITE_CACHE_BIT,
+        WRITE_CACHE_BIT,
+        "word 82: write cache supported"
+    );
+    ensure_eq!(
+        ctx.id.word(85) & WRITE_CACHE_BIT,
+        WRITE_CACHE_BIT,
+        "word 85: write cache enabled at power-on"
+    );
+    let off = TaskFile::plain(Drive::Master, feature::DISABLE_WRITE_CACHE, 0);
+    ctx.non_data_ok(&off, cmd::SET_FEATURES)?;
+    let id = identify_now(ctx)?;
+    ensure_eq!(
+        id.word(85) & WRITE_CACHE_BIT,
+        0u16,
+        "word 85 after disabling the write cache"
+    );
+    let lba = ctx.alloc(8)?;
+    let p = ctx.write_dma(lba, 8)?;
+    ctx.read_dma_verify(lba, 8, p)?;
+    let on = TaskFile::plain(Drive::Master, feature::ENABLE_WRITE_CACHE, 0);
+    ctx.non_data_ok(&on, cmd::SET_FEATURES)?;
+    let id = identify_now(ctx)?;
+    ensure_eq!(
+        id.word(85) & WRITE_CACHE_BIT,
+        WRITE_CACHE_BIT,
+        "word 85 after enabling the write cache again"
+    );
     PASS
 }
 

@@ -72,6 +72,7 @@ pub const CONFORMANCE: &[Test] = &[
     Test::new("readonly_refuses_writes", readonly::skipped_in_conformance),
     Test::new("flush_cache", commands::flush_cache),
     Test::new("flush_cache_ext", commands::flush_cache_ext),
+    Test::new("write_cache_off", commands::write_cache_off),
     Test::new("trim", commands::trim),
     Test::new("trim_out_of_range", errors::trim_out_of_range),
     Test::new("set_features_mwdma2", commands::set_features_mwdma2),

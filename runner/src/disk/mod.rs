@@ -14,7 +14,7 @@ pub mod uring;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 
-pub use backend::{Disk, DiskMode};
+pub use backend::{Disk, DiskMode, Engine};
 pub use options::{Aio, Cache, DiskSpec};
 pub use raw::{DiskError, RawDisk};
 pub use uring::UringDisk;
@@ -57,11 +57,15 @@ impl Image {
             cache,
             direct,
         } = self;
-        let sync = |file| Disk::Sync(RawDisk::checked(file, sectors, read_only, direct));
+        let sync = |file| {
+            Disk::new(Engine::Sync(RawDisk::checked(
+                file, sectors, read_only, direct,
+            )))
+        };
         let (disk, warning) = match aio {
             Aio::Sync => (sync(file), None),
             Aio::IoUring => match UringDisk::new(file, sectors, read_only, direct) {
-                Ok(u) => (Disk::Uring(Box::new(u)), None),
+                Ok(u) => (Disk::new(Engine::Uring(Box::new(u))), None),
                 Err((e, file)) => (sync(file), Some(format!("{e}; using aio=sync"))),
             },
         };

@@ -47,6 +47,9 @@ where
 {
     /// Submits a flush for unit `u` (Status DRDY|BSY until it completes).
     pub(super) fn flush_start(&mut self, u: Unit, then: AfterFlush) -> Outcome {
+        if !matches!(then, AfterFlush::Command) {
+            bump(&mut self.stats.write_through_flushes, 1);
+        }
         let unit = self.units.get_mut(u);
         unit.tf.status = Status::DRDY | Status::BSY;
         let Some(drive) = unit.drive.as_mut() else {

@@ -355,6 +355,17 @@ fn write_through_flushes_before_completion() {
         }
         assert_eq!(r.status(), ST_READY);
         assert_eq!(r.disk_flushes(), flushes + 2);
+        assert_eq!(r.ide.stats().write_through_flushes, 2);
+        // Cache back on: writes no longer flush, FLUSH CACHE still does.
+        r.outb(FEATURES, crate::ide::feature::ENABLE_WRITE_CACHE);
+        r.command(opcode::SET_FEATURES);
+        r.lba28(3, 1);
+        dma(r, opcode::WRITE_DMA, false);
+        assert_eq!(r.disk_flushes(), flushes + 2);
+        r.command(opcode::FLUSH_CACHE);
+        assert_eq!(r.status(), ST_READY);
+        assert_eq!(r.disk_flushes(), flushes + 3);
+        assert_eq!(r.ide.stats().write_through_flushes, 2);
     });
 }
 
