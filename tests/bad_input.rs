@@ -255,3 +255,22 @@ fn guest_elf_writes_the_bundled_guest_or_says_why_not() {
     };
     assert_one_line_error(&o, 70, why);
 }
+
+/// Malformed `--disk` suboptions are usage errors naming the suboption,
+/// not file names (the image named before them exists).
+#[test]
+fn disk_suboptions_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = common::sparse_image(dir.path(), "d.img", 1 << 20);
+    let k = kernel(dir.path(), &good());
+    for (opt, needle) in [
+        ("unknown=1", "unknown --disk option 'unknown=1'"),
+        ("aio=threads", "aio=threads"),
+        ("cache=unsafe", "cache=unsafe"),
+        ("aio=sync,aio=sync", "'aio' given twice"),
+    ] {
+        let spec = format!("{},{opt}", img.display());
+        let o = vmdma(&["run", "--kernel", &k, "--disk", &spec]);
+        assert_one_line_error(&o, 64, needle);
+    }
+}
