@@ -80,8 +80,8 @@ pub trait BounceBuffers: Sync {
     /// Clients in the retry queue.
     fn waiting(&self) -> usize;
     /// The allocation id owning the byte at `ptr`, if it is bounce space in
-    /// use (tests: a late completion must only touch its own allocation).
-    #[cfg(test)]
+    /// use (diagnostics, tests and fuzzing: a late completion must only
+    /// touch its own allocation; ids are never reused within a run).
     fn alloc_id_at(&self, ptr: *const u8) -> Option<u32>;
 }
 
@@ -333,7 +333,6 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
         self.state.lock().waiters.len()
     }
 
-    #[cfg(test)]
     fn alloc_id_at(&self, ptr: *const u8) -> Option<u32> {
         let base = self.storage.view().as_ptr() as usize;
         let off = (ptr as usize).checked_sub(base)?;

@@ -59,6 +59,11 @@ pub struct IdeStats {
     pub deferred_resets: u64,
     /// DMA commands dropped by a software reset while waiting for START.
     pub dma_dropped: u64,
+    /// DMA-class commands (READ/WRITE DMA (EXT), DATA SET MANAGEMENT) that
+    /// ended, by whichever path: completed, failed, short PRD table, dropped
+    /// by a reset. Equal to `dma_reads + dma_writes + trims` once the
+    /// channel is idle: each command ends exactly once.
+    pub dma_ended: u64,
     /// Flushes the device issued itself after a write because the guest
     /// turned the write cache off (SET FEATURES 0x82): each such write
     /// reached stable storage before it completed.
@@ -94,6 +99,7 @@ impl IdeStats {
             deferred_stops: 0,
             deferred_resets: 0,
             dma_dropped: 0,
+            dma_ended: 0,
             dma_without_bus_master: 0,
             write_through_flushes: 0,
         }

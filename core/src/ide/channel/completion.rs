@@ -300,6 +300,7 @@ where
         if let Op::DmaPending(_) = self.op {
             self.op = Op::Idle;
             bump(&mut self.stats.dma_dropped, 1);
+            bump(&mut self.stats.dma_ended, 1);
         }
     }
 

@@ -190,6 +190,7 @@ where
             self.tf(cmd.unit).status = Status::DRDY | Status::DSC;
             self.bm.set_active(false);
             bump(&mut self.stats.short_prd_tables, 1);
+            bump(&mut self.stats.dma_ended, 1);
             return;
         }
         let stay_active = described > limit;
@@ -346,6 +347,7 @@ where
     /// Status 0x50, IRQ (BM INT), ACTIVE = `stay_active`.
     pub(super) fn dma_finish(&mut self, cmd: DmaCmd, stay_active: bool) {
         self.op = Op::Idle;
+        bump(&mut self.stats.dma_ended, 1);
         let unit = self.units.get_mut(cmd.unit);
         if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
             && cmd.kind != DmaKind::Trim
@@ -365,6 +367,7 @@ where
     pub(super) fn dma_fail(&mut self, cmd: DmaCmd, done: u64, failure: Failure, e: IdeError) {
         self.account_transfer(cmd);
         self.op = Op::Idle;
+        bump(&mut self.stats.dma_ended, 1);
         let unit = self.units.get_mut(cmd.unit);
         if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
             && cmd.kind != DmaKind::Trim

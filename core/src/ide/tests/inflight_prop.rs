@@ -214,8 +214,8 @@ fn run(ops: &[Op], tiny: bool) -> Result<(), TestCaseError> {
         let s = *r.ide.stats();
         prop_assert_eq!(s.stray_completions, 0, "a completion for an ended command");
         prop_assert_eq!(
-            s.dma_reads + s.dma_writes,
-            s.dma_completed + s.aborted + s.dma_dropped + s.short_prd_tables,
+            s.dma_reads + s.dma_writes + s.trims,
+            s.dma_ended,
             "every DMA command ends exactly once: {:?}",
             s
         );
