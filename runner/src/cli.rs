@@ -76,6 +76,14 @@ pub struct RunArgs {
     /// the end.
     #[arg(long)]
     pub stats: bool,
+    /// Write the counters of `--stats` (and more: KVM's own exit counters,
+    /// the IDE counters, the DMA data path) as JSON to FILE at the end.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Record the guest's write manifest (the debug console, port 0xE9) in
+    /// FILE. Without it the port tells the guest that nobody listens.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Log every access to an unclaimed I/O port or MMIO address to stderr.
     #[arg(long)]
     pub trace_io: bool,

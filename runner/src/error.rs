@@ -78,6 +78,17 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// An output file (`--manifest`, `--stats-json`) could not be created
+    /// or written.
+    #[error("{option} {path}: {source}")]
+    Output {
+        /// The option that named the file.
+        option: &'static str,
+        /// The file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
     /// The VM could not be created.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -111,6 +122,7 @@ impl Error {
             Error::TempDisk(_)
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }
+            | Error::Output { .. }
             | Error::Vm(_)
             | Error::Vcpu(_)
             | Error::Boot(_)

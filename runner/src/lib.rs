@@ -29,7 +29,9 @@ pub mod error;
 pub mod guest_image;
 pub mod input_file;
 pub mod machine;
+pub mod marks;
 pub mod stats;
+pub mod stats_json;
 pub mod supervisor;
 pub mod vmm;
 

@@ -6,7 +6,8 @@
 //! devices, buses — loads the kernel and runs vCPU 0 until the guest stops
 //! or the [`RunControl`] says so.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -18,22 +19,27 @@ use crate::boot;
 use crate::cli::RunArgs;
 use crate::devices::bus::{PioBus, Widths};
 use crate::devices::chipset::{Chipset, IDE_IRQ};
+use crate::devices::debug_console::{DEBUG_CONSOLE_LEN, DebugConsole};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::{GuestBouncePool, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
+use crate::devices::post_code::{MarkLatch, POST_CODE_LEN, PostCode};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
+use crate::disk::accounting::{Accounted, DataPath, DataPathCounters, HostRanges};
 use crate::disk::{self, RawDisk};
 use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
+use crate::marks::{Mark, Recorder};
 use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
+use crate::vmm::kvm_stats::{KvmCounters, KvmStats};
 use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vm::Vm;
 use vmdma_core::ide::IdeStats;
-use vmdma_core::protocol::DEBUG_EXIT_PORT;
+use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
 
 /// Everything a run needs, validated.
 #[derive(Debug)]
@@ -42,6 +48,7 @@ pub struct Prepared {
     cmdline: String,
     memory: usize,
     disk: RawDisk,
+    manifest: Option<File>,
     trace: bool,
 }
 
@@ -54,6 +61,30 @@ pub struct RunReport {
     pub stats: ExitStats,
     /// The IDE controller's counters.
     pub ide: IdeStats,
+    /// KVM's counters of vCPU 0 at the end (`None` where the kernel has no
+    /// statistics file).
+    pub kvm: Option<KvmCounters>,
+    /// Where the disk's data went.
+    pub data_path: DataPath,
+    /// The guest's progress marks, with the counters at each.
+    pub marks: Vec<Mark>,
+    /// Marks beyond [`crate::marks::MAX_MARKS`], not recorded.
+    pub marks_dropped: u64,
+}
+
+impl RunReport {
+    /// A report with no counters (when the vCPU never answered).
+    pub fn without_counters(reason: StopReason) -> Self {
+        RunReport {
+            reason,
+            stats: ExitStats::default(),
+            ide: IdeStats::default(),
+            kvm: None,
+            data_path: DataPath::default(),
+            marks: Vec::new(),
+            marks_dropped: 0,
+        }
+    }
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -119,12 +150,27 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     };
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(|p| create_output("--manifest", p))
+        .transpose()?;
     Ok(Prepared {
         kernel,
         cmdline,
         memory,
         disk,
+        manifest,
         trace: args.trace_io,
+    })
+}
+
+/// Creates (or truncates) the output file `path` named by `option`.
+pub fn create_output(option: &'static str, path: &Path) -> Result<File, Error> {
+    File::create(path).map_err(|source| Error::Output {
+        option,
+        path: path.display().to_string(),
+        source,
     })
 }
 
@@ -160,13 +206,44 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         Arc::new(Mutex::new(DebugExit::new(control.clone()))),
     )
     .map_err(|e| Error::Device(e.to_string()))?;
+    let manifest = Arc::new(Mutex::new(DebugConsole::new(
+        p.manifest.map(BufWriter::new),
+    )));
+    pio.insert(
+        MANIFEST_PORT,
+        DEBUG_CONSOLE_LEN,
+        Widths::BYTE,
+        manifest.clone(),
+    )
+    .map_err(|e| Error::Device(e.to_string()))?;
     // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
     // the disk as primary master (IRQ 14, DMA straight into `space`).
+    let data_path = Arc::new(DataPathCounters::default());
+    let ram = vm
+        .ram()
+        .slice(0, vm.ram().len())
+        .map_err(|e| Error::Device(format!("guest RAM view: {e}")))?;
+    let ranges = HostRanges {
+        ram: ram.as_ptr() as usize..ram.as_ptr() as usize + ram.len(),
+        bounce: {
+            let pool = &*bounce as *const GuestBouncePool as usize;
+            pool..pool + std::mem::size_of::<GuestBouncePool>()
+        },
+    };
+    let disk = Accounted::new(p.disk, ranges, data_path.clone());
     let chipset = Arc::new(Mutex::new(
-        Chipset::new(&space, p.disk, IrqLine::new(vm.fd().clone(), IDE_IRQ))
+        Chipset::new(&space, disk, IrqLine::new(vm.fd().clone(), IDE_IRQ))
             .map_err(Error::Device)?,
     ));
     pio.add_decoder(chipset.clone());
+    let latch = Arc::new(MarkLatch::default());
+    pio.insert(
+        POST_CODE_PORT,
+        POST_CODE_LEN,
+        Widths::BYTE,
+        Arc::new(Mutex::new(PostCode::new(latch.clone()))),
+    )
+    .map_err(|e| Error::Device(e.to_string()))?;
 
     let entry = boot::load(
         vm.ram(),
@@ -183,7 +260,10 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         trace: p.trace,
     };
     let mut stats = ExitStats::default();
-    let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats);
+    // Without KVM_GET_STATS_FD (Linux < 5.14) the KVM counters are absent.
+    let kvm_stats = vcpu.stats_fd().ok().and_then(KvmStats::new);
+    let mut recorder = Recorder::new(latch, kvm_stats, data_path.clone());
+    let result = run_vcpu(&mut vcpu, &ctx, control, &mut stats, &mut recorder);
     // Guest output must be complete before the runner reports anything.
     let _ = serial
         .lock()
@@ -191,6 +271,17 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .writer_mut()
         .flush();
     result?;
+    let manifest_flushed = manifest
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .flush();
+    if let Err(source) = manifest_flushed {
+        return Err(Error::Output {
+            option: "--manifest",
+            path: "(the manifest file)".into(),
+            source,
+        });
+    }
     let reason = control
         .stop_reason()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
@@ -198,7 +289,17 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .ide_stats();
-    Ok(RunReport { reason, stats, ide })
+    let end = recorder.snapshot(&stats);
+    let (marks, marks_dropped) = recorder.finish();
+    Ok(RunReport {
+        reason,
+        stats,
+        ide,
+        kvm: end.kvm,
+        data_path: end.data_path,
+        marks,
+        marks_dropped,
+    })
 }
 
 /// Runs `vcpu` until a stop is requested or the VMM fails.
@@ -207,6 +308,7 @@ fn run_vcpu(
     ctx: &ExitContext<'_, '_>,
     control: &RunControl,
     stats: &mut ExitStats,
+    recorder: &mut Recorder,
 ) -> Result<(), Error> {
     while !control.is_stopping() {
         let exit = vcpu.run()?;
@@ -221,6 +323,7 @@ fn run_vcpu(
             }
             Action::Fail(msg) => return Err(Error::Fatal(msg)),
         }
+        recorder.after_exit(stats);
         if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
             control.request_stop(StopReason::Shutdown(
                 "the guest halted with interrupts disabled",

@@ -31,7 +31,8 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
-    fn name(self) -> &'static str {
+    /// The name used in reports (`io-in`, `io-out`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             ExitKind::IoIn => "io-in",
             ExitKind::IoOut => "io-out",
@@ -102,6 +103,25 @@ impl ExitStats {
     /// All exits so far.
     pub fn total(&self) -> u64 {
         self.kinds.values().sum()
+    }
+
+    /// Exits by kind (kinds never seen are absent).
+    pub fn kinds(&self) -> impl Iterator<Item = (ExitKind, u64)> + '_ {
+        self.kinds.iter().map(|(k, n)| (*k, *n))
+    }
+
+    /// Port exits: `(port, reads, writes)` in port order.
+    pub fn ports(&self) -> impl Iterator<Item = (u16, u64, u64)> + '_ {
+        self.ports.iter().map(|(p, (r, w))| (*p, *r, *w))
+    }
+
+    /// MMIO exits by 4 KiB page (the first [`MAX_MMIO_PAGES`] pages), and
+    /// the exits on all further pages.
+    pub fn mmio_pages(&self) -> (impl Iterator<Item = (u64, u64)> + '_, u64) {
+        (
+            self.mmio_pages.iter().map(|(p, n)| (*p, *n)),
+            self.mmio_other_pages,
+        )
     }
 
     /// The `--stats` report.

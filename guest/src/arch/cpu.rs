@@ -16,6 +16,21 @@ pub fn sti() {
     unsafe { asm!("sti", options(nomem, nostack)) };
 }
 
+/// Enables interrupts and halts until one arrives (`sti; hlt`: the STI
+/// shadow keeps an interrupt from slipping in between), then disables them
+/// again. Returns after the handler of the interrupt that woke the CPU.
+pub fn sti_hlt_cli() {
+    // SAFETY: as `sti` (every deliverable vector has a handler); `hlt` only
+    // waits for the next interrupt.
+    unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+}
+
+/// `cpuid` of `leaf` (sub-leaf 0): (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
+    let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
 /// Stops the CPU for good: interrupts off, `hlt` in a loop.
 pub fn halt_forever() -> ! {
     loop {

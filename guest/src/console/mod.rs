@@ -1,13 +1,44 @@
-//! Serial console output and the `print!`/`println!` macros.
+//! Console output: COM1 and the `print!`/`println!` macros, and the write
+//! manifest on the debug-console port.
 
+pub mod manifest;
 pub mod serial;
 
-/// Prints to the serial console.
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the `quiet` command-line word: no boot banner.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Turns the boot banner off (`quiet`) or on.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether the boot banner is off.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Prints a boot-banner line (informational; nothing with `quiet`).
+#[macro_export]
+macro_rules! banner {
+    ($($arg:tt)*) => {
+        if !$crate::console::quiet() {
+            $crate::println!($($arg)*);
+        }
+    };
+}
+
+/// Prints to the serial console (in FIFO-sized bursts, see
+/// [`serial`]).
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {{
-        // The serial writer never fails.
-        let _ = core::fmt::Write::write_fmt(&mut $crate::console::serial::Serial, format_args!($($arg)*));
+        // The serial writer never fails; it sends its rest when dropped.
+        let _ = core::fmt::Write::write_fmt(
+            &mut $crate::console::serial::Serial::new(),
+            format_args!($($arg)*),
+        );
     }};
 }
 
@@ -15,8 +46,7 @@ macro_rules! print {
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
-    ($($arg:tt)*) => {{
-        $crate::print!($($arg)*);
-        $crate::print!("\n");
-    }};
+    ($($arg:tt)*) => {
+        $crate::print!("{}\n", format_args!($($arg)*))
+    };
 }

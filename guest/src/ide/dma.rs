@@ -16,6 +16,7 @@ use vmdma_guest::ata::taskfile::TaskFile;
 
 use super::AtaError;
 use super::channel::{Channel, WAIT_POLLS};
+use crate::arch::cpu;
 use crate::arch::dma_memory::DmaMemory;
 use crate::pic;
 
@@ -195,30 +196,48 @@ pub fn run(
     })
 }
 
+/// How [`run_lean`] detects the end of the transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeanWait {
+    /// Poll BM status until INT (libata's polling mode).
+    Poll,
+    /// `sti; hlt` until IRQ 14 arrives, then read BM status once, as
+    /// libata's `ata_bmdma_interrupt` does.
+    Interrupt,
+}
+
+/// `sti; hlt` rounds [`run_lean`] waits for IRQ 14 at most. A round ends
+/// with any interrupt (or, on a VMM that only injects on its own exits,
+/// with the supervisor's periodic kick), so this bounds the wait.
+pub const IRQ_HALTS: u32 = 64;
+
 /// Runs one DMA command with the PRD table already in `mem`, the way
 /// Linux's libata drives a PIIX (`ata_sff_qc_issue` with
-/// `ata_bmdma_setup`/`ata_bmdma_start`, completion by polling BM status,
-/// then `ata_bmdma_stop`, the Status read and `ata_bmdma_irq_clear`):
+/// `ata_bmdma_setup`/`ata_bmdma_start`, completion by polling BM status or
+/// by the interrupt, then `ata_bmdma_stop`, the Status read and
+/// `ata_bmdma_irq_clear`):
 ///
 /// ```text
 /// select (wait idle, Device, Alternate Status pause, wait idle)
-/// task file (Features..LBA high, Device)       PRD pointer
-/// BM command (direction)     command           BM command | START
-/// poll BM status (INT or !ACTIVE)              BM command (stop), pause
-/// Status                     BM status write-back (W1C INT/ERR)
+/// task file ([HOB Features..LBA high], Features..LBA high, Device)
+/// PRD pointer        BM command (direction)      command      BM command | START
+/// poll BM status (INT or !ACTIVE) -- or: sti; hlt until IRQ 14, read BM status
+/// BM command (stop), pause          Status       BM status write-back (W1C INT/ERR)
 /// ```
 ///
-/// None of the diagnostic reads of [`run`]: about 20 port accesses per
-/// command. Returns the final Status. Fails on a timeout, on a Status other
-/// than DRDY (DSC ignored) with BSY, DRQ, ERR and DF clear
-/// ([`AtaError::Device`], with the Error register), or when BM status at
-/// completion lacks INT or has ERR ([`AtaError::BusMaster`]).
+/// None of the diagnostic reads of [`run`]: 20 port accesses per LBA28
+/// command, 25 per LBA48 one (five HOB registers). Returns the final
+/// Status. Fails on a timeout, on a Status other than DRDY (DSC ignored)
+/// with BSY, DRQ, ERR and DF clear ([`AtaError::Device`], with the Error
+/// register), or when BM status at completion lacks INT or has ERR
+/// ([`AtaError::BusMaster`]).
 pub fn run_lean(
     ch: &Channel,
     mem: &mut DmaMemory,
     opcode: u8,
     tf: &TaskFile,
     dir: Direction,
+    wait: LeanWait,
 ) -> Result<u8, AtaError> {
     let prd = mem.prd_phys().ok_or(AtaError::Buffer)?;
     ch.prepare(tf)?;
@@ -228,9 +247,13 @@ pub fn run_lean(
         base |= bm::CMD_WRITE_MEMORY;
     }
     ch.set_bm_cmd(base);
+    let irq_base = pic::irq14_count();
     ch.command(opcode);
     ch.set_bm_cmd(base | bm::CMD_START);
-    let waited = wait_bm(ch);
+    let waited = match wait {
+        LeanWait::Poll => wait_bm(ch),
+        LeanWait::Interrupt => halt_for_irq(ch, irq_base).map(|()| ch.bm_status()),
+    };
     ch.set_bm_cmd(base);
     let _ = ch.alt_status();
     let bm_status = match waited {
@@ -257,6 +280,24 @@ pub fn run_lean(
         });
     }
     Ok(st)
+}
+
+/// Halts with interrupts enabled until IRQ 14 has been taken since
+/// `base` (at most [`IRQ_HALTS`] rounds).
+fn halt_for_irq(ch: &Channel, base: u32) -> Result<(), AtaError> {
+    for _ in 0..IRQ_HALTS {
+        if pic::irq14_count() != base {
+            return Ok(());
+        }
+        cpu::sti_hlt_cli();
+    }
+    if pic::irq14_count() != base {
+        return Ok(());
+    }
+    Err(AtaError::Timeout {
+        what: "IRQ 14 (sti; hlt)",
+        status: ch.alt_status(),
+    })
 }
 
 /// Polls BM status until INT is set or ACTIVE is clear; returns it.

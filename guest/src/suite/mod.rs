@@ -150,7 +150,7 @@ pub fn run(
         Suite::Conformance => CONFORMANCE,
         Suite::ReadOnly => READONLY,
     };
-    println!(
+    crate::banner!(
         "running {} tests (suite={})",
         tests.len(),
         options.suite.name()

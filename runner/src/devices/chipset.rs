@@ -18,6 +18,7 @@ use crate::devices::bus::PortDecoder;
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::GuestSpace;
 use crate::disk::RawDisk;
+use crate::disk::accounting::Accounted;
 use vmdma_core::dma::ClientId;
 
 /// Configuration mechanism #1 ports.
@@ -55,7 +56,10 @@ impl vmdma_core::ide::IrqLine for IdeIrq {
 }
 
 /// The controller type the runner uses.
-pub type Ide<'m> = IdeController<'m, GuestSpace<'m>, RawDisk, IdeIrq>;
+pub type Ide<'m> = IdeController<'m, GuestSpace<'m>, Disk, IdeIrq>;
+
+/// The disk behind the controller: the raw image, its data path counted.
+pub type Disk = Accounted<RawDisk>;
 
 /// The PCI functions and the IDE controller, reachable through port I/O.
 pub struct Chipset<'m> {
@@ -78,7 +82,7 @@ impl<'m> Chipset<'m> {
     /// Builds the chipset with `disk` as the primary master, DMA into
     /// `space`, and presets what firmware would (BAR4, I/O decode, the IDE
     /// decode-enable bits).
-    pub fn new(space: &'m GuestSpace<'m>, disk: RawDisk, irq: IrqLine) -> Result<Self, String> {
+    pub fn new(space: &'m GuestSpace<'m>, disk: Disk, irq: IrqLine) -> Result<Self, String> {
         let config = IdeConfig::new(IDE_DEVICE, IDE_CLIENT);
         let mut ide = Box::new(IdeController::new(space, IdeIrq(irq), disk, None, &config));
         ide.firmware_init(BMDMA_BASE)

@@ -1,6 +1,8 @@
 //! Block storage for the guest: raw image files ([`raw`]), their locks
-//! ([`lock`]) and the system calls behind them ([`sys`]).
+//! ([`lock`]), the system calls behind them ([`sys`]) and the accounting of
+//! where the data goes ([`accounting`]).
 
+pub mod accounting;
 pub mod lock;
 pub mod raw;
 pub mod sys;

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod exit;
+pub mod kvm_stats;
 pub mod memory;
 pub mod vcpu;
 pub mod vm;

@@ -42,6 +42,13 @@ fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, Vc
     r.map_err(|source| VcpuError::Ioctl { what, source })
 }
 
+/// `KVM_GET_STATS_FD`: `_IO(KVMIO, 0xce)` (not wrapped by kvm-ioctls).
+mod stats_ioctl {
+    #![allow(missing_docs)]
+    vmm_sys_util::ioctl_io_nr!(KVM_GET_STATS_FD, kvm_bindings::KVMIO, 0xce);
+}
+use stats_ioctl::KVM_GET_STATS_FD;
+
 /// CR0.PE: protected mode.
 const CR0_PE: u64 = 1;
 /// CR0.ET: extension type (hard-wired to 1 on modern CPUs).
@@ -168,6 +175,23 @@ impl Vcpu {
         }
         let regs = ioctl("KVM_GET_REGS", self.fd.get_regs())?;
         Ok(regs.rflags & RFLAGS_IF == 0)
+    }
+
+    /// A file with this vCPU's binary statistics (`KVM_GET_STATS_FD`, Linux
+    /// 5.14+; read it with [`KvmStats`](super::kvm_stats::KvmStats)).
+    pub fn stats_fd(&self) -> Result<std::fs::File, VcpuError> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: KVM_GET_STATS_FD takes no argument and only returns a new
+        // file descriptor (or -1), touching no memory of ours.
+        let fd = unsafe { vmm_sys_util::ioctl::ioctl(&self.fd, KVM_GET_STATS_FD()) };
+        if fd < 0 {
+            return Err(VcpuError::Ioctl {
+                what: "KVM_GET_STATS_FD",
+                source: kvm_ioctls::Error::last(),
+            });
+        }
+        // SAFETY: the kernel just created `fd` for us; nothing else owns it.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
     }
 
     /// Enters the guest until the next exit. A signal (the supervisor's
