@@ -1,7 +1,8 @@
 //! The bundled guest's DMA benchmarks under vmdma with `--stats-json`:
 //! they pass, the writes land exactly as the manifest announces, and the
 //! POST-code marks around the timed loop give the exact VM exits per DMA
-//! command. This counts exits; it asserts nothing about time.
+//! command, with KVM's coalesced PIO and without it (`--no-coalesced-pio`).
+//! This counts exits; it asserts nothing about time.
 
 mod common;
 
@@ -52,11 +53,17 @@ impl BenchRun {
 /// Runs `bench=NAME bench_count=COUNT EXTRA` on a fresh image and checks
 /// the report: exit status 0, one passing test, the bench line.
 fn run_bench(dir: &Path, name: &str, count: u64, extra: &str) -> BenchRun {
-    let image = sparse_image(dir, &format!("{name}-{count}.img"), IMAGE_BYTES);
-    let stats = dir.join(format!("{name}-{count}.json"));
-    let manifest = dir.join(format!("{name}-{count}.manifest"));
+    run_bench_with(dir, name, count, extra, &[])
+}
+
+/// [`run_bench`] with more runner options.
+fn run_bench_with(dir: &Path, name: &str, count: u64, extra: &str, runner: &[&str]) -> BenchRun {
+    let tag = format!("{name}-{count}-{}", runner.len());
+    let image = sparse_image(dir, &format!("{tag}.img"), IMAGE_BYTES);
+    let stats = dir.join(format!("{tag}.json"));
+    let manifest = dir.join(format!("{tag}.manifest"));
     let cmdline = format!("bench={name} bench_count={count} {extra}");
-    let out = vmdma(&[
+    let mut args = vec![
         "run",
         "--disk",
         image.to_str().unwrap(),
@@ -68,7 +75,9 @@ fn run_bench(dir: &Path, name: &str, count: u64, extra: &str) -> BenchRun {
         "300",
         "--cmdline",
         &cmdline,
-    ]);
+    ];
+    args.extend_from_slice(runner);
+    let out = vmdma(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = stderr(&out);
     assert_eq!(
@@ -105,21 +114,43 @@ fn run_bench(dir: &Path, name: &str, count: u64, extra: &str) -> BenchRun {
 }
 
 /// VM exits of one LBA28 DMA command driven the way Linux's libata drives
-/// a PIIX (the guest's `run_lean`), all port I/O: drive select 4 (idle
-/// poll, Device write, Alternate Status read, idle poll: the polls read
-/// Alternate Status and find the drive idle at once), task file 6
-/// (Features, Count, LBA low/mid/high, Device), PRD table pointer 1, BM
-/// command 2 (read it, write the direction), ATA command 1, BM START 1 (the
-/// whole data phase completes inside this write), one BM status poll 1,
-/// stop 2 (BM command write clearing START, Alternate Status read), ATA
-/// Status read 1 (acknowledges the interrupt), BM status write-back (W1C) 1.
+/// a PIIX (the guest's `run_lean`), all port I/O, when every access exits
+/// (`--no-coalesced-pio`): drive select 4 (idle poll, Device write,
+/// Alternate Status read, idle poll: the polls read Alternate Status and
+/// find the drive idle at once), task file 6 (Features, Count, LBA
+/// low/mid/high, Device), PRD table pointer 1, BM command 2 (read it, write
+/// the direction), ATA command 1, BM START 1 (the whole data phase
+/// completes inside this write), one BM status poll 1, stop 2 (BM command
+/// write clearing START, Alternate Status read), ATA Status read 1
+/// (acknowledges the interrupt), BM status write-back (W1C) 1.
 const EXITS_LBA28: f64 = 20.0;
 /// An LBA48 (EXT) command writes the five HOB registers too.
 const EXITS_LBA48: f64 = 25.0;
+/// Writes KVM coalesces by default: the select's Device write, the task
+/// file, the PRD pointer and the BM status write-back.
+const COALESCED_LBA28: f64 = 9.0;
+/// ... and the five HOB registers.
+const COALESCED_LBA48: f64 = 14.0;
 
 /// Exits per command over the timed loop (the end mark's exit excluded).
 fn exits_per_command(r: &BenchRun) -> f64 {
     r.per_command("/exits/total", 1)
+}
+
+/// Coalesced writes per command over the timed loop.
+fn coalesced_per_command(r: &BenchRun) -> f64 {
+    r.per_command("/exits/coalesced_total", 0)
+}
+
+/// Checks both counts: with coalescing, the coalesced writes leave the
+/// exits; without it, `r_all` shows every access as an exit.
+fn assert_shape(r: &BenchRun, r_all: &BenchRun, exits: f64, coalesced: f64) {
+    assert_eq!(r.stats["coalesced_pio"], true, "KVM_CAP_COALESCED_PIO");
+    assert_eq!(exits_per_command(r), exits - coalesced, "{:#}", r.stats["marks"]);
+    assert_eq!(coalesced_per_command(r), coalesced);
+    assert_eq!(r_all.stats["coalesced_pio"], false);
+    assert_eq!(exits_per_command(r_all), exits, "{:#}", r_all.stats["marks"]);
+    assert_eq!(coalesced_per_command(r_all), 0.0);
 }
 
 #[test]
@@ -129,9 +160,10 @@ fn dma_read_exits_per_command() {
     }
     let dir = tempfile::tempdir().unwrap();
     let r = run_bench(dir.path(), "dma-read", 8, "");
+    let all = run_bench_with(dir.path(), "dma-read", 8, "", &["--no-coalesced-pio"]);
     assert!(r.manifest.is_empty(), "reads announce no writes");
     assert_eq!(check_image(&r.image, &[]), 0, "reads leave the image empty");
-    assert_eq!(exits_per_command(&r), EXITS_LBA28, "{:#}", r.stats["marks"]);
+    assert_shape(&r, &all, EXITS_LBA28, COALESCED_LBA28);
     let direct = r.per_command("/data_path/ram_direct_bytes", 0);
     assert_eq!(direct, 128.0 * 512.0, "every byte straight into guest RAM");
     assert_eq!(r.stats["data_path"]["vmm_buffer_bytes"], 0, "no copy");
@@ -163,7 +195,9 @@ fn dma_write_matches_manifest_and_exits_per_command() {
     );
     let checked = check_image(&r.image, &r.manifest) as u64;
     assert!(checked >= 16 * 128, "only {checked} sectors checked");
-    assert_eq!(exits_per_command(&r), EXITS_LBA28, "{:#}", r.stats["marks"]);
+    let all = run_bench_with(dir.path(), "dma-write", 16, "", &["--no-coalesced-pio"]);
+    assert!(check_image(&all.image, &all.manifest) >= 16 * 128);
+    assert_shape(&r, &all, EXITS_LBA28, COALESCED_LBA28);
 }
 
 #[test]
@@ -173,7 +207,14 @@ fn lba48_sequential_and_random_writes_match_the_manifest() {
     }
     let dir = tempfile::tempdir().unwrap();
     let r = run_bench(dir.path(), "seq-write", 3, "bench_sectors=2048");
-    assert_eq!(exits_per_command(&r), EXITS_LBA48, "{:#}", r.stats["marks"]);
+    let all = run_bench_with(
+        dir.path(),
+        "seq-write",
+        3,
+        "bench_sectors=2048",
+        &["--no-coalesced-pio"],
+    );
+    assert_shape(&r, &all, EXITS_LBA48, COALESCED_LBA48);
     assert!(check_image(&r.image, &r.manifest) >= 3 * 2048);
     assert_eq!(r.stats["ide"]["bytes_written"], 3 * 2048 * 512);
 
@@ -204,9 +245,18 @@ fn lba48_sequential_and_random_writes_match_the_manifest() {
     // Interrupt-driven: the same exits to user space as polling (the
     // handler's BM status read replaces the poll); the halt and the
     // interrupt are handled in the kernel.
-    assert_eq!(exits_per_command(&r), EXITS_LBA48, "{:#}", r.stats["marks"]);
+    assert_eq!(
+        exits_per_command(&r),
+        EXITS_LBA48 - COALESCED_LBA48,
+        "{:#}",
+        r.stats["marks"]
+    );
+    if !r.stats["kvm"].is_null() {
+        let halts = r.per_command("/kvm/halt_exits", 0);
+        assert!(halts >= 1.0, "one halt per command at least: {halts}");
+    }
 
     let r = run_bench(dir.path(), "rand-read", 16, "bench_span=64");
-    assert_eq!(exits_per_command(&r), EXITS_LBA48);
+    assert_eq!(exits_per_command(&r), EXITS_LBA48 - COALESCED_LBA48);
     assert_eq!(r.per_command("/data_path/ram_direct_bytes", 0), 4096.0);
 }

@@ -129,6 +129,29 @@ pub const MARK_BENCH_START: u8 = 0xB1;
 /// Mark written right after a benchmark's timed loop.
 pub const MARK_BENCH_END: u8 = 0xB2;
 
+/// Mark before the `rdtsc` section of `bench=calibrate` (every section
+/// ends with its mark plus one).
+pub const MARK_CAL_RDTSC: u8 = 0xC0;
+/// Mark before the null-exit section.
+pub const MARK_CAL_NULL_EXIT: u8 = 0xC2;
+/// Mark before the device-exit section.
+pub const MARK_CAL_DEVICE_EXIT: u8 = 0xC4;
+/// Mark before the kernel-exit section.
+pub const MARK_CAL_KERNEL_EXIT: u8 = 0xC6;
+/// Mark before the register-loop section.
+pub const MARK_CAL_ALU: u8 = 0xC8;
+/// Mark before the 4 KiB command section.
+pub const MARK_CAL_COMMANDS: u8 = 0xCA;
+/// The sections of `bench=calibrate` by the name its report lines use.
+pub const MARKS_CALIBRATE: [(&str, u8); 6] = [
+    ("rdtsc", MARK_CAL_RDTSC),
+    ("null_exit", MARK_CAL_NULL_EXIT),
+    ("device_exit", MARK_CAL_DEVICE_EXIT),
+    ("kernel_exit", MARK_CAL_KERNEL_EXIT),
+    ("alu", MARK_CAL_ALU),
+    ("commands", MARK_CAL_COMMANDS),
+];
+
 /// The benchmarks' random LBA sequence: `SECTORS`-aligned LBAs in
 /// `BASE .. BASE + SPAN`, from a seeded SplitMix64 generator. The guest
 /// draws its random command addresses from it and the host replays it to

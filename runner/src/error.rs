@@ -89,6 +89,9 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// `vmdma bench` could not prepare or report.
+    #[error("bench: {0}")]
+    Bench(String),
     /// The VM could not be created.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -123,6 +126,7 @@ impl Error {
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }
             | Error::Output { .. }
+            | Error::Bench(_)
             | Error::Vm(_)
             | Error::Vcpu(_)
             | Error::Boot(_)

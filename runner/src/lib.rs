@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod boot;
 pub mod cli;
 pub mod devices;
@@ -30,6 +31,7 @@ pub mod guest_image;
 pub mod input_file;
 pub mod machine;
 pub mod marks;
+pub mod proc_memory;
 pub mod stats;
 pub mod stats_json;
 pub mod supervisor;

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use vmdma_core::dma::AddressSpace;
 use vmdma_core::memory::RegionMap;
@@ -32,7 +33,9 @@ use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::marks::{Mark, Recorder};
+use crate::proc_memory::{self, MemoryUse};
 use crate::stats::ExitStats;
+use crate::vmm::coalesced;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
 use crate::vmm::kvm_stats::{KvmCounters, KvmStats};
@@ -48,7 +51,8 @@ pub struct Prepared {
     cmdline: String,
     memory: usize,
     disk: RawDisk,
-    manifest: Option<File>,
+    manifest: Option<(String, File)>,
+    coalesced_pio: bool,
     trace: bool,
 }
 
@@ -57,6 +61,9 @@ pub struct Prepared {
 pub struct RunReport {
     /// Why it ended.
     pub reason: StopReason,
+    /// When the stop was requested (for a guest exit: when the guest
+    /// wrote the debug-exit port); `None` if unknown.
+    pub stopped_at: Option<Instant>,
     /// Exit counters of vCPU 0.
     pub stats: ExitStats,
     /// The IDE controller's counters.
@@ -70,6 +77,10 @@ pub struct RunReport {
     pub marks: Vec<Mark>,
     /// Marks beyond [`crate::marks::MAX_MARKS`], not recorded.
     pub marks_dropped: u64,
+    /// The process's peak resident set and the guest RAM's share of it.
+    pub memory: MemoryUse,
+    /// Whether KVM coalesced the side-effect-free port writes.
+    pub coalesced_pio: bool,
 }
 
 impl RunReport {
@@ -77,12 +88,15 @@ impl RunReport {
     pub fn without_counters(reason: StopReason) -> Self {
         RunReport {
             reason,
+            stopped_at: None,
             stats: ExitStats::default(),
             ide: IdeStats::default(),
             kvm: None,
             data_path: DataPath::default(),
             marks: Vec::new(),
             marks_dropped: 0,
+            memory: MemoryUse::default(),
+            coalesced_pio: false,
         }
     }
 }
@@ -153,7 +167,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     let manifest = args
         .manifest
         .as_deref()
-        .map(|p| create_output("--manifest", p))
+        .map(|p| Ok::<_, Error>((p.display().to_string(), create_output("--manifest", p)?)))
         .transpose()?;
     Ok(Prepared {
         kernel,
@@ -161,6 +175,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
         memory,
         disk,
         manifest,
+        coalesced_pio: !args.no_coalesced_pio,
         trace: args.trace_io,
     })
 }
@@ -206,9 +221,11 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         Arc::new(Mutex::new(DebugExit::new(control.clone()))),
     )
     .map_err(|e| Error::Device(e.to_string()))?;
-    let manifest = Arc::new(Mutex::new(DebugConsole::new(
-        p.manifest.map(BufWriter::new),
-    )));
+    let (manifest_path, manifest_file) = match p.manifest {
+        Some((path, file)) => (path, Some(BufWriter::new(file))),
+        None => (String::new(), None),
+    };
+    let manifest = Arc::new(Mutex::new(DebugConsole::new(manifest_file)));
     pio.insert(
         MANIFEST_PORT,
         DEBUG_CONSOLE_LEN,
@@ -230,6 +247,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
             pool..pool + std::mem::size_of::<GuestBouncePool>()
         },
     };
+    let ram_range = ranges.ram.clone();
     let disk = Accounted::new(p.disk, ranges, data_path.clone());
     let chipset = Arc::new(Mutex::new(
         Chipset::new(&space, disk, IrqLine::new(vm.fd().clone(), IDE_IRQ))
@@ -253,6 +271,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     )?;
     let mut vcpu = vm.create_vcpu(0)?;
     vcpu.set_pvh_entry(entry)?;
+    let coalesced_pio = p.coalesced_pio
+        && coalesced::register(vm.fd())
+            .map_err(|e| Error::Device(format!("KVM_REGISTER_COALESCED_MMIO: {e}")))?;
+    if coalesced_pio {
+        vcpu.enable_coalesced_ring()?;
+    }
 
     let ctx = ExitContext {
         pio: &pio,
@@ -278,12 +302,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     if let Err(source) = manifest_flushed {
         return Err(Error::Output {
             option: "--manifest",
-            path: "(the manifest file)".into(),
+            path: manifest_path,
             source,
         });
     }
-    let reason = control
-        .stop_reason()
+    let (reason, stopped_at) = control
+        .stop()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
     let ide = chipset
         .lock()
@@ -293,12 +317,15 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     let (marks, marks_dropped) = recorder.finish();
     Ok(RunReport {
         reason,
+        stopped_at: Some(stopped_at),
         stats,
         ide,
         kvm: end.kvm,
         data_path: end.data_path,
         marks,
         marks_dropped,
+        memory: proc_memory::read(&ram_range),
+        coalesced_pio,
     })
 }
 
@@ -310,8 +337,11 @@ fn run_vcpu(
     stats: &mut ExitStats,
     recorder: &mut Recorder,
 ) -> Result<(), Error> {
+    let mut coalesced = Vec::new();
     while !control.is_stopping() {
-        let exit = vcpu.run()?;
+        let exit = vcpu.run(&mut coalesced)?;
+        // Writes KVM coalesced come before the exit that ended the run.
+        coalesced::apply(&mut coalesced, ctx, stats);
         let interrupted = matches!(exit, VcpuExit::Interrupted);
         if !interrupted {
             control.count_exit();

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::GuestElf(args)) => write_guest_elf(&args.out).map(|()| 0),
+        Some(Command::Bench(args)) => vmdma::bench::run(&args),
         Some(Command::Run(args)) => run(&args, start),
         None => run(&cli.run, start),
     };
@@ -73,7 +74,7 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             source,
         };
         let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut w, &vmdma::stats_json::report(&report, elapsed))
+        serde_json::to_writer_pretty(&mut w, &vmdma::stats_json::report(&report, start, elapsed))
             .map_err(|e| output_err(e.into()))?;
         w.write_all(b"\n").map_err(output_err)?;
         w.flush().map_err(output_err)?;

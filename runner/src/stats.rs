@@ -63,6 +63,8 @@ pub struct ExitStats {
     pub unclaimed: u64,
     /// Port accesses with a width the device does not accept.
     pub bad_width: u64,
+    /// Coalesced port writes (not exits) by port.
+    coalesced: BTreeMap<u16, u64>,
 }
 
 impl ExitStats {
@@ -93,6 +95,22 @@ impl ExitStats {
         } else {
             self.mmio_other_pages = self.mmio_other_pages.saturating_add(1);
         }
+    }
+
+    /// Counts a coalesced port write (applied from KVM's ring, not an
+    /// exit).
+    pub fn coalesced(&mut self, port: u16) {
+        *self.coalesced.entry(port).or_default() += 1;
+    }
+
+    /// Coalesced writes by port.
+    pub fn coalesced_ports(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.coalesced.iter().map(|(p, n)| (*p, *n))
+    }
+
+    /// All coalesced writes.
+    pub fn coalesced_total(&self) -> u64 {
+        self.coalesced.values().sum()
     }
 
     /// Exits of `kind` so far.
@@ -128,7 +146,12 @@ impl ExitStats {
     pub fn report(&self, elapsed: Duration) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "vmdma stats: run time {:.3} s", elapsed.as_secs_f64());
-        let _ = writeln!(s, "vmdma stats: vm exits {}", self.total());
+        let _ = writeln!(
+            s,
+            "vmdma stats: vm exits {} (and {} coalesced port writes)",
+            self.total(),
+            self.coalesced_total()
+        );
         for (k, n) in &self.kinds {
             let _ = writeln!(s, "vmdma stats:   {:<10} {n}", k.name());
         }
@@ -137,6 +160,9 @@ impl ExitStats {
         }
         for (page, n) in &self.mmio_pages {
             let _ = writeln!(s, "vmdma stats:   mmio page {page:#x} {n}");
+        }
+        for (port, n) in &self.coalesced {
+            let _ = writeln!(s, "vmdma stats:   port {port:#06x} coalesced writes {n}");
         }
         if self.mmio_other_pages > 0 {
             let _ = writeln!(

@@ -4,6 +4,8 @@
 //! ```text
 //! { "format": "vmdma-stats/1",
 //!   "run_time_s": 0.05,                   process start to the end of the run
+//!   "guest_exit_s": 0.03,                 process start to the stop request (the
+//!                                         guest's debug-exit write), or null
 //!   "stop": { "reason": "guest-exit", "value": 0 }   or "shutdown"/"timeout"
 //!   "exits": EXITS,                       the runner's exits (to user space)
 //!   "kvm": { "exits": N, "io_exits": N, ... } or null   KVM's counters
@@ -12,17 +14,20 @@
 //!                  "vmm_buffer_bytes": N },
 //!   "marks": [ { "code": 177, "at_s": 0.01, "exits": EXITS, "kvm": {...},
 //!                "data_path": {...} }, ... ],
-//!   "marks_dropped": 0 }
+//!   "marks_dropped": 0,
+//!   "coalesced_pio": true,               side-effect-free port writes coalesced
+//!   "memory": { "max_rss_kib": N, "guest_ram_rss_kib": N } }   from /proc/self
 //! EXITS = { "total": N, "kinds": { "io-in": N, ... },
 //!           "ports": { "0x01f0": { "in": N, "out": N }, ... },
 //!           "mmio_pages": { "0xd0000000": N, ... }, "mmio_other_pages": N,
-//!           "unclaimed": N, "bad_width": N }
+//!           "unclaimed": N, "bad_width": N,
+//!           "coalesced_total": N, "coalesced": { "0x01f2": N, ... } }
 //! ```
 //!
 //! KVM's `exits` counts every exit, also those handled in the kernel; the
 //! runner's `exits.total` only those that reached user space.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use vmdma_core::ide::IdeStats;
@@ -57,6 +62,11 @@ pub fn exits(s: &ExitStats) -> Value {
         "mmio_other_pages": other,
         "unclaimed": s.unclaimed,
         "bad_width": s.bad_width,
+        "coalesced_total": s.coalesced_total(),
+        "coalesced": s
+            .coalesced_ports()
+            .map(|(p, n)| (format!("{p:#06x}"), json!(n)))
+            .collect::<Map<String, Value>>(),
     })
 }
 
@@ -116,8 +126,9 @@ fn snapshot(s: &Snapshot) -> Map<String, Value> {
     m
 }
 
-/// The whole report; `elapsed` is the process's run time.
-pub fn report(r: &RunReport, elapsed: Duration) -> Value {
+/// The whole report; `start` is when the process started, `elapsed` its
+/// run time.
+pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
     let marks: Vec<Value> = r
         .marks
         .iter()
@@ -130,6 +141,7 @@ pub fn report(r: &RunReport, elapsed: Duration) -> Value {
     json!({
         "format": FORMAT,
         "run_time_s": elapsed.as_secs_f64(),
+        "guest_exit_s": r.stopped_at.map(|t| t.saturating_duration_since(start).as_secs_f64()),
         "stop": stop(&r.reason),
         "exits": exits(&r.stats),
         "kvm": kvm(r.kvm.as_ref()),
@@ -137,6 +149,11 @@ pub fn report(r: &RunReport, elapsed: Duration) -> Value {
         "data_path": data_path(&r.data_path),
         "marks": marks,
         "marks_dropped": r.marks_dropped,
+        "coalesced_pio": r.coalesced_pio,
+        "memory": {
+            "max_rss_kib": r.memory.max_rss_kib,
+            "guest_ram_rss_kib": r.memory.guest_ram_rss_kib,
+        },
     })
 }
 
@@ -153,7 +170,10 @@ mod tests {
         r.stats.mmio(0xD000_0010);
         r.ide.dma_reads = 3;
         r.data_path.ram_direct_bytes = 4096;
-        let v = report(&r, Duration::from_millis(5));
+        let start = Instant::now();
+        r.stopped_at = Some(start + Duration::from_millis(3));
+        let v = report(&r, start, Duration::from_millis(5));
+        assert!((v["guest_exit_s"].as_f64().unwrap() - 0.003).abs() < 1e-9);
         assert_eq!(v["format"], FORMAT);
         assert_eq!(v["stop"]["reason"], "guest-exit");
         assert_eq!(v["exits"]["total"], 1);

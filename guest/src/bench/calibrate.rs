@@ -10,8 +10,8 @@
 //! bench calibrate: commands count=K sectors=8 cycles=C   K 4 KiB READ DMA EXT
 //! ```
 //!
-//! Each section is bracketed by POST-code marks ([`MARK_RDTSC`] ..
-//! [`MARK_COMMANDS`], the second mark of a section is the first plus one),
+//! Each section is bracketed by POST-code marks (`MARKS_CALIBRATE` in the
+//! protocol; the second mark of a section is the first plus one),
 //! so a VMM that records marks (vmdma's `--stats-json`) tells the host the
 //! exits and KVM's emulated instructions of each section. With those the
 //! host derives the cost of one emulated guest instruction (`alu`) and of
@@ -20,7 +20,11 @@
 
 use core::hint::black_box;
 
-use vmdma_core::protocol::POST_CODE_PORT;
+use vmdma_core::protocol::{
+    MARK_CAL_ALU as MARK_ALU, MARK_CAL_COMMANDS as MARK_COMMANDS,
+    MARK_CAL_DEVICE_EXIT as MARK_DEVICE_EXIT, MARK_CAL_KERNEL_EXIT as MARK_KERNEL_EXIT,
+    MARK_CAL_NULL_EXIT as MARK_NULL_EXIT, MARK_CAL_RDTSC as MARK_RDTSC, POST_CODE_PORT,
+};
 use vmdma_guest::ata::regs::cmd;
 use vmdma_guest::ata::taskfile::{Drive, TaskFile};
 use vmdma_guest::bench_args::FIRST_LBA;
@@ -41,18 +45,6 @@ const ALU_LOOPS: u32 = 100_000;
 const COMMANDS: u64 = 64;
 /// Sectors per command (4 KiB).
 const SECTORS: u32 = 8;
-/// POST-code marks around the measurements (each section `m`, `m + 1`).
-pub const MARK_RDTSC: u8 = 0xC0;
-/// Null exits.
-pub const MARK_NULL_EXIT: u8 = 0xC2;
-/// Device exits.
-pub const MARK_DEVICE_EXIT: u8 = 0xC4;
-/// Kernel exits.
-pub const MARK_KERNEL_EXIT: u8 = 0xC6;
-/// The register loop.
-pub const MARK_ALU: u8 = 0xC8;
-/// The 4 KiB commands.
-pub const MARK_COMMANDS: u8 = 0xCA;
 /// A port no PC device decodes (not on vmdma, not on QEMU's `pc`).
 const NULL_PORT: u16 = 0x00E0;
 /// The master PIC's data port (IMR), emulated in the kernel under KVM.

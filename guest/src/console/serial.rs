@@ -89,14 +89,20 @@ impl Default for Serial {
 
 impl fmt::Write for Serial {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for &b in s.as_bytes() {
+        // Whole pieces at a time (one bulk copy each), not byte by byte:
+        // guest instructions may be emulated one by one.
+        let mut rest = s.as_bytes();
+        while !rest.is_empty() {
             if self.len == FIFO_LEN {
                 self.flush();
             }
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
+            let room = FIFO_LEN - self.len;
+            let (piece, tail) = rest.split_at(room.min(rest.len()));
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + piece.len()) {
+                dst.copy_from_slice(piece);
             }
+            self.len += piece.len();
+            rest = tail;
         }
         Ok(())
     }

@@ -201,8 +201,9 @@ pub fn run(
 pub enum LeanWait {
     /// Poll BM status until INT (libata's polling mode).
     Poll,
-    /// `sti; hlt` until IRQ 14 arrives, then read BM status once, as
-    /// libata's `ata_bmdma_interrupt` does.
+    /// `sti; hlt` until IRQ 14 arrives, then read BM status, as libata's
+    /// `ata_bmdma_interrupt` does (again until INT or !ACTIVE, see
+    /// [`run_lean`]).
     Interrupt,
 }
 
@@ -252,7 +253,11 @@ pub fn run_lean(
     ch.set_bm_cmd(base | bm::CMD_START);
     let waited = match wait {
         LeanWait::Poll => wait_bm(ch),
-        LeanWait::Interrupt => halt_for_irq(ch, irq_base).map(|()| ch.bm_status()),
+        // After the interrupt, BM status normally shows INT at the first
+        // read. QEMU (aio=threads) was seen to inject IRQ 14 before its
+        // BM status showed INT and !ACTIVE, so the read repeats until
+        // they do (libata treats such an interrupt as not yet its own).
+        LeanWait::Interrupt => halt_for_irq(ch, irq_base).and_then(|()| wait_bm(ch)),
     };
     ch.set_bm_cmd(base);
     let _ = ch.alt_status();

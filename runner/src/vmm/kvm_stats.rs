@@ -59,14 +59,13 @@ impl KvmStats {
             return None;
         }
         let desc_len = DESC_FIXED_LEN + name_size as usize;
-        let mut d = vec![0u8; desc_len];
+        let mut all = vec![0u8; desc_len * num_desc as usize];
+        file.read_exact_at(&mut all, desc_offset).ok()?;
         let mut counters = Vec::new();
-        for i in 0..u64::from(num_desc) {
-            file.read_exact_at(&mut d, desc_offset + i * desc_len as u64)
-                .ok()?;
-            let flags = u32_at(&d, 0)?;
-            let size = u16_at(&d, 6)?;
-            let offset = u64::from(u32_at(&d, 8)?);
+        for d in all.chunks_exact(desc_len) {
+            let flags = u32_at(d, 0)?;
+            let size = u16_at(d, 6)?;
+            let offset = u64::from(u32_at(d, 8)?);
             if flags & TYPE_MASK != TYPE_CUMULATIVE || size != 1 {
                 continue;
             }
@@ -82,14 +81,16 @@ impl KvmStats {
         })
     }
 
-    /// Reads every counter now; `None` if the file cannot be read.
+    /// Reads every counter now (one read of the data block up to the
+    /// last counter kept); `None` if the file cannot be read.
     pub fn read(&self) -> Option<KvmCounters> {
+        let end = self.counters.iter().map(|(_, o)| o + 8).max().unwrap_or(0);
+        let mut block = vec![0u8; usize::try_from(end).ok()?];
+        self.file.read_exact_at(&mut block, self.data_offset).ok()?;
         let mut out = KvmCounters::new();
-        let mut v = [0u8; 8];
         for (name, offset) in &self.counters {
-            self.file
-                .read_exact_at(&mut v, self.data_offset + offset)
-                .ok()?;
+            let at = usize::try_from(*offset).ok()?;
+            let v = block.get(at..at + 8)?.try_into().ok()?;
             out.insert(name.clone(), u64::from_le_bytes(v));
         }
         Some(out)
