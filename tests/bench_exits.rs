@@ -146,10 +146,20 @@ fn coalesced_per_command(r: &BenchRun) -> f64 {
 /// exits; without it, `r_all` shows every access as an exit.
 fn assert_shape(r: &BenchRun, r_all: &BenchRun, exits: f64, coalesced: f64) {
     assert_eq!(r.stats["coalesced_pio"], true, "KVM_CAP_COALESCED_PIO");
-    assert_eq!(exits_per_command(r), exits - coalesced, "{:#}", r.stats["marks"]);
+    assert_eq!(
+        exits_per_command(r),
+        exits - coalesced,
+        "{:#}",
+        r.stats["marks"]
+    );
     assert_eq!(coalesced_per_command(r), coalesced);
     assert_eq!(r_all.stats["coalesced_pio"], false);
-    assert_eq!(exits_per_command(r_all), exits, "{:#}", r_all.stats["marks"]);
+    assert_eq!(
+        exits_per_command(r_all),
+        exits,
+        "{:#}",
+        r_all.stats["marks"]
+    );
     assert_eq!(coalesced_per_command(r_all), 0.0);
 }
 

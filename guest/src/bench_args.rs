@@ -7,6 +7,7 @@
 //! | `bench_count` | 1..=1048576 (default 256) | commands in the timed loop |
 //! | `bench_sectors` | 1..=256 (`dma-*`), 1..=65536 (`seq-*`, `rand-*`) | sectors per command (default 128, `rand-*` 8) |
 //! | `bench_wait` | `poll` (default), `irq` | completion by BM status polling, or by IRQ 14 (`sti; hlt`) |
+//! | `bench_shape` | `libata` (default), `minimal` | how each command is driven, see [`BenchShape`] |
 //! | `bench_seed` | decimal `u64` (default 1) | `rand-*`: seed of the LBA sequence |
 //! | `bench_span` | 1..=2^40 sectors (default 2^19, 256 MiB) | `rand-*`: the LBAs lie in `FIRST_LBA .. FIRST_LBA + span` |
 //!
@@ -143,6 +144,31 @@ impl BenchWait {
     }
 }
 
+/// How each DMA command is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchShape {
+    /// Linux's libata sequence for a PIIX: drive select handshake, the whole
+    /// task file, PRD pointer, BM command read and direction write, command,
+    /// START, completion, stop with a pause read, Status, BM status W1C.
+    Libata,
+    /// The fewest accesses a single-command driver needs: task file without
+    /// Features (ignored by READ/WRITE DMA) and without the select
+    /// handshake (the previous command's Status showed the drive idle), PRD
+    /// pointer and direction set once before the loop, command, START with
+    /// the direction, completion, stop, Status, BM status W1C.
+    Minimal,
+}
+
+impl BenchShape {
+    /// The command-line spelling.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BenchShape::Libata => "libata",
+            BenchShape::Minimal => "minimal",
+        }
+    }
+}
+
 /// A benchmark and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bench {
@@ -154,6 +180,8 @@ pub struct Bench {
     pub sectors: u32,
     /// Completion detection.
     pub wait: BenchWait,
+    /// How each command is driven.
+    pub shape: BenchShape,
     /// Seed of the random LBAs.
     pub seed: u64,
     /// Sectors the random LBAs spread over, from [`FIRST_LBA`].
@@ -174,6 +202,7 @@ pub struct BenchArgs {
     count: Option<u32>,
     sectors: Option<u32>,
     wait: Option<BenchWait>,
+    shape: Option<BenchShape>,
     seed: Option<u64>,
     span: Option<u64>,
 }
@@ -222,6 +251,14 @@ impl BenchArgs {
                 };
                 once(&mut self.wait, w, "bench_wait")?;
             }
+            "bench_shape" => {
+                let v = match value {
+                    "libata" => BenchShape::Libata,
+                    "minimal" => BenchShape::Minimal,
+                    _ => return Err(CmdlineError::BenchShape),
+                };
+                once(&mut self.shape, v, "bench_shape")?;
+            }
             "bench_seed" => {
                 let s = decimal(value, 0, u64::MAX).ok_or(CmdlineError::BenchSeed)?;
                 once(&mut self.seed, s, "bench_seed")?;
@@ -241,6 +278,7 @@ impl BenchArgs {
             (self.count.is_some(), "bench_count"),
             (self.sectors.is_some(), "bench_sectors"),
             (self.wait.is_some(), "bench_wait"),
+            (self.shape.is_some(), "bench_shape"),
             (self.seed.is_some(), "bench_seed"),
             (self.span.is_some(), "bench_span"),
         ]
@@ -288,6 +326,7 @@ impl BenchArgs {
             count: self.count.unwrap_or(DEFAULT_COUNT),
             sectors,
             wait: self.wait.unwrap_or(BenchWait::Poll),
+            shape: self.shape.unwrap_or(BenchShape::Libata),
             seed: self.seed.unwrap_or(DEFAULT_SEED),
             span,
         }))
@@ -330,6 +369,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((b.seed, b.span, b.wait), (0, 8, BenchWait::Irq));
+        assert_eq!(b.shape, BenchShape::Libata);
+        let b = parse("bench=dma-read bench_shape=minimal")
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.shape.name(), "minimal");
         let b = parse("bench=seq-write bench_sectors=65536 bench_count=1048576")
             .unwrap()
             .unwrap();
@@ -371,6 +415,17 @@ mod tests {
         assert_eq!(
             parse("bench=rand-read bench_wait=spin"),
             Err(CmdlineError::BenchWait)
+        );
+        assert_eq!(
+            parse("bench=rand-read bench_shape=linux"),
+            Err(CmdlineError::BenchShape)
+        );
+        assert_eq!(
+            parse("bench=calibrate bench_shape=minimal"),
+            Err(CmdlineError::BenchParameterNotFor(
+                "bench_shape",
+                "calibrate"
+            ))
         );
         assert_eq!(
             parse("bench=rand-read bench_seed=18446744073709551616"),

@@ -122,6 +122,8 @@ pub enum CmdlineError {
     BenchSectors,
     /// `bench_wait=` is neither `poll` nor `irq`.
     BenchWait,
+    /// `bench_shape=` is neither `libata` nor `minimal`.
+    BenchShape,
     /// `bench_seed=` is not a decimal `u64`.
     BenchSeed,
     /// `bench_span=` is not a decimal number of sectors from the command
@@ -165,6 +167,7 @@ impl fmt::Display for CmdlineError {
                  or {MAX_LBA48_SECTORS} (seq-*, rand-*)"
             ),
             CmdlineError::BenchWait => f.write_str("bench_wait must be poll or irq"),
+            CmdlineError::BenchShape => f.write_str("bench_shape must be libata or minimal"),
             CmdlineError::BenchSeed => f.write_str("bench_seed must be a decimal u64"),
             CmdlineError::BenchSpan => f.write_str(
                 "bench_span must be a decimal number of sectors, at least bench_sectors, at most 2^40",

@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// Commands of each random 4 KiB measurement.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub random_count: u32,
+    /// Bytes the random LBAs spread over (a multiple of 4K).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub random_span: u64,
     /// Measurements to run, from seq-read, seq-write, rand-read, rand-write,
     /// boot, calibrate [default: all].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]

@@ -8,8 +8,9 @@
 //! - `rand-read`, `rand-write`: the EXT commands on the random LBAs of
 //!   [`BenchLbas`] (seeded, computed before the loop).
 //!
-//! Each command is driven with [`ide_dma::run_lean`] (libata's sequence),
-//! completion by polling or by IRQ 14. The data buffer is bulk RAM beyond
+//! Each command is driven with [`ide_dma::run_lean`] (libata's sequence,
+//! `bench_shape=libata`) or [`ide_dma::run_minimal`] (the fewest accesses,
+//! `bench_shape=minimal`), completion by polling or by IRQ 14. The data buffer is bulk RAM beyond
 //! the image, described by a PRD table of 64 KiB entries. Everything
 //! else happens outside the timed loop: the buffer is stamped once (for
 //! the LBAs from [`FIRST_LBA`]) and every write command writes it as it is,
@@ -19,9 +20,9 @@
 //! so the VMM can count exactly the exits inside it.
 
 use vmdma_core::protocol::{BenchLbas, MARK_BENCH_END, MARK_BENCH_START, POST_CODE_PORT};
-use vmdma_guest::ata::regs::cmd;
+use vmdma_guest::ata::regs::{bm, cmd};
 use vmdma_guest::ata::taskfile::{Drive, LBA28_LIMIT, TaskFile};
-use vmdma_guest::bench_args::{Bench, FIRST_LBA};
+use vmdma_guest::bench_args::{Bench, BenchShape, BenchWait, FIRST_LBA};
 use vmdma_guest::msg;
 use vmdma_guest::prd::{self, PRD_MAX_LEN, PRD_TABLE_ENTRIES, Region};
 use vmdma_guest::stamp::{self, SECTOR, Template};
@@ -30,7 +31,7 @@ use super::latency;
 use crate::arch::bulk::{self, BULK_ALIGN, split_words};
 use crate::arch::dma_memory::DmaMemory;
 use crate::arch::{cpu, io, mem};
-use crate::ide::dma::{self as ide_dma, Direction, LeanWait};
+use crate::ide::dma::{self as ide_dma, Direction, LeanWait, MinimalCommand, MinimalPorts};
 use crate::platform::BootInfo;
 use crate::println;
 use crate::suite::{Ctx, Fail};
@@ -122,9 +123,24 @@ pub fn run(ctx: &mut Ctx, bench: &Bench, boot: &BootInfo) -> Result<(), Fail> {
         lba48: kind.lba48(),
         sectors: bench.sectors,
         wait: match bench.wait {
-            vmdma_guest::bench_args::BenchWait::Poll => LeanWait::Poll,
-            vmdma_guest::bench_args::BenchWait::Irq => LeanWait::Interrupt,
+            BenchWait::Poll => LeanWait::Poll,
+            BenchWait::Irq => LeanWait::Interrupt,
         },
+        minimal: None,
+    };
+    let shape = Shape {
+        minimal: match bench.shape {
+            BenchShape::Libata => None,
+            BenchShape::Minimal => Some(MinimalCommand {
+                ports: MinimalPorts::of(&ctx.ch),
+                opcode: shape.opcode,
+                sectors: shape.sectors,
+                lba48: shape.lba48,
+                bm_cmd: prepare_minimal(ctx, kind.is_write())?,
+                wait: shape.wait,
+            }),
+        },
+        ..shape
     };
     let total = if kind.is_random() {
         timed_loop(ctx, &shape, lbas.iter().copied(), cycles)?
@@ -151,6 +167,27 @@ struct Shape {
     lba48: bool,
     sectors: u32,
     wait: LeanWait,
+    /// `bench_shape=minimal`: the shared part of every command.
+    minimal: Option<MinimalCommand>,
+}
+
+/// Sets up what the minimal shape does once for all commands: the PRD
+/// pointer, the bus master stopped, the drive selected and idle. Returns
+/// the BM command value with the direction bit.
+fn prepare_minimal(ctx: &mut Ctx, write: bool) -> Result<u8, Fail> {
+    let prd = ctx
+        .mem
+        .prd_phys()
+        .ok_or_else(|| Fail(msg!("PRD table address")))?;
+    ctx.ch.stop_bus_master();
+    ctx.ch.select(Drive::Master)?;
+    ctx.ch.set_prd_pointer(prd);
+    let mut bm_cmd = ctx.ch.bm_cmd() & !(bm::CMD_START | bm::CMD_WRITE_MEMORY);
+    if !write {
+        bm_cmd |= bm::CMD_WRITE_MEMORY;
+    }
+    ctx.ch.set_bm_cmd(bm_cmd);
+    Ok(bm_cmd)
 }
 
 /// Issues one command per LBA of `lbas` (as many as `cycles` has room
@@ -167,17 +204,29 @@ fn timed_loop(
     let mut prev = start;
     let mut result = Ok(());
     for (c, (slot, lba)) in cycles.iter_mut().zip(lbas).enumerate() {
-        let tf = if shape.lba48 {
-            TaskFile::lba48(Drive::Master, lba, shape.sectors, 0)
-        } else {
-            TaskFile::lba28(Drive::Master, lba, shape.sectors, 0)
+        let done = match shape.minimal {
+            Some(m) => ide_dma::run_minimal(&ctx.ch, &m, lba)
+                .map_err(|e| Fail(msg!("command {c} at LBA {lba}: {e}"))),
+            None => {
+                let tf = if shape.lba48 {
+                    TaskFile::lba48(Drive::Master, lba, shape.sectors, 0)
+                } else {
+                    TaskFile::lba28(Drive::Master, lba, shape.sectors, 0)
+                };
+                tf.map_err(|e| Fail(msg!("command {c} at LBA {lba}: {e}")))
+                    .and_then(|tf| {
+                        ide_dma::run_lean(
+                            &ctx.ch,
+                            ctx.mem,
+                            shape.opcode,
+                            &tf,
+                            shape.dir,
+                            shape.wait,
+                        )
+                        .map_err(|e| Fail(msg!("command {c} at LBA {lba}: {e}")))
+                    })
+            }
         };
-        let done = tf
-            .map_err(|e| Fail(msg!("command {c} at LBA {lba}: {e}")))
-            .and_then(|tf| {
-                ide_dma::run_lean(&ctx.ch, ctx.mem, shape.opcode, &tf, shape.dir, shape.wait)
-                    .map_err(|e| Fail(msg!("command {c} at LBA {lba}: {e}")))
-            });
         let now = cpu::rdtsc();
         *slot = u32::try_from(now.wrapping_sub(prev)).unwrap_or(u32::MAX);
         prev = now;

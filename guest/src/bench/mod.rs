@@ -52,10 +52,11 @@ pub fn run(
     let name = bench.kind.name();
     if bench.kind.is_dma() {
         crate::banner!(
-            "running bench={name} bench_count={} bench_sectors={} bench_wait={}{}",
+            "running bench={name} bench_count={} bench_sectors={} bench_wait={} bench_shape={}{}",
             bench.count,
             bench.sectors,
             bench.wait.name(),
+            bench.shape.name(),
             if bench.kind.is_random() {
                 " (random)"
             } else {

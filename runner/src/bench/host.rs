@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use vmdma_core::protocol::BenchLbas;
 
-use super::plan::{FIRST_LBA, Mode, RANDOM_SEED, RANDOM_SPAN, SECTOR};
+use super::plan::{FIRST_LBA, Mode, RANDOM_SEED, SECTOR};
 
 /// Buffer alignment (`O_DIRECT` needs the logical block size; 4 KiB
 /// covers every common device).
@@ -75,8 +75,9 @@ fn io(f: &File, write: bool, buf: &mut [u8], offset: u64) -> Result<(), String> 
     })
 }
 
-/// Runs `mode` (an I/O mode) with `commands` commands on `f`.
-pub fn run(f: &File, mode: &Mode, commands: u64) -> Result<HostRun, String> {
+/// Runs `mode` (an I/O mode) with `commands` commands on `f`; random LBAs
+/// spread over `span` sectors.
+pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, String> {
     let bytes = mode.command_bytes();
     let mut buf = Aligned::new(usize::try_from(bytes).map_err(|_| "command too large")?);
     match *mode {
@@ -92,7 +93,7 @@ pub fn run(f: &File, mode: &Mode, commands: u64) -> Result<HostRun, String> {
         }
         Mode::Rand { write, .. } => {
             let sectors = bytes / SECTOR;
-            let lbas: Vec<u64> = BenchLbas::new(RANDOM_SEED, FIRST_LBA, RANDOM_SPAN, sectors)
+            let lbas: Vec<u64> = BenchLbas::new(RANDOM_SEED, FIRST_LBA, span, sectors)
                 .ok_or("no random LBAs")?
                 .take(usize::try_from(commands).map_err(|_| "too many commands")?)
                 .collect();
@@ -141,13 +142,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("img");
         let f = File::create(&p).unwrap();
-        f.set_len((FIRST_LBA + RANDOM_SPAN) * SECTOR).unwrap();
+        f.set_len((FIRST_LBA + 4096) * SECTOR).unwrap();
         let f = open(&p, false).unwrap().unwrap();
         let seq = Mode::Seq {
             write: true,
             bytes: 65536,
         };
-        let r = run(&f, &seq, 4).unwrap();
+        let r = run(&f, &seq, 4, 4096).unwrap();
         assert!(r.seconds >= 0.0 && r.latency.is_none());
         let mut b = [0u8; 4];
         f.read_exact_at(&mut b, FIRST_LBA * SECTOR).unwrap();
@@ -155,11 +156,12 @@ mod tests {
         let rand = Mode::Rand {
             write: false,
             irq: false,
+            minimal: false,
         };
-        let r = run(&f, &rand, 16).unwrap();
+        let r = run(&f, &rand, 16, 4096).unwrap();
         let l = r.latency.unwrap();
         assert!(l[0] <= l[2] && l[2] <= l[3] && l[3] <= l[4]);
-        assert!(run(&f, &Mode::Boot, 1).is_err());
+        assert!(run(&f, &Mode::Boot, 1, 4096).is_err());
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::cli::BenchArgs;
 use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 
-use plan::{FAMILIES, FIRST_LBA, Mode, RANDOM_SPAN, SECTOR, Target};
+use plan::{FAMILIES, FIRST_LBA, Mode, SECTOR, Sizes, Target};
 use report::Results;
 use sample::{HostFiles, Setup};
 
@@ -137,7 +137,18 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
     let vmdma = std::env::current_exe().map_err(io_err("this executable"))?;
     let largest = args.sizes.iter().copied().max().unwrap_or(0);
     let seq_bytes = args.total.max(largest);
-    let used = (FIRST_LBA * SECTOR) + seq_bytes.max(RANDOM_SPAN * SECTOR) + (1 << 20);
+    let sizes = Sizes {
+        total: args.total,
+        random_count: args.random_count,
+        random_span: args.random_span / SECTOR,
+    };
+    if args.random_span < 4096 || !args.random_span.is_multiple_of(4096) {
+        return Err(Error::Usage(format!(
+            "--random-span {} is not a multiple of 4K",
+            args.random_span
+        )));
+    }
+    let used = (FIRST_LBA * SECTOR) + seq_bytes.max(args.random_span) + (1 << 20);
     eprintln!(
         "vmdma bench: preparing {} MiB of {}",
         used >> 20,
@@ -170,8 +181,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
         kernel: &kernel,
         image: image.path(),
         memory: args.memory,
-        total: args.total,
-        random_count: args.random_count,
+        sizes,
         timeout: args.timeout,
         scratch: &scratch.0,
     };
@@ -237,6 +247,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
         "runs": args.runs,
         "total_bytes": args.total,
         "random_count": args.random_count,
+        "random_span_bytes": args.random_span,
         "memory_bytes": args.memory,
         "image": image.path().display().to_string(),
     });

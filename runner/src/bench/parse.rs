@@ -86,6 +86,8 @@ pub struct Interval {
     pub user_exits: u64,
     /// Exits to user space by kind (`io-in`, `io-out`, ...).
     pub user_kinds: BTreeMap<String, u64>,
+    /// Port writes KVM coalesced (not exits).
+    pub coalesced: u64,
     /// KVM's counters (`exits`, `insn_emulation`, `halt_exits`, ...).
     pub kvm: BTreeMap<String, u64>,
     /// Data path: bytes straight to/from guest RAM.
@@ -157,6 +159,7 @@ pub fn interval(stats: &Value, start: u8, end: u8) -> Option<Interval> {
     Some(Interval {
         user_exits: d("/exits/total").saturating_sub(1),
         user_kinds,
+        coalesced: d("/exits/coalesced_total"),
         kvm,
         ram_direct_bytes: d("/data_path/ram_direct_bytes"),
         bounce_bytes: d("/data_path/bounce_bytes"),

@@ -5,8 +5,16 @@ use std::fmt;
 
 /// First LBA of every guest benchmark (`vmdma_guest::bench_args::FIRST_LBA`).
 pub const FIRST_LBA: u64 = 2048;
-/// Sectors the random modes spread over (256 MiB).
-pub const RANDOM_SPAN: u64 = 1 << 19;
+/// How big the measurements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Bytes each sequential measurement moves.
+    pub total: u64,
+    /// Commands of each random measurement.
+    pub random_count: u32,
+    /// Sectors the random LBAs spread over (from [`FIRST_LBA`]).
+    pub random_span: u64,
+}
 /// Sector size.
 pub const SECTOR: u64 = 512;
 /// Bytes per random command.
@@ -32,6 +40,8 @@ pub enum Mode {
         write: bool,
         /// Completion by IRQ 14 (`sti; hlt`) instead of polling.
         irq: bool,
+        /// The guest's `minimal` command shape instead of libata's.
+        minimal: bool,
     },
     /// The quiet boot: process start, first serial byte, exit, RSS.
     Boot,
@@ -68,10 +78,10 @@ impl Mode {
     }
 
     /// Commands of one run.
-    pub fn commands(&self, total: u64, random_count: u32) -> u64 {
+    pub fn commands(&self, sizes: &Sizes) -> u64 {
         match self {
-            Mode::Seq { bytes, .. } => (total / bytes).max(1),
-            Mode::Rand { .. } => u64::from(random_count),
+            Mode::Seq { bytes, .. } => (sizes.total / bytes).max(1),
+            Mode::Rand { .. } => u64::from(sizes.random_count),
             Mode::Boot | Mode::Calibrate => 0,
         }
     }
@@ -86,20 +96,26 @@ impl Mode {
     }
 
     /// The guest's command line for this mode.
-    pub fn guest_cmdline(&self, total: u64, random_count: u32) -> String {
-        let count = self.commands(total, random_count);
+    pub fn guest_cmdline(&self, sizes: &Sizes) -> String {
+        let count = self.commands(sizes);
+        let span = sizes.random_span;
         match self {
             Mode::Seq { write, bytes } => format!(
                 "bench={} bench_count={count} bench_sectors={} quiet",
                 if *write { "seq-write" } else { "seq-read" },
                 bytes / SECTOR
             ),
-            Mode::Rand { write, irq } => format!(
-                "bench={} bench_count={count} bench_sectors={} bench_span={RANDOM_SPAN} \
-                 bench_seed={RANDOM_SEED} bench_wait={} quiet",
+            Mode::Rand {
+                write,
+                irq,
+                minimal,
+            } => format!(
+                "bench={} bench_count={count} bench_sectors={} bench_span={span} \
+                 bench_seed={RANDOM_SEED} bench_wait={} bench_shape={} quiet",
                 if *write { "rand-write" } else { "rand-read" },
                 RANDOM_BYTES / SECTOR,
                 if *irq { "irq" } else { "poll" },
+                if *minimal { "minimal" } else { "libata" },
             ),
             Mode::Boot => "bench=boot quiet".into(),
             Mode::Calibrate => "bench=calibrate quiet".into(),
@@ -111,11 +127,12 @@ impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Mode::Seq { bytes, .. } => write!(f, "{} {}", self.family(), size_name(*bytes)),
-            Mode::Rand { irq, .. } => write!(
+            Mode::Rand { irq, minimal, .. } => write!(
                 f,
-                "{} 4K {}",
+                "{} 4K {} {}",
                 self.family(),
-                if *irq { "irq" } else { "poll" }
+                if *irq { "irq" } else { "poll" },
+                if *minimal { "minimal" } else { "libata" }
             ),
             Mode::Boot | Mode::Calibrate => f.write_str(self.family()),
         }
@@ -159,7 +176,13 @@ pub fn modes(families: &[String], sizes: &[u64]) -> Result<Vec<Mode>, String> {
     }
     for write in [false, true] {
         if on(if write { "rand-write" } else { "rand-read" }) {
-            out.extend([false, true].map(|irq| Mode::Rand { write, irq }));
+            for minimal in [false, true] {
+                out.extend([false, true].map(|irq| Mode::Rand {
+                    write,
+                    irq,
+                    minimal,
+                }));
+            }
         }
     }
     if on("boot") {
@@ -198,10 +221,16 @@ impl Target {
         }
     }
 
-    /// Whether it measures `mode`.
+    /// Whether it measures `mode`. The host has no command shapes and no
+    /// interrupts: it measures the sequential modes and one random mode
+    /// each for reads and writes (shown on the polled libata rows).
     pub fn measures(&self, mode: &Mode) -> bool {
         match self {
-            Target::Host { .. } => mode.is_io(),
+            Target::Host { .. } => match mode {
+                Mode::Seq { .. } => true,
+                Mode::Rand { irq, minimal, .. } => !irq && !minimal,
+                Mode::Boot | Mode::Calibrate => false,
+            },
             Target::Vmdma(_) | Target::Qemu(_) => true,
         }
     }
@@ -223,10 +252,14 @@ mod tests {
                 "seq-read 16M",
                 "seq-write 4K",
                 "seq-write 16M",
-                "rand-read 4K poll",
-                "rand-read 4K irq",
-                "rand-write 4K poll",
-                "rand-write 4K irq",
+                "rand-read 4K poll libata",
+                "rand-read 4K irq libata",
+                "rand-read 4K poll minimal",
+                "rand-read 4K irq minimal",
+                "rand-write 4K poll libata",
+                "rand-write 4K irq libata",
+                "rand-write 4K poll minimal",
+                "rand-write 4K irq minimal",
                 "boot",
                 "calibrate"
             ]
@@ -242,20 +275,30 @@ mod tests {
             write: true,
             bytes: 1 << 20,
         };
-        assert_eq!(m.commands(256 << 20, 1), 256);
+        let sizes = Sizes {
+            total: 256 << 20,
+            random_count: 64,
+            random_span: 1 << 19,
+        };
+        assert_eq!(m.commands(&sizes), 256);
         assert_eq!(
-            m.guest_cmdline(256 << 20, 1),
+            m.guest_cmdline(&sizes),
             "bench=seq-write bench_count=256 bench_sectors=2048 quiet"
         );
-        assert_eq!(m.commands(1000, 1), 1, "at least one command");
+        let tiny = Sizes {
+            total: 1000,
+            ..sizes
+        };
+        assert_eq!(m.commands(&tiny), 1, "at least one command");
         let r = Mode::Rand {
             write: false,
             irq: true,
+            minimal: true,
         };
         assert_eq!(
-            r.guest_cmdline(0, 64),
+            r.guest_cmdline(&sizes),
             "bench=rand-read bench_count=64 bench_sectors=8 bench_span=524288 bench_seed=1 \
-             bench_wait=irq quiet"
+             bench_wait=irq bench_shape=minimal quiet"
         );
         assert_eq!(size_name(4096), "4K");
         assert_eq!(size_name(1536), "1536B");

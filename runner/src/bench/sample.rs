@@ -12,7 +12,7 @@ use vmdma_core::protocol::MARKS_CALIBRATE;
 
 use super::host;
 use super::parse::{self, GuestReport, Interval};
-use super::plan::{Mode, Target};
+use super::plan::{Mode, Sizes, Target};
 use super::spawn::{self, Finished};
 
 /// A boot: process start → first serial byte → exit, and memory.
@@ -76,6 +76,7 @@ impl Sample {
             json!({
                 "user_exits": c.user_exits,
                 "user_exits_by_kind": c.user_kinds,
+                "coalesced_writes": c.coalesced,
                 "kernel_exits": c.kernel_exits(),
                 "kvm": c.kvm,
                 "ram_direct_bytes": c.ram_direct_bytes,
@@ -115,10 +116,8 @@ pub struct Setup<'a> {
     pub image: &'a Path,
     /// Guest RAM in bytes.
     pub memory: u64,
-    /// Bytes per sequential measurement.
-    pub total: u64,
-    /// Commands per random measurement.
-    pub random_count: u32,
+    /// How big the measurements are.
+    pub sizes: Sizes,
     /// Longest run.
     pub timeout: Duration,
     /// Scratch directory for stats files.
@@ -142,7 +141,7 @@ fn checked_report(mode: &Mode, setup: &Setup<'_>, f: &Finished) -> Result<GuestR
             last_lines(&f.stderr)
         ));
     }
-    let want = mode.commands(setup.total, setup.random_count);
+    let want = mode.commands(&setup.sizes);
     if mode.is_io() && (r.commands != want || r.tsc_hz == 0) {
         return Err(format!(
             "the guest reported {} commands at {} Hz, expected {want}",
@@ -215,10 +214,7 @@ fn vmdma(mode: &Mode, opts: Option<&str>, setup: &Setup<'_>, run: u32) -> Result
         .args(["--timeout", &setup.timeout.as_secs_f64().to_string()])
         .arg("--stats-json")
         .arg(&stats)
-        .args([
-            "--cmdline",
-            &mode.guest_cmdline(setup.total, setup.random_count),
-        ]);
+        .args(["--cmdline", &mode.guest_cmdline(&setup.sizes)]);
     let f = spawn::run(c, setup.timeout + Duration::from_secs(10))?;
     let r = checked_report(mode, setup, &f)?;
     let text = std::fs::read_to_string(&stats).map_err(|e| format!("stats: {e}"))?;
@@ -247,10 +243,7 @@ fn qemu(mode: &Mode, opts: &str, setup: &Setup<'_>) -> Result<Sample, String> {
         ))
         .arg("-kernel")
         .arg(setup.kernel)
-        .args([
-            "-append",
-            &mode.guest_cmdline(setup.total, setup.random_count),
-        ]);
+        .args(["-append", &mode.guest_cmdline(&setup.sizes)]);
     let f = spawn::run(c, setup.timeout + Duration::from_secs(15))?;
     let r = checked_report(mode, setup, &f)?;
     Ok(sample(mode, &r, &f, None))
@@ -275,8 +268,8 @@ pub fn take(
                 host_files.buffered.as_ref()
             }
             .ok_or("not supported on this file system")?;
-            let commands = mode.commands(setup.total, setup.random_count);
-            let r = host::run(f, mode, commands)?;
+            let commands = mode.commands(&setup.sizes);
+            let r = host::run(f, mode, commands, setup.sizes.random_span)?;
             Ok(Sample {
                 commands,
                 command_bytes: mode.command_bytes(),

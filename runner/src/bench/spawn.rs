@@ -105,7 +105,8 @@ mod tests {
         let f = run(c, Duration::from_secs(10)).unwrap();
         assert_eq!((f.code, f.stdout.as_str()), (Some(3), "hi"));
         assert_eq!(f.stderr, "oops\n");
-        assert!(f.first_byte.is_some_and(|t| t <= f.exit));
+        // (The reader may see the byte after the waiter saw the exit.)
+        assert!(f.first_byte.is_some());
         let mut quiet = Command::new("true");
         quiet.arg("x");
         assert!(
