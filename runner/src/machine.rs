@@ -7,7 +7,7 @@
 //! or the [`RunControl`] says so.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -26,7 +26,7 @@ use crate::devices::irq::IrqLine;
 use crate::devices::mmio::{GuestBouncePool, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
 use crate::devices::post_code::{MarkLatch, POST_CODE_LEN, PostCode};
-use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
+use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
 use crate::disk::accounting::{Accounted, DataPath, DataPathCounters, HostRanges};
 use crate::disk::{self, RawDisk};
 use crate::error::Error;
@@ -209,7 +209,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
 
     let serial = Arc::new(Mutex::new(SerialPort::new(
         IrqLine::new(vm.fd().clone(), COM1_IRQ),
-        std::io::stdout(),
+        ConsoleOut::new(std::io::stdout()),
     )));
     let mut pio = PioBus::new();
     pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())
@@ -293,7 +293,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .writer_mut()
-        .flush();
+        .finish();
     result?;
     let manifest_flushed = manifest
         .lock()
