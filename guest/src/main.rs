@@ -54,7 +54,7 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     cpu::cli();
     idt::init();
     console::serial::init();
-    println!("\nvmdma-guest: started, hvm_start_info at {start_info:#x}");
+    console::started(start_info);
 
     let boot = BootInfo::read(start_info).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let options =

@@ -61,6 +61,9 @@ pub struct Prepared {
 pub struct RunReport {
     /// Why it ended.
     pub reason: StopReason,
+    /// When the vCPU was about to run the guest for the first time (the
+    /// VM fully built); `None` if unknown.
+    pub started_at: Option<Instant>,
     /// When the stop was requested (for a guest exit: when the guest
     /// wrote the debug-exit port); `None` if unknown.
     pub stopped_at: Option<Instant>,
@@ -88,6 +91,7 @@ impl RunReport {
     pub fn without_counters(reason: StopReason) -> Self {
         RunReport {
             reason,
+            started_at: None,
             stopped_at: None,
             stats: ExitStats::default(),
             ide: IdeStats::default(),
@@ -314,9 +318,11 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .unwrap_or_else(PoisonError::into_inner)
         .ide_stats();
     let end = recorder.snapshot(&stats);
+    let started_at = recorder.started();
     let (marks, marks_dropped) = recorder.finish();
     Ok(RunReport {
         reason,
+        started_at: Some(started_at),
         stopped_at: Some(stopped_at),
         stats,
         ide,

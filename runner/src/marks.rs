@@ -88,6 +88,11 @@ impl Recorder {
         self.marks.push(Mark { code, snapshot });
     }
 
+    /// When the recorder was made: right before the vCPU first ran.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// The marks and how many were dropped.
     pub fn finish(self) -> (Vec<Mark>, u64) {
         (self.marks, self.dropped)

@@ -4,6 +4,8 @@
 //! ```text
 //! { "format": "vmdma-stats/1",
 //!   "run_time_s": 0.05,                   process start to the end of the run
+//!   "vm_start_s": 0.002,                  process start to the guest's first run
+//!                                         (the VM built), or null
 //!   "guest_exit_s": 0.03,                 process start to the stop request (the
 //!                                         guest's debug-exit write), or null
 //!   "stop": { "reason": "guest-exit", "value": 0 }   or "shutdown"/"timeout"
@@ -141,6 +143,7 @@ pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
     json!({
         "format": FORMAT,
         "run_time_s": elapsed.as_secs_f64(),
+        "vm_start_s": r.started_at.map(|t| t.saturating_duration_since(start).as_secs_f64()),
         "guest_exit_s": r.stopped_at.map(|t| t.saturating_duration_since(start).as_secs_f64()),
         "stop": stop(&r.reason),
         "exits": exits(&r.stats),

@@ -179,6 +179,12 @@ pub fn after_guest_exit(stats: &Value) -> Option<f64> {
     Some(stats["run_time_s"].as_f64()? - stats["guest_exit_s"].as_f64()?)
 }
 
+/// Seconds from the VM's first run (fully built) to the end of vmdma's
+/// run, from the stats JSON.
+pub fn after_vm_start(stats: &Value) -> Option<f64> {
+    Some(stats["run_time_s"].as_f64()? - stats["vm_start_s"].as_f64()?)
+}
+
 /// `memory.max_rss_kib` and `memory.guest_ram_rss_kib`.
 pub fn memory(stats: &Value) -> (Option<u64>, Option<u64>) {
     (

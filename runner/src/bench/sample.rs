@@ -20,6 +20,9 @@ use super::spawn::{self, Finished};
 pub struct Boot {
     /// Spawn to the first byte on stdout.
     pub first_byte_s: Option<f64>,
+    /// Spawn to the guest's first instruction (the VM built): the process's
+    /// exit less what vmdma reports after that point; `None` for QEMU.
+    pub vm_start_s: Option<f64>,
     /// Spawn to the guest's exit (its debug-exit write): the process's
     /// exit less what vmdma reports it spent after the guest's exit
     /// (tearing the VM down); `None` for QEMU.
@@ -94,7 +97,8 @@ impl Sample {
             "tsc": self.tsc.as_ref().map(|(hz, src)| json!({"hz": hz, "source": src})),
             "counters": self.counters.as_ref().map(counters),
             "boot": self.boot.as_ref().map(|b| json!({
-                "first_byte_s": b.first_byte_s, "guest_exit_s": b.guest_exit_s, "exit_s": b.exit_s,
+                "first_byte_s": b.first_byte_s, "vm_start_s": b.vm_start_s,
+                "guest_exit_s": b.guest_exit_s, "exit_s": b.exit_s,
                 "max_rss_kib": b.max_rss_kib, "guest_ram_rss_kib": b.guest_ram_rss_kib})),
             "calibrate": self.calibrate.iter().map(|(k, s)| (k.clone(), json!({
                 "loops": s.loops, "seconds": s.seconds,
@@ -173,6 +177,9 @@ fn sample(mode: &Mode, r: &GuestReport, f: &Finished, stats: Option<&Value>) -> 
         let exit_s = f.exit.as_secs_f64();
         s.boot = Some(Boot {
             first_byte_s: f.first_byte.map(|d| d.as_secs_f64()),
+            vm_start_s: stats
+                .and_then(parse::after_vm_start)
+                .map(|after| exit_s - after),
             guest_exit_s: stats
                 .and_then(parse::after_guest_exit)
                 .map(|after| exit_s - after),
