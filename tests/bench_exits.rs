@@ -1,69 +1,88 @@
-//! The bundled guest's DMA benchmarks (`bench=dma-read`, `bench=dma-write`)
-//! under vmdma with `--stats`: they pass, the writes land exactly as the
-//! manifest announces, and two runs of different lengths give the marginal
-//! VM exits per DMA command (the boot and the report cancel out). This
-//! counts exits; it asserts nothing about time (TSC cycles are only
-//! printed).
+//! The bundled guest's DMA benchmarks under vmdma with `--stats-json`:
+//! they pass, the writes land exactly as the manifest announces, and the
+//! POST-code marks around the timed loop give the exact VM exits per DMA
+//! command, with KVM's coalesced PIO and without it (`--no-coalesced-pio`).
+//! This counts exits; it asserts nothing about time.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::suite::{Change, Outcome, check_image, parse};
+use common::suite::{Change, Outcome, check_image, parse_run};
 use common::{kvm_available, sparse_image, status, stderr, vmdma};
+use serde_json::Value;
+use vmdma_core::protocol::{MARK_BENCH_END, MARK_BENCH_START};
 
 /// A fresh sparse image per run.
 const IMAGE_BYTES: u64 = 1 << 30;
-/// The guest's default sectors per command.
-const SECTORS: u64 = 128;
 /// The first LBA the benchmarks use.
 const FIRST_LBA: u64 = 2048;
-/// COM1's ports: the guest's console output, not part of a DMA command.
-const COM1: std::ops::RangeInclusive<u16> = 0x3F8..=0x3FF;
 
-/// What one benchmark run printed.
+/// What one benchmark run reported.
 #[derive(Debug)]
 struct BenchRun {
     count: u64,
-    /// `vmdma stats: vm exits TOTAL`.
-    exits: u64,
-    /// Exits on COM1 ports (serial output, manifest lines included).
-    serial_exits: u64,
-    /// Exits for the supervisor's kicks (`signal`), not caused by the guest.
-    signal_exits: u64,
-    /// TSC cycles of the guest's command loop.
-    cycles: u64,
+    /// The stats JSON.
+    stats: Value,
     manifest: Vec<Change>,
     image: PathBuf,
 }
 
 impl BenchRun {
-    /// Exits other than console output and supervisor kicks.
-    fn device_exits(&self) -> u64 {
-        self.exits - self.serial_exits - self.signal_exits
+    /// The counter `key` (a JSON pointer below a snapshot) at mark `code`.
+    fn at_mark(&self, code: u8, key: &str) -> u64 {
+        let marks = self.stats["marks"].as_array().expect("marks");
+        let m = marks
+            .iter()
+            .find(|m| m["code"] == u64::from(code))
+            .unwrap_or_else(|| panic!("no mark {code:#x}: {marks:?}"));
+        m.pointer(key)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("no {key} at mark {code:#x}"))
+    }
+
+    /// Counter `key` per command over the timed loop: the difference
+    /// between the two marks, less the end mark's own exit for exit
+    /// counters, divided by the commands.
+    fn per_command(&self, key: &str, mark_exits: u64) -> f64 {
+        let d = self.at_mark(MARK_BENCH_END, key) - self.at_mark(MARK_BENCH_START, key);
+        (d - mark_exits) as f64 / self.count as f64
     }
 }
 
-/// Runs `bench=NAME bench_count=COUNT` on a fresh image and checks the
-/// report: exit status 0, one passing test, the bench line, `--stats`.
-fn run_bench(dir: &Path, name: &str, count: u64) -> BenchRun {
-    let image = sparse_image(dir, &format!("{name}-{count}.img"), IMAGE_BYTES);
-    let cmdline = format!("bench={name} bench_count={count}");
+/// Runs `bench=NAME bench_count=COUNT EXTRA` on a fresh image and checks
+/// the report: exit status 0, one passing test, the bench line.
+fn run_bench(dir: &Path, name: &str, count: u64, extra: &str) -> BenchRun {
+    run_bench_with(dir, name, count, extra, &[])
+}
+
+/// [`run_bench`] with more runner options.
+fn run_bench_with(dir: &Path, name: &str, count: u64, extra: &str, runner: &[&str]) -> BenchRun {
+    let tag = format!("{name}-{count}-{}", runner.len());
+    let image = sparse_image(dir, &format!("{tag}.img"), IMAGE_BYTES);
+    let stats = dir.join(format!("{tag}.json"));
+    let manifest = dir.join(format!("{tag}.manifest"));
+    let cmdline = format!("bench={name} bench_count={count} {extra}");
     // The synchronous engine: every command's data phase completes inside
     // the START write, which is the command shape counted here (with
     // io_uring a write may complete later, and the guest's BM status polls
     // then vary with host timing).
     let disk = format!("{},aio=sync", image.display());
-    let out = vmdma(&[
+    let mut args = vec![
         "run",
         "--disk",
         &disk,
-        "--stats",
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
         "--timeout",
         "300",
         "--cmdline",
         &cmdline,
-    ]);
+    ];
+    args.extend_from_slice(runner);
+    let out = vmdma(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = stderr(&out);
     assert_eq!(
@@ -71,132 +90,82 @@ fn run_bench(dir: &Path, name: &str, count: u64) -> BenchRun {
         0,
         "{cmdline}\nstdout:\n{text}\nstderr:\n{err}"
     );
-    let run = parse(&text);
+    let run = parse_run(&text, &std::fs::read_to_string(&manifest).unwrap());
     assert_eq!(run.summary, Some((1, 0, 0)), "{text}");
     assert_eq!(
         run.tests,
         vec![(format!("bench_{name}"), Outcome::Ok)],
         "{text}"
     );
-
-    let bench_line = text
+    let line = text
         .lines()
-        .find_map(|l| l.strip_prefix(&format!("bench {name}: ")))
+        .find_map(|l| l.strip_prefix(&format!("bench {name}: {count} commands of ")))
         .unwrap_or_else(|| panic!("no bench line:\n{text}"));
-    let cycles = parse_bench_line(bench_line, count);
-
-    let stat = |key: &str| -> Vec<&str> {
-        err.lines()
-            .filter_map(|l| l.strip_prefix("vmdma stats:"))
-            .map(str::trim_start)
-            .filter_map(|l| l.strip_prefix(key))
-            .collect()
-    };
-    let exits = match stat("vm exits ").as_slice() {
-        [n] => n.parse().expect("vm exits is a number"),
-        other => panic!("expected one `vm exits` line, got {other:?}\n{err}"),
-    };
-    let signal_exits = stat("signal ")
-        .first()
-        .map_or(0, |n| n.trim().parse().expect("signal count"));
-    let serial_exits = stat("port ")
-        .iter()
-        .map(|l| parse_port_line(l))
-        .filter(|(port, _)| COM1.contains(port))
-        .map(|(_, n)| n)
-        .sum();
-    let dma: Vec<u64> = stat("DMA commands ")
-        .iter()
-        .map(|l| {
-            let n = l.split(',').next().unwrap_or(l);
-            n.trim().parse().expect("DMA command count")
-        })
-        .collect();
-    assert_eq!(
-        dma,
-        vec![count],
-        "the device saw {count} DMA commands\n{err}"
+    assert!(line.ends_with(" TSC cycles"), "{line}");
+    assert!(
+        text.contains(&format!("bench {name}: tsc_hz=")),
+        "frequency line:\n{text}"
     );
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let dma =
+        stats["ide"]["dma_reads"].as_u64().unwrap() + stats["ide"]["dma_writes"].as_u64().unwrap();
+    assert_eq!(dma, count, "the device saw {count} DMA commands");
     BenchRun {
         count,
-        exits,
-        serial_exits,
-        signal_exits,
-        cycles,
+        stats,
         manifest: run.manifest,
         image,
     }
 }
 
-/// `N commands of S sectors, T TSC cycles` → T (checking N and S).
-fn parse_bench_line(line: &str, count: u64) -> u64 {
-    let want = format!("{count} commands of {SECTORS} sectors, ");
-    let cycles = line
-        .strip_prefix(&want)
-        .and_then(|r| r.strip_suffix(" TSC cycles"))
-        .unwrap_or_else(|| panic!("bad bench line {line:?}, want {want:?}..."));
-    cycles.parse().expect("TSC cycles is a number")
-}
-
-/// `0x03f8 in R out W` → (port, R + W).
-fn parse_port_line(line: &str) -> (u16, u64) {
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let [port, "in", r, "out", o] = w.as_slice() else {
-        panic!("bad port line {line:?}");
-    };
-    let port = u16::from_str_radix(port.trim_start_matches("0x"), 16).expect("port number");
-    (port, r.parse::<u64>().unwrap() + o.parse::<u64>().unwrap())
-}
-
-/// `(b(long) - b(short)) / (commands in between)`.
-fn marginal(short: &BenchRun, long: &BenchRun, f: impl Fn(&BenchRun) -> u64) -> f64 {
-    assert!(long.count > short.count);
-    let (a, b) = (f(short), f(long));
-    assert!(b >= a, "the longer run has fewer: {a} > {b}");
-    (b - a) as f64 / (long.count - short.count) as f64
-}
-
 /// VM exits of one LBA28 DMA command driven the way Linux's libata drives
-/// a PIIX (the guest's `run_lean`), all port I/O: drive select 4 (idle
-/// poll, Device write, Alternate Status read, idle poll: the polls read
-/// Alternate Status and find the drive idle at once), task file 6
-/// (Features, Count, LBA low/mid/high, Device), PRD table pointer 1, BM
-/// command 2 (read it, write the direction), ATA command 1, BM START 1 (the
-/// whole data phase completes inside this write), one BM status poll 1,
-/// stop 2 (BM command write clearing START, Alternate Status read), ATA
-/// Status read 1 (acknowledges the interrupt), BM status write-back (W1C) 1.
-const EXITS_PER_DMA_COMMAND: f64 = 20.0;
+/// a PIIX (the guest's `run_lean`), all port I/O, when every access exits
+/// (`--no-coalesced-pio`): drive select 4 (idle poll, Device write,
+/// Alternate Status read, idle poll: the polls read Alternate Status and
+/// find the drive idle at once), task file 6 (Features, Count, LBA
+/// low/mid/high, Device), PRD table pointer 1, BM command 2 (read it, write
+/// the direction), ATA command 1, BM START 1 (the whole data phase
+/// completes inside this write), one BM status poll 1, stop 2 (BM command
+/// write clearing START, Alternate Status read), ATA Status read 1
+/// (acknowledges the interrupt), BM status write-back (W1C) 1.
+const EXITS_LBA28: f64 = 20.0;
+/// An LBA48 (EXT) command writes the five HOB registers too.
+const EXITS_LBA48: f64 = 25.0;
+/// Writes KVM coalesces by default: the select's Device write, the task
+/// file, the PRD pointer and the BM status write-back.
+const COALESCED_LBA28: f64 = 9.0;
+/// ... and the five HOB registers.
+const COALESCED_LBA48: f64 = 14.0;
 
-/// Asserts that `per_command` is [`EXITS_PER_DMA_COMMAND`] within `slack`.
-fn assert_exits_per_command(what: &str, per_command: f64, slack: f64) {
-    assert!(
-        (per_command - EXITS_PER_DMA_COMMAND).abs() <= slack,
-        "{what}: {per_command:.3} exits per DMA command, expected \
-         {EXITS_PER_DMA_COMMAND} (±{slack}): select 4, task file 6, PRD pointer 1, \
-         BM command 2, command 1, START 1, BM status poll 1, stop 2, Status 1, BM W1C 1"
-    );
+/// Exits per command over the timed loop (the end mark's exit excluded).
+fn exits_per_command(r: &BenchRun) -> f64 {
+    r.per_command("/exits/total", 1)
 }
 
-/// [`marginal`] for a time measurement, reported but never asserted on:
-/// on a loaded machine a longer run can take fewer TSC cycles.
-fn marginal_time(short: &BenchRun, long: &BenchRun, f: impl Fn(&BenchRun) -> u64) -> f64 {
-    (f(long) as f64 - f(short) as f64) / (long.count - short.count) as f64
+/// Coalesced writes per command over the timed loop.
+fn coalesced_per_command(r: &BenchRun) -> f64 {
+    r.per_command("/exits/coalesced_total", 0)
 }
 
-/// Prints the measurement (visible with `--nocapture`).
-fn report(name: &str, short: &BenchRun, long: &BenchRun) {
-    eprintln!(
-        "{name}: {:.3} VM exits per DMA command (marginal, runs of {} and {} commands); \
-         {:.3} without COM1 output; {:.0} TSC cycles per command (marginal), {:.0} per command \
-         over the {}-command loop",
-        marginal(short, long, |r| r.exits),
-        short.count,
-        long.count,
-        marginal(short, long, BenchRun::device_exits),
-        marginal_time(short, long, |r| r.cycles),
-        long.cycles as f64 / long.count as f64,
-        long.count,
+/// Checks both counts: with coalescing, the coalesced writes leave the
+/// exits; without it, `r_all` shows every access as an exit.
+fn assert_shape(r: &BenchRun, r_all: &BenchRun, exits: f64, coalesced: f64) {
+    assert_eq!(r.stats["coalesced_pio"], true, "KVM_CAP_COALESCED_PIO");
+    assert_eq!(
+        exits_per_command(r),
+        exits - coalesced,
+        "{:#}",
+        r.stats["marks"]
     );
+    assert_eq!(coalesced_per_command(r), coalesced);
+    assert_eq!(r_all.stats["coalesced_pio"], false);
+    assert_eq!(
+        exits_per_command(r_all),
+        exits,
+        "{:#}",
+        r_all.stats["marks"]
+    );
+    assert_eq!(coalesced_per_command(r_all), 0.0);
 }
 
 #[test]
@@ -205,26 +174,15 @@ fn dma_read_exits_per_command() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let short = run_bench(dir.path(), "dma-read", 8);
-    let long = run_bench(dir.path(), "dma-read", 72);
-    report("dma-read", &short, &long);
-    for r in [&short, &long] {
-        assert!(r.manifest.is_empty(), "reads announce no writes");
-        assert_eq!(check_image(&r.image, &[]), 0, "reads leave the image empty");
-    }
-    // The two runs print the same lines except for the count's digits, so
-    // the total differs from the device exits by a few serial exits spread
-    // over the commands in between.
-    assert_exits_per_command(
-        "dma-read (all exits)",
-        marginal(&short, &long, |r| r.exits),
-        0.25,
-    );
-    assert_exits_per_command(
-        "dma-read (without COM1)",
-        marginal(&short, &long, BenchRun::device_exits),
-        0.05,
-    );
+    let r = run_bench(dir.path(), "dma-read", 8, "");
+    let all = run_bench_with(dir.path(), "dma-read", 8, "", &["--no-coalesced-pio"]);
+    assert!(r.manifest.is_empty(), "reads announce no writes");
+    assert_eq!(check_image(&r.image, &[]), 0, "reads leave the image empty");
+    assert_shape(&r, &all, EXITS_LBA28, COALESCED_LBA28);
+    let direct = r.per_command("/data_path/ram_direct_bytes", 0);
+    assert_eq!(direct, 128.0 * 512.0, "every byte straight into guest RAM");
+    assert_eq!(r.stats["data_path"]["vmm_buffer_bytes"], 0, "no copy");
+    assert_eq!(r.stats["data_path"]["bounce_bytes"], 0);
 }
 
 #[test]
@@ -233,36 +191,87 @@ fn dma_write_matches_manifest_and_exits_per_command() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let short = run_bench(dir.path(), "dma-write", 16);
-    let long = run_bench(dir.path(), "dma-write", 48);
-    report("dma-write", &short, &long);
-    for r in [&short, &long] {
-        assert_eq!(
-            r.manifest.len() as u64,
-            r.count,
-            "one manifest line per command"
-        );
-        for (i, c) in r.manifest.iter().enumerate() {
-            let Change::Write { lba, count, .. } = *c else {
-                panic!("unexpected manifest entry {c:?}");
-            };
-            assert_eq!((lba, count), (FIRST_LBA + i as u64 * SECTORS, SECTORS));
-        }
-        let checked = check_image(&r.image, &r.manifest) as u64;
-        assert!(
-            checked >= r.count * SECTORS,
-            "only {checked} sectors checked"
-        );
+    let r = run_bench(dir.path(), "dma-write", 16, "");
+    let [
+        Change::Repeat {
+            lba,
+            count,
+            from,
+            period,
+            ..
+        },
+    ] = r.manifest[..]
+    else {
+        panic!("one repeat line expected: {:?}", r.manifest);
+    };
+    assert_eq!(
+        (lba, count, from, period),
+        (FIRST_LBA, 16 * 128, FIRST_LBA, 128)
+    );
+    let checked = check_image(&r.image, &r.manifest) as u64;
+    assert!(checked >= 16 * 128, "only {checked} sectors checked");
+    let all = run_bench_with(dir.path(), "dma-write", 16, "", &["--no-coalesced-pio"]);
+    assert!(check_image(&all.image, &all.manifest) >= 16 * 128);
+    assert_shape(&r, &all, EXITS_LBA28, COALESCED_LBA28);
+}
+
+#[test]
+fn lba48_sequential_and_random_writes_match_the_manifest() {
+    if !kvm_available() {
+        return;
     }
-    // Every write also prints a manifest line (tens of serial exits), so
-    // the exact count applies to the device exits only.
-    assert_exits_per_command(
-        "dma-write (without COM1)",
-        marginal(&short, &long, BenchRun::device_exits),
-        0.05,
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_bench(dir.path(), "seq-write", 3, "bench_sectors=2048");
+    let all = run_bench_with(
+        dir.path(),
+        "seq-write",
+        3,
+        "bench_sectors=2048",
+        &["--no-coalesced-pio"],
     );
-    assert!(
-        long.serial_exits > short.serial_exits,
-        "every write command is announced on the console"
+    assert_shape(&r, &all, EXITS_LBA48, COALESCED_LBA48);
+    assert!(check_image(&r.image, &r.manifest) >= 3 * 2048);
+    assert_eq!(r.stats["ide"]["bytes_written"], 3 * 2048 * 512);
+
+    let r = run_bench(
+        dir.path(),
+        "rand-write",
+        24,
+        "bench_seed=7 bench_span=4096 bench_wait=irq",
     );
+    let [
+        Change::Random {
+            base,
+            span,
+            sectors,
+            count,
+            seed,
+            ..
+        },
+    ] = r.manifest[..]
+    else {
+        panic!("one random line expected: {:?}", r.manifest);
+    };
+    assert_eq!(
+        (base, span, sectors, count, seed),
+        (FIRST_LBA, 4096, 8, 24, 7)
+    );
+    assert!(check_image(&r.image, &r.manifest) >= 8);
+    // Interrupt-driven: the same exits to user space as polling (the
+    // handler's BM status read replaces the poll); the halt and the
+    // interrupt are handled in the kernel.
+    assert_eq!(
+        exits_per_command(&r),
+        EXITS_LBA48 - COALESCED_LBA48,
+        "{:#}",
+        r.stats["marks"]
+    );
+    if !r.stats["kvm"].is_null() {
+        let halts = r.per_command("/kvm/halt_exits", 0);
+        assert!(halts >= 1.0, "one halt per command at least: {halts}");
+    }
+
+    let r = run_bench(dir.path(), "rand-read", 16, "bench_span=64");
+    assert_eq!(exits_per_command(&r), EXITS_LBA48 - COALESCED_LBA48);
+    assert_eq!(r.per_command("/data_path/ram_direct_bytes", 0), 4096.0);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::suite::{Change, Outcome, check_image, parse};
+use common::suite::{Change, Outcome, check_image, parse_run};
 use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, SYNC_SKIPPED, TIMING_DEPENDENT, kvm_available, sparse_image,
     status, stderr, vmdma,
@@ -28,14 +28,27 @@ fn run_suite(options: &str, expect: Expect) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let img = sparse_image(dir.path(), "disk.img", SUITE_IMAGE_BYTES);
     let spec = format!("{}{options}", img.display());
-    let out = vmdma(&["run", "--disk", &spec, "--timeout", "900", "--stats"]);
+    let manifest = dir.path().join("manifest.txt");
+    let out = vmdma(&[
+        "run",
+        "--disk",
+        &spec,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--timeout",
+        "900",
+        "--stats",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     let err = stderr(&out);
     if status(&out) == 65 && err.contains("direct I/O") {
         eprintln!("skipped: {options}: {err}");
         return None;
     }
-    let run = parse(&text);
+    let run = parse_run(
+        &text,
+        &std::fs::read_to_string(&manifest).unwrap_or_default(),
+    );
     assert!(
         run.failures().is_empty(),
         "{options}: failed tests: {:#?}\n{text}",
@@ -119,6 +132,45 @@ fn conformance_suite_on_io_uring_direct_io() {
     }
 }
 
+/// Without `--manifest` the debug console tells the guest that nobody
+/// listens, and the guest sends no manifest at all: the console shows only
+/// the banner, the test lines and the summary.
+#[test]
+fn without_manifest_the_guest_sends_none() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = sparse_image(dir.path(), "disk.img", SUITE_IMAGE_BYTES);
+    let stats = dir.path().join("stats.json");
+    let out = vmdma(&[
+        "run",
+        "--disk",
+        img.to_str().unwrap(),
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "--timeout",
+        "900",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status(&out), 0, "{text}\n{}", stderr(&out));
+    // `parse` refuses manifest lines on the console.
+    let run = common::suite::parse(&text);
+    let (passed, failed, skipped) = run.summary.expect("summary line");
+    assert_eq!(failed, 0);
+    let lines = text.lines().filter(|l| !l.is_empty()).count();
+    assert!(
+        lines as u32 <= passed + skipped + 8,
+        "{lines} console lines for {} tests:\n{text}",
+        passed + skipped
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let port = &v["exits"]["ports"]["0x00e9"];
+    assert_eq!(port["out"], 0, "no manifest bytes: {port}");
+    assert_eq!(port["in"], 1, "one probe of the port: {port}");
+}
+
 #[test]
 fn readonly_suite_refuses_writes_and_leaves_image_identical() {
     if !kvm_available() {
@@ -139,17 +191,20 @@ fn readonly_suite_refuses_writes_and_leaves_image_identical() {
     }
     let before = std::fs::metadata(&img).unwrap();
     let spec = format!("{},readonly", img.display());
+    let manifest = dir.path().join("manifest.txt");
     let out = vmdma(&[
         "run",
         "--disk",
         &spec,
+        "--manifest",
+        manifest.to_str().unwrap(),
         "--cmdline",
         "suite=readonly",
         "--timeout",
         "600",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    let run = parse(&text);
+    let run = parse_run(&text, &std::fs::read_to_string(&manifest).unwrap());
     assert!(run.failures().is_empty(), "{:#?}\n{text}", run.failures());
     assert_eq!(
         status(&out),

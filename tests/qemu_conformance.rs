@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::suite::{Outcome, check_image, parse};
+use common::suite::{Outcome, check_image, parse_run};
 use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, TIMING_DEPENDENT, VMDMA_ONLY, kvm_available, qemu_available,
     sparse_image, status, stderr, vmdma,
@@ -28,6 +28,7 @@ fn same_guest_same_results_on_qemu_and_vmdma() {
 
     // QEMU, the reference.
     let qimg = sparse_image(dir.path(), "qemu.img", SUITE_IMAGE_BYTES);
+    let qmanifest = dir.path().join("qemu-manifest.txt");
     let q = Command::new("timeout")
         .args([
             "600",
@@ -53,13 +54,18 @@ fn same_guest_same_results_on_qemu_and_vmdma() {
             "file={},format=raw,if=ide,index=0,cache=writeback",
             qimg.display()
         ))
+        .arg("-debugcon")
+        .arg(format!("file:{}", qmanifest.display()))
         .arg("-kernel")
         .arg(&elf)
         .args(["-append", "suite=conformance"])
         .output()
         .expect("run qemu");
     let qtext = String::from_utf8_lossy(&q.stdout);
-    let qrun = parse(&qtext);
+    let qrun = parse_run(
+        &qtext,
+        &std::fs::read_to_string(&qmanifest).unwrap_or_default(),
+    );
     assert!(
         qrun.failures().is_empty(),
         "QEMU: {:#?}\n{qtext}",
@@ -71,21 +77,28 @@ fn same_guest_same_results_on_qemu_and_vmdma() {
         "QEMU stdout:\n{qtext}\nstderr:\n{}",
         String::from_utf8_lossy(&q.stderr)
     );
+    assert!(
+        !qrun.manifest.is_empty(),
+        "QEMU's debugcon recorded the manifest"
+    );
     check_image(&qimg, &qrun.manifest);
 
     // vmdma, the same ELF.
     let vimg = sparse_image(dir.path(), "vmdma.img", SUITE_IMAGE_BYTES);
+    let vmanifest = dir.path().join("vmdma-manifest.txt");
     let v = vmdma(&[
         "run",
         "--kernel",
         elf.to_str().unwrap(),
         "--disk",
         vimg.to_str().unwrap(),
+        "--manifest",
+        vmanifest.to_str().unwrap(),
         "--timeout",
         "900",
     ]);
     let vtext = String::from_utf8_lossy(&v.stdout);
-    let vrun = parse(&vtext);
+    let vrun = parse_run(&vtext, &std::fs::read_to_string(&vmanifest).unwrap());
     assert_eq!(
         status(&v),
         0,

@@ -87,11 +87,114 @@ pub fn stamp_sector(lba: u64, pattern: u32, out: &mut [u8; STAMP_SECTOR]) {
     }
 }
 
-/// Prefix of the serial lines with which the guest reports every write it
-/// made to the disk, in order: `vmdma-manifest: write LBA COUNT PATTERN` or
-/// `vmdma-manifest: trim LBA COUNT` (decimal). The host replays them to
-/// compute the expected image.
+/// Prefix of the manifest lines with which the guest announces every write
+/// it makes to the disk, in order (decimal numbers). The host replays them
+/// to compute the expected image:
+///
+/// - `vmdma-manifest: write LBA COUNT PATTERN`: sector `LBA + i` holds
+///   [`stamp_sector`]`(LBA + i, PATTERN)` for `i < COUNT`;
+/// - `vmdma-manifest: repeat LBA COUNT PATTERN FROM PERIOD`: sector
+///   `LBA + i` holds `stamp_sector(FROM + i % PERIOD, PATTERN)` (one
+///   buffer of `PERIOD` sectors written again and again, as the sequential
+///   write benchmark does);
+/// - `vmdma-manifest: random BASE SPAN SECTORS COUNT SEED PATTERN FROM`:
+///   for each of the `COUNT` LBAs `l` of [`BenchLbas::new`]`(SEED, BASE,
+///   SPAN, SECTORS)`, in order, sector `l + j` holds `stamp_sector(FROM + j,
+///   PATTERN)` for `j < SECTORS` (the random write benchmark);
+/// - `vmdma-manifest: trim LBA COUNT`: the sectors may read as zeros or
+///   keep their content.
+///
+/// The lines travel on [`MANIFEST_PORT`], not on the console.
 pub const MANIFEST_PREFIX: &str = "vmdma-manifest:";
+
+/// The debug-console port that carries the manifest lines: QEMU's
+/// `isa-debugcon` at its default address (`-debugcon file:PATH`), vmdma's
+/// `--manifest PATH`. The guest writes each line with one `rep outsb`.
+pub const MANIFEST_PORT: u16 = 0xE9;
+
+/// What a byte read of [`MANIFEST_PORT`] returns when a listener records
+/// the manifest (the isa-debugcon read-back value). Any other value (an
+/// unclaimed port reads 0xFF) means nobody listens: the guest then sends no
+/// manifest at all.
+pub const MANIFEST_PORT_READBACK: u8 = 0xE9;
+
+/// The PC's POST-code port. A byte written here marks a point in the
+/// guest's progress: vmdma records its exit counters at every mark
+/// (`--stats-json`, "marks"), so the host can count exactly the exits
+/// between two marks. QEMU's `pc` machine accepts and ignores the writes.
+pub const POST_CODE_PORT: u16 = 0x80;
+
+/// Mark written right before a benchmark's timed loop.
+pub const MARK_BENCH_START: u8 = 0xB1;
+/// Mark written right after a benchmark's timed loop.
+pub const MARK_BENCH_END: u8 = 0xB2;
+
+/// Mark before the `rdtsc` section of `bench=calibrate` (every section
+/// ends with its mark plus one).
+pub const MARK_CAL_RDTSC: u8 = 0xC0;
+/// Mark before the null-exit section.
+pub const MARK_CAL_NULL_EXIT: u8 = 0xC2;
+/// Mark before the device-exit section.
+pub const MARK_CAL_DEVICE_EXIT: u8 = 0xC4;
+/// Mark before the kernel-exit section.
+pub const MARK_CAL_KERNEL_EXIT: u8 = 0xC6;
+/// Mark before the register-loop section.
+pub const MARK_CAL_ALU: u8 = 0xC8;
+/// Mark before the 4 KiB command section.
+pub const MARK_CAL_COMMANDS: u8 = 0xCA;
+/// The sections of `bench=calibrate` by the name its report lines use.
+pub const MARKS_CALIBRATE: [(&str, u8); 6] = [
+    ("rdtsc", MARK_CAL_RDTSC),
+    ("null_exit", MARK_CAL_NULL_EXIT),
+    ("device_exit", MARK_CAL_DEVICE_EXIT),
+    ("kernel_exit", MARK_CAL_KERNEL_EXIT),
+    ("alu", MARK_CAL_ALU),
+    ("commands", MARK_CAL_COMMANDS),
+];
+
+/// The benchmarks' random LBA sequence: `SECTORS`-aligned LBAs in
+/// `BASE .. BASE + SPAN`, from a seeded SplitMix64 generator. The guest
+/// draws its random command addresses from it and the host replays it to
+/// check a `random` manifest line, so both must agree on every value.
+#[derive(Clone, Debug)]
+pub struct BenchLbas {
+    state: u64,
+    base: u64,
+    slots: u64,
+    sectors: u64,
+}
+
+impl BenchLbas {
+    /// The sequence for `seed` over the `span / sectors` aligned slots of
+    /// `sectors` sectors from `base`; `None` if there is no whole slot or
+    /// the range overflows.
+    pub fn new(seed: u64, base: u64, span: u64, sectors: u64) -> Option<Self> {
+        let slots = span.checked_div(sectors).filter(|s| *s > 0)?;
+        base.checked_add(span)?;
+        Some(BenchLbas {
+            state: seed,
+            base,
+            slots,
+            sectors,
+        })
+    }
+}
+
+impl Iterator for BenchLbas {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        // SplitMix64 (Steele, Lea, Flood 2014).
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let slot = z.checked_rem(self.slots)?;
+        // `slot < slots = span / sectors` and `base + span` does not overflow.
+        Some(self.base + slot * self.sectors)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +209,27 @@ mod tests {
         assert_eq!(&s[12..16], b"VDMA");
         assert_eq!(s[16], 16 ^ 0xDD);
         assert_eq!(s[511], 255 ^ 0xDD);
+    }
+
+    #[test]
+    fn bench_lbas_are_aligned_in_range_and_reproducible() {
+        let a: [u64; 64] = core::array::from_fn({
+            let mut it = BenchLbas::new(42, 2048, 1 << 19, 8).unwrap();
+            move |_| it.next().unwrap()
+        });
+        for l in a {
+            assert!((2048..2048 + (1 << 19)).contains(&l));
+            assert_eq!((l - 2048) % 8, 0);
+        }
+        let mut again = BenchLbas::new(42, 2048, 1 << 19, 8).unwrap();
+        assert!(a.iter().all(|l| Some(*l) == again.next()));
+        assert!(a.windows(2).any(|w| w[0] != w[1]), "not constant");
+        let mut other = BenchLbas::new(43, 2048, 1 << 19, 8).unwrap();
+        assert!(a.iter().any(|l| Some(*l) != other.next()));
+        assert!(BenchLbas::new(1, 0, 7, 8).is_none(), "no whole slot");
+        assert!(BenchLbas::new(1, u64::MAX, 8, 8).is_none(), "overflow");
+        let mut one = BenchLbas::new(9, 100, 8, 8).unwrap();
+        assert_eq!((one.next(), one.next()), (Some(100), Some(100)));
     }
 
     #[test]

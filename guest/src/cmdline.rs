@@ -5,15 +5,14 @@
 //! | key | value | meaning |
 //! |---|---|---|
 //! | `suite` | `conformance` (default) or `readonly` | which test suite to run |
-//! | `bench` | `dma-read` or `dma-write` | run a benchmark instead of a suite |
-//! | `bench_count` | 1..=4096 (default 256) | commands the benchmark issues |
-//! | `bench_sectors` | 1..=256 (default 128) | sectors per command |
+//! | `bench`, `bench_*` | see [`crate::bench_args`] | run a benchmark instead of a suite |
+//! | `quiet` | (no value) | print no boot banner, only the results |
 //! | `vmdma.mmio_scratch` | `0xBASE,0xLEN` | a RAM-like MMIO region (vmdma only) |
 //! | `crash` | `exception` or `panic` | crash on purpose after boot (tests of crash reporting) |
 //!
 //! Other words (a loader may add its own, e.g. `console=`) are ignored.
 //! A recognised key with a bad value, or given twice, is an error; so are
-//! `bench_count`/`bench_sectors` without `bench`, and `bench` with `suite`.
+//! `bench_*` parameters without `bench`, and `bench` with `suite`.
 
 use core::fmt;
 
@@ -57,44 +56,8 @@ impl Crash {
     }
 }
 
-/// A benchmark requested with `bench=`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchKind {
-    /// READ DMA commands on consecutive LBAs.
-    DmaRead,
-    /// WRITE DMA commands of stamped sectors on consecutive LBAs.
-    DmaWrite,
-}
-
-impl BenchKind {
-    /// The command-line spelling.
-    pub const fn name(self) -> &'static str {
-        match self {
-            BenchKind::DmaRead => "dma-read",
-            BenchKind::DmaWrite => "dma-write",
-        }
-    }
-}
-
-/// Commands a benchmark issues unless `bench_count=` says otherwise.
-pub const BENCH_DEFAULT_COUNT: u32 = 256;
-/// Largest `bench_count`.
-pub const BENCH_MAX_COUNT: u32 = 4096;
-/// Sectors per command unless `bench_sectors=` says otherwise (64 KiB).
-pub const BENCH_DEFAULT_SECTORS: u32 = 128;
-/// Largest `bench_sectors` (the most one LBA28 command moves).
-pub const BENCH_MAX_SECTORS: u32 = 256;
-
-/// A benchmark and its parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bench {
-    /// Which benchmark.
-    pub kind: BenchKind,
-    /// Number of commands (1..=[`BENCH_MAX_COUNT`]).
-    pub count: u32,
-    /// Sectors per command (1..=[`BENCH_MAX_SECTORS`]).
-    pub sectors: u32,
-}
+pub use crate::bench_args::{Bench, BenchKind};
+use crate::bench_args::{BenchArgs, MAX_COUNT, MAX_LBA48_SECTORS};
 
 /// End of the guest's identity map: the scratch region must lie below it.
 pub const IDENTITY_MAP_END: u64 = 1 << 32;
@@ -135,8 +98,10 @@ impl MmioScratch {
 pub struct Options {
     /// The suite to run.
     pub suite: Suite,
-    /// `bench=NAME` (with `bench_count`/`bench_sectors`), if given.
+    /// `bench=NAME` (with its `bench_*` parameters), if given.
     pub bench: Option<Bench>,
+    /// `quiet`: no boot banner.
+    pub quiet: bool,
     /// The MMIO scratch region, if announced (only vmdma does).
     pub mmio_scratch: Option<MmioScratch>,
     /// `crash=KIND`, if given.
@@ -150,12 +115,24 @@ pub enum CmdlineError {
     UnknownSuite,
     /// `bench=` named an unknown benchmark.
     UnknownBench,
-    /// `bench_count=` is not a decimal number in 1..=4096.
+    /// `bench_count=` is not a decimal number in 1..=1048576.
     BenchCount,
-    /// `bench_sectors=` is not a decimal number in 1..=256.
+    /// `bench_sectors=` is not a decimal number the benchmark accepts
+    /// (1..=256 for LBA28, 1..=65536 for LBA48).
     BenchSectors,
+    /// `bench_wait=` is neither `poll` nor `irq`.
+    BenchWait,
+    /// `bench_shape=` is neither `libata` nor `minimal`.
+    BenchShape,
+    /// `bench_seed=` is not a decimal `u64`.
+    BenchSeed,
+    /// `bench_span=` is not a decimal number of sectors from the command
+    /// size to 2^40.
+    BenchSpan,
     /// A benchmark parameter was given without `bench=`.
     BenchParameterWithoutBench(&'static str),
+    /// A benchmark parameter the chosen benchmark does not use (key, bench).
+    BenchParameterNotFor(&'static str, &'static str),
     /// Both `bench=` and `suite=` were given.
     BenchWithSuite,
     /// `crash=` named an unknown kind.
@@ -176,18 +153,27 @@ impl fmt::Display for CmdlineError {
             CmdlineError::UnknownSuite => {
                 f.write_str("unknown suite (expected conformance or readonly)")
             }
-            CmdlineError::UnknownBench => {
-                f.write_str("unknown bench (expected dma-read or dma-write)")
-            }
+            CmdlineError::UnknownBench => f.write_str(
+                "unknown bench (expected dma-read, dma-write, seq-read, seq-write, \
+                 rand-read, rand-write, boot or calibrate)",
+            ),
             CmdlineError::BenchCount => write!(
                 f,
-                "bench_count must be a decimal number from 1 to {BENCH_MAX_COUNT}"
+                "bench_count must be a decimal number from 1 to {MAX_COUNT}"
             ),
             CmdlineError::BenchSectors => write!(
                 f,
-                "bench_sectors must be a decimal number from 1 to {BENCH_MAX_SECTORS}"
+                "bench_sectors must be a decimal number from 1 to 256 (dma-read, dma-write) \
+                 or {MAX_LBA48_SECTORS} (seq-*, rand-*)"
+            ),
+            CmdlineError::BenchWait => f.write_str("bench_wait must be poll or irq"),
+            CmdlineError::BenchShape => f.write_str("bench_shape must be libata or minimal"),
+            CmdlineError::BenchSeed => f.write_str("bench_seed must be a decimal u64"),
+            CmdlineError::BenchSpan => f.write_str(
+                "bench_span must be a decimal number of sectors, at least bench_sectors, at most 2^40",
             ),
             CmdlineError::BenchParameterWithoutBench(k) => write!(f, "{k}= needs bench="),
+            CmdlineError::BenchParameterNotFor(k, b) => write!(f, "{k}= does not apply to bench={b}"),
             CmdlineError::BenchWithSuite => {
                 f.write_str("bench= runs instead of a suite: do not give suite= too")
             }
@@ -212,15 +198,21 @@ impl fmt::Display for CmdlineError {
 /// Parses the command line; see the module documentation.
 pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
     let mut suite = None;
-    let mut bench = None;
-    let mut bench_count = None;
-    let mut bench_sectors = None;
+    let mut bench = BenchArgs::default();
+    let mut quiet = None;
     let mut scratch = None;
     let mut crash = None;
     for word in cmdline.split_ascii_whitespace() {
+        if word == "quiet" {
+            set_once(&mut quiet, true, "quiet")?;
+            continue;
+        }
         let Some((key, value)) = word.split_once('=') else {
             continue;
         };
+        if bench.take(key, value)? {
+            continue;
+        }
         match key {
             "suite" => {
                 let s = match value {
@@ -229,23 +221,6 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;
-            }
-            "bench" => {
-                let b = match value {
-                    "dma-read" => BenchKind::DmaRead,
-                    "dma-write" => BenchKind::DmaWrite,
-                    _ => return Err(CmdlineError::UnknownBench),
-                };
-                set_once(&mut bench, b, "bench")?;
-            }
-            "bench_count" => {
-                let n = parse_decimal(value, BENCH_MAX_COUNT).ok_or(CmdlineError::BenchCount)?;
-                set_once(&mut bench_count, n, "bench_count")?;
-            }
-            "bench_sectors" => {
-                let n =
-                    parse_decimal(value, BENCH_MAX_SECTORS).ok_or(CmdlineError::BenchSectors)?;
-                set_once(&mut bench_sectors, n, "bench_sectors")?;
             }
             "crash" => {
                 let c = match value {
@@ -263,28 +238,14 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
             _ => {}
         }
     }
-    let bench = match bench {
-        Some(kind) => {
-            if suite.is_some() {
-                return Err(CmdlineError::BenchWithSuite);
-            }
-            Some(Bench {
-                kind,
-                count: bench_count.unwrap_or(BENCH_DEFAULT_COUNT),
-                sectors: bench_sectors.unwrap_or(BENCH_DEFAULT_SECTORS),
-            })
-        }
-        None if bench_count.is_some() => {
-            return Err(CmdlineError::BenchParameterWithoutBench("bench_count"));
-        }
-        None if bench_sectors.is_some() => {
-            return Err(CmdlineError::BenchParameterWithoutBench("bench_sectors"));
-        }
-        None => None,
-    };
+    let bench = bench.finish()?;
+    if bench.is_some() && suite.is_some() {
+        return Err(CmdlineError::BenchWithSuite);
+    }
     Ok(Options {
         suite: suite.unwrap_or(Suite::Conformance),
         bench,
+        quiet: quiet.unwrap_or(false),
         mmio_scratch: scratch,
         crash,
     })
@@ -296,15 +257,6 @@ fn set_once<T>(slot: &mut Option<T>, v: T, key: &'static str) -> Result<(), Cmdl
     }
     *slot = Some(v);
     Ok(())
-}
-
-/// Parses 1..=10 decimal digits (no sign) as a number in `1..=max`.
-fn parse_decimal(s: &str, max: u32) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = s.parse::<u64>().ok()?;
-    u32::try_from(n).ok().filter(|n| (1..=max).contains(n))
 }
 
 /// Parses `0x` + 1..=16 hex digits.
@@ -395,33 +347,26 @@ mod tests {
     }
 
     #[test]
-    fn bench_defaults_and_parameters() {
+    fn bench_and_quiet() {
         let o = parse("vmdma.mmio_scratch=0xd0000000,0x10000 bench=dma-read").unwrap();
-        assert_eq!(
-            o.bench,
-            Some(Bench {
-                kind: BenchKind::DmaRead,
-                count: BENCH_DEFAULT_COUNT,
-                sectors: BENCH_DEFAULT_SECTORS,
-            })
-        );
-        assert_eq!((BENCH_DEFAULT_COUNT, BENCH_DEFAULT_SECTORS), (256, 128));
+        let b = o.bench.unwrap();
+        assert_eq!((b.kind, b.count, b.sectors), (BenchKind::DmaRead, 256, 128));
         assert_eq!(o.suite, Suite::Conformance);
-        let o = parse("bench_sectors=256 bench=dma-write bench_count=4096").unwrap();
+        assert!(!o.quiet);
+        let o = parse("bench_sectors=256 bench=dma-write bench_count=4096 quiet").unwrap();
+        let b = o.bench.unwrap();
         assert_eq!(
-            o.bench,
-            Some(Bench {
-                kind: BenchKind::DmaWrite,
-                count: 4096,
-                sectors: 256,
-            })
+            (b.kind, b.count, b.sectors),
+            (BenchKind::DmaWrite, 4096, 256)
         );
-        let o = parse("bench=dma-read bench_count=1 bench_sectors=1").unwrap();
-        assert_eq!(o.bench.map(|b| (b.count, b.sectors)), Some((1, 1)));
+        assert!(o.quiet);
         let o = parse("bench=dma-read bench_count=0072").unwrap();
         assert_eq!(o.bench.map(|b| b.count), Some(72));
-        assert_eq!(BenchKind::DmaRead.name(), "dma-read");
-        assert_eq!(BenchKind::DmaWrite.name(), "dma-write");
+        assert!(parse("quiet suite=readonly").unwrap().quiet);
+        assert_eq!(
+            parse("quiet quiet"),
+            Err(CmdlineError::DuplicateKey("quiet"))
+        );
     }
 
     #[test]
@@ -429,7 +374,7 @@ mod tests {
         for bad in [
             "bench_count=",
             "bench_count=0",
-            "bench_count=4097",
+            "bench_count=1048577",
             "bench_count=-1",
             "bench_count=+8",
             "bench_count=0x10",
@@ -470,13 +415,14 @@ mod tests {
             parse("suite=conformance bench=dma-read"),
             Err(CmdlineError::BenchWithSuite)
         );
-        assert_eq!(
-            CmdlineError::UnknownBench.to_string(),
-            "unknown bench (expected dma-read or dma-write)"
+        assert!(
+            CmdlineError::UnknownBench
+                .to_string()
+                .starts_with("unknown bench (expected dma-read, dma-write, seq-read")
         );
         assert_eq!(
             CmdlineError::BenchCount.to_string(),
-            "bench_count must be a decimal number from 1 to 4096"
+            "bench_count must be a decimal number from 1 to 1048576"
         );
     }
 }

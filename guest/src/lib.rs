@@ -30,8 +30,10 @@
 )]
 
 pub mod ata;
+pub mod bench_args;
 pub mod cmdline;
 pub mod msg;
 pub mod prd;
+pub mod ram;
 pub mod stamp;
 pub mod start_info;

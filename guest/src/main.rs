@@ -33,6 +33,7 @@ mod pic;
 mod pit;
 mod platform;
 mod suite;
+mod tsc;
 
 use vmdma_core::protocol::GUEST_EXIT_FAIL;
 use vmdma_guest::cmdline;
@@ -54,19 +55,19 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     cpu::cli();
     idt::init();
     console::serial::init();
-    println!();
-    println!("vmdma-guest: started, hvm_start_info at {start_info:#x}");
+    console::started(start_info);
 
     let boot = BootInfo::read(start_info).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    println!(
+    let options =
+        cmdline::parse(boot.cmdline()).unwrap_or_else(|e| fatal(format_args!("command line: {e}")));
+    console::set_quiet(options.quiet);
+    banner!(
         "vmdma-guest: start info v{}, cmdline \"{}\", {} memory map entries, {} MiB RAM",
         boot.info.version,
         boot.cmdline(),
         boot.memmap().len(),
         boot.ram_bytes() >> 20
     );
-    let options =
-        cmdline::parse(boot.cmdline()).unwrap_or_else(|e| fatal(format_args!("command line: {e}")));
     if let Some(scratch) = &options.mmio_scratch
         && let Some(why) = boot.scratch_conflict(scratch)
     {
@@ -80,14 +81,14 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     }
     pic::init();
     match lapic::virtual_wire() {
-        Ok(lapic::ApicMode::Disabled) => println!("vmdma-guest: local APIC disabled"),
+        Ok(lapic::ApicMode::Disabled) => banner!("vmdma-guest: local APIC disabled"),
         Ok(lapic::ApicMode::VirtualWire { base }) => {
-            println!("vmdma-guest: local APIC at {base:#x} in virtual-wire mode")
+            banner!("vmdma-guest: local APIC at {base:#x} in virtual-wire mode")
         }
         Err(e) => fatal(format_args!("local APIC at {:#x} is not usable", e.base)),
     }
     let ide = pci::setup_ide().unwrap_or_else(|e| fatal(format_args!("{e}")));
-    println!(
+    banner!(
         "vmdma-guest: IDE {} 8086:{:04x} prog-if {:#04x}, BAR4 {:#x}{}{}{}",
         ide.function,
         ide.device_id,
@@ -113,7 +114,7 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
         fatal(format_args!("DMA memory already taken"))
     };
     let value = match &options.bench {
-        Some(b) => bench::run(b, &options, ide.bmiba, mem, stage),
+        Some(b) => bench::run(b, &options, &boot, ide.bmiba, mem, stage),
         None => suite::run(&options, ide.bmiba, mem, stage),
     };
     exit(value)

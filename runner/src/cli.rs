@@ -56,6 +56,9 @@ pub enum Command {
     /// (`-qtest unix:PATH -machine pc -accel qtest -drive ...`).
     #[command(disable_help_flag = true)]
     Qtest(QtestArgs),
+    /// Benchmark vmdma against QEMU and the host's pread/pwrite on one
+    /// image with the bundled guest; print a markdown table, write JSON.
+    Bench(BenchArgs),
 }
 
 /// Arguments of `vmdma qtest`: a QEMU command line, parsed by
@@ -70,6 +73,63 @@ pub struct QtestArgs {
         trailing_var_arg = true
     )]
     pub args: Vec<String>,
+}
+
+/// Options of `vmdma bench` (see `docs/performance.md`).
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Runs of every measurement; the table shows median, min and max.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// Bytes each sequential measurement moves (at least one command).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub total: u64,
+    /// Command sizes of the sequential measurements (multiples of 512,
+    /// at most 32M).
+    #[arg(long, value_name = "SIZE,...", value_delimiter = ',', default_value = "4K,64K,1M,16M", value_parser = parse_size)]
+    pub sizes: Vec<u64>,
+    /// Commands of each random 4 KiB measurement.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub random_count: u32,
+    /// Bytes the random LBAs spread over (a multiple of 4K).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub random_span: u64,
+    /// Measurements to run, from seq-read, seq-write, rand-read, rand-write,
+    /// boot, calibrate [default: all].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub modes: Option<Vec<String>>,
+    /// The image file, created and filled if missing or too small
+    /// [default: a file in the temporary directory, removed afterwards].
+    #[arg(long, value_name = "PATH")]
+    pub image: Option<PathBuf>,
+    /// vmdma columns: `default` (the plain image) or the options appended
+    /// to `--disk PATH,` (e.g. `aio=io_uring,cache=none` once the runner
+    /// takes them). Repeat for more columns.
+    #[arg(long = "vmdma-disk", value_name = "OPTS", default_values = ["default"])]
+    pub vmdma_disk: Vec<String>,
+    /// QEMU columns: options appended to `-drive file=IMG,format=raw,if=ide,`.
+    /// Repeat for more columns.
+    #[arg(long = "qemu-drive", value_name = "OPTS", default_values = ["cache=writeback", "cache=writeback,aio=io_uring"])]
+    pub qemu_drive: Vec<String>,
+    /// The QEMU binary; `none` leaves QEMU out.
+    #[arg(long, value_name = "PATH", default_value = "qemu-system-x86_64")]
+    pub qemu: String,
+    /// Also measure the host limit with O_DIRECT (where the file system
+    /// supports it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub host_direct: bool,
+    /// Guest RAM of both VMMs.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_memory)]
+    pub memory: u64,
+    /// Longest run of one measurement, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_timeout)]
+    pub timeout: Duration,
+    /// Where to write the JSON results.
+    #[arg(long, value_name = "FILE", default_value = "bench.json")]
+    pub json: PathBuf,
+    /// Also write the markdown table (printed to stdout anyway) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// Options of `vmdma run`.
@@ -101,6 +161,18 @@ pub struct RunArgs {
     /// the end.
     #[arg(long)]
     pub stats: bool,
+    /// Write the counters of `--stats` (and more: KVM's own exit counters,
+    /// the IDE counters, the DMA data path) as JSON to FILE at the end.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Record the guest's write manifest (the debug console, port 0xE9) in
+    /// FILE. Without it the port tells the guest that nobody listens.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Let every port write exit to the runner, also the IDE task-file and
+    /// bus-master writes that KVM otherwise coalesces (to compare).
+    #[arg(long)]
+    pub no_coalesced_pio: bool,
     /// Log every access to an unclaimed I/O port or MMIO address to stderr.
     #[arg(long)]
     pub trace_io: bool,

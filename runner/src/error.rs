@@ -78,6 +78,20 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
+    /// An output file (`--manifest`, `--stats-json`) could not be created
+    /// or written.
+    #[error("{option} {path}: {source}")]
+    Output {
+        /// The option that named the file.
+        option: &'static str,
+        /// The file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// `vmdma bench` could not prepare or report.
+    #[error("bench: {0}")]
+    Bench(String),
     /// The VM could not be created.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -111,6 +125,8 @@ impl Error {
             Error::TempDisk(_)
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }
+            | Error::Output { .. }
+            | Error::Bench(_)
             | Error::Vm(_)
             | Error::Vcpu(_)
             | Error::Boot(_)

@@ -27,6 +27,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod boot;
 pub mod cli;
 pub mod devices;
@@ -36,9 +37,12 @@ pub mod guest_image;
 pub mod input_file;
 pub mod io_thread;
 pub mod machine;
+pub mod marks;
+pub mod proc_memory;
 pub mod qtest;
 pub mod sandbox;
 pub mod stats;
+pub mod stats_json;
 pub mod supervisor;
 pub mod vmm;
 

@@ -6,9 +6,11 @@
 //! devices, buses — loads the kernel and runs vCPU 0 until the guest stops
 //! or the [`RunControl`] says so.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use vmdma_core::dma::AddressSpace;
 use vmdma_core::memory::RegionMap;
@@ -18,24 +20,31 @@ use crate::boot;
 use crate::cli::RunArgs;
 use crate::devices::bus::{PioBus, Widths};
 use crate::devices::chipset::{Chipset, IDE_IRQ};
+use crate::devices::debug_console::{DEBUG_CONSOLE_LEN, DebugConsole};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::{self, MmioScratch};
-use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, SerialPort};
+use crate::devices::post_code::{MarkLatch, POST_CODE_LEN, PostCode};
+use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
+use crate::disk::accounting::{DataPath, DataPathCounters, HostRanges};
 use crate::disk::{self, DiskMode};
 use crate::error::Error;
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
+use crate::marks::{Mark, Recorder};
+use crate::proc_memory::{self, MemoryUse};
 use crate::sandbox::{self, Role};
 use crate::stats::ExitStats;
+use crate::vmm::coalesced;
 use crate::vmm::control::{RunControl, StopReason};
 use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
+use crate::vmm::kvm_stats::{KvmCounters, KvmStats};
 use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vm::Vm;
 use vmdma_core::ide::{IdeStats, PioBuffer};
-use vmdma_core::protocol::DEBUG_EXIT_PORT;
+use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
 
 /// Everything a run needs, validated.
 #[derive(Debug)]
@@ -44,6 +53,8 @@ pub struct Prepared {
     cmdline: String,
     memory: usize,
     disk: disk::Image,
+    manifest: Option<(String, File)>,
+    coalesced_pio: bool,
     trace: bool,
     sandbox: Sandbox,
 }
@@ -78,12 +89,34 @@ impl Sandbox {
 pub struct RunReport {
     /// Why it ended.
     pub reason: StopReason,
+    /// When the vCPU was about to run the guest for the first time (the
+    /// VM fully built); `None` if unknown.
+    pub started_at: Option<Instant>,
+    /// When the stop was requested (for a guest exit: when the guest
+    /// wrote the debug-exit port); `None` if unknown.
+    pub stopped_at: Option<Instant>,
     /// Exit counters of vCPU 0.
     pub stats: ExitStats,
     /// The IDE controller's counters.
     pub ide: IdeStats,
     /// The disk engine that ran, and its counters.
     pub disk: Option<DiskReport>,
+    /// KVM's counters of vCPU 0 at the end (`None` where the kernel has no
+    /// statistics file).
+    pub kvm: Option<KvmCounters>,
+    /// Where the disk's data went.
+    pub data_path: DataPath,
+    /// The guest's progress marks, with the counters at each.
+    pub marks: Vec<Mark>,
+    /// Marks beyond [`crate::marks::MAX_MARKS`], not recorded.
+    pub marks_dropped: u64,
+    /// The process's peak resident set and the guest RAM's share of it
+    /// (filled in by [`RunReport::read_memory_use`]).
+    pub memory: MemoryUse,
+    /// Host addresses of guest RAM, for [`RunReport::read_memory_use`].
+    pub ram_range: std::ops::Range<usize>,
+    /// Whether KVM coalesced the side-effect-free port writes.
+    pub coalesced_pio: bool,
 }
 
 /// What the disk backend did.
@@ -99,6 +132,34 @@ pub struct DiskReport {
     pub io_thread_wakeups: u64,
     /// Host I/O errors (each failed its ATA command).
     pub io_errors: u64,
+}
+
+impl RunReport {
+    /// A report with no counters (when the vCPU never answered).
+    pub fn without_counters(reason: StopReason) -> Self {
+        RunReport {
+            reason,
+            started_at: None,
+            stopped_at: None,
+            stats: ExitStats::default(),
+            ide: IdeStats::default(),
+            disk: None,
+            kvm: None,
+            data_path: DataPath::default(),
+            marks: Vec::new(),
+            marks_dropped: 0,
+            memory: MemoryUse::default(),
+            ram_range: 0..0,
+            coalesced_pio: false,
+        }
+    }
+
+    /// Reads the process's memory use into [`RunReport::memory`]. Called on
+    /// the supervisor thread: it opens /proc, which the sandboxed vCPU
+    /// thread may not.
+    pub fn read_memory_use(&mut self) {
+        self.memory = proc_memory::read(&self.ram_range);
+    }
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -174,16 +235,32 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     };
     #[cfg(not(debug_assertions))]
     let selftest = None;
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(|p| Ok::<_, Error>((p.display().to_string(), create_output("--manifest", p)?)))
+        .transpose()?;
     Ok(Prepared {
         kernel,
         cmdline,
         memory,
         disk,
+        manifest,
+        coalesced_pio: !args.no_coalesced_pio,
         trace: args.trace_io,
         sandbox: Sandbox {
             enabled: !args.no_seccomp,
             selftest,
         },
+    })
+}
+
+/// Creates (or truncates) the output file `path` named by `option`.
+pub fn create_output(option: &'static str, path: &Path) -> Result<File, Error> {
+    File::create(path).map_err(|source| Error::Output {
+        option,
+        path: path.display().to_string(),
+        source,
     })
 }
 
@@ -213,7 +290,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
 
     let serial = Arc::new(Mutex::new(SerialPort::new(
         IrqLine::new(vm.fd().clone(), COM1_IRQ),
-        std::io::stdout(),
+        ConsoleOut::new(std::io::stdout()),
     )));
     let mut pio = PioBus::new();
     pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())
@@ -223,6 +300,18 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         DEBUG_EXIT_LEN,
         Widths::ANY,
         Arc::new(Mutex::new(DebugExit::new(control.clone()))),
+    )
+    .map_err(|e| Error::Device(e.to_string()))?;
+    let (manifest_path, manifest_file) = match p.manifest {
+        Some((path, file)) => (path, Some(BufWriter::new(file))),
+        None => (String::new(), None),
+    };
+    let manifest = Arc::new(Mutex::new(DebugConsole::new(manifest_file)));
+    pio.insert(
+        MANIFEST_PORT,
+        DEBUG_CONSOLE_LEN,
+        Widths::BYTE,
+        manifest.clone(),
     )
     .map_err(|e| Error::Device(e.to_string()))?;
     // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
@@ -235,6 +324,22 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .completion_eventfd()
         .transpose()
         .map_err(|e| Error::Device(format!("disk completion eventfd: {e}")))?;
+    // Where the disk's bytes go (RAM directly, bounce space, or a VMM
+    // buffer), counted by address.
+    let data_path = Arc::new(DataPathCounters::default());
+    let ram = vm
+        .ram()
+        .slice(0, vm.ram().len())
+        .map_err(|e| Error::Device(format!("guest RAM view: {e}")))?;
+    let ranges = HostRanges {
+        ram: ram.as_ptr() as usize..ram.as_ptr() as usize + ram.len(),
+        bounce: {
+            let arena = &bounce.0 as *const GuestBounceArena as usize;
+            arena..arena + std::mem::size_of::<GuestBounceArena>()
+        },
+    };
+    let ram_range = ranges.ram.clone();
+    let backend = backend.with_accounting(ranges, data_path.clone());
     let chipset = Arc::new(Mutex::new(
         Chipset::new(
             &space,
@@ -245,6 +350,14 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .map_err(Error::Device)?,
     ));
     pio.add_decoder(chipset.clone());
+    let latch = Arc::new(MarkLatch::default());
+    pio.insert(
+        POST_CODE_PORT,
+        POST_CODE_LEN,
+        Widths::BYTE,
+        Arc::new(Mutex::new(PostCode::new(latch.clone()))),
+    )
+    .map_err(|e| Error::Device(e.to_string()))?;
 
     let entry = boot::load(
         vm.ram(),
@@ -254,6 +367,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     )?;
     let mut vcpu = vm.create_vcpu(0)?;
     vcpu.set_pvh_entry(entry)?;
+    let coalesced_pio = p.coalesced_pio
+        && coalesced::register(vm.fd())
+            .map_err(|e| Error::Device(format!("KVM_REGISTER_COALESCED_MMIO: {e}")))?;
+    if coalesced_pio {
+        vcpu.enable_coalesced_ring()?;
+    }
 
     let ctx = ExitContext {
         pio: &pio,
@@ -261,6 +380,9 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         trace: p.trace,
     };
     let mut stats = ExitStats::default();
+    // Without KVM_GET_STATS_FD (Linux < 5.14) the KVM counters are absent.
+    let kvm_stats = vcpu.stats_fd().ok().and_then(KvmStats::new);
+    let mut recorder = Recorder::new(latch, kvm_stats, data_path.clone());
     // The I/O thread lives in a scope inside everything it borrows (the
     // chipset, and through it guest RAM and the disk): it is stopped and
     // joined before any of that can go.
@@ -279,7 +401,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
             .sandbox
             .enter(Role::Vcpu)
             .map_err(Error::Thread)
-            .and_then(|()| run_vcpu(&mut vcpu, &ctx, control, &mut stats));
+            .and_then(|()| run_vcpu(&mut vcpu, &ctx, control, &mut stats, &mut recorder));
         let wakeups = match io.map(IoThread::stop) {
             Some(Ok(n)) => n,
             Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
@@ -292,7 +414,7 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .writer_mut()
-        .flush();
+        .finish();
     // Whatever ended the run (guest exit, timeout, signal, an error), the
     // disk's requests in flight complete and the disk is flushed before guest
     // memory is unmapped.
@@ -302,8 +424,19 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         .shutdown();
     result?;
     shutdown.map_err(Error::Fatal)?;
-    let reason = control
-        .stop_reason()
+    let manifest_flushed = manifest
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .flush();
+    if let Err(source) = manifest_flushed {
+        return Err(Error::Output {
+            option: "--manifest",
+            path: manifest_path,
+            source,
+        });
+    }
+    let (reason, stopped_at) = control
+        .stop()
         .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
     let c = chipset.lock().unwrap_or_else(PoisonError::into_inner);
     let ide = c.ide_stats();
@@ -314,11 +447,26 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         io_thread_wakeups: wakeups,
         io_errors: d.io_errors(),
     });
+    drop(c);
+    let end = recorder.snapshot(&stats);
+    let started_at = recorder.started();
+    let (marks, marks_dropped) = recorder.finish();
     Ok(RunReport {
         reason,
+        started_at: Some(started_at),
+        stopped_at: Some(stopped_at),
         stats,
         ide,
         disk,
+        kvm: end.kvm,
+        data_path: end.data_path,
+        marks,
+        marks_dropped,
+        // Read by the supervisor thread (the vCPU thread's sandbox has no
+        // `open`): see `RunReport::ram_range`.
+        memory: MemoryUse::default(),
+        ram_range,
+        coalesced_pio,
     })
 }
 
@@ -333,9 +481,13 @@ fn run_vcpu(
     ctx: &ExitContext<'_, '_>,
     control: &RunControl,
     stats: &mut ExitStats,
+    recorder: &mut Recorder,
 ) -> Result<(), Error> {
+    let mut coalesced = Vec::new();
     while !control.is_stopping() {
-        let exit = vcpu.run()?;
+        let exit = vcpu.run(&mut coalesced)?;
+        // Writes KVM coalesced come before the exit that ended the run.
+        coalesced::apply(&mut coalesced, ctx, stats);
         let interrupted = matches!(exit, VcpuExit::Interrupted);
         if !interrupted {
             control.count_exit();
@@ -347,6 +499,7 @@ fn run_vcpu(
             }
             Action::Fail(msg) => return Err(Error::Fatal(msg)),
         }
+        recorder.after_exit(stats);
         if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
             control.request_stop(StopReason::Shutdown(
                 "the guest halted with interrupts disabled",

@@ -2,6 +2,7 @@
 //! outcome to an exit status. See the library crate for the architecture.
 #![forbid(unsafe_code)]
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::GuestElf(args)) => write_guest_elf(&args.out).map(|()| 0),
         Some(Command::Qtest(args)) => return qtest(&args.args),
+        Some(Command::Bench(args)) => vmdma::bench::run(&args),
         Some(Command::Run(args)) => run(&args, start),
         None => run(&cli.run, start),
     };
@@ -54,15 +56,44 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 
 /// `vmdma run`: returns the exit status for the guest's outcome.
 fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
+    let stats_json = args
+        .stats_json
+        .as_deref()
+        .map(|p| Ok::<_, Error>((p, vmdma::machine::create_output("--stats-json", p)?)))
+        .transpose()?;
     let prepared = vmdma::machine::prepare(args)?;
-    let report = vmdma::supervisor::run(prepared, args.timeout)?;
+    let mut report = vmdma::supervisor::run(prepared, args.timeout)?;
+    let elapsed = start.elapsed();
+    report.read_memory_use();
     if args.stats {
-        eprint!("{}", report.stats.report(start.elapsed()));
+        eprint!("{}", report.stats.report(elapsed));
         eprint!("{}", vmdma::stats::dma_report(&report.stats, &report.ide));
         if let Some(d) = &report.disk {
             eprint!("{}", vmdma::stats::disk_report(d));
         }
         eprint!("{}", vmdma::sandbox::report(!args.no_seccomp));
+    }
+    if let Some((path, file)) = stats_json {
+        let output_err = |source| Error::Output {
+            option: "--stats-json",
+            path: path.display().to_string(),
+            source,
+        };
+        let mut w = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut w, &vmdma::stats_json::report(&report, start, elapsed))
+            .map_err(|e| output_err(e.into()))?;
+        w.write_all(b"\n").map_err(output_err)?;
+        w.flush().map_err(output_err)?;
+    }
+    if let StopReason::GuestExit(v) = report.reason
+        && std::io::stderr().is_terminal()
+    {
+        // On a terminal (not in scripts or tests): the one line that says
+        // how it went and how long it took.
+        eprintln!(
+            "vmdma: guest exit value {v} after {:.3} s",
+            elapsed.as_secs_f64()
+        );
     }
     Ok(match report.reason {
         StopReason::GuestExit(v) => runner_exit_status(v),

@@ -31,7 +31,8 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
-    fn name(self) -> &'static str {
+    /// The name used in reports (`io-in`, `io-out`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             ExitKind::IoIn => "io-in",
             ExitKind::IoOut => "io-out",
@@ -62,6 +63,8 @@ pub struct ExitStats {
     pub unclaimed: u64,
     /// Port accesses with a width the device does not accept.
     pub bad_width: u64,
+    /// Coalesced port writes (not exits) by port.
+    coalesced: BTreeMap<u16, u64>,
 }
 
 impl ExitStats {
@@ -94,6 +97,22 @@ impl ExitStats {
         }
     }
 
+    /// Counts a coalesced port write (applied from KVM's ring, not an
+    /// exit).
+    pub fn coalesced(&mut self, port: u16) {
+        *self.coalesced.entry(port).or_default() += 1;
+    }
+
+    /// Coalesced writes by port.
+    pub fn coalesced_ports(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.coalesced.iter().map(|(p, n)| (*p, *n))
+    }
+
+    /// All coalesced writes.
+    pub fn coalesced_total(&self) -> u64 {
+        self.coalesced.values().sum()
+    }
+
     /// Exits of `kind` so far.
     pub fn count(&self, kind: ExitKind) -> u64 {
         self.kinds.get(&kind).copied().unwrap_or(0)
@@ -104,11 +123,35 @@ impl ExitStats {
         self.kinds.values().sum()
     }
 
+    /// Exits by kind (kinds never seen are absent).
+    pub fn kinds(&self) -> impl Iterator<Item = (ExitKind, u64)> + '_ {
+        self.kinds.iter().map(|(k, n)| (*k, *n))
+    }
+
+    /// Port exits: `(port, reads, writes)` in port order.
+    pub fn ports(&self) -> impl Iterator<Item = (u16, u64, u64)> + '_ {
+        self.ports.iter().map(|(p, (r, w))| (*p, *r, *w))
+    }
+
+    /// MMIO exits by 4 KiB page (the first [`MAX_MMIO_PAGES`] pages), and
+    /// the exits on all further pages.
+    pub fn mmio_pages(&self) -> (impl Iterator<Item = (u64, u64)> + '_, u64) {
+        (
+            self.mmio_pages.iter().map(|(p, n)| (*p, *n)),
+            self.mmio_other_pages,
+        )
+    }
+
     /// The `--stats` report.
     pub fn report(&self, elapsed: Duration) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "vmdma stats: run time {:.3} s", elapsed.as_secs_f64());
-        let _ = writeln!(s, "vmdma stats: vm exits {}", self.total());
+        let _ = writeln!(
+            s,
+            "vmdma stats: vm exits {} (and {} coalesced port writes)",
+            self.total(),
+            self.coalesced_total()
+        );
         for (k, n) in &self.kinds {
             let _ = writeln!(s, "vmdma stats:   {:<10} {n}", k.name());
         }
@@ -117,6 +160,9 @@ impl ExitStats {
         }
         for (page, n) in &self.mmio_pages {
             let _ = writeln!(s, "vmdma stats:   mmio page {page:#x} {n}");
+        }
+        for (port, n) in &self.coalesced {
+            let _ = writeln!(s, "vmdma stats:   port {port:#06x} coalesced writes {n}");
         }
         if self.mmio_other_pages > 0 {
             let _ = writeln!(

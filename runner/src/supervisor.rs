@@ -20,7 +20,6 @@ use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
 use crate::error::Error;
 use crate::machine::{self, Prepared, RunReport};
-use crate::stats::ExitStats;
 use crate::vmm::control::{RunControl, StopReason};
 
 /// How long the guest may run without VM exits before the halt probe (also
@@ -93,12 +92,9 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
             if stop_kicks > MAX_STOP_KICKS {
                 // The vCPU does not answer; report what we know. The thread
                 // ends with the process.
-                return Ok(RunReport {
-                    reason: control.stop_reason().unwrap_or(StopReason::Timeout),
-                    stats: ExitStats::default(),
-                    ide: Default::default(),
-                    disk: None,
-                });
+                return Ok(RunReport::without_counters(
+                    control.stop_reason().unwrap_or(StopReason::Timeout),
+                ));
             }
             let _ = handle.kill(kick_signal());
             continue;

@@ -1,5 +1,7 @@
-//! Reading the bundled guest's serial output (test lines, summary,
-//! write manifest) and checking a disk image against the manifest.
+//! Reading the bundled guest's serial output (test lines, summary) and its
+//! write manifest (the debug console: `--manifest FILE` on vmdma,
+//! `-debugcon file:FILE` on QEMU), and checking a disk image against the
+//! manifest.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -7,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use vmdma_core::protocol::{MANIFEST_PREFIX, STAMP_SECTOR, stamp_sector};
+use vmdma_core::protocol::{BenchLbas, MANIFEST_PREFIX, STAMP_SECTOR, stamp_sector};
 
 /// One test's outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,11 +30,34 @@ pub struct SuiteRun {
     pub manifest: Vec<Change>,
 }
 
-/// A disk change from the manifest.
+/// A disk change from the manifest (see `vmdma_core::protocol::MANIFEST_PREFIX`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
-    Write { lba: u64, count: u64, pattern: u32 },
-    Trim { lba: u64, count: u64 },
+    Write {
+        lba: u64,
+        count: u64,
+        pattern: u32,
+    },
+    Repeat {
+        lba: u64,
+        count: u64,
+        pattern: u32,
+        from: u64,
+        period: u64,
+    },
+    Random {
+        base: u64,
+        span: u64,
+        sectors: u64,
+        count: u64,
+        seed: u64,
+        pattern: u32,
+        from: u64,
+    },
+    Trim {
+        lba: u64,
+        count: u64,
+    },
 }
 
 impl SuiteRun {
@@ -51,11 +76,23 @@ impl SuiteRun {
     }
 }
 
-/// Parses the guest's serial output.
+/// Parses the guest's serial output and its manifest (the text recorded
+/// from the debug console; empty if none).
+pub fn parse_run(output: &str, manifest: &str) -> SuiteRun {
+    let mut run = parse(output);
+    run.manifest = parse_manifest(manifest);
+    run
+}
+
+/// Parses the guest's serial output (the manifest is not on it).
 pub fn parse(output: &str) -> SuiteRun {
     let mut run = SuiteRun::default();
     for line in output.lines() {
         let line = line.trim_end_matches('\r');
+        assert!(
+            !line.starts_with(MANIFEST_PREFIX),
+            "manifest line on the console: {line:?}"
+        );
         if let Some(rest) = line.strip_prefix("test ") {
             if let Some((name, result)) = rest.split_once(" ... ") {
                 let o = if result == "ok" {
@@ -69,27 +106,57 @@ pub fn parse(output: &str) -> SuiteRun {
                 };
                 run.tests.push((name.to_string(), o));
             }
-        } else if let Some(rest) = line.strip_prefix(MANIFEST_PREFIX) {
-            let w: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| w.get(i).and_then(|s| s.parse::<u64>().ok());
-            match (w.first().copied(), num(1), num(2), num(3)) {
-                (Some("write"), Some(lba), Some(count), Some(p)) => {
-                    run.manifest.push(Change::Write {
-                        lba,
-                        count,
-                        pattern: u32::try_from(p).expect("pattern fits u32"),
-                    })
-                }
-                (Some("trim"), Some(lba), Some(count), _) => {
-                    run.manifest.push(Change::Trim { lba, count })
-                }
-                _ => panic!("bad manifest line {line:?}"),
-            }
         } else if let Some(s) = parse_summary(line) {
             run.summary = Some(s);
         }
     }
     run
+}
+
+/// Parses manifest lines (every line must be one).
+pub fn parse_manifest(text: &str) -> Vec<Change> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let rest = line
+            .strip_prefix(MANIFEST_PREFIX)
+            .unwrap_or_else(|| panic!("not a manifest line: {line:?}"));
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let n: Vec<u64> = w
+            .iter()
+            .skip(1)
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|_| panic!("bad number in {line:?}"))
+            })
+            .collect();
+        let pattern = |v: u64| u32::try_from(v).expect("pattern fits u32");
+        out.push(match (w.first().copied(), n.as_slice()) {
+            (Some("write"), &[lba, count, p]) => Change::Write {
+                lba,
+                count,
+                pattern: pattern(p),
+            },
+            (Some("repeat"), &[lba, count, p, from, period]) => Change::Repeat {
+                lba,
+                count,
+                pattern: pattern(p),
+                from,
+                period,
+            },
+            (Some("random"), &[base, span, sectors, count, seed, p, from]) => Change::Random {
+                base,
+                span,
+                sectors,
+                count,
+                seed,
+                pattern: pattern(p),
+                from,
+            },
+            (Some("trim"), &[lba, count]) => Change::Trim { lba, count },
+            _ => panic!("bad manifest line {line:?}"),
+        });
+    }
+    out
 }
 
 fn parse_summary(line: &str) -> Option<(u32, u32, u32)> {
@@ -107,9 +174,10 @@ fn parse_summary(line: &str) -> Option<(u32, u32, u32)> {
 /// What a sector must hold after the run.
 #[derive(Clone, Copy, Debug)]
 enum Expect {
-    Stamp(u32),
+    /// The stamp of (LBA, pattern).
+    Stamp(u64, u32),
     /// Trimmed: zeros (discard honoured) or the content before the trim.
-    ZeroOr(Option<u32>),
+    ZeroOr(Option<(u64, u32)>),
 }
 
 /// Checks `image` against the manifest: every announced sector holds
@@ -127,13 +195,41 @@ pub fn check_image(image: &Path, manifest: &[Change]) -> usize {
                 pattern,
             } => {
                 for s in lba..lba + count {
-                    expect.insert(s, Expect::Stamp(pattern));
+                    expect.insert(s, Expect::Stamp(s, pattern));
+                }
+            }
+            Change::Repeat {
+                lba,
+                count,
+                pattern,
+                from,
+                period,
+            } => {
+                assert!(period > 0, "repeat with period 0");
+                for i in 0..count {
+                    expect.insert(lba + i, Expect::Stamp(from + i % period, pattern));
+                }
+            }
+            Change::Random {
+                base,
+                span,
+                sectors,
+                count,
+                seed,
+                pattern,
+                from,
+            } => {
+                let lbas = BenchLbas::new(seed, base, span, sectors).expect("a valid random line");
+                for l in lbas.take(count as usize) {
+                    for j in 0..sectors {
+                        expect.insert(l + j, Expect::Stamp(from + j, pattern));
+                    }
                 }
             }
             Change::Trim { lba, count } => {
                 for s in lba..lba + count {
                     let before = match expect.get(&s) {
-                        Some(Expect::Stamp(p)) => Some(*p),
+                        Some(Expect::Stamp(l, p)) => Some((*l, *p)),
                         Some(Expect::ZeroOr(p)) => *p,
                         None => None,
                     };
@@ -150,17 +246,17 @@ pub fn check_image(image: &Path, manifest: &[Change]) -> usize {
         f.seek(SeekFrom::Start(lba * STAMP_SECTOR as u64)).unwrap();
         f.read_exact(&mut buf).unwrap();
         match *e {
-            Expect::Stamp(p) => {
-                stamp_sector(lba, p, &mut want);
+            Expect::Stamp(l, p) => {
+                stamp_sector(l, p, &mut want);
                 assert!(
                     buf == want,
-                    "sector {lba}: expected stamp pattern {p}, found {:02x?}",
+                    "sector {lba}: expected the stamp of LBA {l} pattern {p}, found {:02x?}",
                     &buf[..32]
                 );
             }
             Expect::ZeroOr(prev) => {
-                let ok_prev = prev.is_some_and(|p| {
-                    stamp_sector(lba, p, &mut want);
+                let ok_prev = prev.is_some_and(|(l, p)| {
+                    stamp_sector(l, p, &mut want);
                     buf == want
                 });
                 assert!(

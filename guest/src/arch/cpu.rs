@@ -24,6 +24,12 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
 }
 
+/// `cpuid` of `leaf` (sub-leaf 0): (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
+    let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
 /// Stops the CPU for good: interrupts off, `hlt` in a loop.
 pub fn halt_forever() -> ! {
     loop {

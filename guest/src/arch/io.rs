@@ -48,6 +48,17 @@ pub fn outl(port: u16, v: u32) {
     unsafe { asm!("out dx, eax", in("dx") port, in("eax") v, options(nostack, preserves_flags)) };
 }
 
+/// `rep outsb`: writes `buf` to `port`, one byte per write. One
+/// instruction for the whole string (which matters where guest
+/// instructions are emulated); KVM still exits once per byte.
+pub fn outsb(port: u16, buf: &[u8]) {
+    // SAFETY: reads exactly `buf.len()` bytes of `buf`.
+    unsafe {
+        asm!("rep outsb", in("dx") port, inout("rsi") buf.as_ptr() => _,
+             inout("rcx") buf.len() => _, options(nostack, preserves_flags, readonly));
+    }
+}
+
 /// `rep insw`: fills `buf` from `port`, two bytes per read. A trailing odd
 /// byte is left untouched.
 pub fn insw(port: u16, buf: &mut [u8]) {

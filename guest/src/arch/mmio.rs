@@ -24,18 +24,28 @@ fn as_ptr(addr: u64) -> Option<usize> {
 }
 
 /// Copies `out.len()` bytes of guest-physical memory at `addr` into `out`
-/// (byte by byte); returns `false` (copying nothing) if the range is not
-/// identity-mapped. Must not be used on the guest image's own memory (the
-/// callers read loader-provided structures and MMIO, which lie outside it).
+/// with one `rep movsb` (byte reads in address order, one instruction: it
+/// runs at boot, where every guest instruction may be emulated); returns
+/// `false` (copying nothing) if the range is not identity-mapped. Must not
+/// be used on the guest image's own memory (the callers read
+/// loader-provided structures, which lie outside it).
 pub fn read_phys(addr: u64, out: &mut [u8]) -> bool {
     let len = out.len() as u64;
     let Some(base) = as_ptr(addr).filter(|_| mapped(addr, len)) else {
         return false;
     };
-    for (i, b) in out.iter_mut().enumerate() {
-        // SAFETY: `addr + i` is inside the identity map (checked), so the
-        // load cannot fault; volatile because the memory is not a Rust object.
-        *b = unsafe { ptr::read_volatile((base + i) as *const u8) };
+    // SAFETY: `base .. base + len` is inside the identity map (checked), so
+    // the loads cannot fault; the memory is not a Rust object (loader data
+    // outside the image), and `out` is exclusively borrowed and exactly
+    // `len` bytes long. DF is clear per the asm! contract.
+    unsafe {
+        core::arch::asm!(
+            "rep movsb",
+            inout("rcx") out.len() => _,
+            inout("rsi") base => _,
+            inout("rdi") out.as_mut_ptr() => _,
+            options(nostack, preserves_flags),
+        );
     }
     true
 }

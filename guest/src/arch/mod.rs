@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 pub mod boot;
+pub mod bulk;
 pub mod cpu;
 pub mod dma_memory;
 pub mod idt;

@@ -1,15 +1,18 @@
-//! Benchmarks (`bench=NAME`): a fixed number of identical DMA commands,
-//! timed with the TSC, so that a VMM's counters (the runner's `--stats`)
-//! can be divided by a known number of commands. They run instead of a
-//! suite and report in the suite's format, so host tools parse both alike:
+//! Benchmarks (`bench=NAME`, see `vmdma_guest::bench_args`): DMA command
+//! loops timed with the TSC, the cost-model measurements, and a bare boot.
+//! They run instead of a suite and report in the suite's format, so host
+//! tools parse both alike:
 //!
 //! ```text
-//! running bench=NAME bench_count=N bench_sectors=S
-//! vmdma-manifest: write LBA S PATTERN      (dma-write: before every command)
+//! running bench=NAME ...                         (not with `quiet`)
 //! bench NAME: N commands of S sectors, T TSC cycles
-//! test bench_NAME ... ok                   (or ... FAILED: reason)
-//! 1 passed, 0 failed, 0 skipped            (or 0 passed, 1 failed, 0 skipped)
+//! bench NAME: tsc_hz=H tsc_source=pit|cpuid-15h
+//! bench NAME: latency_cycles min=A mean=B p50=C p99=D max=E
+//! test bench_NAME ... ok                         (or ... FAILED: reason)
+//! 1 passed, 0 failed, 0 skipped                  (or 0 passed, 1 failed, 0 skipped)
 //! ```
+//!
+//! `calibrate` prints its own `bench calibrate:` lines; `boot` none.
 #![forbid(unsafe_code)]
 // Failures carry their reason inline (the suite's `Fail`, no heap).
 #![expect(
@@ -17,12 +20,16 @@
     reason = "fixed-size failure messages, no heap"
 )]
 
+mod calibrate;
 mod dma;
+mod latency;
 
 use vmdma_core::protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
-use vmdma_guest::cmdline::{Bench, Options};
+use vmdma_guest::bench_args::{Bench, BenchKind};
+use vmdma_guest::cmdline::Options;
 
 use crate::arch::dma_memory::{DmaMemory, Stage};
+use crate::platform::BootInfo;
 use crate::println;
 use crate::suite::Ctx;
 
@@ -30,6 +37,7 @@ use crate::suite::Ctx;
 pub fn run(
     bench: &Bench,
     options: &Options,
+    boot: &BootInfo,
     bmiba: u16,
     mem: &'static mut DmaMemory,
     stage: &'static mut Stage,
@@ -42,16 +50,29 @@ pub fn run(
         }
     };
     let name = bench.kind.name();
-    println!(
-        "running bench={name} bench_count={} bench_sectors={}",
-        bench.count, bench.sectors
-    );
-    match dma::run(&mut ctx, bench) {
-        Ok(cycles) => {
-            println!(
-                "bench {name}: {} commands of {} sectors, {cycles} TSC cycles",
-                bench.count, bench.sectors
-            );
+    if bench.kind.is_dma() {
+        crate::banner!(
+            "running bench={name} bench_count={} bench_sectors={} bench_wait={} bench_shape={}{}",
+            bench.count,
+            bench.sectors,
+            bench.wait.name(),
+            bench.shape.name(),
+            if bench.kind.is_random() {
+                " (random)"
+            } else {
+                ""
+            },
+        );
+    } else {
+        crate::banner!("running bench={name}");
+    }
+    let result = match bench.kind {
+        BenchKind::Boot => Ok(()),
+        BenchKind::Calibrate => calibrate::run(&mut ctx),
+        _ => dma::run(&mut ctx, bench, boot),
+    };
+    match result {
+        Ok(()) => {
             println!("test bench_{name} ... ok");
             println!("1 passed, 0 failed, 0 skipped");
             GUEST_EXIT_PASS

@@ -45,6 +45,11 @@ impl Channel {
         }
     }
 
+    /// The command block, control block and bus-master base ports.
+    pub fn ports(&self) -> (u16, u16, u16) {
+        (self.cmd, self.ctrl, self.bm)
+    }
+
     /// Reads command block register `r` (see `regs::reg`).
     pub fn read(&self, r: u16) -> u8 {
         inb(self.cmd + r)

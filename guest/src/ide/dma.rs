@@ -11,12 +11,14 @@
 //! [`run_lean`] hold the memory borrowed until the bus master is stopped
 //! again.
 
-use vmdma_guest::ata::regs::{bm, status};
+use vmdma_guest::ata::regs::{bm, device, reg, status};
 use vmdma_guest::ata::taskfile::TaskFile;
 
 use super::AtaError;
 use super::channel::{Channel, WAIT_POLLS};
+use crate::arch::cpu;
 use crate::arch::dma_memory::DmaMemory;
+use crate::arch::io::{inb, outb};
 use crate::pic;
 
 /// Data direction, named from memory's side.
@@ -195,30 +197,49 @@ pub fn run(
     })
 }
 
+/// How [`run_lean`] detects the end of the transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeanWait {
+    /// Poll BM status until INT (libata's polling mode).
+    Poll,
+    /// `sti; hlt` until IRQ 14 arrives, then read BM status, as libata's
+    /// `ata_bmdma_interrupt` does (again until INT or !ACTIVE, see
+    /// [`run_lean`]).
+    Interrupt,
+}
+
+/// `sti; hlt` rounds [`run_lean`] waits for IRQ 14 at most. A round ends
+/// with any interrupt (or, on a VMM that only injects on its own exits,
+/// with the supervisor's periodic kick), so this bounds the wait.
+pub const IRQ_HALTS: u32 = 64;
+
 /// Runs one DMA command with the PRD table already in `mem`, the way
 /// Linux's libata drives a PIIX (`ata_sff_qc_issue` with
-/// `ata_bmdma_setup`/`ata_bmdma_start`, completion by polling BM status,
-/// then `ata_bmdma_stop`, the Status read and `ata_bmdma_irq_clear`):
+/// `ata_bmdma_setup`/`ata_bmdma_start`, completion by polling BM status or
+/// by the interrupt, then `ata_bmdma_stop`, the Status read and
+/// `ata_bmdma_irq_clear`):
 ///
 /// ```text
 /// select (wait idle, Device, Alternate Status pause, wait idle)
-/// task file (Features..LBA high, Device)       PRD pointer
-/// BM command (direction)     command           BM command | START
-/// poll BM status (INT or !ACTIVE)              BM command (stop), pause
-/// Status                     BM status write-back (W1C INT/ERR)
+/// task file ([HOB Features..LBA high], Features..LBA high, Device)
+/// PRD pointer        BM command (direction)      command      BM command | START
+/// poll BM status (INT or !ACTIVE) -- or: sti; hlt until IRQ 14, read BM status
+/// BM command (stop), pause          Status       BM status write-back (W1C INT/ERR)
 /// ```
 ///
-/// None of the diagnostic reads of [`run`]: about 20 port accesses per
-/// command. Returns the final Status. Fails on a timeout, on a Status other
-/// than DRDY (DSC ignored) with BSY, DRQ, ERR and DF clear
-/// ([`AtaError::Device`], with the Error register), or when BM status at
-/// completion lacks INT or has ERR ([`AtaError::BusMaster`]).
+/// None of the diagnostic reads of [`run`]: 20 port accesses per LBA28
+/// command, 25 per LBA48 one (five HOB registers). Returns the final
+/// Status. Fails on a timeout, on a Status other than DRDY (DSC ignored)
+/// with BSY, DRQ, ERR and DF clear ([`AtaError::Device`], with the Error
+/// register), or when BM status at completion lacks INT or has ERR
+/// ([`AtaError::BusMaster`]).
 pub fn run_lean(
     ch: &Channel,
     mem: &mut DmaMemory,
     opcode: u8,
     tf: &TaskFile,
     dir: Direction,
+    wait: LeanWait,
 ) -> Result<u8, AtaError> {
     let prd = mem.prd_phys().ok_or(AtaError::Buffer)?;
     ch.prepare(tf)?;
@@ -228,9 +249,17 @@ pub fn run_lean(
         base |= bm::CMD_WRITE_MEMORY;
     }
     ch.set_bm_cmd(base);
+    let irq_base = pic::irq14_count();
     ch.command(opcode);
     ch.set_bm_cmd(base | bm::CMD_START);
-    let waited = wait_bm(ch);
+    let waited = match wait {
+        LeanWait::Poll => wait_bm(ch),
+        // After the interrupt, BM status normally shows INT at the first
+        // read. QEMU (aio=threads) was seen to inject IRQ 14 before its
+        // BM status showed INT and !ACTIVE, so the read repeats until
+        // they do (libata treats such an interrupt as not yet its own).
+        LeanWait::Interrupt => halt_for_irq(ch, irq_base).and_then(|()| wait_bm(ch)),
+    };
     ch.set_bm_cmd(base);
     let _ = ch.alt_status();
     let bm_status = match waited {
@@ -257,6 +286,157 @@ pub fn run_lean(
         });
     }
     Ok(st)
+}
+
+/// The ports [`run_minimal`] writes, computed once per channel (each
+/// address computation is an instruction, and guest instructions may be
+/// emulated one by one).
+#[derive(Clone, Copy, Debug)]
+pub struct MinimalPorts {
+    count: u16,
+    lba_low: u16,
+    lba_mid: u16,
+    lba_high: u16,
+    device: u16,
+    command: u16,
+    bm_cmd: u16,
+    bm_status: u16,
+}
+
+impl MinimalPorts {
+    /// The ports of `ch`.
+    pub fn of(ch: &Channel) -> Self {
+        let (cmd, _, bmiba) = ch.ports();
+        MinimalPorts {
+            count: cmd + reg::COUNT,
+            lba_low: cmd + reg::LBA_LOW,
+            lba_mid: cmd + reg::LBA_MID,
+            lba_high: cmd + reg::LBA_HIGH,
+            device: cmd + reg::DEVICE,
+            command: cmd + reg::STATUS_COMMAND,
+            bm_cmd: bmiba + bm::CMD,
+            bm_status: bmiba + bm::STATUS,
+        }
+    }
+}
+
+/// What every command of a [`run_minimal`] loop shares.
+#[derive(Clone, Copy, Debug)]
+pub struct MinimalCommand {
+    /// The channel's ports.
+    pub ports: MinimalPorts,
+    /// ATA opcode.
+    pub opcode: u8,
+    /// Sectors per command.
+    pub sectors: u32,
+    /// LBA48 task file (else LBA28).
+    pub lba48: bool,
+    /// BM command with the direction bit, without START.
+    pub bm_cmd: u8,
+    /// Completion detection.
+    pub wait: LeanWait,
+}
+
+/// Runs one DMA command of `m.sectors` sectors at `lba` with the fewest port
+/// accesses a driver that has one command at a time needs (the `minimal`
+/// benchmark shape):
+///
+/// ```text
+/// task file ([HOB Count, LBA low/mid/high], Count, LBA low/mid/high, Device)
+/// command      BM command = `bm_cmd` | START
+/// poll BM status (INT or !ACTIVE) -- or: sti; hlt until IRQ 14, read BM status
+/// BM command = `bm_cmd` (stop)     Status     BM status write-back (W1C)
+/// ```
+///
+/// The caller has loaded the PRD pointer, the drive is selected and idle
+/// (the previous command's Status said so), `m.bm_cmd` is the BM command
+/// value with the direction bit and without START, and `lba`/`m.sectors`
+/// fit the addressing mode (the count register's 0 stands for the largest
+/// count). No Features write: READ/WRITE DMA ignore it. 14 accesses for an
+/// LBA48 command (10 for LBA28), of which only command, START, the poll,
+/// stop and Status need the device's answer at once. Errors as
+/// [`run_lean`].
+#[inline(always)]
+pub fn run_minimal(ch: &Channel, m: &MinimalCommand, lba: u64) -> Result<u8, AtaError> {
+    let p = &m.ports;
+    let (opcode, lba48, bm_cmd, wait) = (m.opcode, m.lba48, m.bm_cmd, m.wait);
+    let [l0, l1, l2, l3, l4, l5, ..] = lba.to_le_bytes();
+    let [c0, c1, ..] = m.sectors.to_le_bytes();
+    let mut dev = device::OBS | device::LBA;
+    if lba48 {
+        outb(p.count, c1);
+        outb(p.lba_low, l3);
+        outb(p.lba_mid, l4);
+        outb(p.lba_high, l5);
+    } else {
+        dev |= l3 & 0x0F;
+    }
+    outb(p.count, c0);
+    outb(p.lba_low, l0);
+    outb(p.lba_mid, l1);
+    outb(p.lba_high, l2);
+    outb(p.device, dev);
+    let irq_base = pic::irq14_count();
+    outb(p.command, opcode);
+    outb(p.bm_cmd, bm_cmd | bm::CMD_START);
+    let waited = match wait {
+        LeanWait::Poll => wait_bm(ch),
+        LeanWait::Interrupt => halt_for_irq(ch, irq_base).and_then(|()| wait_bm(ch)),
+    };
+    outb(p.bm_cmd, bm_cmd);
+    let bm_status = match waited {
+        Ok(v) => v,
+        Err(e) => return Err(minimal_failed(ch, e)),
+    };
+    let st = inb(p.command);
+    outb(p.bm_status, bm_status);
+    if st & (status::BSY | status::DRQ | status::ERR | status::DF | status::DRDY) != status::DRDY
+        || bm_status & (bm::STATUS_ERR | bm::STATUS_INT) != bm::STATUS_INT
+    {
+        return Err(minimal_error(ch, st, bm_status));
+    }
+    Ok(st)
+}
+
+/// The error path of [`run_minimal`] when the wait failed.
+#[cold]
+fn minimal_failed(ch: &Channel, e: AtaError) -> AtaError {
+    ch.stop_bus_master();
+    e
+}
+
+/// The error of [`run_minimal`] for a bad Status or BM status.
+#[cold]
+fn minimal_error(ch: &Channel, st: u8, bm_status: u8) -> AtaError {
+    if st & (status::BSY | status::DRQ | status::ERR | status::DF | status::DRDY) != status::DRDY {
+        AtaError::Device {
+            status: st,
+            error: ch.error(),
+        }
+    } else {
+        AtaError::BusMaster {
+            bm_status,
+            status: st,
+        }
+    }
+}
+
+/// Halts with interrupts enabled until IRQ 14 has been taken since
+/// `base` (at most [`IRQ_HALTS`] rounds).
+fn halt_for_irq(ch: &Channel, base: u32) -> Result<(), AtaError> {
+    for _ in 0..IRQ_HALTS {
+        if pic::irq14_count() != base {
+            return Ok(());
+        }
+        cpu::wait_for_interrupt();
+    }
+    if pic::irq14_count() != base {
+        return Ok(());
+    }
+    Err(AtaError::Timeout {
+        what: "IRQ 14 (sti; hlt)",
+        status: ch.alt_status(),
+    })
 }
 
 /// Polls BM status until INT is set or ACTIVE is clear; returns it.

@@ -12,7 +12,7 @@ use super::Fail;
 use crate::arch::dma_memory::{DmaMemory, Stage};
 use crate::ide::channel::{Channel, DEVCTL_NORMAL};
 use crate::ide::pio;
-use crate::{pic, println};
+use crate::pic;
 
 /// Which VMM the guest runs on. The only signal is `vmdma.mmio_scratch` on
 /// the command line (QEMU has no such region); the suites keep the
@@ -80,7 +80,7 @@ impl Ctx {
         } else {
             Platform::Qemu
         };
-        println!(
+        crate::banner!(
             "vmdma-guest: platform {platform:?}; disk \"{}\" serial \"{}\" firmware \"{}\", {capacity} sectors{}",
             id.model().trimmed(),
             id.serial().trimmed(),

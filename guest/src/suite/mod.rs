@@ -151,7 +151,7 @@ pub fn run(
         Suite::Conformance => CONFORMANCE,
         Suite::ReadOnly => READONLY,
     };
-    println!(
+    crate::banner!(
         "running {} tests (suite={})",
         tests.len(),
         options.suite.name()

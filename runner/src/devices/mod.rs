@@ -7,12 +7,16 @@
 //! - [`mmio`]: the MMIO path for exits that KVM did not handle.
 //! - [`serial`]: COM1 16550 UART (rust-vmm `vm-superio`) → stdout.
 //! - [`debug_exit`]: port 0xF4, ends the run with the value written.
+//! - [`debug_console`]: port 0xE9, the guest's write manifest → `--manifest`.
+//! - [`post_code`]: port 0x80, progress marks (counters recorded at each).
 //! - [`mmio_scratch`]: 64 KiB of RAM-like MMIO (every access exits).
 
 pub mod bus;
 pub mod chipset;
+pub mod debug_console;
 pub mod debug_exit;
 pub mod irq;
 pub mod mmio;
 pub mod mmio_scratch;
+pub mod post_code;
 pub mod serial;

@@ -15,6 +15,54 @@ pub const COM1_LEN: u16 = 8;
 /// COM1's ISA interrupt.
 pub const COM1_IRQ: u32 = 4;
 
+/// The console's writer: `vm-superio` flushes after every byte, which on
+/// stdout is a system call per byte; this passes whole lines on instead
+/// (the flush after a line end goes through) and flushes the rest at
+/// [`ConsoleOut::finish`].
+#[derive(Debug)]
+pub struct ConsoleOut<W: Write> {
+    inner: W,
+    line_end: bool,
+}
+
+impl<W: Write> ConsoleOut<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        ConsoleOut {
+            inner,
+            line_end: false,
+        }
+    }
+
+    /// Flushes everything written so far.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+
+    /// The wrapped writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: Write> Write for ConsoleOut<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(last) = buf.get(..n).and_then(<[u8]>::last) {
+            self.line_end = *last == b'\n';
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.line_end {
+            self.inner.flush()
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The UART as a port-I/O device. Byte accesses only.
 pub struct SerialPort<T: Trigger, W: Write> {
     uart: Serial<T, vm_superio::serial::NoEvents, W>,
@@ -84,5 +132,35 @@ mod tests {
         s.read(5, &mut lsr);
         assert_ne!(lsr[0] & 0x20, 0);
         assert_eq!(s.errors(), 0);
+    }
+
+    /// Counts flushes that reach the inner writer.
+    #[derive(Default)]
+    struct Flushes(Vec<u8>, usize);
+    impl Write for Flushes {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.1 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn console_flushes_at_line_ends_and_finish() {
+        let mut s = SerialPort::new(NoIrq, ConsoleOut::new(Flushes::default()));
+        for &b in b"ab\ncd" {
+            s.write(0, &[b]);
+        }
+        assert_eq!(s.writer_mut().get_ref().0, b"ab\ncd");
+        assert_eq!(
+            s.writer_mut().get_ref().1,
+            1,
+            "one flush, after the line end"
+        );
+        s.writer_mut().finish().unwrap();
+        assert_eq!(s.writer_mut().get_ref().1, 2);
     }
 }

@@ -15,6 +15,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use vmdma_core::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken};
 
+use super::accounting::{DataPathCounters, HostRanges};
 use super::options::{Aio, Cache};
 use super::raw::RawDisk;
 use super::uring::UringDisk;
@@ -24,6 +25,7 @@ use super::uring::UringDisk;
 pub struct Disk<'m> {
     engine: Engine<'m>,
     errors: IoErrors,
+    accounting: Option<(HostRanges, Arc<DataPathCounters>)>,
 }
 
 /// The engine of a [`Disk`].
@@ -68,7 +70,15 @@ impl<'m> Disk<'m> {
         Disk {
             engine,
             errors: IoErrors::default(),
+            accounting: None,
         }
+    }
+
+    /// Counts where the buffers of accepted requests are (guest RAM,
+    /// bounce space, other VMM memory) into `counters`.
+    pub fn with_accounting(mut self, ranges: HostRanges, counters: Arc<DataPathCounters>) -> Self {
+        self.accounting = Some((ranges, counters));
+        self
     }
 
     /// Host I/O errors seen so far (each also failed its command).
@@ -154,12 +164,21 @@ impl<'m> BlockDevice<'m> for Disk<'m> {
     }
 
     fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
+        let iov = match &req {
+            BlockRequest::Read { iov, .. } | BlockRequest::Write { iov, .. } => Some(*iov),
+            BlockRequest::Flush | BlockRequest::Discard { .. } => None,
+        };
         let r = match &mut self.engine {
             Engine::Sync(d) => d.submit(req),
             Engine::Uring(u) => u.submit(req),
         };
-        if let Err(e) = &r {
-            self.errors.note(&Err(*e));
+        match &r {
+            Err(e) => self.errors.note(&Err(*e)),
+            Ok(_) => {
+                if let (Some(iov), Some((ranges, counters))) = (iov, &self.accounting) {
+                    ranges.count_request(counters, iov);
+                }
+            }
         }
         r
     }

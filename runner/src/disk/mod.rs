@@ -1,8 +1,10 @@
 //! Block storage for the guest: raw image files opened as [`Image`]s and
 //! turned into a [`Disk`] backend — synchronous ([`raw`]) or io_uring
 //! ([`uring`]) — with their locks ([`lock`]), direct-I/O rules
-//! ([`direct`]) and the system calls behind them ([`sys`]).
+//! ([`direct`]), the system calls behind them ([`sys`]) and the accounting
+//! of where the data goes ([`accounting`]).
 
+pub mod accounting;
 pub mod backend;
 pub mod direct;
 pub mod lock;

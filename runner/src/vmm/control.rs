@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum StopReason {
 /// Shared run state.
 #[derive(Debug, Default)]
 pub struct RunControl {
-    reason: Mutex<Option<StopReason>>,
+    reason: Mutex<Option<(StopReason, Instant)>>,
     stopping: AtomicBool,
     probe: AtomicBool,
     exits: AtomicU64,
@@ -41,7 +42,7 @@ impl RunControl {
         if r.is_some() {
             return false;
         }
-        *r = Some(reason);
+        *r = Some((reason, Instant::now()));
         self.stopping.store(true, Ordering::SeqCst);
         true
     }
@@ -53,6 +54,11 @@ impl RunControl {
 
     /// The stop reason, once requested.
     pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop().map(|(r, _)| r)
+    }
+
+    /// The stop reason and when it was requested.
+    pub fn stop(&self) -> Option<(StopReason, Instant)> {
         self.reason
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::boot::EntryPoint;
 use crate::boot::layout::{CODE_SELECTOR, DATA_SELECTOR, GDT, GDT_ADDR, TSS_SELECTOR};
+use crate::vmm::coalesced::CoalescedWrite;
 use crate::vmm::exit::VcpuExit;
 
 /// vCPU setup and run errors.
@@ -42,6 +43,13 @@ fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, Vc
     r.map_err(|source| VcpuError::Ioctl { what, source })
 }
 
+/// `KVM_GET_STATS_FD`: `_IO(KVMIO, 0xce)` (not wrapped by kvm-ioctls).
+mod stats_ioctl {
+    #![allow(missing_docs)]
+    vmm_sys_util::ioctl_io_nr!(KVM_GET_STATS_FD, kvm_bindings::KVMIO, 0xce);
+}
+use stats_ioctl::KVM_GET_STATS_FD;
+
 /// CR0.PE: protected mode.
 const CR0_PE: u64 = 1;
 /// CR0.ET: extension type (hard-wired to 1 on modern CPUs).
@@ -64,6 +72,7 @@ const APIC_LVT_MODE_MASK: u32 = 0b111 << 8;
 pub struct Vcpu {
     fd: VcpuFd,
     id: u8,
+    coalesced_ring: bool,
 }
 
 impl Vcpu {
@@ -101,7 +110,11 @@ impl Vcpu {
             ..Default::default()
         };
         ioctl("KVM_SET_FPU", fd.set_fpu(&fpu))?;
-        Ok(Vcpu { fd, id })
+        Ok(Vcpu {
+            fd,
+            id,
+            coalesced_ring: false,
+        })
     }
 
     /// The vCPU index.
@@ -170,9 +183,62 @@ impl Vcpu {
         Ok(regs.rflags & RFLAGS_IF == 0)
     }
 
+    /// A file with this vCPU's binary statistics (`KVM_GET_STATS_FD`, Linux
+    /// 5.14+; read it with [`KvmStats`](super::kvm_stats::KvmStats)).
+    pub fn stats_fd(&self) -> Result<std::fs::File, VcpuError> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: KVM_GET_STATS_FD takes no argument and only returns a new
+        // file descriptor (or -1), touching no memory of ours.
+        let fd = unsafe { vmm_sys_util::ioctl::ioctl(&self.fd, KVM_GET_STATS_FD()) };
+        if fd < 0 {
+            return Err(VcpuError::Ioctl {
+                what: "KVM_GET_STATS_FD",
+                source: kvm_ioctls::Error::last(),
+            });
+        }
+        // SAFETY: the kernel just created `fd` for us; nothing else owns it.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    /// Maps KVM's coalesced-I/O ring, so that [`Vcpu::run`] drains it.
+    pub fn enable_coalesced_ring(&mut self) -> Result<(), VcpuError> {
+        ioctl(
+            "mmap of the coalesced I/O ring",
+            self.fd.map_coalesced_mmio_ring(),
+        )?;
+        self.coalesced_ring = true;
+        Ok(())
+    }
+
+    /// Moves every write KVM coalesced during the last `KVM_RUN` into
+    /// `out`, oldest first.
+    fn drain_coalesced(&mut self, out: &mut Vec<CoalescedWrite>) {
+        if !self.coalesced_ring {
+            return;
+        }
+        while let Ok(Some(e)) = self.fd.coalesced_mmio_read() {
+            // SAFETY: `pio` and `pad` are both a `u32` in the union of
+            // `kvm_coalesced_mmio`, so reading either is reading plain data.
+            let pio = unsafe { e.__bindgen_anon_1.pio };
+            let (Ok(port), Ok(len)) = (u16::try_from(e.phys_addr), u8::try_from(e.len)) else {
+                continue;
+            };
+            // Only port zones are registered; anything else is dropped.
+            if pio == 1 && usize::from(len) <= e.data.len() {
+                out.push(CoalescedWrite {
+                    port,
+                    len,
+                    data: e.data,
+                });
+            }
+        }
+    }
+
     /// Enters the guest until the next exit. A signal (the supervisor's
-    /// kick) gives [`VcpuExit::Interrupted`].
-    pub fn run(&mut self) -> Result<VcpuExit<'_>, VcpuError> {
+    /// kick) gives [`VcpuExit::Interrupted`]. The writes KVM coalesced
+    /// before the exit are appended to `coalesced`, in order: the caller
+    /// applies them before it handles the exit.
+    pub fn run(&mut self, coalesced: &mut Vec<CoalescedWrite>) -> Result<VcpuExit<'_>, VcpuError> {
         // Phase 1: let kvm-ioctls decode; keep only plain values and, for
         // exits with data, the raw location of that data, so the borrow of
         // `self.fd` ends here.
@@ -236,6 +302,8 @@ impl Vcpu {
                 });
             }
         };
+        // Between the phases no view into `kvm_run` exists: drain the ring.
+        self.drain_coalesced(coalesced);
         // Phase 2: rebuild the data views, tied to `&mut self`.
         match raw {
             Raw::Done(exit) => Ok(exit),

@@ -61,15 +61,18 @@ impl Vm {
             "KVM_SET_IDENTITY_MAP_ADDR",
             fd.set_identity_map_address(KVM_IDENTITY_MAP_ADDR),
         )?;
+        // RAM before the irqchip: with an irqchip in place, installing the
+        // first memory slot waited about 5 ms here (nested KVM), a third
+        // of the whole boot; before it, 0.1 ms.
+        let fd = Arc::new(fd);
+        let mut ram = GuestRam::new(ram_size)?;
+        ram.register(&fd, 0)?;
         ioctl("KVM_CREATE_IRQCHIP", fd.create_irq_chip())?;
         let pit = kvm_pit_config {
             flags: KVM_PIT_SPEAKER_DUMMY,
             ..Default::default()
         };
         ioctl("KVM_CREATE_PIT2", fd.create_pit2(pit))?;
-        let fd = Arc::new(fd);
-        let mut ram = GuestRam::new(ram_size)?;
-        ram.register(&fd, 0)?;
         Ok(Vm { fd, kvm, ram })
     }
 

@@ -8,20 +8,51 @@ use vmdma_guest::stamp::SECTOR;
 use super::fail;
 use super::{CANARY, Layout, Mode, Xfer, expect_clean};
 use crate::arch::mem;
+use crate::console::manifest;
 use crate::ide::dma::{self, Direction, DmaOutcome};
 use crate::ide::pio::{self, Width};
-use crate::println;
 use crate::suite::{Ctx, Fail};
 
 impl Ctx {
     /// Announces a write in the manifest (before issuing it).
     pub fn manifest_write(&self, lba: u64, sectors: u32, pattern: u32) {
-        println!("{MANIFEST_PREFIX} write {lba} {sectors} {pattern}");
+        manifest::line(format_args!(
+            "{MANIFEST_PREFIX} write {lba} {sectors} {pattern}"
+        ));
+    }
+
+    /// Announces that the `period` sectors stamped for `from ..` with
+    /// `pattern` are written again and again over `sectors` sectors from
+    /// `lba` (the `repeat` line of
+    /// [`MANIFEST_PREFIX`](vmdma_core::protocol::MANIFEST_PREFIX)).
+    pub fn manifest_repeat(&self, lba: u64, sectors: u64, pattern: u32, from: u64, period: u64) {
+        manifest::line(format_args!(
+            "{MANIFEST_PREFIX} repeat {lba} {sectors} {pattern} {from} {period}"
+        ));
+    }
+
+    /// Announces `count` writes of the `sectors` sectors stamped for
+    /// `from ..` with `pattern`, at the LBAs of
+    /// `BenchLbas::new(seed, base, span, sectors)` (the `random` line).
+    #[expect(clippy::too_many_arguments, reason = "the fields of one manifest line")]
+    pub fn manifest_random(
+        &self,
+        base: u64,
+        span: u64,
+        sectors: u64,
+        count: u64,
+        seed: u64,
+        pattern: u32,
+        from: u64,
+    ) {
+        manifest::line(format_args!(
+            "{MANIFEST_PREFIX} random {base} {span} {sectors} {count} {seed} {pattern} {from}"
+        ));
     }
 
     /// Announces a TRIM in the manifest (before issuing it).
     pub fn manifest_trim(&self, lba: u64, sectors: u64) {
-        println!("{MANIFEST_PREFIX} trim {lba} {sectors}");
+        manifest::line(format_args!("{MANIFEST_PREFIX} trim {lba} {sectors}"));
     }
 
     /// DMA-writes stamped sectors of `pattern` through `layout` without

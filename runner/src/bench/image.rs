@@ -1,0 +1,116 @@
+//! The one image file every run uses: created (or grown) and filled with
+//! data so that reads move real page-cache pages, not holes, and read once
+//! so that it starts page-cached.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Bytes written or read per system call while filling or warming.
+const CHUNK: usize = 1 << 20;
+
+/// The image, removed on drop if the bench created it in the temporary
+/// directory.
+#[derive(Debug)]
+pub struct Image {
+    path: PathBuf,
+    used: u64,
+    remove: bool,
+}
+
+impl Image {
+    /// Uses `path` (or a new file in the temporary directory), at least
+    /// `used` bytes long, with data in every byte the bench touches.
+    pub fn prepare(path: Option<&Path>, used: u64) -> Result<Self, String> {
+        let (path, remove) = match path {
+            Some(p) => (p.to_path_buf(), false),
+            None => (
+                std::env::temp_dir().join(format!("vmdma-bench-{}.img", std::process::id())),
+                true,
+            ),
+        };
+        let image = Image { path, used, remove };
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&image.path)
+            .map_err(|e| format!("image {}: {e}", image.path.display()))?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        if len < used {
+            fill(&f, len, used).map_err(|e| format!("filling {}: {e}", image.path.display()))?;
+        }
+        image.warm()?;
+        Ok(image)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the used part once through the page cache (again after
+    /// `O_DIRECT` writes, which drop the cached pages they overwrite).
+    pub fn warm(&self) -> Result<(), String> {
+        let f = File::open(&self.path).map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = 0;
+        while at < self.used {
+            let n = f.read_at(&mut buf, at).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            at += n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes non-zero data from `from` to `to` (and sets the length).
+fn fill(f: &File, from: u64, to: u64) -> std::io::Result<()> {
+    f.set_len(to)?;
+    let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8 | 1).collect();
+    let mut at = from - from % CHUNK as u64;
+    while at < to {
+        let n = usize::try_from((to - at).min(CHUNK as u64)).unwrap_or(CHUNK);
+        f.write_all_at(chunk.get(..n).unwrap_or(&[]), at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_fills_and_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.img");
+        {
+            let img = Image::prepare(Some(&p), 3 << 20).unwrap();
+            assert_eq!(std::fs::metadata(img.path()).unwrap().len(), 3 << 20);
+        }
+        assert!(p.exists(), "a named image stays");
+        let mut b = [0u8; 1];
+        File::open(&p)
+            .unwrap()
+            .read_at(&mut b, (3 << 20) - 1)
+            .unwrap();
+        assert_ne!(b[0], 0, "filled to the end");
+        let tmp = Image::prepare(None, 4096).unwrap();
+        let tp = tmp.path().to_path_buf();
+        assert!(tp.exists());
+        drop(tmp);
+        assert!(!tp.exists(), "a temporary image goes");
+    }
+}

@@ -1,0 +1,298 @@
+//! One measurement of one mode on one target, and how each target takes
+//! it: vmdma and QEMU boot the same guest ELF on the same image; the host
+//! runs the same commands itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vmdma_core::protocol::MARKS_CALIBRATE;
+
+use super::host;
+use super::parse::{self, GuestReport, Interval};
+use super::plan::{Mode, Sizes, Target};
+use super::spawn::{self, Finished};
+
+/// A boot: process start → first serial byte → exit, and memory.
+#[derive(Clone, Debug, Default)]
+pub struct Boot {
+    /// Spawn to the first byte on stdout.
+    pub first_byte_s: Option<f64>,
+    /// Spawn to the guest's first instruction (the VM built): the process's
+    /// exit less what vmdma reports after that point; `None` for QEMU.
+    pub vm_start_s: Option<f64>,
+    /// Spawn to the guest's exit (its debug-exit write): the process's
+    /// exit less what vmdma reports it spent after the guest's exit
+    /// (tearing the VM down); `None` for QEMU.
+    pub guest_exit_s: Option<f64>,
+    /// Spawn to the process's exit.
+    pub exit_s: f64,
+    /// Peak resident set (vmdma's `--stats-json`).
+    pub max_rss_kib: Option<u64>,
+    /// Resident guest RAM at the end.
+    pub guest_ram_rss_kib: Option<u64>,
+}
+
+/// One calibration section: loops, seconds, and (vmdma) its counters.
+#[derive(Clone, Debug)]
+pub struct Section {
+    /// Iterations (or commands).
+    pub loops: u64,
+    /// Seconds of the section (guest TSC).
+    pub seconds: f64,
+    /// vmdma's counters over the section.
+    pub counters: Option<Interval>,
+}
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    /// Commands of the timed loop.
+    pub commands: u64,
+    /// Bytes per command.
+    pub command_bytes: u64,
+    /// Seconds of the timed loop (I/O modes).
+    pub seconds: f64,
+    /// Per-command seconds: min, mean, p50, p99, max.
+    pub latency: Option<[f64; 5]>,
+    /// TSC frequency and its source.
+    pub tsc: Option<(u64, String)>,
+    /// vmdma's counters over the timed loop.
+    pub counters: Option<Interval>,
+    /// Boot timings (boot mode).
+    pub boot: Option<Boot>,
+    /// Calibration sections (calibrate mode).
+    pub calibrate: BTreeMap<String, Section>,
+}
+
+impl Sample {
+    /// Seconds per command (I/O modes).
+    pub fn per_command(&self) -> f64 {
+        self.seconds / self.commands.max(1) as f64
+    }
+
+    /// The sample as JSON.
+    pub fn to_json(&self) -> Value {
+        let counters = |c: &Interval| {
+            json!({
+                "user_exits": c.user_exits,
+                "user_exits_by_kind": c.user_kinds,
+                "coalesced_writes": c.coalesced,
+                "kernel_exits": c.kernel_exits(),
+                "kvm": c.kvm,
+                "ram_direct_bytes": c.ram_direct_bytes,
+                "bounce_bytes": c.bounce_bytes,
+                "vmm_buffer_bytes": c.vmm_buffer_bytes,
+                "host_seconds": c.seconds,
+            })
+        };
+        json!({
+            "commands": self.commands,
+            "command_bytes": self.command_bytes,
+            "seconds": self.seconds,
+            "latency_s": self.latency.map(|l| json!({
+                "min": l[0], "mean": l[1], "p50": l[2], "p99": l[3], "max": l[4]})),
+            "tsc": self.tsc.as_ref().map(|(hz, src)| json!({"hz": hz, "source": src})),
+            "counters": self.counters.as_ref().map(counters),
+            "boot": self.boot.as_ref().map(|b| json!({
+                "first_byte_s": b.first_byte_s, "vm_start_s": b.vm_start_s,
+                "guest_exit_s": b.guest_exit_s, "exit_s": b.exit_s,
+                "max_rss_kib": b.max_rss_kib, "guest_ram_rss_kib": b.guest_ram_rss_kib})),
+            "calibrate": self.calibrate.iter().map(|(k, s)| (k.clone(), json!({
+                "loops": s.loops, "seconds": s.seconds,
+                "counters": s.counters.as_ref().map(counters)}))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// Everything a run needs besides the mode and target.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// This binary (for the vmdma runs).
+    pub vmdma: &'a Path,
+    /// The QEMU binary.
+    pub qemu: &'a str,
+    /// The guest ELF.
+    pub kernel: &'a Path,
+    /// The image.
+    pub image: &'a Path,
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// How big the measurements are.
+    pub sizes: Sizes,
+    /// Longest run.
+    pub timeout: Duration,
+    /// Scratch directory for stats files.
+    pub scratch: &'a Path,
+}
+
+/// The guest's report, checked: the bench passed and the loop ran the
+/// expected commands.
+fn checked_report(mode: &Mode, setup: &Setup<'_>, f: &Finished) -> Result<GuestReport, String> {
+    let name = match mode {
+        Mode::Seq { .. } | Mode::Rand { .. } => mode.family(),
+        Mode::Boot => "boot",
+        Mode::Calibrate => "calibrate",
+    };
+    let r = parse::guest_output(name, &f.stdout);
+    if !r.passed {
+        return Err(format!(
+            "the guest's benchmark did not pass (status {:?}): {}{}",
+            f.code,
+            last_lines(&f.stdout),
+            last_lines(&f.stderr)
+        ));
+    }
+    let want = mode.commands(&setup.sizes);
+    if mode.is_io() && (r.commands != want || r.tsc_hz == 0) {
+        return Err(format!(
+            "the guest reported {} commands at {} Hz, expected {want}",
+            r.commands, r.tsc_hz
+        ));
+    }
+    Ok(r)
+}
+
+fn last_lines(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// Turns the guest's report (and vmdma's stats, if any) into a sample.
+fn sample(mode: &Mode, r: &GuestReport, f: &Finished, stats: Option<&Value>) -> Sample {
+    let hz = r.tsc_hz.max(1) as f64;
+    let mut s = Sample {
+        commands: r.commands,
+        command_bytes: mode.command_bytes(),
+        seconds: r.cycles as f64 / hz,
+        latency: r.latency.map(|l| l.map(|c| c as f64 / hz)),
+        tsc: (r.tsc_hz != 0).then(|| (r.tsc_hz, r.tsc_source.clone())),
+        counters: stats.and_then(parse::bench_loop),
+        ..Sample::default()
+    };
+    if *mode == Mode::Boot {
+        let (rss, ram) = stats.map(parse::memory).unwrap_or((None, None));
+        let exit_s = f.exit.as_secs_f64();
+        s.boot = Some(Boot {
+            first_byte_s: f.first_byte.map(|d| d.as_secs_f64()),
+            vm_start_s: stats
+                .and_then(parse::after_vm_start)
+                .map(|after| exit_s - after),
+            guest_exit_s: stats
+                .and_then(parse::after_guest_exit)
+                .map(|after| exit_s - after),
+            exit_s,
+            max_rss_kib: rss,
+            guest_ram_rss_kib: ram,
+        });
+    }
+    if *mode == Mode::Calibrate {
+        for (name, code) in MARKS_CALIBRATE {
+            if let Some(&(loops, cycles)) = r.calibrate.get(name) {
+                s.calibrate.insert(
+                    name.to_string(),
+                    Section {
+                        loops,
+                        seconds: cycles as f64 / hz,
+                        counters: stats.and_then(|v| parse::interval(v, code, code + 1)),
+                    },
+                );
+            }
+        }
+    }
+    s
+}
+
+/// Runs `mode` on vmdma with disk options `opts`.
+fn vmdma(mode: &Mode, opts: Option<&str>, setup: &Setup<'_>, run: u32) -> Result<Sample, String> {
+    let stats = setup.scratch.join(format!("stats-{run}.json"));
+    let disk = match opts {
+        Some(o) => format!("{},{o}", setup.image.display()),
+        None => setup.image.display().to_string(),
+    };
+    let mut c = Command::new(setup.vmdma);
+    c.arg("run")
+        .arg("--kernel")
+        .arg(setup.kernel)
+        .args(["--disk", &disk])
+        .args(["--memory", &setup.memory.to_string()])
+        .args(["--timeout", &setup.timeout.as_secs_f64().to_string()])
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(["--cmdline", &mode.guest_cmdline(&setup.sizes)]);
+    let f = spawn::run(c, setup.timeout + Duration::from_secs(10))?;
+    let r = checked_report(mode, setup, &f)?;
+    let text = std::fs::read_to_string(&stats).map_err(|e| format!("stats: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("stats: {e}"))?;
+    let s = sample(mode, &r, &f, Some(&v));
+    if mode.is_io() && s.counters.is_none() {
+        return Err("no marks around the timed loop in --stats-json".into());
+    }
+    Ok(s)
+}
+
+/// Runs `mode` on QEMU with `-drive` options `opts`.
+fn qemu(mode: &Mode, opts: &str, setup: &Setup<'_>) -> Result<Sample, String> {
+    let secs = setup.timeout.as_secs().max(1);
+    let mut c = Command::new("timeout");
+    c.args(["-k", "5", &secs.to_string(), setup.qemu])
+        .args(["-accel", "kvm", "-M", "pc"])
+        .args(["-m", &format!("{}M", setup.memory >> 20)])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .args(["-serial", "stdio"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=ide,index=0,{opts}",
+            setup.image.display()
+        ))
+        .arg("-kernel")
+        .arg(setup.kernel)
+        .args(["-append", &mode.guest_cmdline(&setup.sizes)]);
+    let f = spawn::run(c, setup.timeout + Duration::from_secs(15))?;
+    let r = checked_report(mode, setup, &f)?;
+    Ok(sample(mode, &r, &f, None))
+}
+
+/// Runs `mode` on `target`; `host_files` are the host's open images
+/// (buffered, `O_DIRECT` if supported).
+pub fn take(
+    mode: &Mode,
+    target: &Target,
+    setup: &Setup<'_>,
+    host_files: &HostFiles,
+    run: u32,
+) -> Result<Sample, String> {
+    match target {
+        Target::Vmdma(opts) => vmdma(mode, opts.as_deref(), setup, run),
+        Target::Qemu(opts) => qemu(mode, opts, setup),
+        Target::Host { direct } => {
+            let f = if *direct {
+                host_files.direct.as_ref()
+            } else {
+                host_files.buffered.as_ref()
+            }
+            .ok_or("not supported on this file system")?;
+            let commands = mode.commands(&setup.sizes);
+            let r = host::run(f, mode, commands, setup.sizes.random_span)?;
+            Ok(Sample {
+                commands,
+                command_bytes: mode.command_bytes(),
+                seconds: r.seconds,
+                latency: r.latency,
+                ..Sample::default()
+            })
+        }
+    }
+}
+
+/// The image opened for the host runs.
+#[derive(Debug)]
+pub struct HostFiles {
+    /// Through the page cache.
+    pub buffered: Option<std::fs::File>,
+    /// With `O_DIRECT` (`None`: not supported or not asked for).
+    pub direct: Option<std::fs::File>,
+}

@@ -1,0 +1,120 @@
+//! `vmdma bench` end to end with tiny counts: every column runs (QEMU
+//! where installed), the markdown and JSON reports appear, and the
+//! counters the report is built from are there. Nothing about time is
+//! asserted.
+
+mod common;
+
+use common::{kvm_available, qemu_available, status, stderr};
+use serde_json::Value;
+
+#[test]
+fn bench_runs_end_to_end() {
+    if !kvm_available() {
+        return;
+    }
+    let with_qemu = qemu_available();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let md = dir.path().join("bench.md");
+    let image = dir.path().join("bench.img");
+    let mut args = vec![
+        "bench",
+        "--runs",
+        "1",
+        "--total",
+        "8K",
+        "--sizes",
+        "4K",
+        "--random-count",
+        "2",
+        "--random-span",
+        "1M",
+        "--modes",
+        "seq-write,rand-read,boot,calibrate",
+        "--qemu-drive",
+        "cache=writeback",
+        "--timeout",
+        "120",
+    ];
+    if !with_qemu {
+        args.extend(["--qemu", "none"]);
+    }
+    let (j, m, i) = (
+        json.to_str().unwrap(),
+        md.to_str().unwrap(),
+        image.to_str().unwrap(),
+    );
+    args.extend(["--json", j, "--markdown", m, "--image", i]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmdma"))
+        .args(&args)
+        .output()
+        .expect("vmdma bench starts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        status(&out),
+        0,
+        "stdout:\n{text}\nstderr:\n{}",
+        stderr(&out)
+    );
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert_eq!(
+        table.trim(),
+        text.trim(),
+        "the markdown file is what was printed"
+    );
+    for section in [
+        "### Throughput",
+        "### Exits per command",
+        "### Boot",
+        "### Cost model",
+    ] {
+        assert!(table.contains(section), "{section} missing:\n{table}");
+    }
+
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["format"], "vmdma-bench/1");
+    let modes: Vec<&str> = v["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            "seq-write 4K",
+            "rand-read 4K poll libata",
+            "rand-read 4K irq libata",
+            "rand-read 4K poll minimal",
+            "rand-read 4K irq minimal",
+            "boot",
+            "calibrate"
+        ]
+    );
+    let col = |mode: usize, label: &str| v["modes"][mode]["columns"][label].clone();
+    // vmdma: counters between the marks, the RAM path without copies.
+    let run = &col(1, "vmdma")["runs"][0];
+    assert_eq!(run["commands"], 2, "{run:#}");
+    let c = &run["counters"];
+    assert_eq!(c["user_exits"], 2 * 11, "libata shape, coalesced: {c:#}");
+    assert_eq!(c["ram_direct_bytes"], 2 * 4096);
+    assert_eq!(c["vmm_buffer_bytes"], 0, "no RAM DMA byte copied");
+    assert_eq!(c["bounce_bytes"], 0);
+    assert_eq!(col(3, "vmdma")["runs"][0]["counters"]["user_exits"], 2 * 5);
+    assert!(run["tsc"]["hz"].as_u64().unwrap() > 0);
+    assert!(col(1, "vmdma")["floor"]["floor_s"].as_f64().unwrap() > 0.0);
+    // The host limit ran the same commands.
+    assert_eq!(col(0, "host pread/pwrite")["runs"][0]["commands"], 2);
+    // Boot: timings and memory.
+    let boot = &col(5, "vmdma")["runs"][0]["boot"];
+    assert!(boot["first_byte_s"].as_f64().unwrap() > 0.0, "{boot:#}");
+    assert!(boot["max_rss_kib"].as_u64().unwrap() > 0);
+    // QEMU ran the same modes, or the column says why not.
+    let q = col(1, "QEMU cache=writeback");
+    if with_qemu {
+        assert_eq!(q["runs"][0]["commands"], 2, "{q:#}");
+    } else {
+        assert!(q["absent"].as_str().unwrap().contains("QEMU"), "{q:#}");
+    }
+}
