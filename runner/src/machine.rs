@@ -110,11 +110,9 @@ pub struct RunReport {
     pub marks: Vec<Mark>,
     /// Marks beyond [`crate::marks::MAX_MARKS`], not recorded.
     pub marks_dropped: u64,
-    /// The process's peak resident set and the guest RAM's share of it
-    /// (filled in by [`RunReport::read_memory_use`]).
+    /// The process's peak resident set (filled in by
+    /// [`RunReport::read_memory_use`]) and the guest RAM's share of it.
     pub memory: MemoryUse,
-    /// Host addresses of guest RAM, for [`RunReport::read_memory_use`].
-    pub ram_range: std::ops::Range<usize>,
     /// Whether KVM coalesced the side-effect-free port writes.
     pub coalesced_pio: bool,
 }
@@ -149,16 +147,15 @@ impl RunReport {
             marks: Vec::new(),
             marks_dropped: 0,
             memory: MemoryUse::default(),
-            ram_range: 0..0,
             coalesced_pio: false,
         }
     }
 
-    /// Reads the process's memory use into [`RunReport::memory`]. Called on
-    /// the supervisor thread: it opens /proc, which the sandboxed vCPU
-    /// thread may not.
+    /// Reads the process's peak resident set into [`RunReport::memory`].
+    /// Called on the supervisor thread: it opens /proc, which the
+    /// sandboxed vCPU thread may not.
     pub fn read_memory_use(&mut self) {
-        self.memory = proc_memory::read(&self.ram_range);
+        self.memory.max_rss_kib = proc_memory::max_rss_kib();
     }
 }
 
@@ -338,7 +335,6 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
             arena..arena + std::mem::size_of::<GuestBounceArena>()
         },
     };
-    let ram_range = ranges.ram.clone();
     let backend = backend.with_accounting(ranges, data_path.clone());
     let chipset = Arc::new(Mutex::new(
         Chipset::new(
@@ -462,10 +458,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         data_path: end.data_path,
         marks,
         marks_dropped,
-        // Read by the supervisor thread (the vCPU thread's sandbox has no
-        // `open`): see `RunReport::ram_range`.
-        memory: MemoryUse::default(),
-        ram_range,
+        // The peak RSS is read by the supervisor thread (the vCPU thread's
+        // sandbox has no `open`).
+        memory: MemoryUse {
+            max_rss_kib: None,
+            guest_ram_rss_kib: vm.ram().resident_bytes().map(|b| b / 1024),
+        },
         coalesced_pio,
     })
 }

@@ -113,6 +113,23 @@ impl GuestRam {
         self.len
     }
 
+    /// Bytes of the mapping resident in host memory now (`mincore`), or
+    /// `None` if the kernel refuses. This is how much RAM the guest has
+    /// touched: the mapping is anonymous and populated on first touch.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let page = 4096usize;
+        let mut vec = vec![0u8; self.len.div_ceil(page)];
+        // SAFETY: `ptr..ptr + len` is this object's live mapping (page
+        // aligned, from mmap); `vec` has one byte per page of it, as
+        // mincore(2) writes.
+        let r = unsafe { libc::mincore(self.ptr.as_ptr().cast(), self.len, vec.as_mut_ptr()) };
+        if r != 0 {
+            return None;
+        }
+        let pages = vec.iter().filter(|&&b| b & 1 != 0).count();
+        Some(pages as u64 * page as u64)
+    }
+
     /// Always false: a mapping is never empty (`new` refuses size 0).
     pub fn is_empty(&self) -> bool {
         self.len == 0
