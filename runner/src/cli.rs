@@ -102,10 +102,11 @@ pub struct BenchArgs {
     /// [default: a file in the temporary directory, removed afterwards].
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
-    /// vmdma columns: `default` (the plain image) or the options appended
-    /// to `--disk PATH,` (e.g. `aio=io_uring,cache=none` once the runner
-    /// takes them). Repeat for more columns.
-    #[arg(long = "vmdma-disk", value_name = "OPTS", default_values = ["default"])]
+    /// vmdma columns: `default` (the plain image: `aio=io_uring`, the page
+    /// cache) or the options appended to `--disk PATH,` (e.g. `aio=sync`,
+    /// `cache=none`). Repeat for more columns; the first is the one the
+    /// ratios compare against.
+    #[arg(long = "vmdma-disk", value_name = "OPTS", default_values = ["default", "aio=sync"])]
     pub vmdma_disk: Vec<String>,
     /// QEMU columns: options appended to `-drive file=IMG,format=raw,if=ide,`.
     /// Repeat for more columns.
