@@ -114,7 +114,10 @@ fn plain(role: Role) -> Vec<(i64, &'static str)> {
             ),
             (libc::SYS_fsync, "final flush"),
             (libc::SYS_fallocate, "TRIM with aio=sync"),
-            (libc::SYS_mincore, "the guest RAM's resident size at the end (--stats-json)"),
+            (
+                libc::SYS_mincore,
+                "the guest RAM's resident size at the end (--stats-json)",
+            ),
         ]),
         Role::Io => v.extend([
             (libc::SYS_epoll_wait, "sleeping until a completion or stop"),
