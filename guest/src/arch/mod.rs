@@ -16,3 +16,4 @@ pub mod idt;
 pub mod io;
 pub mod mem;
 pub mod mmio;
+pub mod phys;
