@@ -4,7 +4,7 @@
 //! its data phase; SRST held high; SRST storms. The device must ignore what
 //! the protocol says it ignores and finish the command it accepted.
 
-use vmdma_guest::ata::regs::{cmd, devctl, reg, status};
+use vmdma_guest::ata::regs::{bm, cmd, devctl, reg, status};
 use vmdma_guest::ata::taskfile::Drive;
 use vmdma_guest::msg;
 use vmdma_guest::stamp::SECTOR;
@@ -280,4 +280,137 @@ pub fn srst_storm(hx: &mut Hx) -> CaseResult {
         return fail!("status {st:#04x} after the SRST storm");
     }
     pass!("idle after the storm")
+}
+
+/// Every BMDMA register offset (both channels) written with all-ones and
+/// zeros at every width; START must only ever be set by a byte write, and
+/// the secondary channel (no drive) must start nothing. Then a DMA works.
+pub fn bm_registers_every_width(hx: &mut Hx) -> CaseResult {
+    let base = hx.ide.bmiba;
+    let saved = hx.ctx.ch.prd_pointer();
+    for off in 0..16u16 {
+        if off % 8 == 0 {
+            // START of either channel: only byte writes (below) may set it.
+            io::outw(base + off, 0xFFFE);
+            io::outl(base + off, 0xFFFF_FFFE);
+            continue;
+        }
+        io::outw(base + off, 0xFFFF);
+        io::outw(base + off, 0);
+        if off % 4 == 0 {
+            io::outl(base + off, 0xFFFF_FFFF);
+            io::outl(base + off, 0);
+        }
+    }
+    let cmd_after_wide = hx.ctx.ch.bm_cmd();
+    // The secondary channel's START with a garbage table: no drive there.
+    io::outl(base + 12, 0xE000_0000);
+    io::outb(base + 8, bm::CMD_START);
+    let sec = io::inb(base + 10);
+    io::outb(base + 8, 0);
+    io::outb(base + 10, 0x06);
+    hx.ctx.ch.set_prd_pointer(saved);
+    hx.ctx.ch.set_bm_cmd(0);
+    let _ = hx.ctx.ch.clear_bm_status();
+    if cmd_after_wide & bm::CMD_START != 0 {
+        return fail!("a word or dword write set START (BM command {cmd_after_wide:#04x})");
+    }
+    if sec & bm::STATUS_ERR != 0 {
+        return fail!("the secondary channel's START set ERR (BM status {sec:#04x})");
+    }
+    let (lba, pattern) = hx.stamped(2)?;
+    let buf = hx.data_at(0)?;
+    hx.prds(&[(buf, (2 * SECTOR as u32) | EOT)])?;
+    let o = hx.read(lba, 2)?;
+    Ok(
+        match dma_verdict(&o, |side| {
+            hx.check_side(side, &[(0, 2 * SECTOR, Expect::Stamps { lba, pattern })])
+        }) {
+            Verdict::Pass(_) => Verdict::Pass(msg!("wide writes ignored; DMA works afterwards")),
+            v => v,
+        },
+    )
+}
+
+/// READ DMA with the BM direction bit saying "read memory", and WRITE DMA
+/// (announced) with it saying "write memory": the ATA command decides the
+/// direction (as in QEMU), or the device refuses.
+pub fn bm_direction_mismatch(hx: &mut Hx) -> CaseResult {
+    let (lba, pattern) = hx.stamped(2)?;
+    let buf = hx.data_at(0)?;
+    hx.prds(&[(buf, (2 * SECTOR as u32) | EOT)])?;
+    let mode = Mode::for_range(lba, 2);
+    let tf = mode.taskfile(lba, 2)?;
+    let table = hx.table()?;
+    let o = hx.dma(mode.dma_opcode(Direction::ToMemory), &tf, false, table)?;
+    let read = dma_verdict(&o, |side| {
+        hx.check_side(side, &[(0, 2 * SECTOR, Expect::Stamps { lba, pattern })])
+    });
+    hx.canaries();
+    let wlba = hx.ctx.alloc(2)?;
+    let new = hx.ctx.pattern();
+    hx.ctx.build(wlba, 2, new)?;
+    let layout = Layout::ram(0, 2 * SECTOR)?;
+    hx.ctx.scatter(&layout)?;
+    hx.ctx.load_prds(&layout)?;
+    let tf = Mode::for_range(wlba, 2).taskfile(wlba, 2)?;
+    hx.ctx.manifest_write(wlba, 2, new);
+    hx.dirty(wlba, 2)?;
+    let o = hx.dma(
+        Mode::for_range(wlba, 2).dma_opcode(Direction::FromMemory),
+        &tf,
+        true,
+        table,
+    )?;
+    let write = dma_verdict(&o, |side| {
+        if side == super::raw::Side::Refused {
+            return Ok(());
+        }
+        hx.canaries();
+        hx.ctx.read_dma_verify(wlba, 2, new).map_err(|f| f.0)?;
+        hx.canaries();
+        Ok(())
+    });
+    match (&read, &write) {
+        (Verdict::Pass(_), Verdict::Pass(_)) => pass!("the ATA command decides the direction"),
+        (Verdict::Fail(m), _) | (_, Verdict::Fail(m)) => fail!("{m}"),
+        _ => Ok(Verdict::Reject(msg!(
+            "read {}, write {}",
+            read.word(),
+            write.word()
+        ))),
+    }
+}
+
+/// READ DMA issued to the absent slave, then START: ignored (no IRQ, no
+/// data); the master then works.
+pub fn dma_command_to_absent_slave(hx: &mut Hx) -> CaseResult {
+    let (lba, _) = hx.stamped(2)?;
+    let buf = hx.data_at(0)?;
+    hx.prds(&[(buf, (2 * SECTOR as u32) | EOT)])?;
+    let table = hx.table()?;
+    let mut tf = Mode::for_range(lba, 2).taskfile(lba, 2)?;
+    tf.device |= vmdma_guest::ata::regs::device::DEV1;
+    let ch = &hx.ctx.ch;
+    ch.stop_bus_master();
+    let _ = ch.status();
+    ch.drain_irq();
+    ch.write(reg::DEVICE, Drive::Slave.select_bits());
+    ch.load(&tf);
+    ch.set_prd_pointer(table);
+    ch.set_bm_cmd(bm::CMD_WRITE_MEMORY);
+    ch.command(Mode::for_range(lba, 2).dma_opcode(Direction::ToMemory));
+    hx.start();
+    for _ in 0..64 {
+        let _ = hx.ctx.ch.alt_status();
+    }
+    let irq = hx.ctx.ch.irq_requested();
+    hx.stop();
+    let _ = hx.ctx.ch.clear_bm_status();
+    hx.ctx.ch.select(Drive::Master)?;
+    hx.check_data(&[]).map_err(Fail)?;
+    if irq {
+        return fail!("the command to the absent slave raised an interrupt");
+    }
+    pass!("ignored: no interrupt, no data")
 }

@@ -43,6 +43,14 @@ pub const CASES: &[Case] = &[
         "prd_sector_in_8_mmio_pages",
         prd_addr::prd_sector_in_8_mmio_pages,
     ),
+    Case::new(
+        "prd_mmio_long_exact_writeback",
+        prd_addr::prd_mmio_long_exact_writeback,
+    ),
+    Case::new(
+        "prd_table_straddles_ram_end",
+        prd_addr::prd_table_straddles_ram_end,
+    ),
     // The shape of the PRD table.
     Case::new("prd_count_zero_is_64k", prd_table::prd_count_zero_is_64k),
     Case::new("prd_count_one_is_64k", prd_table::prd_count_one_is_64k),
@@ -118,6 +126,12 @@ pub const CASES: &[Case] = &[
     Case::new("command_while_pio_in", busy::command_while_pio_in),
     Case::new("command_while_pio_out", busy::command_while_pio_out),
     Case::new("bm_start_while_pio_in", busy::bm_start_while_pio_in),
+    Case::new("bm_registers_every_width", busy::bm_registers_every_width),
+    Case::new("bm_direction_mismatch", busy::bm_direction_mismatch),
+    Case::new(
+        "dma_command_to_absent_slave",
+        busy::dma_command_to_absent_slave,
+    ),
     Case::new("srst_held_high", busy::srst_held_high),
     Case::new("srst_storm", busy::srst_storm),
     // Every opcode.

@@ -178,29 +178,37 @@ pub fn prd_into_prd_table(hx: &mut Hx) -> CaseResult {
     }))
 }
 
-/// Reads 2 stamped sectors with the PRD table pointer at `table`.
-fn table_at(hx: &mut Hx, table: u32) -> CaseResult {
+/// Reads 2 stamped sectors with the PRD table pointer at `table`; data may
+/// land in the first `allowed` bytes of the data buffer (an entry the
+/// guest wrote points there), nowhere else.
+fn table_at(hx: &mut Hx, table: u32, allowed: usize) -> CaseResult {
     let (lba, _) = hx.stamped(2)?;
     let mode = crate::suite::io::Mode::for_range(lba, 2);
     let tf = mode.taskfile(lba, 2)?;
     let op = mode.dma_opcode(crate::ide::dma::Direction::ToMemory);
     let o = hx.dma(op, &tf, true, table)?;
-    Ok(dma_verdict(&o, |_| hx.check_data(&[])))
+    Ok(dma_verdict(&o, |_| {
+        if allowed == 0 {
+            hx.check_data(&[])
+        } else {
+            hx.check_data(&[(0, allowed, Expect::Any)])
+        }
+    }))
 }
 
 /// The PRD table pointer in a hole: the entries cannot be fetched.
 pub fn prd_table_in_hole(hx: &mut Hx) -> CaseResult {
-    table_at(hx, HOLE)
+    table_at(hx, HOLE, 0)
 }
 
 /// The PRD table pointer far beyond RAM.
 pub fn prd_table_beyond_ram(hx: &mut Hx) -> CaseResult {
-    table_at(hx, FAR)
+    table_at(hx, FAR, 0)
 }
 
 /// The PRD table pointer on the local APIC window.
 pub fn prd_table_at_lapic(hx: &mut Hx) -> CaseResult {
-    table_at(hx, LAPIC)
+    table_at(hx, LAPIC, 0)
 }
 
 /// The PRD table in the MMIO scratch region (vmdma only): the walk reads
@@ -404,4 +412,68 @@ pub fn prd_sector_in_8_mmio_pages(hx: &mut Hx) -> CaseResult {
             .verify_stage(lba, 1, pattern)
             .map_err(|f| msg!("the MMIO pieces: {}", f.0))
     }))
+}
+
+/// A 1 KiB PRD in the MMIO scratch region for a one-sector read (vmdma
+/// only): the bounce buffer is written back with the length really
+/// transferred, so the second half keeps its canaries (the CVE-2024-8612
+/// class: no uninitialised bounce bytes reach the target).
+pub fn prd_mmio_long_exact_writeback(hx: &mut Hx) -> CaseResult {
+    let Some(s) = hx.ctx.scratch else {
+        return skip_case!("no MMIO scratch region (QEMU has none)");
+    };
+    let Ok(base) = u32::try_from(s.base) else {
+        return skip_case!("the MMIO scratch region is above 4 GiB");
+    };
+    let word = u64::from_ne_bytes([CANARY; 8]);
+    for i in 0..(1024 / 8) {
+        if !mmio::write64(s.base + 8 * i, word) {
+            return Ok(Verdict::Fail(Msg::from_text("MMIO scratch write refused")));
+        }
+    }
+    let (lba, pattern) = hx.stamped(1)?;
+    hx.prds(&[(base, 1024 | EOT)])?;
+    let o = hx.read(lba, 1)?;
+    let mut got = [0u8; 1024];
+    for (i, w) in got.chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(
+            &mmio::read64(s.base + 8 * i as u64)
+                .unwrap_or(0)
+                .to_le_bytes(),
+        );
+    }
+    Ok(dma_verdict(&o, |side| {
+        hx.check_data(&[])?;
+        let (first, second) = got.split_at(SECTOR);
+        if mem::first_not(second, CANARY).is_some() {
+            return Err(Msg::from_text(
+                "the bounce write-back reached past the transferred sector",
+            ));
+        }
+        if side == Side::Refused && mem::first_not(first, CANARY).is_none() {
+            return Ok(());
+        }
+        if let Some(st) = hx.ctx.stage.bytes.get_mut(..SECTOR) {
+            mem::copy(st, first);
+        }
+        hx.ctx
+            .verify_stage(lba, 1, pattern)
+            .map_err(|f| msg!("the transferred sector: {}", f.0))
+    }))
+}
+
+/// The PRD table's only entry straddles the end of RAM: its address dword
+/// (the data buffer) in the last 4 bytes of RAM, its count and EOT past
+/// the end.
+pub fn prd_table_straddles_ram_end(hx: &mut Hx) -> CaseResult {
+    let Ok(end) = u32::try_from(hx.ram_end) else {
+        return skip_case!("RAM ends above 4 GiB");
+    };
+    let last = hx.ram_end - 8;
+    let buf = hx.data_at(0)?;
+    // The 8 RAM bytes before the end: [.., address of the entry].
+    if !phys::fill(last, 8, 0) || !mmio::write32(last + 4, buf) {
+        return skip_case!("the last RAM bytes are not free");
+    }
+    table_at(hx, end - 4, 2 * SECTOR)
 }
