@@ -60,6 +60,17 @@ impl Cut {
     }
 }
 
+/// Waits until the device asks for the next PIO block (BSY clear, DRQ).
+fn wait_drq(hx: &Hx) -> Result<(), Fail> {
+    let st = hx.ctx.ch.wait_not_busy("the next PIO block")?;
+    if st & status::DRQ == 0 {
+        return Err(Fail(msg!(
+            "no DRQ for the next PIO block (status {st:#04x})"
+        )));
+    }
+    Ok(())
+}
+
 /// After the cut: wait for BSY to clear (bounded), and if the command is
 /// still pending (DRQ: a DMA never started, or a PIO phase), end it with
 /// SRST. Acknowledges INTRQ and BM INT/ERR.
@@ -214,6 +225,10 @@ fn pio_in_cut(hx: &mut Hx, cut: Cut) -> CaseResult {
         .issue(&tf, Mode::for_range(lba, 8).pio_opcode(false))?;
     pio_in(hx, 0, 2)?;
     if cut == Cut::Stop {
+        // Wait for the next block first: QEMU 7.2 cancels a PIO read still
+        // in flight on START 1->0 (its cancel path treats buffered PIO reads
+        // like DMA), which would make the verdict depend on timing.
+        wait_drq(hx)?;
         hx.start();
     }
     cut.apply(hx);
@@ -245,6 +260,7 @@ fn pio_out_cut(hx: &mut Hx, cut: Cut) -> CaseResult {
         .issue(&tf, Mode::for_range(lba, 8).pio_opcode(true))?;
     pio_out(hx, 0, 3)?;
     if cut == Cut::Stop {
+        wait_drq(hx)?;
         hx.start();
     }
     cut.apply(hx);
@@ -309,12 +325,12 @@ pub fn stop_mid_flush(hx: &mut Hx) -> CaseResult {
     flush_cut(hx, Cut::Stop)
 }
 
-/// BM START 0→1→0 in the middle of READ SECTORS.
+/// BM START 0→1→0 in the middle of READ SECTORS (between two blocks).
 pub fn stop_mid_pio_in(hx: &mut Hx) -> CaseResult {
     pio_in_cut(hx, Cut::Stop)
 }
 
-/// BM START 0→1→0 in the middle of WRITE SECTORS.
+/// BM START 0→1→0 in the middle of WRITE SECTORS (between two blocks).
 pub fn stop_mid_pio_out(hx: &mut Hx) -> CaseResult {
     pio_out_cut(hx, Cut::Stop)
 }
