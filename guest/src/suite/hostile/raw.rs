@@ -15,7 +15,7 @@ use super::env::Hx;
 use crate::arch::dma_memory::DATA_LEN;
 use crate::arch::mem;
 use crate::ide::channel::WAIT_POLLS;
-use crate::suite::io::{CANARY, Mode};
+use crate::suite::io::{CANARY, Layout, Mode, Xfer, expect_clean};
 
 /// The PRD EOT flag (dword 1 bit 31).
 pub const EOT: u32 = 1 << 31;
@@ -345,25 +345,19 @@ impl Hx {
         )
     }
 
-    /// Writes `sectors` fresh stamps at a fresh LBA (announced); returns
-    /// (LBA, pattern).
+    /// Writes `sectors` fresh stamps of one new pattern at a fresh LBA, in
+    /// commands of at most 256 sectors (announced); returns (LBA, pattern)
+    /// and leaves the data buffer full of canaries.
     pub fn stamped(&mut self, sectors: u32) -> Result<(u64, u32), Fail> {
         let lba = self.ctx.alloc(u64::from(sectors))?;
+        let pattern = self.ctx.pattern();
         let mut done = 0;
-        let mut pattern = 0;
         while done < sectors {
             let n = (sectors - done).min(256);
-            // One pattern for the whole range: build and write chunk by
-            // chunk with the same pattern.
-            if done == 0 {
-                pattern = self.ctx.pattern();
-            }
             let at = lba + u64::from(done);
-            self.ctx.manifest_write(at, n, pattern);
-            let layout = crate::suite::io::Layout::ram(0, n as usize * SECTOR)?;
-            let x = crate::suite::io::Xfer::new(at, n);
-            let o = self.ctx.dma_write_unannounced(&x, pattern, &layout)?;
-            crate::suite::io::expect_clean("stamping write", &o)?;
+            let layout = Layout::ram(0, n as usize * SECTOR)?;
+            let o = self.ctx.dma_write(&Xfer::new(at, n), pattern, &layout)?;
+            expect_clean("stamping write", &o)?;
             done += n;
         }
         mem::fill(&mut self.ctx.mem.data, CANARY);
