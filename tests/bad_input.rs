@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::File;
 
-use common::elf_builder::{ElfBuilder, LOAD_ADDR, code};
+use common::elf_builder::{ElfBuilder, ExtraLoad, LOAD_ADDR, code};
 use common::{assert_one_line_error, make_fifo, status, vmdma, vmdma_guarded, write_file};
 
 fn kernel(dir: &std::path::Path, b: &ElfBuilder) -> String {
@@ -70,6 +70,22 @@ fn segment_outside_ram() {
         "16M",
     ]);
     assert_one_line_error(&o, 65, "outside guest RAM");
+}
+
+/// Two PT_LOAD segments over the same memory: loading the second (here its
+/// zeroed tail) would wipe the first one's code. Before this check such a
+/// kernel booted and died later in a KVM emulation failure.
+#[test]
+fn overlapping_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = good();
+    b.extra_loads.push(ExtraLoad {
+        paddr: LOAD_ADDR,
+        data: Vec::new(),
+        mem_size: 0x1000,
+    });
+    let o = vmdma(&["run", "--kernel", &kernel(dir.path(), &b)]);
+    assert_one_line_error(&o, 65, "segments 0 and 1 overlap in memory");
 }
 
 #[test]

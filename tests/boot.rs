@@ -72,6 +72,25 @@ fn triple_fault_is_a_shutdown() {
     assert!(stderr(&o).contains("triple-fault"), "{}", stderr(&o));
 }
 
+/// Executing from an address with no memory behind it: KVM cannot emulate
+/// the instruction fetch. That is the guest's fault (71), reported in one
+/// line with the exit and the guest's RIP, not a VMM error (70).
+#[test]
+fn code_outside_ram_is_a_guest_fault() {
+    if !kvm_available() {
+        return;
+    }
+    for target in [0xE000_0000u32, 0xD000_0000] {
+        let o = run_code(code::jump_to(target), &["--timeout", "60"]);
+        let err = stderr(&o);
+        assert_eq!(status(&o), 71, "stderr: {err}");
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+        assert!(err.starts_with("vmdma: guest fault: "), "{err:?}");
+        assert!(err.contains("KVM_EXIT_INTERNAL_ERROR"), "{err:?}");
+        assert!(err.contains(&format!("at rip {target:#x}")), "{err:?}");
+    }
+}
+
 #[test]
 fn halt_with_interrupts_off_is_a_shutdown() {
     if !kvm_available() {

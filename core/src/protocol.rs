@@ -36,8 +36,9 @@ pub const EXIT_USAGE: u8 = 64;
 pub const EXIT_BAD_INPUT: u8 = 65;
 /// Runner exit status: the VMM itself failed (KVM error, I/O error, internal error).
 pub const EXIT_VMM_ERROR: u8 = 70;
-/// Runner exit status: the guest shut down or triple-faulted without using
-/// the debug-exit port.
+/// Runner exit status: the guest shut down, triple-faulted, or did something
+/// KVM cannot carry out (a guest fault: an instruction KVM cannot emulate, a
+/// fault while an event is delivered), without using the debug-exit port.
 pub const EXIT_GUEST_SHUTDOWN: u8 = 71;
 /// Runner exit status: `--timeout` expired (the same value as coreutils `timeout`).
 pub const EXIT_TIMEOUT: u8 = 124;

@@ -4,7 +4,9 @@
 //!
 //! | key | value | meaning |
 //! |---|---|---|
-//! | `suite` | `conformance` (default) or `readonly` | which test suite to run |
+//! | `suite` | `conformance` (default), `readonly` or `hostile` | which test suite to run |
+//! | `hostile_from` | a case name | `suite=hostile`: start at this case (skip the ones before) |
+//! | `hostile_only` | a case name | `suite=hostile`: run only this case |
 //! | `bench`, `bench_*` | see [`crate::bench_args`] | run a benchmark instead of a suite |
 //! | `quiet` | (no value) | print no boot banner, only the results |
 //! | `vmdma.mmio_scratch` | `0xBASE,0xLEN` | a RAM-like MMIO region (vmdma only) |
@@ -12,7 +14,8 @@
 //!
 //! Other words (a loader may add its own, e.g. `console=`) are ignored.
 //! A recognised key with a bad value, or given twice, is an error; so are
-//! `bench_*` parameters without `bench`, and `bench` with `suite`.
+//! `bench_*` parameters without `bench`, `bench` with `suite`, and
+//! `hostile_from`/`hostile_only` without `suite=hostile` or together.
 
 use core::fmt;
 
@@ -25,6 +28,9 @@ pub enum Suite {
     Conformance,
     /// The read-only disk suite: reads succeed, every write is refused.
     ReadOnly,
+    /// The hostile-guest suite: attacks on the controller, each ending in a
+    /// verdict (PASS, REJECT, FAIL, WEDGED, SKIP).
+    Hostile,
 }
 
 impl Suite {
@@ -33,6 +39,7 @@ impl Suite {
         match self {
             Suite::Conformance => "conformance",
             Suite::ReadOnly => "readonly",
+            Suite::Hostile => "hostile",
         }
     }
 }
@@ -58,6 +65,50 @@ impl Crash {
 
 pub use crate::bench_args::{Bench, BenchKind};
 use crate::bench_args::{BenchArgs, MAX_COUNT, MAX_LBA48_SECTORS};
+
+/// Longest hostile case name accepted on the command line.
+pub const CASE_NAME_MAX: usize = 48;
+
+/// A hostile case name from the command line: 1 to [`CASE_NAME_MAX`]
+/// characters `a-z`, `0-9`, `_` (whether such a case exists is checked by
+/// the suite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaseName {
+    bytes: [u8; CASE_NAME_MAX],
+    len: usize,
+}
+
+impl CaseName {
+    /// Validates `s`.
+    pub fn new(s: &str) -> Option<Self> {
+        let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+        if s.is_empty() || s.len() > CASE_NAME_MAX || !s.bytes().all(ok) {
+            return None;
+        }
+        let mut bytes = [0u8; CASE_NAME_MAX];
+        bytes.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(CaseName {
+            bytes,
+            len: s.len(),
+        })
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.bytes.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+/// Which hostile cases run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseSelection {
+    /// Every case.
+    All,
+    /// From this case to the end (to resume after a VMM died in a case).
+    From(CaseName),
+    /// Only this case.
+    Only(CaseName),
+}
 
 /// End of the guest's identity map: the scratch region must lie below it.
 pub const IDENTITY_MAP_END: u64 = 1 << 32;
@@ -106,6 +157,8 @@ pub struct Options {
     pub mmio_scratch: Option<MmioScratch>,
     /// `crash=KIND`, if given.
     pub crash: Option<Crash>,
+    /// The hostile cases to run (`hostile_from=`, `hostile_only=`).
+    pub hostile: CaseSelection,
 }
 
 /// Why the command line was rejected.
@@ -145,13 +198,19 @@ pub enum CmdlineError {
     ScratchMisaligned,
     /// The scratch region overflows or ends above 4 GiB.
     ScratchOutOfRange,
+    /// A hostile case name is empty, too long or not `[a-z0-9_]`.
+    CaseName(&'static str),
+    /// `hostile_from`/`hostile_only` without `suite=hostile`.
+    CaseWithoutHostile(&'static str),
+    /// Both `hostile_from` and `hostile_only`.
+    CaseFromAndOnly,
 }
 
 impl fmt::Display for CmdlineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CmdlineError::UnknownSuite => {
-                f.write_str("unknown suite (expected conformance or readonly)")
+                f.write_str("unknown suite (expected conformance, readonly or hostile)")
             }
             CmdlineError::UnknownBench => f.write_str(
                 "unknown bench (expected dma-read, dma-write, seq-read, seq-write, \
@@ -191,6 +250,14 @@ impl fmt::Display for CmdlineError {
             CmdlineError::ScratchOutOfRange => {
                 write!(f, "{CMDLINE_MMIO_SCRATCH} must end at or below 4 GiB")
             }
+            CmdlineError::CaseName(k) => write!(
+                f,
+                "{k}= must be a case name of 1 to {CASE_NAME_MAX} characters a-z, 0-9, _"
+            ),
+            CmdlineError::CaseWithoutHostile(k) => write!(f, "{k}= needs suite=hostile"),
+            CmdlineError::CaseFromAndOnly => {
+                f.write_str("hostile_from= and hostile_only= exclude each other")
+            }
         }
     }
 }
@@ -202,6 +269,8 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
     let mut quiet = None;
     let mut scratch = None;
     let mut crash = None;
+    let mut from = None;
+    let mut only = None;
     for word in cmdline.split_ascii_whitespace() {
         if word == "quiet" {
             set_once(&mut quiet, true, "quiet")?;
@@ -218,6 +287,7 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                 let s = match value {
                     "conformance" => Suite::Conformance,
                     "readonly" => Suite::ReadOnly,
+                    "hostile" => Suite::Hostile,
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;
@@ -229,6 +299,20 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     _ => return Err(CmdlineError::UnknownCrash),
                 };
                 set_once(&mut crash, c, "crash")?;
+            }
+            "hostile_from" | "hostile_only" => {
+                let k = if key == "hostile_from" {
+                    "hostile_from"
+                } else {
+                    "hostile_only"
+                };
+                let name = CaseName::new(value).ok_or(CmdlineError::CaseName(k))?;
+                let slot = if k == "hostile_from" {
+                    &mut from
+                } else {
+                    &mut only
+                };
+                set_once(slot, name, k)?;
             }
             CMDLINE_MMIO_SCRATCH => {
                 let (b, l) = value.split_once(',').ok_or(CmdlineError::ScratchSyntax)?;
@@ -242,12 +326,26 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
     if bench.is_some() && suite.is_some() {
         return Err(CmdlineError::BenchWithSuite);
     }
+    let suite = suite.unwrap_or(Suite::Conformance);
+    let hostile = match (from, only) {
+        (Some(_), Some(_)) => return Err(CmdlineError::CaseFromAndOnly),
+        (Some(_), None) if suite != Suite::Hostile => {
+            return Err(CmdlineError::CaseWithoutHostile("hostile_from"));
+        }
+        (None, Some(_)) if suite != Suite::Hostile => {
+            return Err(CmdlineError::CaseWithoutHostile("hostile_only"));
+        }
+        (Some(n), None) => CaseSelection::From(n),
+        (None, Some(n)) => CaseSelection::Only(n),
+        (None, None) => CaseSelection::All,
+    };
     Ok(Options {
-        suite: suite.unwrap_or(Suite::Conformance),
+        suite,
         bench,
         quiet: quiet.unwrap_or(false),
         mmio_scratch: scratch,
         crash,
+        hostile,
     })
 }
 
@@ -282,6 +380,7 @@ mod tests {
         assert_eq!(o.bench, None);
         assert_eq!(o.mmio_scratch, None);
         assert_eq!(o.crash, None);
+        assert_eq!(o.hostile, CaseSelection::All);
         let o = parse("  console=ttyS0 quiet  ").unwrap();
         assert_eq!(o.suite, Suite::Conformance);
     }
@@ -344,6 +443,43 @@ mod tests {
             Err(CmdlineError::ScratchOutOfRange)
         );
         assert!(parse("vmdma.mmio_scratch=0xfffff000,0x1000").is_ok());
+    }
+
+    #[test]
+    fn hostile_suite_and_case_selection() {
+        let o = parse("suite=hostile").unwrap();
+        assert_eq!(o.suite, Suite::Hostile);
+        assert_eq!(o.hostile, CaseSelection::All);
+        assert_eq!(Suite::Hostile.name(), "hostile");
+        let o = parse("suite=hostile hostile_from=prd_at_lapic").unwrap();
+        assert!(matches!(o.hostile, CaseSelection::From(n) if n.as_str() == "prd_at_lapic"));
+        let o = parse("hostile_only=opcodes_00_3f suite=hostile").unwrap();
+        assert!(matches!(o.hostile, CaseSelection::Only(n) if n.as_str() == "opcodes_00_3f"));
+        let long = "x".repeat(CASE_NAME_MAX);
+        assert!(parse(&format!("suite=hostile hostile_only={long}")).is_ok());
+        for bad in ["", "Upper", "a-b", "a.b", &format!("{long}y")] {
+            assert_eq!(
+                parse(&format!("suite=hostile hostile_from={bad}")),
+                Err(CmdlineError::CaseName("hostile_from")),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse("hostile_from=a"),
+            Err(CmdlineError::CaseWithoutHostile("hostile_from"))
+        );
+        assert_eq!(
+            parse("suite=conformance hostile_only=a"),
+            Err(CmdlineError::CaseWithoutHostile("hostile_only"))
+        );
+        assert_eq!(
+            parse("suite=hostile hostile_from=a hostile_only=b"),
+            Err(CmdlineError::CaseFromAndOnly)
+        );
+        assert_eq!(
+            parse("suite=hostile hostile_from=a hostile_from=b"),
+            Err(CmdlineError::DuplicateKey("hostile_from"))
+        );
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
     };
     let value = match &options.bench {
         Some(b) => bench::run(b, &options, &boot, ide.bmiba, mem, stage),
-        None => suite::run(&options, ide.bmiba, mem, stage),
+        None => suite::run(&options, &boot, &ide, mem, stage),
     };
     exit(value)
 }

@@ -3,10 +3,12 @@
 
 use core::fmt;
 
-use crate::arch::io::{inb, inl, inw, outl, outw};
+use crate::arch::io::{inb, inl, inw, outb, outl, outw};
 
-const CONFIG_ADDRESS: u16 = 0xCF8;
-const CONFIG_DATA: u16 = 0xCFC;
+/// Configuration mechanism #1: the address port.
+pub const CONFIG_ADDRESS: u16 = 0xCF8;
+/// Configuration mechanism #1: the data ports (0xCFC-0xCFF).
+pub const CONFIG_DATA: u16 = 0xCFC;
 
 /// Intel's vendor ID.
 pub const VENDOR_INTEL: u16 = 0x8086;
@@ -20,14 +22,19 @@ pub const CLASS_IDE: u16 = 0x0101;
 pub const DEFAULT_BMIBA: u16 = 0xC000;
 
 const REG_VENDOR: u8 = 0x00;
-const REG_COMMAND: u8 = 0x04;
+/// Command register offset.
+pub const REG_COMMAND: u8 = 0x04;
 const REG_CLASS: u8 = 0x08;
 const REG_HEADER: u8 = 0x0E;
-const REG_BAR4: u8 = 0x20;
-const REG_IDETIM_PRIMARY: u8 = 0x40;
+/// BAR4 (bus-master I/O base) offset.
+pub const REG_BAR4: u8 = 0x20;
+/// Primary IDE timing register (IDETIM) offset.
+pub const REG_IDETIM_PRIMARY: u8 = 0x40;
 const REG_IDETIM_SECONDARY: u8 = 0x42;
-const COMMAND_IO: u16 = 1 << 0;
-const COMMAND_MASTER: u16 = 1 << 2;
+/// Command register: I/O space decode.
+pub const COMMAND_IO: u16 = 1 << 0;
+/// Command register: bus mastering.
+pub const COMMAND_MASTER: u16 = 1 << 2;
 const IDETIM_DECODE: u16 = 0x8000;
 
 /// A function on bus 0.
@@ -75,6 +82,12 @@ impl Function {
     pub fn write16(self, reg: u8, v: u16) {
         outl(CONFIG_ADDRESS, self.address(reg));
         outw(CONFIG_DATA + u16::from(reg & 2), v);
+    }
+
+    /// Writes the byte at `reg`.
+    pub fn write8(self, reg: u8, v: u8) {
+        outl(CONFIG_ADDRESS, self.address(reg));
+        outb(CONFIG_DATA + u16::from(reg & 3), v);
     }
 }
 

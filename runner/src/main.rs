@@ -101,6 +101,10 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             eprintln!("vmdma: guest shutdown: {why}");
             EXIT_GUEST_SHUTDOWN
         }
+        StopReason::GuestFault(what) => {
+            eprintln!("vmdma: guest fault: {what}");
+            EXIT_GUEST_SHUTDOWN
+        }
         StopReason::Timeout => {
             eprintln!("vmdma: timeout: the guest did not finish in time");
             EXIT_TIMEOUT

@@ -122,6 +122,7 @@ fn stop(r: &StopReason) -> Value {
     match r {
         StopReason::GuestExit(v) => json!({ "reason": "guest-exit", "value": v }),
         StopReason::Shutdown(why) => json!({ "reason": "shutdown", "why": why }),
+        StopReason::GuestFault(why) => json!({ "reason": "guest-fault", "why": why }),
         StopReason::Timeout => json!({ "reason": "timeout" }),
         StopReason::Signal(sig) => json!({ "reason": "signal", "signal": sig }),
     }

@@ -51,6 +51,19 @@ pub struct ElfBuilder {
     pub note_name: Vec<u8>,
     /// `e_entry` (unused by PVH, set for completeness).
     pub e_entry: u64,
+    /// More `PT_LOAD` segments after the code segment, in this order.
+    pub extra_loads: Vec<ExtraLoad>,
+}
+
+/// An additional `PT_LOAD` segment: its bytes follow the code in the file.
+#[derive(Clone, Debug)]
+pub struct ExtraLoad {
+    /// `p_paddr` (and `p_vaddr`).
+    pub paddr: u64,
+    /// The file bytes (`p_filesz` of them).
+    pub data: Vec<u8>,
+    /// `p_memsz`.
+    pub mem_size: u64,
 }
 
 impl ElfBuilder {
@@ -72,14 +85,22 @@ impl ElfBuilder {
             note_desc_size: 8,
             note_name: b"Xen\0".to_vec(),
             e_entry: LOAD_ADDR,
+            extra_loads: Vec::new(),
         }
     }
 
-    /// Serializes the ELF: header, two program headers (code, note), the
-    /// note, then the code at [`CODE_OFFSET`].
+    /// Serializes the ELF: header, program headers (code, the extra loads,
+    /// note), the note, then the code at [`CODE_OFFSET`] and the extra
+    /// loads' bytes after it.
     pub fn build(&self) -> Vec<u8> {
         let mut f = vec![0u8; CODE_OFFSET as usize];
         f.extend_from_slice(&self.code);
+        let mut extra_offsets = Vec::new();
+        for e in &self.extra_loads {
+            extra_offsets.push(f.len() as u64);
+            f.extend_from_slice(&e.data);
+        }
+        let loads = 1 + self.extra_loads.len();
 
         // ELF header.
         f[0..4].copy_from_slice(b"\x7fELF");
@@ -95,8 +116,8 @@ impl ElfBuilder {
         put32(&mut f, 48, 0);
         put16(&mut f, 52, EHDR_SIZE as u16);
         put16(&mut f, 54, PHDR_SIZE as u16);
-        let phnum = if self.pvh_entry.is_some() { 2 } else { 1 };
-        put16(&mut f, 56, phnum);
+        let phnum = loads + usize::from(self.pvh_entry.is_some());
+        put16(&mut f, 56, phnum as u16);
         put16(&mut f, 58, 64); // e_shentsize
         put16(&mut f, 60, 0);
         put16(&mut f, 62, 0);
@@ -117,13 +138,25 @@ impl ElfBuilder {
         );
         put64(&mut f, ph + 48, 0x1000);
 
+        for (i, (e, off)) in self.extra_loads.iter().zip(extra_offsets).enumerate() {
+            let ph = EHDR_SIZE + (1 + i) * PHDR_SIZE;
+            put32(&mut f, ph, PT_LOAD);
+            put32(&mut f, ph + 4, 6); // R+W
+            put64(&mut f, ph + 8, off);
+            put64(&mut f, ph + 16, e.paddr);
+            put64(&mut f, ph + 24, e.paddr);
+            put64(&mut f, ph + 32, e.data.len() as u64);
+            put64(&mut f, ph + 40, e.mem_size);
+            put64(&mut f, ph + 48, 0x1000);
+        }
+
         // Note segment and the note itself.
         if let Some(entry) = self.pvh_entry {
-            let note_off = EHDR_SIZE + 2 * PHDR_SIZE;
+            let note_off = EHDR_SIZE + (loads + 1) * PHDR_SIZE;
             let name_pad = self.note_name.len().div_ceil(4) * 4;
             let desc_pad = (self.note_desc_size as usize).div_ceil(4) * 4;
             let note_len = 12 + name_pad + desc_pad;
-            let ph = EHDR_SIZE + PHDR_SIZE;
+            let ph = EHDR_SIZE + loads * PHDR_SIZE;
             put32(&mut f, ph, PT_NOTE);
             put32(&mut f, ph + 4, 4);
             put64(&mut f, ph + 8, note_off as u64);
@@ -191,6 +224,14 @@ pub mod code {
         serial_print(&mut c, msg);
         debug_exit(&mut c, exit);
         cli_hlt(&mut c);
+        c
+    }
+
+    /// `mov eax, addr; jmp eax`: continues at `addr` (outside RAM, say).
+    pub fn jump_to(addr: u32) -> Vec<u8> {
+        let mut c = vec![0xB8];
+        c.extend_from_slice(&addr.to_le_bytes());
+        c.extend_from_slice(&[0xFF, 0xE0]);
         c
     }
 

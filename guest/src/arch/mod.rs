@@ -17,3 +17,4 @@ pub mod idt;
 pub mod io;
 pub mod mem;
 pub mod mmio;
+pub mod phys;

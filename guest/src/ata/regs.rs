@@ -97,8 +97,13 @@ pub mod cmd {
     pub const READ_VERIFY: u8 = 0x40;
     /// READ VERIFY SECTORS EXT.
     pub const READ_VERIFY_EXT: u8 = 0x42;
+    /// SEEK.
+    pub const SEEK: u8 = 0x70;
     /// EXECUTE DEVICE DIAGNOSTIC.
     pub const EXECUTE_DEVICE_DIAGNOSTIC: u8 = 0x90;
+    /// INITIALIZE DEVICE PARAMETERS (heads from Device bits 3:0 + 1,
+    /// sectors per track from Sector Count).
+    pub const INITIALIZE_DEVICE_PARAMETERS: u8 = 0x91;
     /// READ MULTIPLE.
     pub const READ_MULTIPLE: u8 = 0xC4;
     /// WRITE MULTIPLE.
@@ -125,6 +130,10 @@ pub mod cmd {
 
 /// SET FEATURES subcommands and DATA SET MANAGEMENT features.
 pub mod feature {
+    /// SET FEATURES: enable the write cache.
+    pub const ENABLE_WRITE_CACHE: u8 = 0x02;
+    /// SET FEATURES: disable the write cache (flushes it).
+    pub const DISABLE_WRITE_CACHE: u8 = 0x82;
     /// SET FEATURES: set transfer mode (mode in Sector Count).
     pub const SET_TRANSFER_MODE: u8 = 0x03;
     /// Transfer mode value of multiword DMA mode 2.
@@ -133,10 +142,6 @@ pub mod feature {
     pub const MODE_UDMA5: u8 = 0x45;
     /// DATA SET MANAGEMENT feature: TRIM.
     pub const DSM_TRIM: u8 = 0x01;
-    /// SET FEATURES: enable the volatile write cache.
-    pub const ENABLE_WRITE_CACHE: u8 = 0x02;
-    /// SET FEATURES: disable the volatile write cache.
-    pub const DISABLE_WRITE_CACHE: u8 = 0x82;
 }
 
 /// PIIX bus-master IDE registers (offsets from BAR4 + 8 * channel).

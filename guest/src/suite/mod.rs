@@ -27,6 +27,7 @@ mod commands;
 mod ctx;
 mod dma;
 mod errors;
+pub mod hostile;
 mod identify;
 mod integrity;
 mod io;
@@ -46,6 +47,8 @@ use vmdma_guest::msg::Msg;
 
 use crate::arch::dma_memory::{DmaMemory, Stage};
 use crate::ide::AtaError;
+use crate::pci::IdeSetup;
+use crate::platform::BootInfo;
 use crate::println;
 
 pub use ctx::Ctx;
@@ -74,6 +77,12 @@ impl fmt::Display for Fail {
 
 impl From<AtaError> for Fail {
     fn from(e: AtaError) -> Self {
+        Fail(vmdma_guest::msg!("{e}"))
+    }
+}
+
+impl From<vmdma_guest::ata::taskfile::AddressError> for Fail {
+    fn from(e: vmdma_guest::ata::taskfile::AddressError) -> Self {
         Fail(vmdma_guest::msg!("{e}"))
     }
 }
@@ -136,20 +145,22 @@ pub const PASS: TestResult = Ok(Outcome::Pass);
 /// Runs the suite `options` selects; returns the debug-exit value.
 pub fn run(
     options: &Options,
-    bmiba: u16,
+    boot: &BootInfo,
+    ide: &IdeSetup,
     mem: &'static mut DmaMemory,
     stage: &'static mut Stage,
 ) -> u32 {
-    let mut ctx = match Ctx::new(options, bmiba, mem, stage) {
+    let tests = match options.suite {
+        Suite::Conformance => CONFORMANCE,
+        Suite::ReadOnly => READONLY,
+        Suite::Hostile => return hostile::run(options, boot, ide, mem, stage),
+    };
+    let mut ctx = match Ctx::new(options, ide.bmiba, mem, stage) {
         Ok(c) => c,
         Err(f) => {
             println!("vmdma-guest: fatal: {f}");
             return GUEST_EXIT_FAIL;
         }
-    };
-    let tests = match options.suite {
-        Suite::Conformance => CONFORMANCE,
-        Suite::ReadOnly => READONLY,
     };
     crate::banner!(
         "running {} tests (suite={})",

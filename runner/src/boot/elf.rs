@@ -2,8 +2,8 @@
 //!
 //! [`parse`] is the only entry point: it checks the whole file against the
 //! guest's RAM layout and returns a [`KernelImage`] whose segments are known
-//! to be inside the file and inside loadable RAM, with the PVH entry point
-//! inside one of them. Nothing is written to guest memory until everything
+//! to be inside the file and inside loadable RAM, pairwise disjoint in
+//! memory, with the PVH entry point inside one of them. Nothing is written to guest memory until everything
 //! has been validated. Every failure is a distinct [`ElfError`] variant.
 
 use goblin::container::{Container, Ctx, Endian};
@@ -105,6 +105,25 @@ pub enum ElfError {
         /// End (exclusive).
         end: u64,
     },
+    /// Two `PT_LOAD` segments claim the same guest memory (the later one
+    /// would overwrite the earlier one's code or data while loading).
+    #[error(
+        "segments {first} and {second} overlap in memory ({first_start:#x}..{first_end:#x} and {second_start:#x}..{second_end:#x})"
+    )]
+    SegmentsOverlap {
+        /// Program header index of the segment that comes first in the file.
+        first: usize,
+        /// Its first byte.
+        first_start: u64,
+        /// Its end (exclusive).
+        first_end: u64,
+        /// Program header index of the later segment.
+        second: usize,
+        /// Its first byte.
+        second_start: u64,
+        /// Its end (exclusive).
+        second_end: u64,
+    },
     /// A `PT_NOTE` segment holds a note whose sizes run past the segment.
     #[error("segment {index}: malformed ELF note")]
     MalformedNote {
@@ -125,6 +144,8 @@ pub enum ElfError {
 /// One `PT_LOAD` segment, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadSegment<'a> {
+    /// Its index in the program header table (for error messages).
+    pub index: usize,
     /// Guest-physical load address (`p_paddr`).
     pub paddr: u64,
     /// Bytes copied from the file (`p_filesz` of them).
@@ -138,7 +159,7 @@ pub struct LoadSegment<'a> {
 pub struct KernelImage<'a> {
     /// 32-bit PVH entry point (guest-physical).
     pub entry: u32,
-    /// Segments to load, in file order.
+    /// Segments to load, in file order; their memory ranges are disjoint.
     pub segments: Vec<LoadSegment<'a>>,
 }
 
@@ -183,6 +204,7 @@ pub fn parse(file: &[u8], ram_size: u64) -> Result<KernelImage<'_>, ElfError> {
     if segments.is_empty() {
         return Err(ElfError::NoLoadSegment);
     }
+    check_disjoint(&segments)?;
     let entry = entry.ok_or(ElfError::MissingPvhNote)?;
     let inside = segments
         .iter()
@@ -278,10 +300,35 @@ fn load_segment<'a>(
         return Err(ElfError::SegmentInLegacyHole { index, start, end });
     }
     Ok(Some(LoadSegment {
+        index,
         paddr: start,
         data,
         mem_size: ph.p_memsz,
     }))
+}
+
+/// Refuses segments whose memory ranges overlap: loading them in file
+/// order would let a later segment (its data or its zeroed tail) overwrite
+/// an earlier one, so the kernel would not run the code its file holds.
+/// At most [`MAX_PROGRAM_HEADERS`] segments, so the pairwise check is
+/// bounded; `load_segment` already checked that no range overflows.
+fn check_disjoint(segments: &[LoadSegment<'_>]) -> Result<(), ElfError> {
+    let end = |s: &LoadSegment<'_>| s.paddr.saturating_add(s.mem_size);
+    for (i, a) in segments.iter().enumerate() {
+        for b in segments.iter().skip(i + 1) {
+            if a.paddr < end(b) && b.paddr < end(a) {
+                return Err(ElfError::SegmentsOverlap {
+                    first: a.index,
+                    first_start: a.paddr,
+                    first_end: end(a),
+                    second: b.index,
+                    second_start: b.paddr,
+                    second_end: end(b),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Walks the notes in one `PT_NOTE` segment and returns the PVH entry if
@@ -335,9 +382,19 @@ fn find_pvh_entry(mut notes: &[u8], index: usize, p_align: u64) -> Result<Option
 mod tests {
     use super::*;
 
-    use crate::test_elf::{ElfBuilder, LOAD_ADDR, code};
+    use crate::test_elf::{ElfBuilder, ExtraLoad, LOAD_ADDR, code};
 
     const RAM: u64 = 64 << 20;
+
+    fn with_extra(paddr: u64, data: &[u8], mem_size: u64) -> ElfBuilder {
+        let mut b = good();
+        b.extra_loads.push(ExtraLoad {
+            paddr,
+            data: data.to_vec(),
+            mem_size,
+        });
+        b
+    }
 
     fn good() -> ElfBuilder {
         let mut b = ElfBuilder::new(code::hello(b"hi\n", 0));
@@ -521,6 +578,39 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_segments_are_refused() {
+        let code_end = LOAD_ADDR + good().code.len() as u64 + 0x100; // + bss
+        // A second segment over the code (the zeroed tail would wipe it).
+        assert_eq!(
+            parse(&with_extra(LOAD_ADDR, &[], 0x1000).build(), RAM),
+            Err(ElfError::SegmentsOverlap {
+                first: 0,
+                first_start: LOAD_ADDR,
+                first_end: code_end,
+                second: 1,
+                second_start: LOAD_ADDR,
+                second_end: LOAD_ADDR + 0x1000,
+            })
+        );
+        // One byte of overlap with the first segment's .bss.
+        let f = with_extra(code_end - 1, &[1, 2], 2).build();
+        let e = parse(&f, RAM).unwrap_err();
+        assert!(matches!(e, ElfError::SegmentsOverlap { .. }), "{e:?}");
+        // A segment starting inside the first one and reaching far past it.
+        let f = with_extra(LOAD_ADDR + 0x40, &[], 0x10_0000).build();
+        let e = parse(&f, RAM).unwrap_err();
+        assert!(matches!(e, ElfError::SegmentsOverlap { .. }), "{e:?}");
+        assert!(e.to_string().contains("overlap in memory"));
+        // Touching is fine, and so is an empty segment at the same address.
+        let f = with_extra(code_end, &[9; 4], 0x10).build();
+        let k = parse(&f, RAM).unwrap();
+        assert_eq!(k.segments.len(), 2);
+        assert_eq!(k.segments[1].index, 1);
+        let f = with_extra(LOAD_ADDR, &[], 0).build();
+        assert_eq!(parse(&f, RAM).unwrap().segments.len(), 1);
+    }
+
+    #[test]
     fn missing_or_bad_note() {
         let mut b = good();
         b.pvh_entry = None;
@@ -587,9 +677,15 @@ mod tests {
             }
             if let Ok(k) = parse(&m, RAM) {
                 // Whatever passes validation must be loadable as promised.
-                for seg in &k.segments {
+                for (i, seg) in k.segments.iter().enumerate() {
                     assert!(seg.paddr + seg.mem_size <= RAM);
                     assert!(seg.data.len() as u64 <= seg.mem_size);
+                    for other in &k.segments[i + 1..] {
+                        assert!(
+                            seg.paddr + seg.mem_size <= other.paddr
+                                || other.paddr + other.mem_size <= seg.paddr
+                        );
+                    }
                 }
             }
         }

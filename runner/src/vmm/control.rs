@@ -14,6 +14,10 @@ pub enum StopReason {
     GuestExit(u32),
     /// The guest shut down: triple fault, or halted with interrupts off.
     Shutdown(&'static str),
+    /// The guest did something KVM cannot carry out (an instruction it
+    /// cannot emulate, a fault while an event is delivered): the message
+    /// names the exit and the guest's RIP.
+    GuestFault(String),
     /// `--timeout` expired.
     Timeout,
     /// SIGINT or SIGTERM (the signal number) asked the runner to stop.

@@ -47,14 +47,57 @@ pub enum VcpuExit<'a> {
     Shutdown,
     /// `KVM_RUN` returned because of a signal.
     Interrupted,
-    /// KVM could not enter the guest (hardware entry failure reason).
-    FailEntry(u64),
-    /// KVM's emulator failed (e.g. an instruction it cannot emulate).
-    InternalError,
+    /// KVM could not enter the guest.
+    FailEntry {
+        /// The hardware entry failure reason.
+        reason: u64,
+        /// The guest's RIP, if it could be read.
+        rip: Option<u64>,
+    },
+    /// `KVM_EXIT_INTERNAL_ERROR`: KVM could not handle what the guest did
+    /// (an instruction it cannot emulate, an exception while delivering an
+    /// event) or hit an exit it did not expect.
+    InternalError {
+        /// `kvm_run.internal.suberror` (`KVM_INTERNAL_ERROR_*`).
+        suberror: u32,
+        /// The guest's RIP, if it could be read.
+        rip: Option<u64>,
+    },
     /// A system event (reset, shutdown, crash) with KVM's type.
     SystemEvent(u32),
     /// An exit this runner does not expect (KVM's name for it).
     Unexpected(&'static str),
+}
+
+/// ` at rip 0x...` for an exit report, or nothing when RIP is unknown.
+fn at_rip(rip: Option<u64>) -> String {
+    rip.map(|r| format!(" at rip {r:#x}")).unwrap_or_default()
+}
+
+/// Classifies an internal-error exit: the guest's doing (a guest fault,
+/// status 71) when KVM says the guest's instruction or event could not be
+/// handled, otherwise a failure of the host (status 70).
+fn internal_error(suberror: u32, rip: Option<u64>) -> Action {
+    use kvm_bindings::{
+        KVM_INTERNAL_ERROR_DELIVERY_EV, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_SIMUL_EX,
+    };
+    let guest = match suberror {
+        KVM_INTERNAL_ERROR_EMULATION => Some("KVM cannot emulate the guest's instruction"),
+        KVM_INTERNAL_ERROR_SIMUL_EX => Some("the guest raised an exception while handling one"),
+        KVM_INTERNAL_ERROR_DELIVERY_EV => {
+            Some("the guest faulted while KVM delivered an event to it")
+        }
+        _ => None,
+    };
+    let rip = at_rip(rip);
+    match guest {
+        Some(what) => Action::Stop(StopReason::GuestFault(format!(
+            "{what} (KVM_EXIT_INTERNAL_ERROR, suberror {suberror}){rip}"
+        ))),
+        None => Action::Fail(format!(
+            "KVM internal error (KVM_EXIT_INTERNAL_ERROR, suberror {suberror}){rip}"
+        )),
+    }
 }
 
 /// What the vCPU loop does next.
@@ -186,15 +229,16 @@ pub fn handle_exit(exit: VcpuExit<'_>, ctx: &ExitContext<'_, '_>, stats: &mut Ex
             stats.exit(ExitKind::Interrupted);
             Action::Continue
         }
-        VcpuExit::FailEntry(reason) => {
+        VcpuExit::FailEntry { reason, rip } => {
             stats.exit(ExitKind::Other);
             Action::Fail(format!(
-                "KVM could not enter the guest (hardware reason {reason:#x})"
+                "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason {reason:#x}){}",
+                at_rip(rip)
             ))
         }
-        VcpuExit::InternalError => {
+        VcpuExit::InternalError { suberror, rip } => {
             stats.exit(ExitKind::Other);
-            Action::Fail("KVM internal error (emulation failure)".into())
+            internal_error(suberror, rip)
         }
         VcpuExit::SystemEvent(kind) => {
             stats.exit(ExitKind::Other);
@@ -378,6 +422,41 @@ mod tests {
     }
 
     #[test]
+    fn internal_errors_caused_by_the_guest_are_guest_faults() {
+        let (bus, _) = setup();
+        let bounce = GuestBounceArena::new();
+        let mmio = empty_space(&bounce);
+        let ctx = ExitContext {
+            pio: &bus,
+            mmio: &mmio,
+            trace: false,
+        };
+        let mut st = ExitStats::default();
+        let mut exit =
+            |suberror, rip| handle_exit(VcpuExit::InternalError { suberror, rip }, &ctx, &mut st);
+        assert_eq!(
+            exit(1, Some(0xE000_0000)),
+            Action::Stop(StopReason::GuestFault(
+                "KVM cannot emulate the guest's instruction (KVM_EXIT_INTERNAL_ERROR, suberror 1) at rip 0xe0000000"
+                    .into()
+            ))
+        );
+        for suberror in [2, 3] {
+            assert!(matches!(
+                exit(suberror, Some(5)),
+                Action::Stop(StopReason::GuestFault(m)) if m.ends_with("at rip 0x5")
+            ));
+        }
+        // KVM's own trouble (an exit it did not expect, unknown codes) is
+        // the host's failure; an unreadable RIP is left out.
+        assert_eq!(
+            exit(4, None),
+            Action::Fail("KVM internal error (KVM_EXIT_INTERNAL_ERROR, suberror 4)".into())
+        );
+        assert!(matches!(exit(99, Some(1)), Action::Fail(_)));
+    }
+
+    #[test]
     fn terminal_exits() {
         let (bus, _) = setup();
         let bounce = GuestBounceArena::new();
@@ -400,14 +479,20 @@ mod tests {
             handle_exit(VcpuExit::Interrupted, &ctx, &mut st),
             Action::Continue
         );
-        assert!(matches!(
-            handle_exit(VcpuExit::FailEntry(0x21), &ctx, &mut st),
-            Action::Fail(_)
-        ));
-        assert!(matches!(
-            handle_exit(VcpuExit::InternalError, &ctx, &mut st),
-            Action::Fail(_)
-        ));
+        assert_eq!(
+            handle_exit(
+                VcpuExit::FailEntry {
+                    reason: 0x21,
+                    rip: Some(0x10_0000)
+                },
+                &ctx,
+                &mut st
+            ),
+            Action::Fail(
+                "KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason 0x21) at rip 0x100000"
+                    .into()
+            )
+        );
         assert!(matches!(
             handle_exit(VcpuExit::Unexpected("X"), &ctx, &mut st),
             Action::Fail(_)

@@ -2,11 +2,13 @@
 //!
 //! The unsafe code here rebuilds the I/O data slices of an exit so that the
 //! access size (which `kvm-ioctls` does not report) can be read from
-//! `kvm_run` first; see [`Vcpu::run`].
+//! `kvm_run` first, and reads the suberror of an internal-error exit (which
+//! `kvm-ioctls` drops); see [`Vcpu::run`].
 #![allow(unsafe_code)]
 
 use kvm_bindings::{
-    CpuId, KVM_EXIT_IO, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_HALTED, kvm_fpu, kvm_regs, kvm_segment,
+    CpuId, KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_IO, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_HALTED,
+    kvm_fpu, kvm_regs, kvm_segment,
 };
 use kvm_ioctls::{Kvm, VcpuExit as KvmExit, VcpuFd, VmFd};
 use thiserror::Error;
@@ -255,6 +257,12 @@ impl Vcpu {
                 ptr: *mut u8,
                 len: usize,
             },
+            /// An exit that names the guest's RIP; `internal` for
+            /// KVM_EXIT_INTERNAL_ERROR, else a failed entry with its reason.
+            WithRip {
+                internal: bool,
+                reason: u64,
+            },
             Done(VcpuExit<'static>),
         }
         let raw = match self.fd.run() {
@@ -285,8 +293,14 @@ impl Vcpu {
             Ok(KvmExit::Hlt) => Raw::Done(VcpuExit::Hlt),
             Ok(KvmExit::Shutdown) => Raw::Done(VcpuExit::Shutdown),
             Ok(KvmExit::Intr) => Raw::Done(VcpuExit::Interrupted),
-            Ok(KvmExit::FailEntry(reason, _cpu)) => Raw::Done(VcpuExit::FailEntry(reason)),
-            Ok(KvmExit::InternalError) => Raw::Done(VcpuExit::InternalError),
+            Ok(KvmExit::FailEntry(reason, _cpu)) => Raw::WithRip {
+                internal: false,
+                reason,
+            },
+            Ok(KvmExit::InternalError) => Raw::WithRip {
+                internal: true,
+                reason: 0,
+            },
             Ok(KvmExit::SystemEvent(kind, _)) => Raw::Done(VcpuExit::SystemEvent(kind)),
             Ok(KvmExit::Exception) => Raw::Done(VcpuExit::Unexpected("KVM_EXIT_EXCEPTION")),
             Ok(KvmExit::Debug(_)) => Raw::Done(VcpuExit::Unexpected("KVM_EXIT_DEBUG")),
@@ -307,6 +321,24 @@ impl Vcpu {
         // Phase 2: rebuild the data views, tied to `&mut self`.
         match raw {
             Raw::Done(exit) => Ok(exit),
+            Raw::WithRip { internal, reason } => {
+                // The RIP is part of the report only; if it cannot be read,
+                // the exit is still reported.
+                let rip = self.fd.get_regs().ok().map(|r| r.rip);
+                if !internal {
+                    return Ok(VcpuExit::FailEntry { reason, rip });
+                }
+                let run = self.fd.get_kvm_run();
+                let suberror = if run.exit_reason == KVM_EXIT_INTERNAL_ERROR {
+                    // SAFETY: `exit_reason` is KVM_EXIT_INTERNAL_ERROR, so
+                    // the kernel filled the `internal` member of the union;
+                    // it is plain old data.
+                    unsafe { run.__bindgen_anon_1.internal.suberror }
+                } else {
+                    0
+                };
+                Ok(VcpuExit::InternalError { suberror, rip })
+            }
             Raw::Mmio {
                 addr,
                 write,
