@@ -26,6 +26,7 @@ TARGETS="
 ide_ports   core/fuzz    4096
 inflight    core/fuzz    800
 elf_loader  runner/fuzz  16384
+qtest_lines runner/fuzz  4096
 "
 
 totals() {

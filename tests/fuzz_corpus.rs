@@ -17,6 +17,8 @@ mod elf_loader;
 mod ide_ports;
 #[path = "../core/fuzz/targets/inflight.rs"]
 mod inflight;
+#[path = "../runner/fuzz/targets/qtest_lines.rs"]
+mod qtest_lines;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("ide_ports", ide_ports::run),
     ("inflight", inflight::run),
     ("elf_loader", elf_loader::run),
+    ("qtest_lines", qtest_lines::run),
 ];
 
 /// The cargo-fuzz crates whose `[[bin]]`s are fuzz targets.

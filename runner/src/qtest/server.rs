@@ -197,32 +197,16 @@ impl Server {
         let mut lines = Vec::new();
         self.lines.push(buf.get(..n).unwrap_or(&[]), &mut lines);
         for line in lines {
-            let reply = match line {
-                Line::Text(text) => {
-                    self.log.line('R', &text);
-                    machine.service();
-                    let r = match parse(&text) {
-                        Ok(req) => machine.execute(req),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    machine.service();
-                    r
-                }
-                Line::Invalid(why) => {
-                    self.log.line('R', &format!("<{why}>"));
-                    Err(why.to_string())
-                }
-            };
+            match &line {
+                Line::Text(text) => self.log.line('R', text),
+                Line::Invalid(why) => self.log.line('R', &format!("<{why}>")),
+            }
             let mut out = String::new();
-            for irq in machine.irq_messages() {
-                self.log.line('S', &irq);
-                out.push_str(&irq);
+            for text in respond(machine, line) {
+                self.log.line('S', &text);
+                out.push_str(&text);
                 out.push('\n');
             }
-            let text = reply_text(&reply);
-            self.log.line('S', &text);
-            out.push_str(&text);
-            out.push('\n');
             if let Err(e) = write_all(&mut self.qtest, out.as_bytes()) {
                 return if peer_gone(&e) {
                     Ok(Some(Ended::ClientClosed))
@@ -284,6 +268,29 @@ impl Server {
             );
         }
     }
+}
+
+/// What the server sends for one request line: the `IRQ raise|lower N`
+/// lines of the level changes it caused (when intercepted), then the reply
+/// (`OK`, `OK VALUE` or `FAIL REASON`). None of them contains a newline.
+/// Completions due before and after the request are delivered. The
+/// `qtest_lines` fuzz target drives this function.
+pub fn respond(machine: &mut Machine<'_>, line: Line) -> Vec<String> {
+    let reply = match line {
+        Line::Text(text) => {
+            machine.service();
+            let r = match parse(&text) {
+                Ok(req) => machine.execute(req),
+                Err(e) => Err(e.to_string()),
+            };
+            machine.service();
+            r
+        }
+        Line::Invalid(why) => Err(why.to_string()),
+    };
+    let mut out = machine.irq_messages();
+    out.push(reply_text(&reply));
+    out
 }
 
 /// True for the errors of writing to a socket whose peer has closed.
