@@ -96,9 +96,12 @@ while read -r target crate max_len; do
     echo "==> $target: $seconds s (corpus fuzz/corpus/$target)"
     out="$(mktemp)"
     status=0
+    started="$(date +%s)"
     (cd "$root/$crate" && nice -n "$nice_level" cargo "+$toolchain" fuzz run -s "$sanitizer" --debug-assertions "$target" "$corpus" -- \
         -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$artifacts/") >"$out" 2>&1 || status=$?
+    # What ran, not what was asked: a finding stops the target early.
+    elapsed=$(($(date +%s) - started))
     tail -n 25 "$out"
     execs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$out" | tail -1)"
     done_line="$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|pulse|NEW|REDUCE)' "$out" | tail -1 || true)"
@@ -118,11 +121,11 @@ while read -r target crate max_len; do
     files="$(find "$corpus" -type f | wc -l)"
     bytes="$(find "$corpus" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
     rate=0
-    if [ -n "$execs" ] && [ "$seconds" -gt 0 ]; then
-        rate=$((execs / seconds))
+    if [ -n "$execs" ] && [ "$elapsed" -gt 0 ]; then
+        rate=$((execs / elapsed))
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$target" "$seconds" "${execs:-0}" "$rate" "${cov:-0}" "${ft:-0}" \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$target" "$elapsed" "${execs:-0}" "$rate" "${cov:-0}" "${ft:-0}" \
         "$files" "$bytes" "$crashes" "$commit" "$rustc_version" >>"$log"
     echo "==> $target: ${execs:-0} executions, cov ${cov:-?}, ft ${ft:-?}, corpus $files files / $bytes bytes"
 done <<<"$TARGETS"

@@ -160,9 +160,19 @@ fn check(req: &Request, reply: &str, ok: bool, model: &mut [u8]) {
             }
         }
         Request::Endianness => assert_eq!(reply, "OK little"),
-        Request::In { .. } => {
-            let v = value.and_then(|v| v.strip_prefix("0x")).expect("0x value");
-            assert!(ok && u32::from_str_radix(v, 16).is_ok(), "{reply}");
+        Request::In { width, port } => {
+            let fits = usize::from(*port) + width.bytes() <= 0x1_0000;
+            assert_eq!(ok, fits, "{req:?}: {reply}");
+            if ok {
+                let v = value
+                    .and_then(|v| v.strip_prefix("0x"))
+                    .unwrap_or_else(|| panic!("{req:?}: {reply}"));
+                assert!(u32::from_str_radix(v, 16).is_ok(), "{reply}");
+            }
+        }
+        Request::Out { width, port, .. } => {
+            let fits = usize::from(*port) + width.bytes() <= 0x1_0000;
+            assert_eq!(ok, fits, "{req:?}: {reply}");
         }
         _ => {}
     }
