@@ -270,31 +270,12 @@ fn qemu_verdicts(elf: &Path, order: &[String]) -> BTreeMap<String, Verdict> {
         if let Some(f) = from {
             append.push_str(&format!(" hostile_from={f}"));
         }
-        let mut cmd = Command::new("timeout");
-        cmd.args([
-            "-k",
-            "5",
-            &QEMU_TIMEOUT_SECS.to_string(),
-            "qemu-system-x86_64",
-        ])
-        .args(["-accel", "kvm", "-M", "pc", "-m", "128M"])
-        .args([
-            "-display",
-            "none",
-            "-nodefaults",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-drive")
-        .arg(format!(
-            "file={},format=raw,if=ide,index=0,cache=writeback",
-            image.display()
-        ))
-        .arg("-kernel")
-        .arg(elf)
-        .args(["-append", &append]);
+        let mut cmd = common::qemu_pc(QEMU_TIMEOUT_SECS, "128M");
+        cmd.arg("-drive")
+            .arg(common::qemu_ide_drive(&image))
+            .arg("-kernel")
+            .arg(elf)
+            .args(["-append", &append]);
         let guard = Duration::from_secs(QEMU_TIMEOUT_SECS + 30);
         let (status, stdout, stderr, killed) = run_guarded(cmd, guard);
         let run = parse(&stdout);

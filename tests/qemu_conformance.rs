@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::suite::{Outcome, check_image, parse_run};
 use common::{
@@ -29,31 +28,9 @@ fn same_guest_same_results_on_qemu_and_vmdma() {
     // QEMU, the reference.
     let qimg = sparse_image(dir.path(), "qemu.img", SUITE_IMAGE_BYTES);
     let qmanifest = dir.path().join("qemu-manifest.txt");
-    let q = Command::new("timeout")
-        .args([
-            "600",
-            "qemu-system-x86_64",
-            "-accel",
-            "kvm",
-            "-M",
-            "pc",
-            "-m",
-            "128M",
-        ])
-        .args([
-            "-display",
-            "none",
-            "-nodefaults",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    let q = common::qemu_pc(600, "128M")
         .arg("-drive")
-        .arg(format!(
-            "file={},format=raw,if=ide,index=0,cache=writeback",
-            qimg.display()
-        ))
+        .arg(common::qemu_ide_drive(&qimg))
         .arg("-debugcon")
         .arg(format!("file:{}", qmanifest.display()))
         .arg("-kernel")

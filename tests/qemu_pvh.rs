@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::elf_builder::{ElfBuilder, code};
 use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
@@ -22,26 +21,7 @@ fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {
         "k.elf",
         &ElfBuilder::new(code::hello(b"hello from pvh\n", 5)).build(),
     );
-    let qemu = Command::new("timeout")
-        .args([
-            "120",
-            "qemu-system-x86_64",
-            "-accel",
-            "kvm",
-            "-M",
-            "pc",
-            "-m",
-            "64M",
-        ])
-        .args([
-            "-display",
-            "none",
-            "-nodefaults",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    let qemu = common::qemu_pc(120, "64M")
         .arg("-kernel")
         .arg(&k)
         .output()

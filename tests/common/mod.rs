@@ -165,3 +165,25 @@ pub fn qemu_available() -> bool {
     }
     ok
 }
+
+/// `qemu-system-x86_64 -accel kvm -M pc -m MEMORY` with no display, no
+/// default devices, no reboot, COM1 on stdout and the debug-exit device at
+/// 0xF4, under `timeout -k 5 SECS` (QEMU hangs on some emulation
+/// failures). The caller adds the drive, the kernel and its command line.
+pub fn qemu_pc(timeout_secs: u64, memory: &str) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", &timeout_secs.to_string(), "qemu-system-x86_64"])
+        .args(["-accel", "kvm", "-M", "pc", "-m", memory])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .args(["-serial", "stdio"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    cmd
+}
+
+/// The `-drive` value of a raw image as the primary master IDE disk.
+pub fn qemu_ide_drive(image: &Path) -> String {
+    format!(
+        "file={},format=raw,if=ide,index=0,cache=writeback",
+        image.display()
+    )
+}
