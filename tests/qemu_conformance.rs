@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use common::suite::{Outcome, check_image, parse_run};
 use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, TIMING_DEPENDENT, VMDMA_ONLY, kvm_available, qemu_available,

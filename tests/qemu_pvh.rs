@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use common::elf_builder::{ElfBuilder, code};
 use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
 use vmdma_core::protocol::qemu_exit_status;

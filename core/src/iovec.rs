@@ -1,7 +1,7 @@
 //! I/O vectors: fixed-capacity scatter/gather lists of host buffers (the
 //! `QEMUIOVector` of vmdma).
 //!
-//! Elements are [`VolatileSlice`] views (guest RAM or bounce slots), so an
+//! Elements are [`VolatileSlice`] views (guest RAM or bounce space), so an
 //! I/O vector never holds a Rust reference into guest memory. Every
 //! operation is bounded by the element count and total size; offsets past
 //! the end copy nothing rather than panic.

@@ -15,8 +15,9 @@
 //! doing I/O): accesses are raw copies of plain bytes, never references, so
 //! a race yields torn byte values (as on hardware) and no assumption of the
 //! compiler about Rust-owned data is broken. Inside the core, no two parts
-//! ever access the same *host-owned* bytes (a bounce slot) at once: the pool
-//! hands each slot to one mapping, and a mapping's view borrows the mapping.
+//! ever access the same *host-owned* bytes (bounce space) at once: the arena
+//! hands each allocated range to one mapping, and a mapping's view borrows
+//! the mapping.
 #![allow(unsafe_code)]
 
 use core::cell::UnsafeCell;
@@ -182,17 +183,17 @@ impl<'a> VolatileSlice<'a> {
 }
 
 /// Fixed storage that hands out [`VolatileSlice`] views of itself: the
-/// bounce pool's slots. The pool guarantees that one slot has one user at a
-/// time, which is what makes the shared `&self` access sound.
+/// bounce arena's storage. The arena guarantees that an allocated range has
+/// one user at a time, which is what makes the shared `&self` access sound.
 pub(crate) struct SharedBytes<const N: usize>(UnsafeCell<[u8; N]>);
 
 // SAFETY: the bytes are only reached through `VolatileSlice` copies, and the
-// owner (the bounce pool) hands each slot to one mapping at a time under its
-// allocation bitmap, so no two threads access a slot concurrently.
+// owner (the bounce arena) hands each range to one mapping at a time under
+// its granule bitmap, so no two threads access the same bytes concurrently.
 unsafe impl<const N: usize> Sync for SharedBytes<N> {}
 
 impl<const N: usize> SharedBytes<N> {
-    /// Zeroed storage (const, for `static` pools).
+    /// Zeroed storage (const, for `static` arenas).
     pub(crate) const fn new() -> Self {
         SharedBytes(UnsafeCell::new([0; N]))
     }

@@ -1,6 +1,6 @@
 //! DMA to and from the vmdma MMIO scratch region: every access to it is an
 //! MMIO exit, so the controller must go through bounce buffers. vmdma's
-//! bounce pool is a few KiB: 4 KiB fits, 32 KiB needs the retry path.
+//! bounce arena is a few KiB: 4 KiB fits, 32 KiB needs the retry path.
 //! QEMU has no such region, so these tests skip there.
 
 use vmdma_guest::stamp::SECTOR;
@@ -36,7 +36,7 @@ fn round_trip(ctx: &mut Ctx, sectors: u32, layout: &Layout) -> Result<(), Fail> 
     ctx.read_pio_verify(x.mode, lba, sectors, Width::Bits32, p)
 }
 
-/// 4 KiB (within the bounce pool): PRDs mixing RAM and MMIO scratch.
+/// 4 KiB (within the bounce arena): PRDs mixing RAM and MMIO scratch.
 pub fn dma_mmio_bounce(ctx: &mut Ctx) -> TestResult {
     if let Some(skip) = need_scratch(ctx, 0x1000) {
         return Ok(skip);
@@ -49,7 +49,7 @@ pub fn dma_mmio_bounce(ctx: &mut Ctx) -> TestResult {
     PASS
 }
 
-/// 32 KiB in one MMIO PRD: larger than the bounce pool, so the transfer
+/// 32 KiB in one MMIO PRD: larger than the bounce arena, so the transfer
 /// must be split and retried as bounce buffers free up.
 pub fn dma_mmio_retry(ctx: &mut Ctx) -> TestResult {
     const BYTES: usize = 32 * 1024;

@@ -92,7 +92,7 @@ pub struct Interval {
     pub kvm: BTreeMap<String, u64>,
     /// Data path: bytes straight to/from guest RAM.
     pub ram_direct_bytes: u64,
-    /// Data path: bytes through bounce slots.
+    /// Data path: bytes through bounce space.
     pub bounce_bytes: u64,
     /// Data path: bytes through other VMM buffers.
     pub vmm_buffer_bytes: u64,

@@ -232,7 +232,7 @@ impl Results {
              To user space (by kind), port writes KVM coalesced (no exit), handled in the kernel \
              (KVM's `exits` less those to user space), \
              halts, emulated guest instructions; data path per command: bytes straight \
-             between the image and guest RAM, through bounce slots, through a VMM buffer \
+             between the image and guest RAM, through bounce space, through a VMM buffer \
              (a copy of RAM DMA would show here).\n",
             v.label()
         );

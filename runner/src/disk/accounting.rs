@@ -1,12 +1,12 @@
 //! Where the block backend's bytes go: straight between the image and
-//! guest RAM, through the bounce pool, or through other VMM memory.
+//! guest RAM, through the bounce arena, or through other VMM memory.
 //!
 //! The disk backend ([`super::Disk`]) classifies every buffer of every
 //! accepted read or write request by its host address:
 //!
 //! - inside the guest RAM mapping: zero-copy DMA (`preadv`/`pwritev` on
 //!   guest memory), counted in [`DataPath::ram_direct_bytes`];
-//! - inside the bounce pool: DMA to or from MMIO, which the core copies
+//! - inside the bounce arena: DMA to or from MMIO, which the core copies
 //!   between the slot and the region ([`DataPath::bounce_bytes`]);
 //! - anywhere else: a VMM buffer ([`DataPath::vmm_buffer_bytes`]), which
 //!   today means the IDE channel's PIO data buffer. A copy of RAM DMA data
@@ -24,7 +24,7 @@ use vmdma_core::memory::VolatileSlice;
 pub struct DataPath {
     /// Bytes moved between the image and guest RAM directly.
     pub ram_direct_bytes: u64,
-    /// Bytes moved between the image and bounce slots (MMIO DMA).
+    /// Bytes moved between the image and bounce space (MMIO DMA).
     pub bounce_bytes: u64,
     /// Bytes moved between the image and other VMM memory (PIO buffer).
     pub vmm_buffer_bytes: u64,
@@ -54,7 +54,7 @@ impl DataPathCounters {
 pub struct HostRanges {
     /// The guest RAM mapping.
     pub ram: Range<usize>,
-    /// The bounce pool's storage.
+    /// The bounce arena's storage.
     pub bounce: Range<usize>,
 }
 

@@ -274,7 +274,7 @@ fn waiting_for_bounce_space_resumes_on_retry() {
     with_devices::<_, 256, _>(env, MemDisk::new(&mut img, false), None, |r| {
         use crate::dma::{DmaDirection, DmaMemory};
         r.enable_pci();
-        // Another device holds the only bounce slot.
+        // Another device holds all the bounce space.
         let other = crate::memory::DeviceId::test(9);
         let held = r
             .space

@@ -372,8 +372,8 @@ pub fn prd_mmio_overrun(hx: &mut Hx) -> CaseResult {
 }
 
 /// One sector as 8 pieces of 64 bytes, each in its own page of the MMIO
-/// scratch region (vmdma only): more MMIO pieces than the bounce pool has
-/// slots. Completed, each piece holds its bytes; refused, the data buffer
+/// scratch region (vmdma only): the bounce arena stages the sector's pieces
+/// into one contiguous range. Completed, each piece holds its bytes; refused, the data buffer
 /// and the pieces' neighbours are untouched.
 pub fn prd_sector_in_8_mmio_pages(hx: &mut Hx) -> CaseResult {
     let Some(s) = hx.ctx.scratch else {
