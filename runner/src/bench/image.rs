@@ -65,6 +65,15 @@ impl Image {
         }
         Ok(())
     }
+
+    /// Writes the image's dirty pages back (`fsync`), so that the next
+    /// measurement does not pay for writes an earlier one left in the page
+    /// cache (a VMM's final flush at exit would).
+    pub fn settle(&self) -> Result<(), String> {
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Drop for Image {
