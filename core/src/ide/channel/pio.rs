@@ -217,41 +217,7 @@ where
             self.pio.stop();
             return Outcome::Started;
         }
-        let Some(drive) = unit.drive.as_mut() else {
-            return Outcome::Abort(IdeError::NoDevice);
-        };
-        let (lba, count) = match block_target(&unit.tf, drive, remaining, per_block) {
-            Ok(t) => t,
-            Err(e) => return Outcome::Abort(e),
-        };
-        let Some(buf) = self.pio.block(block_bytes(count)) else {
-            return Outcome::Abort(IdeError::NoPioBuffer);
-        };
-        let iov = [buf];
-        let block = PioBlock {
-            unit: u,
-            per_block,
-            lba,
-            count,
-        };
-        let token = match drive.block.submit(BlockRequest::Read {
-            sector: lba,
-            iov: &iov,
-        }) {
-            Ok(t) => t,
-            Err(e) => return Outcome::Abort(IdeError::Block(e)),
-        };
-        match drive.block.poll() {
-            Some(c) if c.token == token => self.pio_read_done(block, c.result),
-            other => {
-                if other.is_some() {
-                    bump(&mut self.stats.stray_completions, 1);
-                }
-                unit.tf.status = Status::DRDY | Status::BSY;
-                self.op = Op::PioRead { block, token };
-                Outcome::Started
-            }
-        }
+        self.pio_submit_block(u, per_block, PioDir::Read)
     }
 
     /// A PIO read block arrived in the buffer: offer it (DRQ, IRQ).
@@ -296,6 +262,14 @@ where
     fn pio_write_block(&mut self, u: Unit, per_block: u32) -> Outcome {
         let len = self.pio.end;
         self.pio.stop();
+        self.pio_submit_block(u, per_block, PioDir::Write { len })
+    }
+
+    /// The step PIO reads and writes share: checks the next block's
+    /// address, hands the PIO buffer to the backend and finishes the block
+    /// now if the backend completed it inline, or leaves the channel busy
+    /// until its completion.
+    fn pio_submit_block(&mut self, u: Unit, per_block: u32, dir: PioDir) -> Outcome {
         let unit = self.units.get_mut(u);
         let remaining = unit.tf.nsector;
         let Some(drive) = unit.drive.as_mut() else {
@@ -304,6 +278,10 @@ where
         let (lba, count) = match block_target(&unit.tf, drive, remaining, per_block) {
             Ok(t) => t,
             Err(e) => return Outcome::Abort(e),
+        };
+        let len = match dir {
+            PioDir::Read => block_bytes(count),
+            PioDir::Write { len } => len,
         };
         let Some(buf) = self.pio.block(len) else {
             return Outcome::Abort(IdeError::NoPioBuffer);
@@ -315,21 +293,34 @@ where
             lba,
             count,
         };
-        let token = match drive.block.submit(BlockRequest::Write {
-            sector: lba,
-            iov: &iov,
-        }) {
+        let request = match dir {
+            PioDir::Read => BlockRequest::Read {
+                sector: lba,
+                iov: &iov,
+            },
+            PioDir::Write { .. } => BlockRequest::Write {
+                sector: lba,
+                iov: &iov,
+            },
+        };
+        let token = match drive.block.submit(request) {
             Ok(t) => t,
             Err(e) => return Outcome::Abort(IdeError::Block(e)),
         };
-        match drive.block.poll() {
-            Some(c) if c.token == token => self.pio_write_written(block, c.result),
-            other => {
+        match (drive.block.poll(), dir) {
+            (Some(c), PioDir::Read) if c.token == token => self.pio_read_done(block, c.result),
+            (Some(c), PioDir::Write { .. }) if c.token == token => {
+                self.pio_write_written(block, c.result)
+            }
+            (other, _) => {
                 if other.is_some() {
                     bump(&mut self.stats.stray_completions, 1);
                 }
                 unit.tf.status = Status::DRDY | Status::BSY;
-                self.op = Op::PioWrite { block, token };
+                self.op = match dir {
+                    PioDir::Read => Op::PioRead { block, token },
+                    PioDir::Write { .. } => Op::PioWrite { block, token },
+                };
                 Outcome::Started
             }
         }
@@ -377,4 +368,13 @@ fn block_bytes(n: u32) -> usize {
     usize::try_from(n)
         .unwrap_or(usize::MAX)
         .saturating_mul(SECTOR_SIZE)
+}
+
+/// Which way a PIO block moves.
+#[derive(Clone, Copy)]
+enum PioDir {
+    /// Disk → PIO buffer → guest.
+    Read,
+    /// Guest → PIO buffer (`len` bytes filled) → disk.
+    Write { len: usize },
 }
