@@ -19,6 +19,21 @@
 //! the backend waits for every request in flight (bounded); if the kernel
 //! still holds one after that, the process aborts rather than let guest
 //! memory be unmapped under a running request.
+//!
+//! # When entering the kernel fails
+//! An SQE pushed to the submission ring is the kernel's from then on: if
+//! `io_uring_enter` fails (EAGAIN or ENOMEM under memory pressure, EINTR),
+//! the entry stays in the ring and the *next* enter, whoever makes it,
+//! hands it to the kernel. So a pushed request is never forgotten. The
+//! enter is retried a bounded number of times ([`ENTER_TRIES`]); if it
+//! still fails, the request is *defused*: every length in its iovec array
+//! is set to 0 (the kernel reads the array only when it takes the entry,
+//! which has not happened yet), the array stays with the backend until the
+//! entry's CQE, and the request's completion reports the error. The
+//! device may then free its memory: whenever the kernel takes the entry it
+//! transfers nothing. A defused discard still punches its hole when taken,
+//! so the next request is ordered after it (`IOSQE_IO_DRAIN`) and cannot
+//! have its data punched away; a defused flush is merely an extra flush.
 #![allow(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -55,6 +70,12 @@ pub const ASYNC_THRESHOLD: usize = 256 * 1024;
 pub const WAIT_BOUND: Duration = Duration::from_secs(2);
 /// How long dropping the backend waits for requests still in flight.
 const DROP_BOUND: Duration = Duration::from_secs(30);
+/// How often one submission tries `io_uring_enter` before its request is
+/// defused and failed (see the module docs); the pauses between tries
+/// double from 50 µs, so a submission gives up after about 6 ms.
+pub const ENTER_TRIES: u32 = 8;
+/// The first pause between two tries of `io_uring_enter`.
+const ENTER_BACKOFF: Duration = Duration::from_micros(50);
 
 /// Why the io_uring backend cannot be used (the caller falls back to
 /// `aio=sync`).
@@ -84,6 +105,11 @@ pub struct UringStats {
     /// Bytes copied through an aligned buffer (`cache=none` with unaligned
     /// guest buffers).
     pub bounced_bytes: u64,
+    /// `io_uring_enter` calls that failed and were tried again.
+    pub enter_retries: u64,
+    /// Requests failed because the kernel could not be entered within
+    /// [`ENTER_TRIES`] (defused, see the module docs).
+    pub defused: u64,
 }
 
 #[derive(Debug)]
@@ -128,12 +154,22 @@ pub struct UringDisk<'m> {
     direct: Option<DirectIo>,
     eventfd: EventFd,
     ops: HashMap<u64, Op<'m>>,
+    /// Defused requests whose SQE the kernel may still take: their iovec
+    /// arrays (all lengths 0) stay here until their CQE.
+    defused: HashMap<u64, Op<'m>>,
+    /// A defused discard may still run: order the next SQE after it.
+    drain_next: bool,
     ready: VecDeque<Completion>,
-    /// Requests the kernel still has (`ops.len()`), shared with the I/O
-    /// thread so a wake-up for completions already taken needs no lock.
+    /// Entries the kernel still owes a CQE for (`ops` and `defused`),
+    /// shared with the I/O thread so a wake-up for completions already
+    /// taken needs no lock.
     pending: Arc<AtomicUsize>,
     next_token: u32,
     stats: UringStats,
+    /// Tests: the next this many enters fail with EAGAIN before the kernel
+    /// is asked.
+    #[cfg(test)]
+    fail_enters: u32,
 }
 
 impl std::fmt::Debug for UringDisk<'_> {
@@ -167,10 +203,14 @@ impl<'m> UringDisk<'m> {
             direct,
             eventfd,
             ops: HashMap::new(),
+            defused: HashMap::new(),
+            drain_next: false,
             ready: VecDeque::new(),
             pending: Arc::new(AtomicUsize::new(0)),
             next_token: 0,
             stats: UringStats::default(),
+            #[cfg(test)]
+            fail_enters: 0,
         })
     }
 
@@ -253,6 +293,93 @@ impl<'m> UringDisk<'m> {
         self.ops.len()
     }
 
+    /// Defused requests whose entry the kernel has not answered yet.
+    pub fn defused_in_ring(&self) -> usize {
+        self.defused.len()
+    }
+
+    fn update_pending(&self) {
+        self.pending
+            .store(self.ops.len() + self.defused.len(), Ordering::Release);
+    }
+
+    /// A token no request in flight or defused entry uses.
+    fn fresh_token(&mut self) -> RequestToken {
+        // At most `RING_ENTRIES` keys are taken, so this ends quickly.
+        while self.ops.contains_key(&u64::from(self.next_token))
+            || self.defused.contains_key(&u64::from(self.next_token))
+        {
+            self.next_token = self.next_token.wrapping_add(1);
+        }
+        let token = RequestToken(self.next_token);
+        self.next_token = self.next_token.wrapping_add(1);
+        token
+    }
+
+    /// One `io_uring_enter` that submits what is queued.
+    fn enter_once(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_enters > 0 {
+            self.fail_enters -= 1;
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
+        self.ring.submit()?;
+        if self.ring.submission().is_empty() {
+            Ok(())
+        } else {
+            // The kernel took only part of the queue (it stopped at an
+            // entry it could not allocate a request for).
+            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+        }
+    }
+
+    /// Hands the queued SQEs to the kernel, trying up to [`ENTER_TRIES`]
+    /// times while the failure is one that passes (EAGAIN, ENOMEM, EINTR,
+    /// EBUSY). On `Err` the entries are still in the ring.
+    fn enter(&mut self) -> io::Result<()> {
+        let mut pause = ENTER_BACKOFF;
+        let mut tries = 0;
+        loop {
+            let err = match self.enter_once() {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            tries += 1;
+            let passing = matches!(
+                err.raw_os_error(),
+                Some(libc::EAGAIN | libc::ENOMEM | libc::EINTR | libc::EBUSY)
+            );
+            if !passing || tries >= ENTER_TRIES {
+                return Err(err);
+            }
+            self.stats.enter_retries += 1;
+            std::thread::sleep(pause);
+            pause = pause.saturating_mul(2);
+        }
+    }
+
+    /// Fails op `key` whose SQE is in the ring but could not be handed to
+    /// the kernel: defuses it (see the module docs) and queues its error
+    /// completion. The entry stays tracked until its CQE.
+    fn defuse(&mut self, key: u64, err: &io::Error) {
+        let Some(mut op) = self.ops.remove(&key) else {
+            return;
+        };
+        for v in &mut op.iovecs {
+            v.iov_len = 0;
+        }
+        if matches!(op.kind, Kind::Discard) {
+            self.drain_next = true;
+        }
+        self.stats.defused += 1;
+        self.ready.push_back(Completion::new(
+            op.token,
+            Err(BlockError::Io(err.raw_os_error().unwrap_or(libc::EIO))),
+        ));
+        self.defused.insert(key, op);
+        self.update_pending();
+    }
+
     fn fd(&self) -> types::Fd {
         types::Fd(self.file.as_raw_fd())
     }
@@ -290,6 +417,11 @@ impl<'m> UringDisk<'m> {
                 .build(),
         }
         .user_data(key);
+        let entry = if self.drain_next {
+            entry.flags(squeue::Flags::IO_DRAIN)
+        } else {
+            entry
+        };
         // SAFETY: the SQE points at `op.iovecs` (a heap array kept in the
         // op until its last CQE) and, through it, at the request's guest
         // buffers or the op's own aligned buffer. The device keeps the
@@ -297,13 +429,32 @@ impl<'m> UringDisk<'m> {
         // is delivered only after this op's last CQE; the op stays in
         // `self.ops` until then, and dropping the backend waits for every
         // op (or aborts). Flush and discard pass no memory.
+        // If the enter that follows fails, the op is defused, not freed.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() {
             // The queue is full: hand what is queued to the kernel, retry.
-            self.ring.submit()?;
+            // On failure nothing of this op is in the ring.
+            self.enter()?;
             // SAFETY: as above.
             unsafe { self.ring.submission().push(&entry) }
                 .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
+        }
+        self.drain_next = false;
+        Ok(())
+    }
+
+    /// Pushes op `key` and hands it to the kernel. When the push fails
+    /// nothing is in the ring: the op is forgotten and the error returned.
+    /// When the enter fails the op is defused and its completion carries
+    /// the error; the caller sees `Ok`.
+    fn push_and_enter(&mut self, key: u64) -> io::Result<()> {
+        if let Err(e) = self.push(key) {
+            self.ops.remove(&key);
+            self.update_pending();
+            return Err(e);
+        }
+        if let Err(e) = self.enter() {
+            self.defuse(key, &e);
         }
         Ok(())
     }
@@ -319,6 +470,10 @@ impl<'m> UringDisk<'m> {
         let mut finished = 0;
         let mut resubmit = Vec::new();
         for (key, res) in cqes {
+            // A defused entry's CQE: the kernel is done with its array.
+            if self.defused.remove(&key).is_some() {
+                continue;
+            }
             let Some(op) = self.ops.get_mut(&key) else {
                 continue;
             };
@@ -352,17 +507,23 @@ impl<'m> UringDisk<'m> {
                 finished += 1;
             }
         }
-        self.pending.store(self.ops.len(), Ordering::Release);
+        self.update_pending();
         for key in resubmit {
             self.stats.resubmits += 1;
-            if let Err(e) = self.push(key).and_then(|()| self.ring.submit().map(|_| ()))
-                && let Some(op) = self.ops.remove(&key)
-            {
-                self.ready.push_back(Completion::new(
-                    op.token,
-                    Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
-                ));
-                finished += 1;
+            let token = self.ops.get(&key).map(|op| op.token);
+            let before = self.ready.len();
+            match (self.push_and_enter(key), token) {
+                (Err(e), Some(token)) => {
+                    // Not in the ring: the op is over.
+                    self.ready.push_back(Completion::new(
+                        token,
+                        Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
+                    ));
+                    finished += 1;
+                }
+                // Defused: its completion is queued.
+                _ if self.ready.len() > before => finished += 1,
+                _ => {}
             }
         }
         finished
@@ -384,21 +545,20 @@ impl<'m> UringDisk<'m> {
         }
     }
 
+    /// Starts `op` (its token from [`Self::fresh_token`]). `Err` only when
+    /// nothing reached the ring; a request the kernel could not be given
+    /// is defused and completes with the error (see the module docs).
     fn start(&mut self, op: Op<'m>) -> Result<RequestToken, BlockError> {
-        if self.ops.len() >= RING_ENTRIES as usize {
+        if self.ops.len() + self.defused.len() >= RING_ENTRIES as usize {
             return Err(BlockError::QueueFull);
         }
         let token = op.token;
         let key = u64::from(token.0);
         self.ops.insert(key, op);
-        self.pending.store(self.ops.len(), Ordering::Release);
-        self.next_token = self.next_token.wrapping_add(1);
+        self.update_pending();
         self.stats.requests += 1;
-        if let Err(e) = self.push(key).and_then(|()| self.ring.submit().map(|_| ())) {
-            self.ops.remove(&key);
-            self.pending.store(self.ops.len(), Ordering::Release);
-            return Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO)));
-        }
+        self.push_and_enter(key)
+            .map_err(|e| BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO)))?;
         Ok(token)
     }
 
@@ -409,7 +569,7 @@ impl<'m> UringDisk<'m> {
         iov: &[VolatileSlice<'m>],
     ) -> Result<RequestToken, BlockError> {
         let (offset, bytes) = check_rw(self.sectors, sector, iov)?;
-        let token = RequestToken(self.next_token);
+        let token = self.fresh_token();
         let mut views = Vec::with_capacity(iov.len());
         views.extend_from_slice(iov);
         let mut bounce = None;
@@ -498,14 +658,12 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
                 self.rw(false, sector, iov)?
             }
             BlockRequest::Flush => {
+                let token = self.fresh_token();
                 if self.read_only {
                     // Nothing of ours to make durable.
-                    let token = RequestToken(self.next_token);
-                    self.next_token = self.next_token.wrapping_add(1);
                     self.ready.push_back(Completion::new(token, Ok(())));
                     return Ok(token);
                 }
-                let token = RequestToken(self.next_token);
                 self.start(Op {
                     token,
                     kind: Kind::Flush,
@@ -522,9 +680,8 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
                     return Err(BlockError::ReadOnly);
                 }
                 check_range(self.sectors, sector, count)?;
-                let token = RequestToken(self.next_token);
+                let token = self.fresh_token();
                 if count == 0 {
-                    self.next_token = self.next_token.wrapping_add(1);
                     self.ready.push_back(Completion::new(token, Ok(())));
                     return Ok(token);
                 }
@@ -549,7 +706,7 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
         // right here (it may still wake once if it was already running).
         if self.reap() > 0 && self.ready.iter().any(|c| c.token == token) {
             self.stats.inline += 1;
-            if self.ops.is_empty() {
+            if self.ops.is_empty() && self.defused.is_empty() {
                 let _ = self.eventfd.read();
             }
         }
@@ -584,12 +741,25 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
 impl Drop for UringDisk<'_> {
     fn drop(&mut self) {
         let deadline = Instant::now() + DROP_BOUND;
-        while !self.ops.is_empty() {
+        while !self.ops.is_empty() || !self.defused.is_empty() {
             self.reap();
-            if self.ops.is_empty() {
+            if self.ops.is_empty() && self.defused.is_empty() {
                 break;
             }
-            if !self.wait_until(deadline) && Instant::now() >= deadline {
+            if self.wait_until(deadline) {
+                continue;
+            }
+            if Instant::now() < deadline {
+                // The kernel could not be entered: try again shortly.
+                std::thread::sleep(ENTER_BACKOFF * 20);
+            } else {
+                if self.ops.is_empty() {
+                    // Only defused entries are left: they reach no guest
+                    // memory, but the kernel may still read their arrays.
+                    // Leak those rather than free them under it.
+                    std::mem::forget(std::mem::take(&mut self.defused));
+                    return;
+                }
                 // The kernel still holds guest buffers; unmapping them under
                 // a running request would let it write freed memory.
                 eprintln!(

@@ -325,3 +325,118 @@ fn the_ring_is_restricted_to_the_backends_operations() {
     let err = d.ring.submitter().register_probe(&mut probe).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EACCES));
 }
+
+/// `io_uring_enter` fails a few times (as under memory pressure): the
+/// backend tries again, the data lands in the request's buffer, and the
+/// completion comes once.
+#[test]
+fn a_failed_enter_is_tried_again_and_the_data_lands() {
+    let (_f, file, n) = image(8);
+    let mut buf = vec![0u8; 1024];
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    d.fail_enters = ENTER_TRIES - 1;
+    let iov = [VolatileSlice::from_mut_slice(&mut buf)];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 3,
+            iov: &iov,
+        })
+        .unwrap();
+    assert_eq!(finish(&mut d, t), Ok(()));
+    assert_eq!(d.poll(), None, "one completion");
+    assert_eq!(d.stats().enter_retries, u64::from(ENTER_TRIES - 1));
+    assert_eq!(d.stats().defused, 0);
+    drop(d);
+    assert!(buf[..512].iter().all(|&x| x == 3));
+    assert!(buf[512..].iter().all(|&x| x == 4));
+}
+
+/// Seccomp makes every `io_uring_enter` of one thread fail with EAGAIN, as
+/// the kernel does when it cannot allocate a request: a read and a write
+/// submitted there are defused and fail, once each. Their memory is then
+/// handed to "another client" (filled with a sentinel), and another thread
+/// enters the ring: the kernel takes the defused entries and transfers
+/// nothing, so neither that memory nor the disk changes.
+#[test]
+fn an_enter_that_keeps_failing_defuses_the_request() {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+    let (f, file, n) = image(8);
+    let mut rbuf = vec![0u8; 1024];
+    let mut wbuf = vec![0x77u8; 512];
+    let mut other = vec![0u8; 512];
+    let before = contents(&f);
+    let mut d = UringDisk::new(file, n, false, None)
+        .map_err(|e| e.0)
+        .unwrap();
+    let riov = [VolatileSlice::from_mut_slice(&mut rbuf)];
+    let wiov = [VolatileSlice::from_mut_slice(&mut wbuf)];
+    let filter = SeccompFilter::new(
+        [(libc::SYS_io_uring_enter, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EAGAIN as u32),
+        TargetArch::x86_64,
+    )
+    .unwrap();
+    let prog = BpfProgram::try_from(filter).unwrap();
+    let d = std::thread::scope(|s| {
+        s.spawn(|| {
+            seccompiler::apply_filter(&prog).unwrap();
+            let r = d
+                .submit(BlockRequest::Read {
+                    sector: 1,
+                    iov: &riov,
+                })
+                .unwrap();
+            let w = d
+                .submit(BlockRequest::Write {
+                    sector: 5,
+                    iov: &wiov,
+                })
+                .unwrap();
+            let eagain = Err(BlockError::Io(libc::EAGAIN));
+            assert_eq!(d.poll().map(|c| (c.token, c.result)), Some((r, eagain)));
+            assert_eq!(d.poll().map(|c| (c.token, c.result)), Some((w, eagain)));
+            assert_eq!(d.poll(), None, "one completion each");
+            assert_eq!(d.in_flight(), 0);
+            assert_eq!(d.defused_in_ring(), 2, "the entries are still in the ring");
+            assert_eq!(d.stats().defused, 2);
+            d
+        })
+        .join()
+        .unwrap()
+    });
+    let mut d = d;
+    // The device freed the memory; someone else owns it now.
+    riov[0].fill(0, 1024, 0xA5);
+    wiov[0].fill(0, 512, 0xA5);
+    // An enter from a thread without the filter hands the defused entries
+    // to the kernel, before this request.
+    let oiov = [VolatileSlice::from_mut_slice(&mut other)];
+    let t = d
+        .submit(BlockRequest::Read {
+            sector: 2,
+            iov: &oiov,
+        })
+        .unwrap();
+    assert_eq!(finish(&mut d, t), Ok(()));
+    for _ in 0..1000 {
+        if d.defused_in_ring() == 0 {
+            break;
+        }
+        d.wait_until(Instant::now() + Duration::from_millis(10));
+        d.reap();
+    }
+    assert_eq!(d.defused_in_ring(), 0, "the kernel answered the entries");
+    assert_eq!(d.poll(), None, "no second completion");
+    drop(d);
+    assert!(other.iter().all(|&x| x == 2), "the new request's data");
+    assert!(
+        rbuf.iter().all(|&x| x == 0xA5),
+        "nothing read into freed memory"
+    );
+    assert!(wbuf.iter().all(|&x| x == 0xA5));
+    assert_eq!(contents(&f), before, "nothing written to the disk");
+}
