@@ -13,6 +13,7 @@ use bitflags::bitflags;
 use heapless::Vec;
 use spin::RwLock;
 
+use crate::block::RequestToken;
 use crate::dma::{DmaDirection, DmaMemory, Mapping, RetryError, RetryStatus};
 use crate::memory::{DeviceId, IommuFaultKind, MemError, Probe};
 
@@ -256,6 +257,10 @@ impl<const N: usize> DmaMemory for Iommu<'_, N> {
 
     fn poll_retry(&self) -> Option<DeviceId> {
         self.inner.poll_retry()
+    }
+
+    fn reclaim(&self, token: RequestToken) {
+        self.inner.reclaim(token);
     }
 }
 

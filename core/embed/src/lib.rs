@@ -47,8 +47,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use heapless::Deque;
 use spin::Mutex;
 use vmdma_core::block::{
-    BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
-    check_rw,
+    BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken, SECTOR_SIZE,
+    check_range, check_rw,
 };
 use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
 use vmdma_core::ide::{
@@ -145,7 +145,6 @@ impl IrqLine for IrqPin {
 pub struct RamDisk {
     data: VolatileSlice<'static>,
     done: Deque<Completion, 4>,
-    next: u32,
 }
 
 impl RamDisk {
@@ -153,7 +152,6 @@ impl RamDisk {
         RamDisk {
             data,
             done: Deque::new(),
-            next: 0,
         }
     }
 
@@ -162,13 +160,40 @@ impl RamDisk {
         self.data.copy_to(offset, buf)
     }
 
-    fn finish(&mut self, result: Result<(), BlockError>) -> Result<RequestToken, BlockError> {
-        let token = RequestToken(self.next);
-        self.next = self.next.wrapping_add(1);
-        self.done
-            .push_back(Completion::new(token, result))
-            .map_err(|_| BlockError::QueueFull)?;
-        Ok(token)
+    /// Runs `req` (a refusal before any I/O is `Err`) and gives the
+    /// result.
+    fn run(
+        &mut self,
+        token: &RequestToken,
+        req: BlockRequest<'_, '_>,
+    ) -> Result<Result<(), BlockError>, BlockError> {
+        let sectors = (self.data.len() / SECTOR_SIZE) as u64;
+        match req {
+            BlockRequest::Read { sector, iov } | BlockRequest::Write { sector, iov } => {
+                let write = matches!(req, BlockRequest::Write { .. });
+                let (off, _) = check_rw(sectors, sector, iov)?;
+                let mut pos = usize::try_from(off).map_err(|_| BlockError::OutOfRange)?;
+                for l in iov {
+                    let s = l.view(token).ok_or(BlockError::NotLeased)?;
+                    let disk = self
+                        .data
+                        .subslice(pos, s.len())
+                        .ok_or(BlockError::OutOfRange)?;
+                    if write {
+                        s.copy_to_volatile(&disk);
+                    } else {
+                        disk.copy_to_volatile(&s);
+                    }
+                    pos += s.len();
+                }
+                Ok(Ok(()))
+            }
+            BlockRequest::Flush => Ok(Ok(())),
+            BlockRequest::Discard { sector, count } => {
+                check_range(sectors, sector, count)?;
+                Ok(Ok(()))
+            }
+        }
     }
 }
 
@@ -181,35 +206,16 @@ impl<'m> BlockDevice<'m> for RamDisk {
         false
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
         if self.done.is_full() {
-            return Err(BlockError::QueueFull);
+            return Err(Refused::new(token, BlockError::QueueFull));
         }
-        let sectors = (self.data.len() / SECTOR_SIZE) as u64;
-        match req {
-            BlockRequest::Read { sector, iov } | BlockRequest::Write { sector, iov } => {
-                let write = matches!(req, BlockRequest::Write { .. });
-                let (off, _) = check_rw(sectors, sector, iov)?;
-                let mut pos = usize::try_from(off).map_err(|_| BlockError::OutOfRange)?;
-                for s in iov {
-                    let disk = self
-                        .data
-                        .subslice(pos, s.len())
-                        .ok_or(BlockError::OutOfRange)?;
-                    if write {
-                        s.copy_to_volatile(&disk);
-                    } else {
-                        disk.copy_to_volatile(s);
-                    }
-                    pos += s.len();
-                }
-                self.finish(Ok(()))
-            }
-            BlockRequest::Flush => self.finish(Ok(())),
-            BlockRequest::Discard { sector, count } => {
-                check_range(sectors, sector, count)?;
-                self.finish(Ok(()))
-            }
+        match self.run(&token, req) {
+            Ok(result) => self
+                .done
+                .push_back(Completion::new(token, result))
+                .map_err(|c| Refused::new(c.token, BlockError::QueueFull)),
+            Err(e) => Err(Refused::new(token, e)),
         }
     }
 

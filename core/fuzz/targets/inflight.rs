@@ -29,7 +29,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use vmdma_core::block::{DeferredDisk, DiskObserver, RequestToken};
+use vmdma_core::block::{DeferredDisk, DiskObserver, Leased, RequestToken};
 use vmdma_core::dma::{AddressSpace, BounceArena, BounceBuffers, DmaDirection, DmaMemory, Mapping};
 use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
@@ -83,7 +83,7 @@ type Owners = Vec<(usize, Option<u32>, Option<u32>)>;
 
 struct Lease<'a> {
     arena: &'a dyn BounceBuffers,
-    owners: RefCell<HashMap<u32, Owners>>,
+    owners: RefCell<HashMap<u64, Owners>>,
 }
 
 impl Lease<'_> {
@@ -99,21 +99,28 @@ impl Lease<'_> {
 }
 
 impl<'m> DiskObserver<'m> for Lease<'_> {
-    fn submitted(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
-        let ids = iov.iter().map(|s| self.ids(s)).collect();
-        self.owners.borrow_mut().insert(token.0, ids);
+    fn submitted(&self, token: &RequestToken, iov: &[Leased<'m>]) {
+        let ids = iov
+            .iter()
+            .map(|l| self.ids(&l.view(token).expect("the request's own buffer")))
+            .collect();
+        self.owners.borrow_mut().insert(token.id().get(), ids);
     }
-    fn completing(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
+    fn completing(&self, token: &RequestToken, iov: &[Leased<'m>]) {
         let before = self
             .owners
             .borrow_mut()
-            .remove(&token.0)
+            .remove(&token.id().get())
             .unwrap_or_default();
-        let now: Owners = iov.iter().map(|s| self.ids(s)).collect();
+        let now: Owners = iov
+            .iter()
+            .map(|l| self.ids(&l.view(token).expect("the request's own buffer")))
+            .collect();
         assert_eq!(
-            before, now,
+            before,
+            now,
             "request {}: memory changed hands while in flight",
-            token.0
+            token.id()
         );
     }
 }

@@ -5,19 +5,20 @@
 
 use heapless::{Deque, Vec};
 
-use super::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
+use super::{
+    BlockDevice, BlockError, BlockRequest, Completion, Leased, Refused, RequestToken, SECTOR_SIZE,
+};
 use super::{check_range, check_rw};
-use crate::memory::VolatileSlice;
 
 /// Sees a [`DeferredDisk`]'s requests as they are submitted and right
 /// before their data moves (tests use it to check that the memory a late
 /// completion writes still belongs to the request).
 pub trait DiskObserver<'m> {
     /// A request was accepted with this I/O vector (empty for flush and
-    /// discard).
-    fn submitted(&self, token: RequestToken, iov: &[VolatileSlice<'m>]);
+    /// discard); `token` opens its buffers.
+    fn submitted(&self, token: &RequestToken, iov: &[Leased<'m>]);
     /// The request's data is about to move.
-    fn completing(&self, token: RequestToken, iov: &[VolatileSlice<'m>]);
+    fn completing(&self, token: &RequestToken, iov: &[Leased<'m>]);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ struct Pending<'m, const IOV: usize> {
     token: RequestToken,
     kind: Kind,
     sector: u64,
-    iov: Vec<VolatileSlice<'m>, IOV>,
+    iov: Vec<Leased<'m>, IOV>,
 }
 
 /// A disk in a caller-provided buffer whose requests wait until released.
@@ -50,7 +51,6 @@ pub struct DeferredDisk<'d, 'm, const Q: usize = 4, const IOV: usize = 256> {
     pending: Deque<Pending<'m, IOV>, Q>,
     released: u32,
     wait_completes: bool,
-    next_token: u32,
     fail_next: u32,
     observer: Option<&'d dyn DiskObserver<'m>>,
     completed: u32,
@@ -66,7 +66,6 @@ impl<'d, 'm, const Q: usize, const IOV: usize> DeferredDisk<'d, 'm, Q, IOV> {
             pending: Deque::new(),
             released: 0,
             wait_completes: true,
-            next_token: 0,
             fail_next: 0,
             observer: None,
             completed: 0,
@@ -115,21 +114,49 @@ impl<'d, 'm, const Q: usize, const IOV: usize> DeferredDisk<'d, 'm, Q, IOV> {
     fn complete_oldest(&mut self) -> Option<Completion> {
         let p = self.pending.pop_front()?;
         if let Some(o) = self.observer {
-            o.completing(p.token, &p.iov);
+            o.completing(&p.token, &p.iov);
         }
         self.completed = self.completed.saturating_add(1);
         if self.fail_next > 0 {
             self.fail_next -= 1;
-            return Some(Completion {
-                token: p.token,
-                result: Err(BlockError::Io(5)),
-            });
+            return Some(Completion::new(p.token, Err(BlockError::Io(5))));
         }
         let result = self.move_data(&p);
-        Some(Completion {
-            token: p.token,
-            result,
-        })
+        Some(Completion::new(p.token, result))
+    }
+
+    /// Checks `req` and copies its I/O vector (nothing moves yet).
+    #[allow(clippy::type_complexity)]
+    fn accept(
+        &self,
+        req: BlockRequest<'_, 'm>,
+    ) -> Result<(Kind, u64, Vec<Leased<'m>, IOV>), BlockError> {
+        if self.pending.is_full() {
+            return Err(BlockError::QueueFull);
+        }
+        let sectors = self.sector_count();
+        let mut iov = Vec::new();
+        let (kind, sector) = match req {
+            BlockRequest::Read { sector, iov: v } | BlockRequest::Write { sector, iov: v } => {
+                let write = matches!(req, BlockRequest::Write { .. });
+                if write && self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                check_rw(sectors, sector, v)?;
+                iov.extend_from_slice(v)
+                    .map_err(|_| BlockError::Unsupported)?;
+                (if write { Kind::Write } else { Kind::Read }, sector)
+            }
+            BlockRequest::Flush => (Kind::Flush, 0),
+            BlockRequest::Discard { sector, count } => {
+                if self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                check_range(sectors, sector, count)?;
+                (Kind::Discard { count }, sector)
+            }
+        };
+        Ok((kind, sector, iov))
     }
 
     fn move_data(&mut self, p: &Pending<'m, IOV>) -> Result<(), BlockError> {
@@ -140,7 +167,8 @@ impl<'d, 'm, const Q: usize, const IOV: usize> DeferredDisk<'d, 'm, Q, IOV> {
         match p.kind {
             Kind::Read | Kind::Write => {
                 let mut pos = start;
-                for s in &p.iov {
+                for l in &p.iov {
+                    let s = l.view(&p.token).ok_or(BlockError::NotLeased)?;
                     let end = pos.checked_add(s.len()).ok_or(BlockError::OutOfRange)?;
                     let disk = self.data.get_mut(pos..end).ok_or(BlockError::OutOfRange)?;
                     if p.kind == Kind::Read {
@@ -178,36 +206,13 @@ impl<'m, const Q: usize, const IOV: usize> BlockDevice<'m> for DeferredDisk<'_, 
         self.read_only
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        if self.pending.is_full() {
-            return Err(BlockError::QueueFull);
-        }
-        let sectors = self.sector_count();
-        let mut iov = Vec::new();
-        let (kind, sector) = match req {
-            BlockRequest::Read { sector, iov: v } | BlockRequest::Write { sector, iov: v } => {
-                let write = matches!(req, BlockRequest::Write { .. });
-                if write && self.read_only {
-                    return Err(BlockError::ReadOnly);
-                }
-                check_rw(sectors, sector, v)?;
-                iov.extend_from_slice(v)
-                    .map_err(|_| BlockError::Unsupported)?;
-                (if write { Kind::Write } else { Kind::Read }, sector)
-            }
-            BlockRequest::Flush => (Kind::Flush, 0),
-            BlockRequest::Discard { sector, count } => {
-                if self.read_only {
-                    return Err(BlockError::ReadOnly);
-                }
-                check_range(sectors, sector, count)?;
-                (Kind::Discard { count }, sector)
-            }
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        let (kind, sector, iov) = match self.accept(req) {
+            Ok(accepted) => accepted,
+            Err(e) => return Err(Refused::new(token, e)),
         };
-        let token = RequestToken(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1);
         if let Some(o) = self.observer {
-            o.submitted(token, &iov);
+            o.submitted(&token, &iov);
         }
         self.pending
             .push_back(Pending {
@@ -216,8 +221,7 @@ impl<'m, const Q: usize, const IOV: usize> BlockDevice<'m> for DeferredDisk<'_, 
                 sector,
                 iov,
             })
-            .map_err(|_| BlockError::QueueFull)?;
-        Ok(token)
+            .map_err(|p| Refused::new(p.token, BlockError::QueueFull))
     }
 
     fn poll(&mut self) -> Option<Completion> {
@@ -240,6 +244,8 @@ impl<'m, const Q: usize, const IOV: usize> BlockDevice<'m> for DeferredDisk<'_, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block::lease::testing::{discard, done, flush, read, write};
+    use crate::memory::VolatileSlice;
 
     #[test]
     fn data_moves_at_completion_not_at_submit() {
@@ -248,38 +254,27 @@ mod tests {
         disk[SECTOR_SIZE..2 * SECTOR_SIZE].fill(0x42);
         let mut d: DeferredDisk<'_, '_, 2, 4> = DeferredDisk::new(&mut disk, false);
         let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-        let t = d
-            .submit(BlockRequest::Read {
-                sector: 1,
-                iov: &iov,
-            })
-            .unwrap();
+        let t = read(&mut d, 1, &iov).unwrap();
         assert_eq!(d.in_flight(), 1);
-        assert_eq!(d.poll(), None, "not released");
+        assert!(d.poll().is_none(), "not released");
         let mut seen = [0u8; 1];
         iov[0].copy_to(0, &mut seen);
         assert_eq!(seen[0], 0, "no data before completion");
         d.release(1);
-        assert_eq!(
-            d.poll(),
-            Some(Completion {
-                token: t,
-                result: Ok(())
-            })
-        );
+        assert_eq!(done(d.poll()), Some((t, Ok(()))));
         iov[0].copy_to(0, &mut seen);
         assert_eq!(seen[0], 0x42);
-        assert_eq!(d.poll(), None);
-        d.submit(BlockRequest::Flush).unwrap();
-        d.submit(BlockRequest::Flush).unwrap();
-        assert_eq!(d.submit(BlockRequest::Flush), Err(BlockError::QueueFull));
+        assert!(d.poll().is_none());
+        flush(&mut d).unwrap();
+        flush(&mut d).unwrap();
+        assert_eq!(flush(&mut d), Err(BlockError::QueueFull));
         d.set_wait_completes(false);
-        assert_eq!(d.wait(), None);
+        assert!(d.wait().is_none());
         d.set_wait_completes(true);
         d.fail_next(1);
         assert_eq!(d.wait().map(|c| c.result), Some(Err(BlockError::Io(5))));
         assert!(d.wait().is_some());
-        assert_eq!(d.wait(), None, "nothing in flight");
+        assert!(d.wait().is_none(), "nothing in flight");
         assert_eq!(d.completed(), 3);
     }
 
@@ -289,27 +284,9 @@ mod tests {
         let mut disk = [0u8; 2 * SECTOR_SIZE];
         let mut d: DeferredDisk<'_, '_> = DeferredDisk::new(&mut disk, true);
         let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-        assert_eq!(
-            d.submit(BlockRequest::Write {
-                sector: 0,
-                iov: &iov
-            }),
-            Err(BlockError::ReadOnly)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Read {
-                sector: 2,
-                iov: &iov
-            }),
-            Err(BlockError::OutOfRange)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Discard {
-                sector: 0,
-                count: 1
-            }),
-            Err(BlockError::ReadOnly)
-        );
+        assert_eq!(write(&mut d, 0, &iov), Err(BlockError::ReadOnly));
+        assert_eq!(read(&mut d, 2, &iov), Err(BlockError::OutOfRange));
+        assert_eq!(discard(&mut d, 0, 1), Err(BlockError::ReadOnly));
         assert_eq!(d.in_flight(), 0);
     }
 }

@@ -2,7 +2,9 @@
 
 use heapless::Deque;
 
-use super::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
+use super::{
+    BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken, SECTOR_SIZE,
+};
 use super::{check_range, check_rw};
 
 /// A disk held in a caller-provided byte buffer (a whole number of sectors).
@@ -15,7 +17,6 @@ pub struct MemDisk<'d> {
     data: &'d mut [u8],
     read_only: bool,
     done: Deque<Completion, 16>,
-    next_token: u32,
     rw_requests: u32,
     flushes: u32,
     discards: heapless::Vec<(u64, u64), 8>,
@@ -45,7 +46,6 @@ impl<'d> MemDisk<'d> {
             data,
             read_only,
             done: Deque::new(),
-            next_token: 0,
             rw_requests: 0,
             flushes: 0,
             discards: heapless::Vec::new(),
@@ -68,13 +68,76 @@ impl<'d> MemDisk<'d> {
         self.data
     }
 
-    fn finish(&mut self, result: Result<(), BlockError>) -> Result<RequestToken, BlockError> {
-        let token = RequestToken(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1);
+    /// Queues the completion (`submit` checked that there is room).
+    fn finish(
+        &mut self,
+        token: RequestToken,
+        result: Result<(), BlockError>,
+    ) -> Result<(), Refused> {
         self.done
-            .push_back(Completion { token, result })
-            .map_err(|_| BlockError::QueueFull)?;
-        Ok(token)
+            .push_back(Completion::new(token, result))
+            .map_err(|c| Refused::new(c.token, BlockError::QueueFull))
+    }
+
+    /// Runs `req`; `Err` is a refusal before any I/O.
+    fn run<'m>(
+        &mut self,
+        token: &RequestToken,
+        req: BlockRequest<'_, 'm>,
+    ) -> Result<Result<(), BlockError>, BlockError> {
+        let sectors = self.sector_count_of();
+        match req {
+            BlockRequest::Read { sector, iov } | BlockRequest::Write { sector, iov } => {
+                let write = matches!(req, BlockRequest::Write { .. });
+                if write && self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                let (off, _) = check_rw(sectors, sector, iov)?;
+                self.rw_requests += 1;
+                if self.injected_failure() {
+                    return Ok(Err(BlockError::Io(5)));
+                }
+                let mut pos = usize::try_from(off).map_err(|_| BlockError::OutOfRange)?;
+                for l in iov {
+                    let s = l.view(token).ok_or(BlockError::NotLeased)?;
+                    let end = pos.checked_add(s.len()).ok_or(BlockError::OutOfRange)?;
+                    let disk = self.data.get_mut(pos..end).ok_or(BlockError::OutOfRange)?;
+                    if write {
+                        s.copy_to(0, disk);
+                    } else {
+                        s.copy_from(0, disk);
+                    }
+                    pos = end;
+                }
+                Ok(Ok(()))
+            }
+            BlockRequest::Flush => {
+                self.flushes += 1;
+                Ok(if self.injected_failure() {
+                    Err(BlockError::Io(5))
+                } else {
+                    Ok(())
+                })
+            }
+            BlockRequest::Discard { sector, count } => {
+                if self.read_only {
+                    return Err(BlockError::ReadOnly);
+                }
+                check_range(sectors, sector, count)?;
+                let _ = self.discards.push((sector, count));
+                let start =
+                    usize::try_from(sector).map_err(|_| BlockError::OutOfRange)? * SECTOR_SIZE;
+                let len = usize::try_from(count).map_err(|_| BlockError::OutOfRange)? * SECTOR_SIZE;
+                if let Some(d) = self.data.get_mut(start..start + len) {
+                    d.fill(0);
+                }
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    fn sector_count_of(&self) -> u64 {
+        (self.data.len() / SECTOR_SIZE) as u64
     }
 
     fn injected_failure(&mut self) -> bool {
@@ -91,65 +154,20 @@ impl<'d> MemDisk<'d> {
 
 impl<'m> BlockDevice<'m> for MemDisk<'_> {
     fn sector_count(&self) -> u64 {
-        (self.data.len() / SECTOR_SIZE) as u64
+        self.sector_count_of()
     }
 
     fn is_read_only(&self) -> bool {
         self.read_only
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
         if self.done.is_full() {
-            return Err(BlockError::QueueFull);
+            return Err(Refused::new(token, BlockError::QueueFull));
         }
-        let sectors = self.sector_count();
-        match req {
-            BlockRequest::Read { sector, iov } | BlockRequest::Write { sector, iov } => {
-                let write = matches!(req, BlockRequest::Write { .. });
-                if write && self.read_only {
-                    return Err(BlockError::ReadOnly);
-                }
-                let (off, _) = check_rw(sectors, sector, iov)?;
-                self.rw_requests += 1;
-                if self.injected_failure() {
-                    return self.finish(Err(BlockError::Io(5)));
-                }
-                let mut pos = usize::try_from(off).map_err(|_| BlockError::OutOfRange)?;
-                for s in iov {
-                    let end = pos.checked_add(s.len()).ok_or(BlockError::OutOfRange)?;
-                    let disk = self.data.get_mut(pos..end).ok_or(BlockError::OutOfRange)?;
-                    if write {
-                        s.copy_to(0, disk);
-                    } else {
-                        s.copy_from(0, disk);
-                    }
-                    pos = end;
-                }
-                self.finish(Ok(()))
-            }
-            BlockRequest::Flush => {
-                self.flushes += 1;
-                let r = if self.injected_failure() {
-                    Err(BlockError::Io(5))
-                } else {
-                    Ok(())
-                };
-                self.finish(r)
-            }
-            BlockRequest::Discard { sector, count } => {
-                if self.read_only {
-                    return Err(BlockError::ReadOnly);
-                }
-                check_range(sectors, sector, count)?;
-                let _ = self.discards.push((sector, count));
-                let start =
-                    usize::try_from(sector).map_err(|_| BlockError::OutOfRange)? * SECTOR_SIZE;
-                let len = usize::try_from(count).map_err(|_| BlockError::OutOfRange)? * SECTOR_SIZE;
-                if let Some(d) = self.data.get_mut(start..start + len) {
-                    d.fill(0);
-                }
-                self.finish(Ok(()))
-            }
+        match self.run(&token, req) {
+            Ok(result) => self.finish(token, result),
+            Err(e) => Err(Refused::new(token, e)),
         }
     }
 
@@ -166,6 +184,7 @@ impl<'m> BlockDevice<'m> for MemDisk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block::lease::testing::{discard, done, flush, read, write};
     use crate::memory::VolatileSlice;
 
     #[test]
@@ -178,69 +197,25 @@ mod tests {
             VolatileSlice::from_mut_slice(&mut a),
             VolatileSlice::from_mut_slice(&mut b),
         ];
-        let t = d
-            .submit(BlockRequest::Write {
-                sector: 1,
-                iov: &iov,
-            })
-            .unwrap();
-        assert_eq!(
-            d.poll(),
-            Some(Completion {
-                token: t,
-                result: Ok(())
-            })
-        );
-        assert_eq!(d.poll(), None);
+        let t = write(&mut d, 1, &iov).unwrap();
+        assert_eq!(done(d.poll()), Some((t, Ok(()))));
+        assert!(d.poll().is_none());
         assert_eq!(d.data()[512], 7);
         assert_eq!(d.data()[1024], 9);
         assert_eq!(d.data()[0], 0);
-        assert_eq!(
-            d.submit(BlockRequest::Write {
-                sector: 2,
-                iov: &iov
-            }),
-            Err(BlockError::OutOfRange)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Read {
-                sector: u64::MAX,
-                iov: &iov
-            }),
-            Err(BlockError::OutOfRange)
-        );
+        assert_eq!(write(&mut d, 2, &iov), Err(BlockError::OutOfRange));
+        assert_eq!(read(&mut d, u64::MAX, &iov), Err(BlockError::OutOfRange));
         let mut odd = [0u8; 100];
         let odd_iov = [VolatileSlice::from_mut_slice(&mut odd)];
-        assert_eq!(
-            d.submit(BlockRequest::Read {
-                sector: 0,
-                iov: &odd_iov
-            }),
-            Err(BlockError::Misaligned)
-        );
-        d.submit(BlockRequest::Flush).unwrap();
-        d.submit(BlockRequest::Discard {
-            sector: 1,
-            count: 1,
-        })
-        .unwrap();
+        assert_eq!(read(&mut d, 0, &odd_iov), Err(BlockError::Misaligned));
+        flush(&mut d).unwrap();
+        discard(&mut d, 1, 1).unwrap();
         assert_eq!(d.data()[512], 0);
-        assert_eq!(
-            d.submit(BlockRequest::Discard {
-                sector: 4,
-                count: 1
-            }),
-            Err(BlockError::OutOfRange)
-        );
+        assert_eq!(discard(&mut d, 4, 1), Err(BlockError::OutOfRange));
         d.fail_after(0);
-        let t = d
-            .submit(BlockRequest::Read {
-                sector: 0,
-                iov: &iov,
-            })
-            .unwrap();
+        let t = read(&mut d, 0, &iov).unwrap();
         while let Some(c) = d.poll() {
-            if c.token == t {
+            if c.id() == t {
                 assert_eq!(c.result, Err(BlockError::Io(5)));
             }
         }
@@ -252,27 +227,33 @@ mod tests {
         let mut d = MemDisk::new(&mut disk, true);
         let mut a = [1u8; 512];
         let iov = [VolatileSlice::from_mut_slice(&mut a)];
-        assert_eq!(
-            d.submit(BlockRequest::Write {
-                sector: 0,
-                iov: &iov
-            }),
-            Err(BlockError::ReadOnly)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Discard {
-                sector: 0,
-                count: 1
-            }),
-            Err(BlockError::ReadOnly)
-        );
-        assert!(
-            d.submit(BlockRequest::Read {
-                sector: 0,
-                iov: &iov
-            })
-            .is_ok()
-        );
+        assert_eq!(write(&mut d, 0, &iov), Err(BlockError::ReadOnly));
+        assert_eq!(discard(&mut d, 0, 1), Err(BlockError::ReadOnly));
+        assert!(read(&mut d, 0, &iov).is_ok());
         assert_eq!(a[0], 0);
+    }
+
+    /// A buffer lent to one request does not open with another's token:
+    /// the backend refuses it instead of touching the memory.
+    #[test]
+    fn a_buffer_of_another_request_is_refused() {
+        let mut disk = [5u8; SECTOR_SIZE];
+        let mut d = MemDisk::new(&mut disk, false);
+        let mut a = [1u8; 512];
+        let mine = RequestToken::new();
+        let theirs = RequestToken::new();
+        let iov = [crate::block::Leased::new(
+            VolatileSlice::from_mut_slice(&mut a),
+            &theirs,
+        )];
+        let r = d.submit(
+            mine,
+            BlockRequest::Read {
+                sector: 0,
+                iov: &iov,
+            },
+        );
+        assert_eq!(r.map_err(|r| r.error), Err(BlockError::NotLeased));
+        assert_eq!(a[0], 1, "nothing moved");
     }
 }

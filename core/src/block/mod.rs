@@ -1,40 +1,34 @@
 //! The vectored block-device interface.
 //!
 //! Devices submit sector-addressed, vectored requests and receive completions
-//! later: [`BlockDevice::submit`] returns a [`RequestToken`], and the result
-//! arrives through [`BlockDevice::poll`] (or the bounded, blocking
-//! [`BlockDevice::wait`] used to drain). A synchronous backend (`preadv`)
-//! does the I/O inside `submit` and queues the completion; an asynchronous
-//! one (io_uring) completes later. Device models are the same for both.
+//! later: [`BlockDevice::submit`] takes the request's [`RequestToken`], and
+//! the result arrives with that token through [`BlockDevice::poll`] (or the
+//! bounded, blocking [`BlockDevice::wait`] used to drain). A synchronous
+//! backend (`preadv`) does the I/O inside `submit` and queues the
+//! completion; an asynchronous one (io_uring) completes later. Device models
+//! are the same for both.
 //!
 //! # Memory of a request
 //! The trait is generic over `'m`, the lifetime of the memory requests
-//! point into (guest RAM, bounce space, a device's PIO buffer). A backend
-//! may keep the request's [`VolatileSlice`] views (or the raw pointers
-//! behind them) until it delivers the completion: the device that submitted
-//! the request keeps that memory mapped and reserved for the request until
-//! it has *received* the completion for its token, whatever the guest does
-//! meanwhile. After delivering a completion the backend must not touch the
-//! request's memory again.
+//! point into (guest RAM, bounce space, a device's PIO buffer). The memory
+//! of a request is its *lease*: the device keeps it mapped and reserved
+//! from `submit` until it has the request's token back, and the backend
+//! reaches it only through that token. [`lease`](self::lease) states why a
+//! backend written in safe Rust can neither complete a request it was not
+//! given nor touch a request's memory after completing it.
 
 mod deferred_disk;
+pub mod lease;
 mod mem_disk;
 
 pub use deferred_disk::{DeferredDisk, DiskObserver};
+pub use lease::{Leased, RequestId, RequestToken, iov_len};
 pub use mem_disk::MemDisk;
-
-use crate::memory::VolatileSlice;
 
 /// Bytes per sector.
 pub const SECTOR_SIZE: usize = 512;
 
-/// Names one submitted request; completions carry it back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RequestToken(pub u32);
-
-/// A block request. The I/O vector's memory stays valid and reserved for the
-/// request until the completion for its token has been delivered; a backend
-/// may keep the views until then.
+/// A block request; its buffers are reachable only with its token.
 #[derive(Debug)]
 pub enum BlockRequest<'r, 'm> {
     /// Disk → memory: fill `iov` from `sector` on.
@@ -42,14 +36,14 @@ pub enum BlockRequest<'r, 'm> {
         /// First sector.
         sector: u64,
         /// Destination buffers; total length is a multiple of [`SECTOR_SIZE`].
-        iov: &'r [VolatileSlice<'m>],
+        iov: &'r [Leased<'m>],
     },
     /// Memory → disk: write `iov` at `sector`.
     Write {
         /// First sector.
         sector: u64,
         /// Source buffers; total length is a multiple of [`SECTOR_SIZE`].
-        iov: &'r [VolatileSlice<'m>],
+        iov: &'r [Leased<'m>],
     },
     /// Make earlier writes durable.
     Flush,
@@ -78,6 +72,9 @@ pub enum BlockError {
     Unsupported,
     /// The backend failed; the value is an OS error number where there is one.
     Io(i32),
+    /// A buffer of the request belongs to another request (its token does
+    /// not open it).
+    NotLeased,
 }
 
 impl core::fmt::Display for BlockError {
@@ -89,26 +86,50 @@ impl core::fmt::Display for BlockError {
             BlockError::QueueFull => f.write_str("too many requests in flight"),
             BlockError::Unsupported => f.write_str("operation not supported"),
             BlockError::Io(e) => write!(f, "I/O error (errno {e})"),
+            BlockError::NotLeased => f.write_str("a buffer of another request"),
         }
     }
 }
 
 impl core::error::Error for BlockError {}
 
-/// A finished request (backends build it with [`Completion::new`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A finished request: its token, given back, and the result.
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Completion {
-    /// The token `submit` returned.
+    /// The token `submit` took.
     pub token: RequestToken,
     /// Success (every byte transferred) or the error.
     pub result: Result<(), BlockError>,
 }
 
 impl Completion {
-    /// The completion of request `token` with `result`.
+    /// The completion of the request of `token` with `result`.
     pub const fn new(token: RequestToken, result: Result<(), BlockError>) -> Self {
         Completion { token, result }
+    }
+
+    /// The id of the request that finished.
+    pub const fn id(&self) -> RequestId {
+        self.token.id()
+    }
+}
+
+/// A request refused before any I/O: its token, given back (the backend
+/// keeps nothing of it), and why.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Refused {
+    /// The request's token.
+    pub token: RequestToken,
+    /// Why it was refused.
+    pub error: BlockError,
+}
+
+impl Refused {
+    /// `token`'s request was refused with `error`.
+    pub const fn new(token: RequestToken, error: BlockError) -> Self {
+        Refused { token, error }
     }
 }
 
@@ -122,9 +143,10 @@ pub trait BlockDevice<'m> {
     /// True when writes and discards are refused.
     fn is_read_only(&self) -> bool;
 
-    /// Starts a request. Errors found before any I/O (range, alignment,
-    /// read-only) are returned here and produce no completion.
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError>;
+    /// Starts the request of `token`. Errors found before any I/O (range,
+    /// alignment, read-only) give the token back in [`Refused`] and produce
+    /// no completion; otherwise the token comes back in the completion.
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused>;
 
     /// The next finished request, if any (never blocks).
     fn poll(&mut self) -> Option<Completion>;
@@ -150,8 +172,8 @@ impl<'m, T: BlockDevice<'m> + ?Sized> BlockDevice<'m> for &mut T {
         (**self).is_read_only()
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        (**self).submit(req)
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        (**self).submit(token, req)
     }
 
     fn poll(&mut self) -> Option<Completion> {
@@ -165,11 +187,7 @@ impl<'m, T: BlockDevice<'m> + ?Sized> BlockDevice<'m> for &mut T {
 
 /// Checks a vectored request against a device of `sectors` sectors and
 /// returns `(byte_offset, byte_len)`. Shared by backends.
-pub fn check_rw(
-    sectors: u64,
-    sector: u64,
-    iov: &[VolatileSlice<'_>],
-) -> Result<(u64, u64), BlockError> {
+pub fn check_rw(sectors: u64, sector: u64, iov: &[Leased<'_>]) -> Result<(u64, u64), BlockError> {
     let bytes = iov
         .iter()
         .try_fold(0u64, |acc, s| acc.checked_add(s.len() as u64))

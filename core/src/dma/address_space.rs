@@ -9,6 +9,7 @@ use super::arena::sealed::Key;
 use super::mapping::{Bounce, Mapping, Unmapper};
 use super::retry::{RetryError, RetryStatus};
 use super::{DmaDirection, DmaMemory};
+use crate::block::{RequestId, RequestToken};
 
 /// MMIO is reached in chunks of this many bytes through a stack buffer.
 const MMIO_CHUNK: usize = 256;
@@ -172,6 +173,10 @@ impl<const R: usize> DmaMemory for AddressSpace<'_, R> {
     fn poll_retry(&self) -> Option<DeviceId> {
         self.bounce.poll_retry()
     }
+
+    fn reclaim(&self, token: RequestToken) {
+        self.bounce.reclaim(Key(()), token.id());
+    }
 }
 
 impl<const R: usize> Unmapper for AddressSpace<'_, R> {
@@ -197,8 +202,8 @@ impl<const R: usize> Unmapper for AddressSpace<'_, R> {
         result
     }
 
-    fn quarantine(&self, bounce: &Bounce) {
-        self.bounce.quarantine(Key(()), bounce.alloc);
+    fn quarantine(&self, bounce: &Bounce, request: RequestId) {
+        self.bounce.quarantine(Key(()), bounce.alloc, request);
     }
 }
 

@@ -18,6 +18,7 @@
 use heapless::Vec;
 use spin::Mutex;
 
+use crate::block::RequestId;
 use crate::memory::{DeviceId, MemError, SharedBytes, VolatileSlice};
 
 use super::retry::{RetryError, RetryQueue, RetryStatus};
@@ -50,15 +51,20 @@ pub trait BounceBuffers: Sync {
     /// be used afterwards: the address space guarantees this.
     #[doc(hidden)]
     fn free(&self, key: sealed::Key, alloc: sealed::Alloc);
-    /// Keeps an allocation out of use for good: space a request in flight
-    /// may still reference when its owner is dropped.
+    /// Keeps an allocation out of use while `request` may still reference
+    /// it (its owner was dropped with the request in flight), until
+    /// [`BounceBuffers::reclaim`] for that request.
     #[doc(hidden)]
-    fn quarantine(&self, key: sealed::Key, alloc: sealed::Alloc);
+    fn quarantine(&self, key: sealed::Key, alloc: sealed::Alloc, request: RequestId);
+    /// `request` is over (its token is gone): frees what was quarantined
+    /// under it and notifies waiting clients.
+    #[doc(hidden)]
+    fn reclaim(&self, key: sealed::Key, request: RequestId);
     /// Total bytes of bounce space: the largest single mapping possible.
     fn capacity(&self) -> usize;
     /// Bytes currently allocated (quarantined space included).
     fn in_use(&self) -> usize;
-    /// Bytes quarantined for good.
+    /// Bytes quarantined for requests still in flight.
     fn quarantined(&self) -> usize;
     /// Live allocations.
     fn live(&self) -> usize;
@@ -105,7 +111,8 @@ use sealed::{Alloc, Key};
 #[derive(Clone, Copy, Debug)]
 struct Live {
     alloc: Alloc,
-    quarantined: bool,
+    /// The request in flight this space is kept for (its owner is gone).
+    quarantined: Option<RequestId>,
 }
 
 struct State<const LIVE: usize, const WAITERS: usize> {
@@ -200,6 +207,27 @@ fn place(live: &[Live], total: usize, need: usize, want: usize) -> Option<(usize
     best
 }
 
+impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize>
+    BounceArena<BYTES, LIVE, WAITERS>
+{
+    /// Bookkeeping after `alloc` left the live table: its bytes are free,
+    /// and waiting clients are told.
+    fn released(&self, st: &mut State<LIVE, WAITERS>, alloc: Alloc) {
+        st.in_use = st.in_use.saturating_sub(alloc.len as usize);
+        st.generation = st.generation.wrapping_add(1);
+        st.waiters.notify_all();
+        #[cfg(test)]
+        if let Some(v) = self
+            .storage
+            .view()
+            .subslice(alloc.start as usize, alloc.len as usize)
+        {
+            // Poison freed space so tests can see a late write into it.
+            v.fill(0, v.len(), POISON);
+        }
+    }
+}
+
 /// The storage holds `BYTES` bytes; every allocation is a disjoint range
 /// of it recorded in the live table under the lock, and a range is handed
 /// to exactly one mapping until `free` removes it.
@@ -238,7 +266,7 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
             idx,
             Live {
                 alloc,
-                quarantined: false,
+                quarantined: None,
             },
         )
         .map_err(|_| MemError::BounceBusy)?;
@@ -255,34 +283,36 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
         let Some(pos) = st
             .live
             .iter()
-            .position(|l| l.alloc == alloc && !l.quarantined)
+            .position(|l| l.alloc == alloc && l.quarantined.is_none())
         else {
             return;
         };
         st.live.remove(pos);
-        st.in_use = st.in_use.saturating_sub(alloc.len as usize);
-        st.generation = st.generation.wrapping_add(1);
-        st.waiters.notify_all();
-        #[cfg(test)]
-        if let Some(v) = self
-            .storage
-            .view()
-            .subslice(alloc.start as usize, alloc.len as usize)
-        {
-            // Poison freed space so tests can see a late write into it.
-            v.fill(0, v.len(), POISON);
-        }
+        self.released(&mut st, alloc);
     }
 
-    fn quarantine(&self, _: Key, alloc: Alloc) {
+    fn quarantine(&self, _: Key, alloc: Alloc, request: RequestId) {
         let mut st = self.state.lock();
         if let Some(l) = st
             .live
             .iter_mut()
-            .find(|l| l.alloc == alloc && !l.quarantined)
+            .find(|l| l.alloc == alloc && l.quarantined.is_none())
         {
-            l.quarantined = true;
+            l.quarantined = Some(request);
             st.quarantined += alloc.len as usize;
+        }
+    }
+
+    fn reclaim(&self, _: Key, request: RequestId) {
+        let mut st = self.state.lock();
+        if st.quarantined == 0 {
+            return;
+        }
+        // At most LIVE rounds: each removes one entry.
+        while let Some(pos) = st.live.iter().position(|l| l.quarantined == Some(request)) {
+            let alloc = st.live.remove(pos).alloc;
+            st.quarantined = st.quarantined.saturating_sub(alloc.len as usize);
+            self.released(&mut st, alloc);
         }
     }
 

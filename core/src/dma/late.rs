@@ -6,6 +6,7 @@
 
 use spin::Once;
 
+use crate::block::RequestToken;
 use crate::memory::{DeviceId, MemError, Probe};
 
 use super::mapping::Mapping;
@@ -80,6 +81,13 @@ impl<T: DmaMemory> DmaMemory for Once<T> {
 
     fn poll_retry(&self) -> Option<DeviceId> {
         self.get().and_then(T::poll_retry)
+    }
+
+    fn reclaim(&self, token: RequestToken) {
+        // Nothing can be quarantined before the memory is set.
+        if let Some(m) = self.get() {
+            m.reclaim(token);
+        }
     }
 }
 

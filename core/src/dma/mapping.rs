@@ -1,5 +1,6 @@
 //! The mapping handle returned by `map`, and the unmap contract.
 
+use crate::block::RequestId;
 use crate::memory::{DeviceId, MemError, VolatileSlice};
 
 use super::DmaDirection;
@@ -19,7 +20,9 @@ use super::arena::sealed::Alloc;
 /// `release` is called with `access_len <=` the mapped length; for
 /// [`DmaDirection::DeviceWritesMemory`] with a guest address it writes back
 /// exactly `access_len` bytes of `data` there, then frees the space and
-/// notifies retry clients. `quarantine` never frees the space.
+/// notifies retry clients. `quarantine` keeps the space out of use until
+/// the request's token is handed to
+/// [`DmaMemory::reclaim`](super::DmaMemory::reclaim).
 pub(crate) trait Unmapper: Sync {
     /// Ends a bounce mapping normally.
     fn release(
@@ -28,8 +31,9 @@ pub(crate) trait Unmapper: Sync {
         data: VolatileSlice<'_>,
         access_len: usize,
     ) -> Result<(), MemError>;
-    /// Ends a bounce mapping whose space may still be referenced.
-    fn quarantine(&self, bounce: &Bounce);
+    /// Ends a bounce mapping whose space request `request` may still
+    /// reference.
+    fn quarantine(&self, bounce: &Bounce, request: RequestId);
 }
 
 /// Bookkeeping of a bounced mapping.
@@ -140,11 +144,11 @@ impl<'a> Mapping<'a> {
     }
 
     /// Ends the mapping without freeing its bounce space, which stays out
-    /// of use for good: for a mapping a request in flight may still
-    /// reference when its owner goes away.
-    pub(crate) fn quarantine(mut self) {
+    /// of use until `request` is over: for a mapping that request (in
+    /// flight) may still reference when its owner goes away.
+    pub(crate) fn quarantine(mut self, request: RequestId) {
         if let Some((b, owner)) = self.bounce.take() {
-            owner.quarantine(&b);
+            owner.quarantine(&b, request);
         }
     }
 

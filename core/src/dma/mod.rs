@@ -21,15 +21,16 @@
 //! A mapping handed to a block backend as part of a request stays mapped
 //! until that request's completion is delivered: [`SgTransfer`] keeps the
 //! request's mappings (its *lease*) and gives them back only in
-//! [`SgTransfer::complete`] with the matching token. Nothing else releases
+//! [`SgTransfer::complete`] with the request's token. Nothing else releases
 //! them; a transfer dropped with a request in flight quarantines its bounce
-//! space for good instead of freeing it, so a late completion can never
-//! write into space that belongs to someone else.
+//! space under the request's id until the token comes back
+//! ([`DmaMemory::reclaim`]), so a late completion can never write into space
+//! that belongs to someone else. [`crate::block::lease`] has the argument.
 
 mod address_space;
 mod arena;
 mod late;
-mod mapping;
+pub(crate) mod mapping;
 mod retry;
 mod sg;
 mod transfer;
@@ -41,6 +42,7 @@ pub use retry::{RetryError, RetryQueue, RetryStatus};
 pub use sg::{SgEntry, SgList};
 pub use transfer::{BlockDir, Progress, SgTransfer, TransferError};
 
+use crate::block::RequestToken;
 use crate::memory::{DeviceId, MemError, Probe};
 
 /// Which way data moves, named from the device's side.
@@ -127,4 +129,12 @@ pub trait DmaMemory {
     /// activity and re-runs that client's map step; a client handed out
     /// must try again or cancel, or it blocks everyone queued behind it.
     fn poll_retry(&self) -> Option<DeviceId>;
+
+    /// The request of `token` is over (its token is back, so no backend
+    /// holds it): bounce space quarantined for it, because its transfer
+    /// was dropped while it was in flight, is freed. Devices call it for
+    /// completions that match no request of theirs; a host that polls a
+    /// backend itself should too. Consuming the token is what makes this
+    /// sound: only whoever holds it can, and then nobody holds it.
+    fn reclaim(&self, token: RequestToken);
 }

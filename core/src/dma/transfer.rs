@@ -25,17 +25,21 @@
 //!
 //! # The lease
 //! From a successful submission until [`SgTransfer::complete`] receives the
-//! matching completion, the transfer owns the request's mappings: nothing
-//! else can unmap them ([`SgTransfer::cancel`] refuses while in flight) and
-//! dropping the transfer quarantines their bounce space instead of freeing
-//! it. So the memory a backend was given outlives the request, whatever the
-//! guest does.
+//! matching completion (the request's token, given back), the transfer owns
+//! the request's mappings: nothing else can unmap them
+//! ([`SgTransfer::cancel`] refuses while in flight), and dropping the
+//! transfer quarantines their bounce space under the request's id until the
+//! token is dropped wherever the completion ends up. The backend reaches
+//! the memory only through the token ([`crate::block::lease`]). So the
+//! memory a backend was given outlives the request, whatever the guest or
+//! the host does.
 //!
 //! Every `step` either submits at least one sector, waits on the retry
 //! queue, finishes, or fails: it never loops without progress.
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
-use crate::iovec::IoVec;
+use crate::block::{
+    BlockDevice, BlockError, BlockRequest, Completion, Leased, RequestId, RequestToken, SECTOR_SIZE,
+};
 use crate::memory::{DeviceId, MemError, Probe};
 
 use super::mapping::Mapping;
@@ -75,7 +79,7 @@ impl BlockDir {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
     /// A request is in flight; deliver its completion to `complete`.
-    Submitted(RequestToken),
+    Submitted(RequestId),
     /// Nothing could be mapped for lack of bounce space; the client is on
     /// the retry queue.
     WaitingForBounce,
@@ -199,7 +203,7 @@ pub struct SgTransfer<'m, const IOV: usize> {
     done: u64,
     cursor: SgPos,
     pieces: heapless::Vec<Piece<'m>, IOV>,
-    in_flight: Option<(RequestToken, u64)>,
+    in_flight: Option<(RequestId, u64)>,
     requests: u32,
     bounced: u64,
     staged: u64,
@@ -219,10 +223,10 @@ impl<const IOV: usize> core::fmt::Debug for SgTransfer<'_, IOV> {
 
 impl<const IOV: usize> Drop for SgTransfer<'_, IOV> {
     fn drop(&mut self) {
-        if self.in_flight.is_some() {
-            // The backend may still write into this space: it must never
-            // be handed to anyone else.
-            crate::vec_util::drain_in_order(&mut self.pieces, |p| p.mapping.quarantine());
+        if let Some((id, _)) = self.in_flight {
+            // The backend may still write into this space: nobody else may
+            // have it until the request's token is gone.
+            crate::vec_util::drain_in_order(&mut self.pieces, |p| p.mapping.quarantine(id));
         }
     }
 }
@@ -289,8 +293,8 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         self.staged
     }
 
-    /// The token of the request in flight, if any.
-    pub fn in_flight(&self) -> Option<RequestToken> {
+    /// The id of the request in flight, if any.
+    pub fn in_flight(&self) -> Option<RequestId> {
         self.in_flight.map(|(t, _)| t)
     }
 
@@ -491,27 +495,33 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     where
         B: BlockDevice<'m> + ?Sized,
     {
+        let token = RequestToken::new();
+        let id = token.id();
         let submitted = {
-            let mut iov: IoVec<'m, IOV> = IoVec::new();
+            let mut iov: heapless::Vec<Leased<'m>, IOV> = heapless::Vec::new();
             for p in self.pieces.iter() {
                 // Cannot fail: one element per mapping, same capacity.
-                let _ = iov.push(p.mapping.lease_view());
+                let _ = iov.push(Leased::new(p.mapping.lease_view(), &token));
             }
-            let (sector, iov) = (self.sector, iov.as_slices());
-            block.submit(match self.dir {
-                BlockDir::Read => BlockRequest::Read { sector, iov },
-                BlockDir::Write => BlockRequest::Write { sector, iov },
-            })
+            let (sector, iov) = (self.sector, iov.as_slice());
+            block.submit(
+                token,
+                match self.dir {
+                    BlockDir::Read => BlockRequest::Read { sector, iov },
+                    BlockDir::Write => BlockRequest::Write { sector, iov },
+                },
+            )
         };
         match submitted {
-            Ok(token) => {
-                self.in_flight = Some((token, bytes));
+            Ok(()) => {
+                self.in_flight = Some((id, bytes));
                 self.requests = self.requests.saturating_add(1);
-                Ok(Progress::Submitted(token))
+                Ok(Progress::Submitted(id))
             }
-            Err(e) => {
+            Err(refused) => {
+                // The backend gave the token back: it holds nothing.
                 self.rewind_chunk();
-                Err(TransferError::Block(e))
+                Err(TransferError::Block(refused.error))
             }
         }
     }
@@ -520,6 +530,9 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     /// real access length (everything on success, nothing on failure),
     /// scatters staged sectors to `sg` after a successful read, and
     /// advances. After an error the transfer is finished with that error.
+    ///
+    /// A completion of another request is refused ([`TransferError::WrongToken`])
+    /// and dropped.
     pub fn complete<M>(
         &mut self,
         mem: &'m M,
@@ -529,14 +542,17 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     where
         M: DmaMemory + ?Sized,
     {
-        let Some((token, bytes)) = self.in_flight else {
+        let Some((id, bytes)) = self.in_flight else {
             return Err(TransferError::WrongToken);
         };
-        if token != c.token {
+        if id != c.id() {
             return Err(TransferError::WrongToken);
         }
+        // The backend gave the token back: the memory is the transfer's
+        // again, and it ends the mappings itself below.
+        let Completion { token: _, result } = c;
         self.in_flight = None;
-        let ok = c.result.is_ok();
+        let ok = result.is_ok();
         let mut unmap_err = None;
         // In SG order, so overlapping write-backs land as the guest's list
         // orders them. In place: the list is up to IOV entries, not to be
@@ -566,7 +582,7 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                 }
             }
         }
-        c.result.map_err(TransferError::Block)?;
+        result.map_err(TransferError::Block)?;
         if let Some(e) = unmap_err {
             return Err(e);
         }
@@ -607,13 +623,13 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     {
         loop {
             match self.step(mem, sg, block)? {
-                Progress::Submitted(token) => {
+                Progress::Submitted(id) => {
                     let Some(c) = block.wait() else {
-                        return Ok(Progress::Submitted(token));
+                        return Ok(Progress::Submitted(id));
                     };
                     // With one transfer per device a foreign completion
                     // cannot happen; it is reported rather than lost.
-                    if c.token != token {
+                    if c.id() != id {
                         return Err(TransferError::WrongToken);
                     }
                     self.complete(mem, sg, c)?;

@@ -239,12 +239,13 @@ fn flush<'m>(disk: &mut Disk<'m>, deadline: std::time::Instant) -> Result<(), St
     if <Disk<'m> as BlockDevice<'m>>::is_read_only(disk) {
         return Ok(());
     }
-    let token = disk
-        .submit(vmdma_core::block::BlockRequest::Flush)
-        .map_err(|e| format!("flushing the disk: {e}"))?;
+    let token = vmdma_core::block::RequestToken::new();
+    let id = token.id();
+    disk.submit(token, vmdma_core::block::BlockRequest::Flush)
+        .map_err(|r| format!("flushing the disk: {}", r.error))?;
     loop {
         match disk.wait() {
-            Some(c) if c.token == token => {
+            Some(c) if c.id() == id => {
                 return c.result.map_err(|e| format!("flushing the disk: {e}"));
             }
             Some(_) => {}

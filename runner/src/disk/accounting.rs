@@ -39,6 +39,15 @@ pub struct DataPathCounters {
 }
 
 impl DataPathCounters {
+    /// Adds a request's tally.
+    pub fn add(&self, t: DataPath) {
+        self.ram_direct
+            .fetch_add(t.ram_direct_bytes, Ordering::Relaxed);
+        self.bounce.fetch_add(t.bounce_bytes, Ordering::Relaxed);
+        self.vmm_buffer
+            .fetch_add(t.vmm_buffer_bytes, Ordering::Relaxed);
+    }
+
     /// Reads the counters.
     pub fn snapshot(&self) -> DataPath {
         DataPath {
@@ -60,26 +69,34 @@ pub struct HostRanges {
 
 impl HostRanges {
     /// Counts the buffers of an accepted request.
-    pub fn count_request(&self, c: &DataPathCounters, iov: &[VolatileSlice<'_>]) {
-        for s in iov {
-            self.count(c, s);
-        }
+    pub fn count_request<'a>(
+        &self,
+        c: &DataPathCounters,
+        iov: impl IntoIterator<Item = VolatileSlice<'a>>,
+    ) {
+        c.add(self.tally(iov));
     }
 
-    fn count(&self, c: &DataPathCounters, s: &VolatileSlice<'_>) {
-        let start = s.as_ptr() as usize;
-        let len = s.len();
-        let inside = |r: &Range<usize>| {
-            start >= r.start && start.checked_add(len).is_some_and(|end| end <= r.end)
-        };
-        let counter = if inside(&self.ram) {
-            &c.ram_direct
-        } else if inside(&self.bounce) {
-            &c.bounce
-        } else {
-            &c.vmm_buffer
-        };
-        counter.fetch_add(len as u64, Ordering::Relaxed);
+    /// The bytes of a request's buffers by where they are (nothing counted
+    /// yet: the backend adds it once the request is accepted).
+    pub fn tally<'a>(&self, iov: impl IntoIterator<Item = VolatileSlice<'a>>) -> DataPath {
+        let mut t = DataPath::default();
+        for s in iov {
+            let start = s.as_ptr() as usize;
+            let len = s.len();
+            let inside = |r: &Range<usize>| {
+                start >= r.start && start.checked_add(len).is_some_and(|end| end <= r.end)
+            };
+            let counter = if inside(&self.ram) {
+                &mut t.ram_direct_bytes
+            } else if inside(&self.bounce) {
+                &mut t.bounce_bytes
+            } else {
+                &mut t.vmm_buffer_bytes
+            };
+            *counter += len as u64;
+        }
+        t
     }
 }
 
@@ -102,10 +119,10 @@ mod tests {
         let b = VolatileSlice::from_mut_slice(&mut bounce);
         let o = VolatileSlice::from_mut_slice(&mut other);
         let (r1, _) = r.split_at(1024).unwrap();
-        ranges.count_request(&counters, &[r1, b.subslice(0, 512).unwrap()]);
-        ranges.count_request(&counters, &[o, b.subslice(512, 512).unwrap()]);
+        ranges.count_request(&counters, [r1, b.subslice(0, 512).unwrap()]);
+        ranges.count_request(&counters, [o, b.subslice(512, 512).unwrap()]);
         // A buffer straddling the end of RAM is not RAM.
-        ranges.count_request(&counters, &[r.subslice(4000, 96).unwrap()]);
+        ranges.count_request(&counters, [r.subslice(4000, 96).unwrap()]);
         assert_eq!(
             counters.snapshot(),
             DataPath {

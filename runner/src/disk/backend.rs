@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicUsize;
 
 use vmm_sys_util::eventfd::EventFd;
 
-use vmdma_core::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken};
+use vmdma_core::block::{BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken};
 
 use super::accounting::{DataPathCounters, HostRanges};
 use super::options::{Aio, Cache};
@@ -163,22 +163,22 @@ impl<'m> BlockDevice<'m> for Disk<'m> {
         }
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        let iov = match &req {
-            BlockRequest::Read { iov, .. } | BlockRequest::Write { iov, .. } => Some(*iov),
-            BlockRequest::Flush | BlockRequest::Discard { .. } => None,
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        let tally = match (&req, &self.accounting) {
+            (
+                BlockRequest::Read { iov, .. } | BlockRequest::Write { iov, .. },
+                Some((ranges, _)),
+            ) => Some(ranges.tally(iov.iter().filter_map(|l| l.view(&token)))),
+            _ => None,
         };
         let r = match &mut self.engine {
-            Engine::Sync(d) => d.submit(req),
-            Engine::Uring(u) => u.submit(req),
+            Engine::Sync(d) => d.submit(token, req),
+            Engine::Uring(u) => u.submit(token, req),
         };
-        match &r {
-            Err(e) => self.errors.note(&Err(*e)),
-            Ok(_) => {
-                if let (Some(iov), Some((ranges, counters))) = (iov, &self.accounting) {
-                    ranges.count_request(counters, iov);
-                }
-            }
+        match (&r, tally, &self.accounting) {
+            (Err(refused), ..) => self.errors.note(&Err(refused.error)),
+            (Ok(()), Some(t), Some((_, counters))) => counters.add(t),
+            _ => {}
         }
         r
     }

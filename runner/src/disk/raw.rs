@@ -19,8 +19,8 @@ use super::lock::{LockError, lock};
 use super::sys::{self, Dir};
 use crate::input_file::describe;
 use vmdma_core::block::{
-    BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
-    check_rw,
+    BlockDevice, BlockError, BlockRequest, Completion, Leased, Refused, RequestToken, SECTOR_SIZE,
+    check_range, check_rw,
 };
 use vmdma_core::memory::VolatileSlice;
 
@@ -69,7 +69,6 @@ pub struct RawDisk {
     read_only: bool,
     direct: Option<DirectIo>,
     done: VecDeque<Completion>,
-    next_token: u32,
     bounced_bytes: u64,
 }
 
@@ -109,7 +108,6 @@ impl RawDisk {
             read_only,
             direct,
             done: VecDeque::new(),
-            next_token: 0,
             bounced_bytes: 0,
         }
     }
@@ -143,9 +141,13 @@ impl RawDisk {
         Ok(())
     }
 
-    /// A read or write, direct or through the aligned buffer.
+    /// A read or write (checked with `check_rw`), direct or through the
+    /// aligned buffer.
     fn rw(&mut self, dir: Dir, sector: u64, iov: &[VolatileSlice<'_>]) -> Result<(), BlockError> {
-        let (off, bytes) = check_rw(self.sectors, sector, iov)?;
+        let off = sector
+            .checked_mul(SECTOR_SIZE as u64)
+            .ok_or(BlockError::OutOfRange)?;
+        let bytes = iov.iter().map(|s| s.len() as u64).sum();
         match self.direct {
             Some(d) if !d.aligned(iov) => self.transfer_bounced(dir, off, bytes, iov, d.mem_align),
             _ => self.transfer(dir, off, iov),
@@ -201,38 +203,24 @@ impl RawDisk {
         }
     }
 
-    fn complete(&mut self, result: Result<(), BlockError>) -> RequestToken {
-        let token = RequestToken(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1);
-        self.done.push_back(Completion::new(token, result));
-        token
-    }
-}
-
-impl<'m> BlockDevice<'m> for RawDisk {
-    fn sector_count(&self) -> u64 {
-        self.sectors
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        if self.done.len() >= MAX_QUEUED {
-            return Err(BlockError::QueueFull);
-        }
-        let result = match req {
+    /// Runs `req` inside `submit`: `Err` is a refusal before any I/O,
+    /// `Ok` the request's result.
+    fn run(
+        &mut self,
+        token: &RequestToken,
+        req: BlockRequest<'_, '_>,
+    ) -> Result<Result<(), BlockError>, BlockError> {
+        Ok(match req {
             BlockRequest::Read { sector, iov } => {
                 check_rw(self.sectors, sector, iov)?;
-                self.rw(Dir::Read, sector, iov)
+                self.rw(Dir::Read, sector, &views(iov, token)?)
             }
             BlockRequest::Write { sector, iov } => {
                 if self.read_only {
                     return Err(BlockError::ReadOnly);
                 }
                 check_rw(self.sectors, sector, iov)?;
-                self.rw(Dir::Write, sector, iov)
+                self.rw(Dir::Write, sector, &views(iov, token)?)
             }
             BlockRequest::Flush => {
                 if self.read_only {
@@ -264,8 +252,40 @@ impl<'m> BlockDevice<'m> for RawDisk {
                     }
                 }
             }
-        };
-        Ok(self.complete(result))
+        })
+    }
+}
+
+/// The memory of `iov`, opened with the request's `token`.
+pub(super) fn views<'a>(
+    iov: &'a [Leased<'_>],
+    token: &'a RequestToken,
+) -> Result<Vec<VolatileSlice<'a>>, BlockError> {
+    iov.iter()
+        .map(|l| l.view(token).ok_or(BlockError::NotLeased))
+        .collect()
+}
+
+impl<'m> BlockDevice<'m> for RawDisk {
+    fn sector_count(&self) -> u64 {
+        self.sectors
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        if self.done.len() >= MAX_QUEUED {
+            return Err(Refused::new(token, BlockError::QueueFull));
+        }
+        match self.run(&token, req) {
+            Ok(result) => {
+                self.done.push_back(Completion::new(token, result));
+                Ok(())
+            }
+            Err(e) => Err(Refused::new(token, e)),
+        }
     }
 
     fn poll(&mut self) -> Option<Completion> {
@@ -284,6 +304,7 @@ mod tests {
     use std::io::{Read, Seek, SeekFrom, Write};
 
     use super::*;
+    use vmdma_core::block::lease::testing::{discard, done, flush, read, write};
 
     fn image(sectors: usize) -> (tempfile::NamedTempFile, RawDisk) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -318,14 +339,9 @@ mod tests {
             VolatileSlice::from_mut_slice(&mut b),
             VolatileSlice::from_mut_slice(&mut c),
         ];
-        let t = d
-            .submit(BlockRequest::Read {
-                sector: 1,
-                iov: &iov,
-            })
-            .unwrap();
-        assert_eq!(d.poll(), Some(Completion::new(t, Ok(()))));
-        assert_eq!(d.poll(), None);
+        let t = read(&mut d, 1, &iov).unwrap();
+        assert_eq!(done(d.poll()), Some((t, Ok(()))));
+        assert_eq!(done(d.poll()), None);
         assert!(a.iter().all(|&x| x == 1));
         assert!(b[..412].iter().all(|&x| x == 1));
         assert!(b[412..].iter().all(|&x| x == 2));
@@ -343,13 +359,9 @@ mod tests {
             VolatileSlice::from_mut_slice(&mut a),
             VolatileSlice::from_mut_slice(&mut b),
         ];
-        d.submit(BlockRequest::Write {
-            sector: 2,
-            iov: &iov,
-        })
-        .unwrap();
+        write(&mut d, 2, &iov).unwrap();
         assert_eq!(d.poll().unwrap().result, Ok(()));
-        d.submit(BlockRequest::Flush).unwrap();
+        flush(&mut d).unwrap();
         assert_eq!(d.poll().unwrap().result, Ok(()));
         let v = contents(&f);
         assert!(v[..512].iter().all(|&x| x == 0));
@@ -367,11 +379,7 @@ mod tests {
             .iter_mut()
             .map(|b| VolatileSlice::from_mut_slice(b))
             .collect();
-        d.submit(BlockRequest::Write {
-            sector: 0,
-            iov: &iov,
-        })
-        .unwrap();
+        write(&mut d, 0, &iov).unwrap();
         assert_eq!(d.poll().unwrap().result, Ok(()));
         let v = contents(&f);
         assert_eq!(&v[..4], &[0, 0, 1, 0]);
@@ -388,11 +396,7 @@ mod tests {
             ram.slice(0x1000 + 256, 512).unwrap(),
             ram.slice(0x8000, 1024).unwrap(),
         ];
-        d.submit(BlockRequest::Read {
-            sector: 1,
-            iov: &iov,
-        })
-        .unwrap();
+        read(&mut d, 1, &iov).unwrap();
         assert_eq!(d.poll().unwrap().result, Ok(()));
         let mut b = [0u8; 1536];
         ram.read(0x1000 + 256, &mut b[..512]).unwrap();
@@ -403,11 +407,7 @@ mod tests {
 
         ram.write(0x8000, &[0x5A; 1024]).unwrap();
         let iov = [ram.slice(0x8000, 1024).unwrap()];
-        d.submit(BlockRequest::Write {
-            sector: 0,
-            iov: &iov,
-        })
-        .unwrap();
+        write(&mut d, 0, &iov).unwrap();
         assert_eq!(d.poll().unwrap().result, Ok(()));
         let v = contents(&f);
         assert!(v[..1024].iter().all(|&x| x == 0x5A));
@@ -419,61 +419,25 @@ mod tests {
         let (f, mut d) = image(2);
         let mut a = vec![0u8; 512];
         let iov = [VolatileSlice::from_mut_slice(&mut a)];
-        assert_eq!(
-            d.submit(BlockRequest::Read {
-                sector: 2,
-                iov: &iov
-            }),
-            Err(BlockError::OutOfRange)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Write {
-                sector: u64::MAX,
-                iov: &iov
-            }),
-            Err(BlockError::OutOfRange)
-        );
-        assert_eq!(
-            d.submit(BlockRequest::Discard {
-                sector: 1,
-                count: 2
-            }),
-            Err(BlockError::OutOfRange)
-        );
+        assert_eq!(read(&mut d, 2, &iov), Err(BlockError::OutOfRange));
+        assert_eq!(write(&mut d, u64::MAX, &iov), Err(BlockError::OutOfRange));
+        assert_eq!(discard(&mut d, 1, 2), Err(BlockError::OutOfRange));
         let mut odd = vec![0u8; 511];
         let odd_iov = [VolatileSlice::from_mut_slice(&mut odd)];
+        assert_eq!(read(&mut d, 0, &odd_iov), Err(BlockError::Misaligned));
         assert_eq!(
-            d.submit(BlockRequest::Read {
-                sector: 0,
-                iov: &odd_iov
-            }),
-            Err(BlockError::Misaligned)
+            done(d.poll()),
+            None,
+            "refused requests produce no completion"
         );
-        assert_eq!(d.poll(), None, "refused requests produce no completion");
         drop(d);
 
         let ro = RawDisk::new(File::open(f.path()).unwrap(), true);
         let mut ro = ro.unwrap();
         assert!(ro.is_read_only());
-        assert_eq!(
-            ro.submit(BlockRequest::Write {
-                sector: 0,
-                iov: &iov
-            }),
-            Err(BlockError::ReadOnly)
-        );
-        assert_eq!(
-            ro.submit(BlockRequest::Discard {
-                sector: 0,
-                count: 1
-            }),
-            Err(BlockError::ReadOnly)
-        );
-        ro.submit(BlockRequest::Read {
-            sector: 1,
-            iov: &iov,
-        })
-        .unwrap();
+        assert_eq!(write(&mut ro, 0, &iov), Err(BlockError::ReadOnly));
+        assert_eq!(discard(&mut ro, 0, 1), Err(BlockError::ReadOnly));
+        read(&mut ro, 1, &iov).unwrap();
         assert_eq!(ro.poll().unwrap().result, Ok(()));
         assert!(a.iter().all(|&x| x == 1));
     }
@@ -481,10 +445,7 @@ mod tests {
     #[test]
     fn discard_reads_back_zero() {
         let (f, mut d) = image(4);
-        match d.submit(BlockRequest::Discard {
-            sector: 1,
-            count: 2,
-        }) {
+        match discard(&mut d, 1, 2) {
             Ok(_) => {
                 assert_eq!(d.poll().unwrap().result, Ok(()));
                 let v = contents(&f);
@@ -501,13 +462,13 @@ mod tests {
     #[test]
     fn queue_full_until_polled() {
         let (_f, mut d) = image(1);
-        for _ in 0..MAX_QUEUED {
-            d.submit(BlockRequest::Flush).unwrap();
+        let first = flush(&mut d).unwrap();
+        for _ in 1..MAX_QUEUED {
+            flush(&mut d).unwrap();
         }
-        assert_eq!(d.submit(BlockRequest::Flush), Err(BlockError::QueueFull));
-        let first = d.poll().unwrap();
-        assert_eq!(first.token, RequestToken(0));
-        d.submit(BlockRequest::Flush).unwrap();
+        assert_eq!(flush(&mut d), Err(BlockError::QueueFull));
+        assert_eq!(d.poll().map(|c| c.id()), Some(first), "in order");
+        flush(&mut d).unwrap();
     }
 
     #[test]

@@ -47,10 +47,9 @@ use std::time::{Duration, Instant};
 use io_uring::register::Restriction;
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 use vmdma_core::block::{
-    BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE, check_range,
-    check_rw,
+    BlockDevice, BlockError, BlockRequest, Completion, Leased, Refused, RequestToken, SECTOR_SIZE,
+    check_range, check_rw,
 };
-use vmdma_core::memory::VolatileSlice;
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use super::direct::{AlignedBuf, DirectIo};
@@ -122,12 +121,14 @@ enum Kind {
 
 /// A request in flight.
 struct Op<'m> {
-    token: RequestToken,
     kind: Kind,
     /// File offset of what is left.
     offset: u64,
-    /// The guest buffers (for the aligned buffer's copy-back).
-    views: Vec<VolatileSlice<'m>>,
+    /// The request's token: kept until the last CQE, because the kernel
+    /// holds raw pointers into its buffers until then.
+    token: RequestToken,
+    /// The request's buffers (for the aligned buffer's copy-back).
+    leased: Vec<Leased<'m>>,
     /// What the kernel is asked to transfer (guest buffers, or the aligned
     /// buffer), advanced past what was done.
     iovecs: Vec<libc::iovec>,
@@ -145,6 +146,17 @@ struct Op<'m> {
 // chipset's lock.
 unsafe impl Send for Op<'_> {}
 
+/// What is left of a defused request until its CQE: the iovec array the
+/// kernel may still read (all lengths 0) and what it pointed into.
+struct Defused {
+    _iovecs: Vec<libc::iovec>,
+    _bounce: Option<AlignedBuf>,
+}
+
+// SAFETY: the raw pointers in the array are never dereferenced by this
+// process, and the kernel reads only the (zero) lengths.
+unsafe impl Send for Defused {}
+
 /// A raw image on io_uring.
 pub struct UringDisk<'m> {
     ring: IoUring,
@@ -156,7 +168,7 @@ pub struct UringDisk<'m> {
     ops: HashMap<u64, Op<'m>>,
     /// Defused requests whose SQE the kernel may still take: their iovec
     /// arrays (all lengths 0) stay here until their CQE.
-    defused: HashMap<u64, Op<'m>>,
+    defused: HashMap<u64, Defused>,
     /// A defused discard may still run: order the next SQE after it.
     drain_next: bool,
     ready: VecDeque<Completion>,
@@ -164,7 +176,6 @@ pub struct UringDisk<'m> {
     /// shared with the I/O thread so a wake-up for completions already
     /// taken needs no lock.
     pending: Arc<AtomicUsize>,
-    next_token: u32,
     stats: UringStats,
     /// Tests: the next this many enters fail with EAGAIN before the kernel
     /// is asked.
@@ -207,7 +218,6 @@ impl<'m> UringDisk<'m> {
             drain_next: false,
             ready: VecDeque::new(),
             pending: Arc::new(AtomicUsize::new(0)),
-            next_token: 0,
             stats: UringStats::default(),
             #[cfg(test)]
             fail_enters: 0,
@@ -303,19 +313,6 @@ impl<'m> UringDisk<'m> {
             .store(self.ops.len() + self.defused.len(), Ordering::Release);
     }
 
-    /// A token no request in flight or defused entry uses.
-    fn fresh_token(&mut self) -> RequestToken {
-        // At most `RING_ENTRIES` keys are taken, so this ends quickly.
-        while self.ops.contains_key(&u64::from(self.next_token))
-            || self.defused.contains_key(&u64::from(self.next_token))
-        {
-            self.next_token = self.next_token.wrapping_add(1);
-        }
-        let token = RequestToken(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1);
-        token
-    }
-
     /// One `io_uring_enter` that submits what is queued.
     fn enter_once(&mut self) -> io::Result<()> {
         #[cfg(test)]
@@ -365,6 +362,7 @@ impl<'m> UringDisk<'m> {
         let Some(mut op) = self.ops.remove(&key) else {
             return;
         };
+        // Before the kernel can read the array: it has not taken the entry.
         for v in &mut op.iovecs {
             v.iov_len = 0;
         }
@@ -376,7 +374,13 @@ impl<'m> UringDisk<'m> {
             op.token,
             Err(BlockError::Io(err.raw_os_error().unwrap_or(libc::EIO))),
         ));
-        self.defused.insert(key, op);
+        self.defused.insert(
+            key,
+            Defused {
+                _iovecs: op.iovecs,
+                _bounce: op.bounce,
+            },
+        );
         self.update_pending();
     }
 
@@ -423,12 +427,14 @@ impl<'m> UringDisk<'m> {
             entry
         };
         // SAFETY: the SQE points at `op.iovecs` (a heap array kept in the
-        // op until its last CQE) and, through it, at the request's guest
-        // buffers or the op's own aligned buffer. The device keeps the
-        // guest buffers reserved until it receives the completion, which
-        // is delivered only after this op's last CQE; the op stays in
-        // `self.ops` until then, and dropping the backend waits for every
-        // op (or aborts). Flush and discard pass no memory.
+        // op until its last CQE) and, through it, at the request's buffers
+        // (pointers taken from views opened with the request's token) or
+        // the op's own aligned buffer. The op keeps the token until its
+        // last CQE, so the device cannot have the token back, and with it
+        // the memory, before the kernel is done; dropping the backend waits
+        // for every op (or aborts). A request whose entry cannot be handed
+        // to the kernel gives its token back only after its lengths are
+        // zeroed (`defuse`). Flush and discard pass no memory.
         // If the enter that follows fails, the op is defused, not freed.
         let pushed = unsafe { self.ring.submission().push(&entry) };
         if pushed.is_err() {
@@ -444,15 +450,11 @@ impl<'m> UringDisk<'m> {
     }
 
     /// Pushes op `key` and hands it to the kernel. When the push fails
-    /// nothing is in the ring: the op is forgotten and the error returned.
-    /// When the enter fails the op is defused and its completion carries
-    /// the error; the caller sees `Ok`.
+    /// nothing is in the ring: the op is left for the caller to end with
+    /// the error. When the enter fails the op is defused and its completion
+    /// carries the error; the caller sees `Ok`.
     fn push_and_enter(&mut self, key: u64) -> io::Result<()> {
-        if let Err(e) = self.push(key) {
-            self.ops.remove(&key);
-            self.update_pending();
-            return Err(e);
-        }
+        self.push(key)?;
         if let Err(e) = self.enter() {
             self.defuse(key, &e);
         }
@@ -501,7 +503,9 @@ impl<'m> UringDisk<'m> {
             };
             if let Some(op) = self.ops.remove(&key) {
                 if let (Kind::Read, Some(b), Ok(())) = (&op.kind, &op.bounce, &result) {
-                    b.scatter(&op.views);
+                    let views: Vec<_> =
+                        op.leased.iter().filter_map(|l| l.view(&op.token)).collect();
+                    b.scatter(&views);
                 }
                 self.ready.push_back(Completion::new(op.token, result));
                 finished += 1;
@@ -510,21 +514,19 @@ impl<'m> UringDisk<'m> {
         self.update_pending();
         for key in resubmit {
             self.stats.resubmits += 1;
-            let token = self.ops.get(&key).map(|op| op.token);
             let before = self.ready.len();
-            match (self.push_and_enter(key), token) {
-                (Err(e), Some(token)) => {
-                    // Not in the ring: the op is over.
+            if let Err(e) = self.push_and_enter(key) {
+                // Not in the ring: the op is over.
+                if let Some(op) = self.ops.remove(&key) {
                     self.ready.push_back(Completion::new(
-                        token,
+                        op.token,
                         Err(BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO))),
                     ));
-                    finished += 1;
                 }
-                // Defused: its completion is queued.
-                _ if self.ready.len() > before => finished += 1,
-                _ => {}
+                self.update_pending();
             }
+            // Ended here, or defused (its completion is queued).
+            finished += self.ready.len() - before;
         }
         finished
     }
@@ -545,40 +547,55 @@ impl<'m> UringDisk<'m> {
         }
     }
 
-    /// Starts `op` (its token from [`Self::fresh_token`]). `Err` only when
-    /// nothing reached the ring; a request the kernel could not be given
-    /// is defused and completes with the error (see the module docs).
-    fn start(&mut self, op: Op<'m>) -> Result<RequestToken, BlockError> {
+    /// Starts `op`. `Err` (with the token) only when nothing reached the
+    /// ring; a request the kernel could not be given is defused and
+    /// completes with the error (see the module docs).
+    fn start(&mut self, op: Op<'m>) -> Result<(), Refused> {
         if self.ops.len() + self.defused.len() >= RING_ENTRIES as usize {
-            return Err(BlockError::QueueFull);
+            return Err(Refused::new(op.token, BlockError::QueueFull));
         }
-        let token = op.token;
-        let key = u64::from(token.0);
+        let key = op.token.id().get();
         self.ops.insert(key, op);
         self.update_pending();
         self.stats.requests += 1;
-        self.push_and_enter(key)
-            .map_err(|e| BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(token)
+        let Err(e) = self.push_and_enter(key) else {
+            return Ok(());
+        };
+        let op = self.ops.remove(&key);
+        self.update_pending();
+        let error = BlockError::Io(e.raw_os_error().unwrap_or(libc::EIO));
+        match op {
+            Some(op) => Err(Refused::new(op.token, error)),
+            // Unreachable: the op was inserted above and only a failed
+            // enter (which returns Ok) removes it.
+            None => Ok(()),
+        }
     }
 
     fn rw(
         &mut self,
+        token: RequestToken,
         read: bool,
         sector: u64,
-        iov: &[VolatileSlice<'m>],
-    ) -> Result<RequestToken, BlockError> {
-        let (offset, bytes) = check_rw(self.sectors, sector, iov)?;
-        let token = self.fresh_token();
-        let mut views = Vec::with_capacity(iov.len());
-        views.extend_from_slice(iov);
+        iov: &[Leased<'m>],
+    ) -> Result<(), Refused> {
+        let (offset, bytes) = match check_rw(self.sectors, sector, iov) {
+            Ok(r) => r,
+            Err(e) => return Err(Refused::new(token, e)),
+        };
+        let views = match super::raw::views(iov, &token) {
+            Ok(v) => v,
+            Err(e) => return Err(Refused::new(token, e)),
+        };
         let mut bounce = None;
         let iovecs = match self.direct {
-            Some(d) if !d.aligned(iov) => {
-                let len = usize::try_from(bytes).map_err(|_| BlockError::OutOfRange)?;
+            Some(d) if !d.aligned(&views) => {
+                let Ok(len) = usize::try_from(bytes) else {
+                    return Err(Refused::new(token, BlockError::OutOfRange));
+                };
                 let mut b = AlignedBuf::new(len, d.mem_align);
                 if !read {
-                    b.gather(iov);
+                    b.gather(&views);
                 }
                 self.stats.bounced_bytes += bytes;
                 let v = b.view();
@@ -589,7 +606,9 @@ impl<'m> UringDisk<'m> {
                 bounce = Some(b);
                 iovecs
             }
-            _ => iov
+            // Raw pointers out of the views: the op keeps the token until
+            // the kernel is done with them (see `push`).
+            _ => views
                 .iter()
                 .map(|s| libc::iovec {
                     iov_base: s.as_ptr().cast(),
@@ -597,11 +616,12 @@ impl<'m> UringDisk<'m> {
                 })
                 .collect(),
         };
+        drop(views);
         self.start(Op {
             token,
             kind: if read { Kind::Read } else { Kind::Write },
             offset,
-            views,
+            leased: iov.to_vec(),
             iovecs,
             first: 0,
             bounce,
@@ -648,27 +668,27 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
         self.read_only
     }
 
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        let token = match req {
-            BlockRequest::Read { sector, iov } => self.rw(true, sector, iov)?,
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        let id = token.id();
+        match req {
+            BlockRequest::Read { sector, iov } => self.rw(token, true, sector, iov)?,
             BlockRequest::Write { sector, iov } => {
                 if self.read_only {
-                    return Err(BlockError::ReadOnly);
+                    return Err(Refused::new(token, BlockError::ReadOnly));
                 }
-                self.rw(false, sector, iov)?
+                self.rw(token, false, sector, iov)?
             }
             BlockRequest::Flush => {
-                let token = self.fresh_token();
                 if self.read_only {
                     // Nothing of ours to make durable.
                     self.ready.push_back(Completion::new(token, Ok(())));
-                    return Ok(token);
+                    return Ok(());
                 }
                 self.start(Op {
                     token,
                     kind: Kind::Flush,
                     offset: 0,
-                    views: Vec::new(),
+                    leased: Vec::new(),
                     iovecs: Vec::new(),
                     first: 0,
                     bounce: None,
@@ -677,13 +697,14 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
             }
             BlockRequest::Discard { sector, count } => {
                 if self.read_only {
-                    return Err(BlockError::ReadOnly);
+                    return Err(Refused::new(token, BlockError::ReadOnly));
                 }
-                check_range(self.sectors, sector, count)?;
-                let token = self.fresh_token();
+                if let Err(e) = check_range(self.sectors, sector, count) {
+                    return Err(Refused::new(token, e));
+                }
                 if count == 0 {
                     self.ready.push_back(Completion::new(token, Ok(())));
-                    return Ok(token);
+                    return Ok(());
                 }
                 let sz = SECTOR_SIZE as u64;
                 // check_range bounds both by the sector count (from a u64
@@ -692,25 +713,25 @@ impl<'m> BlockDevice<'m> for UringDisk<'m> {
                     token,
                     kind: Kind::Discard,
                     offset: sector * sz,
-                    views: Vec::new(),
+                    leased: Vec::new(),
                     iovecs: Vec::new(),
                     first: 0,
                     bounce: None,
                     len: count * sz,
                 })?
             }
-        };
+        }
         // Inline completions (page-cache hits) are already in the CQ. When
         // nothing is left in flight, clear the eventfd those CQEs signalled,
         // so the I/O thread is not woken for completions the device takes
         // right here (it may still wake once if it was already running).
-        if self.reap() > 0 && self.ready.iter().any(|c| c.token == token) {
+        if self.reap() > 0 && self.ready.iter().any(|c| c.id() == id) {
             self.stats.inline += 1;
             if self.ops.is_empty() && self.defused.is_empty() {
                 let _ = self.eventfd.read();
             }
         }
-        Ok(token)
+        Ok(())
     }
 
     fn poll(&mut self) -> Option<Completion> {

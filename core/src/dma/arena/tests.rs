@@ -69,12 +69,15 @@ fn live_table_bounds_allocations() {
     assert!(arena.alloc(K, A, 1, 1).is_ok());
 }
 
+/// Quarantined space is not reused while its request may still reach it,
+/// and comes back (to waiting clients too) when that request is over.
 #[test]
-fn quarantined_space_is_never_reused() {
+fn quarantined_space_waits_for_its_request() {
     let arena = BounceArena::<512, 4, 1>::new();
     let (a, v) = arena.alloc(K, A, 256, 256).unwrap();
     let id = a.id;
-    arena.quarantine(K, a);
+    let request = crate::block::RequestToken::new().id();
+    arena.quarantine(K, a, request);
     assert_eq!((arena.quarantined(), arena.in_use()), (256, 256));
     arena.free(K, a); // a late free of quarantined space does nothing
     assert_eq!(arena.in_use(), 256);
@@ -83,8 +86,23 @@ fn quarantined_space_is_never_reused() {
         arena.alloc(K, A, 512, 512).err(),
         Some(MemError::BounceBusy)
     );
-    let (_, w) = arena.alloc(K, A, 256, 256).unwrap();
+    let (b, w) = arena.alloc(K, A, 256, 256).unwrap();
     assert_ne!(w.as_ptr(), v.as_ptr());
+    assert_eq!(
+        arena.register_retry(A, arena.generation()),
+        Ok(RetryStatus::Queued)
+    );
+    arena.reclaim(K, crate::block::RequestToken::new().id());
+    assert_eq!(
+        arena.quarantined(),
+        256,
+        "another request's end frees nothing"
+    );
+    arena.reclaim(K, request);
+    assert_eq!((arena.quarantined(), arena.in_use()), (0, 256));
+    assert_eq!(arena.poll_retry(), Some(A), "the waiter is told");
+    arena.free(K, b);
+    assert_eq!(arena.in_use(), 0);
 }
 
 /// The fairness guarantee: a large waiter at the head of the queue is not
@@ -236,7 +254,7 @@ proptest! {
                     }
                 }
                 Op::Quarantine { i } if i < live.len() => {
-                    arena.quarantine(K, live[i].0);
+                    arena.quarantine(K, live[i].0, crate::block::RequestToken::new().id());
                     live[i].3 = true;
                 }
                 Op::Free { .. } | Op::Quarantine { .. } => {}

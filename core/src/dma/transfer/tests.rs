@@ -96,7 +96,7 @@ fn errors_are_typed() {
     // Wrong token.
     let mut t: SgTransfer<'_, 4> = SgTransfer::new(DEV, BlockDir::Write, 0, 512).unwrap();
     let list = sg(&[(0, 512)]);
-    let tok = match t.step(&space, list.entries(), &mut d) {
+    let _tok = match t.step(&space, list.entries(), &mut d) {
         Ok(Progress::Submitted(tok)) => tok,
         other => panic!("{other:?}"),
     };
@@ -105,10 +105,7 @@ fn errors_are_typed() {
         t.step(&space, list.entries(), &mut d),
         Err(TransferError::InFlight)
     );
-    let bogus = Completion {
-        token: RequestToken(tok.0 + 100),
-        result: Ok(()),
-    };
+    let bogus = Completion::new(RequestToken::new(), Ok(()));
     assert_eq!(
         t.complete(&space, list.entries(), bogus),
         Err(TransferError::WrongToken)
@@ -224,6 +221,9 @@ impl DmaMemory for SmallArena<'_> {
     fn poll_retry(&self) -> Option<DeviceId> {
         self.0.poll_retry()
     }
+    fn reclaim(&self, t: RequestToken) {
+        self.0.reclaim(t)
+    }
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn bounce_exhaustion_waits_and_resumes_fifo() {
         other => panic!("{other:?}"),
     };
     let c = d.poll().unwrap();
-    assert_eq!(c.token, tok);
+    assert_eq!(c.id(), tok);
     t.complete(&space, list.entries(), c).unwrap();
     assert_eq!(t.bytes_done(), 512);
     drop(h2);
@@ -325,7 +325,11 @@ fn dropping_a_transfer_in_flight_quarantines_its_space() {
         .unwrap();
     other.slice().fill(0, 512, 0x11);
     d.release(1);
-    assert!(d.poll().is_some(), "the kernel finishes the I/O regardless");
+    let late = d.poll().expect("the kernel finishes the I/O regardless");
+    // Its token is back: the quarantined space is free again.
+    space.reclaim(late.token);
+    assert_eq!(space.bounce().quarantined(), 0);
+    assert_eq!(space.bounce().in_use(), 512, "only the other client's");
     let mut b = [0u8; 512];
     other.slice().copy_to(0, &mut b);
     assert!(
@@ -360,7 +364,7 @@ fn run_reports_a_request_still_in_flight() {
     assert_eq!(b[0], 0, "data moves at completion");
     d.release(1);
     let c = d.poll().unwrap();
-    assert_eq!(c.token, tok);
+    assert_eq!(c.id(), tok);
     t.complete(&space, list.entries(), c).unwrap();
     assert!(t.is_done());
     space.read(DeviceId::HOST, 1023, &mut b).unwrap();

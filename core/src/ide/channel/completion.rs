@@ -21,7 +21,7 @@
 //! A DMA waiting for bounce space has no request in flight; stop or reset
 //! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, SECTOR_SIZE};
+use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
 
 use super::super::IrqLine;
 use super::super::error::IdeError;
@@ -55,17 +55,20 @@ where
         let Some(drive) = unit.drive.as_mut() else {
             return self.flush_done(then, Ok(()));
         };
-        match drive.block.submit(BlockRequest::Flush) {
-            Err(e) => self.flush_done(then, Err(e)),
-            Ok(token) => match drive.block.poll() {
-                Some(c) if c.token == token => self.flush_done(then, c.result),
+        let token = RequestToken::new();
+        let id = token.id();
+        match drive.block.submit(token, BlockRequest::Flush) {
+            Err(r) => self.flush_done(then, Err(r.error)),
+            Ok(()) => match drive.block.poll() {
+                Some(c) if c.id() == id => self.flush_done(then, c.result),
                 other => {
-                    if other.is_some() {
+                    if let Some(c) = other {
                         bump(&mut self.stats.stray_completions, 1);
+                        self.mem.reclaim(c.token);
                     }
                     self.op = Op::Flush {
                         unit: u,
-                        token,
+                        token: id,
                         then,
                     };
                     Outcome::Started
@@ -157,7 +160,7 @@ where
         match self.op {
             Op::Dma { cmd, .. } => {
                 if let Some(x) = self.xfer.as_mut()
-                    && x.in_flight() == Some(c.token)
+                    && x.in_flight() == Some(c.id())
                 {
                     match x.complete(self.mem, self.sg.entries(), c) {
                         Ok(()) => self.dma_advance(),
@@ -169,22 +172,22 @@ where
                     return;
                 }
             }
-            Op::Trim(run) if run.token == Some(c.token) => {
+            Op::Trim(run) if run.token == Some(c.id()) => {
                 self.trim_completed(run, c);
                 return;
             }
-            Op::Flush { unit, token, then } if token == c.token => {
+            Op::Flush { unit, token, then } if token == c.id() => {
                 let outcome = self.flush_done(then, c.result);
                 self.finish(unit, outcome);
                 return;
             }
-            Op::PioRead { block, token } if token == c.token => {
+            Op::PioRead { block, token } if token == c.id() => {
                 self.op = Op::Idle;
                 let outcome = self.pio_read_done(block, c.result);
                 self.finish(block.unit, outcome);
                 return;
             }
-            Op::PioWrite { block, token } if token == c.token => {
+            Op::PioWrite { block, token } if token == c.id() => {
                 self.op = Op::Idle;
                 let outcome = self.pio_write_written(block, c.result);
                 self.finish(block.unit, outcome);
@@ -192,8 +195,11 @@ where
             }
             _ => {}
         }
+        // Not this channel's request (one of a transfer dropped in flight,
+        // say): it is over, so bounce space kept for it can be freed.
         bump(&mut self.stats.stray_completions, 1);
         self.last_error = Some(IdeError::StrayCompletion);
+        self.mem.reclaim(c.token);
     }
 
     /// Runs the outstanding operation towards its end, waiting for the

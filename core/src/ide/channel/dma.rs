@@ -298,14 +298,15 @@ where
         for _ in 0..=cmd.count {
             match xfer.step(self.mem, self.sg.entries(), &mut drive.block) {
                 Ok(Progress::Submitted(token)) => match drive.block.poll() {
-                    Some(c) if c.token == token => {
+                    Some(c) if c.id() == token => {
                         if let Err(e) = xfer.complete(self.mem, self.sg.entries(), c) {
                             return Stop::Failed(classify(e), IdeError::Transfer(e));
                         }
                     }
-                    Some(_) => {
+                    Some(c) => {
                         bump(&mut self.stats.stray_completions, 1);
                         self.last_error = Some(IdeError::StrayCompletion);
+                        self.mem.reclaim(c.token);
                         return Stop::Wait;
                     }
                     None => return Stop::Wait,

@@ -27,7 +27,7 @@ mod exec;
 mod pio;
 mod trim;
 
-use crate::block::{BlockDevice, RequestToken};
+use crate::block::{BlockDevice, RequestId};
 use crate::dma::{DmaMemory, SgList, SgTransfer};
 use crate::memory::{DeviceId, VolatileSlice};
 
@@ -134,7 +134,7 @@ pub(crate) struct TrimRun {
     pub sg_index: usize,
     pub sg_offset: u64,
     /// The discard in flight.
-    pub token: Option<RequestToken>,
+    pub token: Option<RequestId>,
 }
 
 /// The operation outstanding on the channel.
@@ -152,19 +152,13 @@ pub(crate) enum Op {
     /// A flush is in flight.
     Flush {
         unit: Unit,
-        token: RequestToken,
+        token: RequestId,
         then: AfterFlush,
     },
     /// A PIO block is being read into the PIO buffer (Status BSY).
-    PioRead {
-        block: PioBlock,
-        token: RequestToken,
-    },
+    PioRead { block: PioBlock, token: RequestId },
     /// A PIO block is being written from the PIO buffer (Status BSY).
-    PioWrite {
-        block: PioBlock,
-        token: RequestToken,
-    },
+    PioWrite { block: PioBlock, token: RequestId },
 }
 
 /// Guest actions whose effect waits for the request in flight.

@@ -9,7 +9,7 @@
 //! the controller (see [`PioBuffer`](crate::ide::PioBuffer)), so it stays
 //! valid while the request is in flight.
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, SECTOR_SIZE};
+use crate::block::{BlockDevice, BlockError, BlockRequest, Leased, RequestToken, SECTOR_SIZE};
 use crate::memory::VolatileSlice;
 use crate::pci::AccessWidth;
 
@@ -286,7 +286,9 @@ where
         let Some(buf) = self.pio.block(len) else {
             return Outcome::Abort(IdeError::NoPioBuffer);
         };
-        let iov = [buf];
+        let token = RequestToken::new();
+        let id = token.id();
+        let iov = [Leased::new(buf, &token)];
         let block = PioBlock {
             unit: u,
             per_block,
@@ -303,18 +305,19 @@ where
                 iov: &iov,
             },
         };
-        let token = match drive.block.submit(request) {
-            Ok(t) => t,
-            Err(e) => return Outcome::Abort(IdeError::Block(e)),
-        };
+        if let Err(r) = drive.block.submit(token, request) {
+            return Outcome::Abort(IdeError::Block(r.error));
+        }
+        let token = id;
         match (drive.block.poll(), dir) {
-            (Some(c), PioDir::Read) if c.token == token => self.pio_read_done(block, c.result),
-            (Some(c), PioDir::Write { .. }) if c.token == token => {
+            (Some(c), PioDir::Read) if c.id() == token => self.pio_read_done(block, c.result),
+            (Some(c), PioDir::Write { .. }) if c.id() == token => {
                 self.pio_write_written(block, c.result)
             }
             (other, _) => {
-                if other.is_some() {
+                if let Some(c) = other {
                     bump(&mut self.stats.stray_completions, 1);
+                    self.mem.reclaim(c.token);
                 }
                 unit.tf.status = Status::DRDY | Status::BSY;
                 self.op = match dir {

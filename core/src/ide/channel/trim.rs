@@ -9,7 +9,7 @@
 //! (`BlockError::Unsupported`) is treated as one that ignores it, like
 //! QEMU's `discard=ignore`. The loop is bounded by the number of entries.
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, Completion};
+use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken};
 use crate::dma::SgEntry;
 use crate::memory::{DeviceId, MemError};
 
@@ -136,26 +136,30 @@ where
                     );
                 }
                 bump(&mut self.stats.trim_ranges, 1);
+                let token = RequestToken::new();
+                let id = token.id();
                 match drive
                     .block
-                    .submit(BlockRequest::Discard { sector: lba, count })
+                    .submit(token, BlockRequest::Discard { sector: lba, count })
+                    .map_err(|r| r.error)
                 {
                     Err(BlockError::Unsupported) => continue,
                     Err(e) => break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e)),
-                    Ok(token) => match drive.block.poll() {
-                        Some(c) if c.token == token => match c.result {
+                    Ok(()) => match drive.block.poll() {
+                        Some(c) if c.id() == id => match c.result {
                             Ok(()) | Err(BlockError::Unsupported) => continue,
                             Err(e) => {
                                 break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e));
                             }
                         },
-                        Some(_) => {
+                        Some(c) => {
                             bump(&mut self.stats.stray_completions, 1);
-                            run.token = Some(token);
+                            self.mem.reclaim(c.token);
+                            run.token = Some(id);
                             break 'rounds Stop::Wait;
                         }
                         None => {
-                            run.token = Some(token);
+                            run.token = Some(id);
                             break 'rounds Stop::Wait;
                         }
                     },

@@ -8,9 +8,9 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::block::{
-    BlockDevice, BlockError, BlockRequest, Completion, DeferredDisk, DiskObserver, MemDisk,
-    RequestToken,
+    BlockDevice, BlockRequest, Completion, DeferredDisk, DiskObserver, MemDisk, RequestToken,
 };
+use crate::block::{Leased, Refused};
 use crate::dma::{AddressSpace, BounceArena, BounceBuffers, DmaMemory};
 use crate::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer, Unit};
 use crate::memory::{DeviceId, RamBacking, RegionMap, VolatileSlice};
@@ -82,7 +82,6 @@ pub struct HugeDisk {
     pub sectors: u64,
     pub writes: Vec<(u64, u64)>,
     done: VecDeque<Completion>,
-    next: u32,
 }
 
 impl HugeDisk {
@@ -91,7 +90,6 @@ impl HugeDisk {
             sectors,
             writes: Vec::new(),
             done: VecDeque::new(),
-            next: 0,
         }
     }
 }
@@ -103,33 +101,32 @@ impl<'m> BlockDevice<'m> for HugeDisk {
     fn is_read_only(&self) -> bool {
         false
     }
-    fn submit(&mut self, req: BlockRequest<'_, 'm>) -> Result<RequestToken, BlockError> {
-        match req {
-            BlockRequest::Read { sector, iov } => {
-                let (off, _) = crate::block::check_rw(self.sectors, sector, iov)?;
-                let mut pos = off as usize;
-                for s in iov {
-                    let bytes: Vec<u8> = (0..s.len()).map(|i| disk_byte(pos + i)).collect();
-                    s.copy_from(0, &bytes);
-                    pos += s.len();
-                }
-            }
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        let checked = match req {
+            BlockRequest::Read { sector, iov } => crate::block::check_rw(self.sectors, sector, iov)
+                .map(|(off, _)| {
+                    let mut pos = off as usize;
+                    for l in iov {
+                        let s = l.view(&token).unwrap();
+                        let bytes: Vec<u8> = (0..s.len()).map(|i| disk_byte(pos + i)).collect();
+                        s.copy_from(0, &bytes);
+                        pos += s.len();
+                    }
+                }),
             BlockRequest::Write { sector, iov } => {
-                let (_, len) = crate::block::check_rw(self.sectors, sector, iov)?;
-                self.writes.push((sector, len / 512));
+                crate::block::check_rw(self.sectors, sector, iov)
+                    .map(|(_, len)| self.writes.push((sector, len / 512)))
             }
-            BlockRequest::Flush => {}
+            BlockRequest::Flush => Ok(()),
             BlockRequest::Discard { sector, count } => {
-                crate::block::check_range(self.sectors, sector, count)?;
+                crate::block::check_range(self.sectors, sector, count)
             }
+        };
+        if let Err(e) = checked {
+            return Err(Refused::new(token, e));
         }
-        let token = RequestToken(self.next);
-        self.next += 1;
-        self.done.push_back(Completion {
-            token,
-            result: Ok(()),
-        });
-        Ok(token)
+        self.done.push_back(Completion::new(token, Ok(())));
+        Ok(())
     }
     fn poll(&mut self) -> Option<Completion> {
         self.done.pop_front()
@@ -148,7 +145,7 @@ type Owners = Vec<(usize, Option<u32>, Option<u32>)>;
 
 pub struct LeaseChecker<'a> {
     arena: &'a dyn BounceBuffers,
-    owners: RefCell<HashMap<u32, Owners>>,
+    owners: RefCell<HashMap<u64, Owners>>,
     pub violations: RefCell<Vec<String>>,
     pub completions: Cell<u32>,
 }
@@ -175,22 +172,28 @@ impl<'a> LeaseChecker<'a> {
 }
 
 impl<'m> DiskObserver<'m> for LeaseChecker<'_> {
-    fn submitted(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
-        let ids = iov.iter().map(|s| self.ids(s)).collect();
-        self.owners.borrow_mut().insert(token.0, ids);
+    fn submitted(&self, token: &RequestToken, iov: &[Leased<'m>]) {
+        let ids = iov
+            .iter()
+            .map(|l| self.ids(&l.view(token).unwrap()))
+            .collect();
+        self.owners.borrow_mut().insert(token.id().get(), ids);
     }
-    fn completing(&self, token: RequestToken, iov: &[VolatileSlice<'m>]) {
+    fn completing(&self, token: &RequestToken, iov: &[Leased<'m>]) {
         self.completions.set(self.completions.get() + 1);
         let before = self
             .owners
             .borrow_mut()
-            .remove(&token.0)
+            .remove(&token.id().get())
             .unwrap_or_default();
-        let now: Vec<_> = iov.iter().map(|s| self.ids(s)).collect();
+        let now: Vec<_> = iov
+            .iter()
+            .map(|l| self.ids(&l.view(token).unwrap()))
+            .collect();
         if before != now {
             self.violations.borrow_mut().push(std::format!(
                 "request {}: memory changed hands while in flight: {before:x?} -> {now:x?}",
-                token.0
+                token.id()
             ));
         }
     }

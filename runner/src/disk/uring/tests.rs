@@ -5,6 +5,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use super::*;
 use crate::disk::direct::AlignedBuf;
 use crate::disk::raw::check_and_lock;
+use vmdma_core::block::RequestId;
+use vmdma_core::block::lease::testing::{discard, done, flush, read, write};
+use vmdma_core::memory::VolatileSlice;
 
 fn image(sectors: usize) -> (tempfile::NamedTempFile, File, u64) {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -28,10 +31,10 @@ fn contents(f: &tempfile::NamedTempFile) -> Vec<u8> {
 }
 
 /// Waits (bounded) for the completion of `token`.
-fn finish(d: &mut UringDisk<'_>, token: RequestToken) -> Result<(), BlockError> {
+fn finish(d: &mut UringDisk<'_>, token: RequestId) -> Result<(), BlockError> {
     for _ in 0..100 {
         if let Some(c) = d.wait() {
-            assert_eq!(c.token, token);
+            assert_eq!(c.id(), token);
             return c.result;
         }
     }
@@ -53,21 +56,11 @@ fn vectored_read_and_write_straight_into_memory() {
         VolatileSlice::from_mut_slice(&mut b),
         VolatileSlice::from_mut_slice(&mut c),
     ];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 1,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 1, &iov).unwrap();
     finish(&mut d, t).unwrap();
-    let w = d
-        .submit(BlockRequest::Write {
-            sector: 5,
-            iov: &iov,
-        })
-        .unwrap();
+    let w = write(&mut d, 5, &iov).unwrap();
     finish(&mut d, w).unwrap();
-    let fl = d.submit(BlockRequest::Flush).unwrap();
+    let fl = flush(&mut d).unwrap();
     finish(&mut d, fl).unwrap();
     assert_eq!(d.in_flight(), 0);
     drop(d);
@@ -88,26 +81,9 @@ fn discard_reads_back_zero_and_checks_are_typed() {
         .map_err(|e| e.0)
         .unwrap();
     let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-    assert_eq!(
-        d.submit(BlockRequest::Read {
-            sector: 4,
-            iov: &iov
-        }),
-        Err(BlockError::OutOfRange)
-    );
-    assert_eq!(
-        d.submit(BlockRequest::Discard {
-            sector: 3,
-            count: 2
-        }),
-        Err(BlockError::OutOfRange)
-    );
-    let t = d
-        .submit(BlockRequest::Discard {
-            sector: 1,
-            count: 2,
-        })
-        .unwrap();
+    assert_eq!(read(&mut d, 4, &iov), Err(BlockError::OutOfRange));
+    assert_eq!(discard(&mut d, 3, 2), Err(BlockError::OutOfRange));
+    let t = discard(&mut d, 1, 2).unwrap();
     match finish(&mut d, t) {
         Ok(()) => {
             let v = contents(&f);
@@ -116,12 +92,7 @@ fn discard_reads_back_zero_and_checks_are_typed() {
         }
         Err(e) => assert_eq!(e, BlockError::Unsupported),
     }
-    let t = d
-        .submit(BlockRequest::Discard {
-            sector: 0,
-            count: 0,
-        })
-        .unwrap();
+    let t = discard(&mut d, 0, 0).unwrap();
     finish(&mut d, t).unwrap();
 }
 
@@ -134,21 +105,9 @@ fn read_only_refuses_writes_and_discards() {
     let mut buf = vec![0u8; 512];
     let mut d = UringDisk::new(ro, n, true, None).map_err(|e| e.0).unwrap();
     let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-    assert_eq!(
-        d.submit(BlockRequest::Write {
-            sector: 0,
-            iov: &iov
-        }),
-        Err(BlockError::ReadOnly)
-    );
-    assert_eq!(
-        d.submit(BlockRequest::Discard {
-            sector: 0,
-            count: 1
-        }),
-        Err(BlockError::ReadOnly)
-    );
-    let t = d.submit(BlockRequest::Flush).unwrap();
+    assert_eq!(write(&mut d, 0, &iov), Err(BlockError::ReadOnly));
+    assert_eq!(discard(&mut d, 0, 1), Err(BlockError::ReadOnly));
+    let t = flush(&mut d).unwrap();
     finish(&mut d, t).unwrap();
     assert!(d.is_read_only());
 }
@@ -169,12 +128,7 @@ fn a_file_truncated_under_a_read_gives_eio() {
         .set_len(6 * 512)
         .unwrap();
     let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 4,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 4, &iov).unwrap();
     assert_eq!(finish(&mut d, t), Err(BlockError::Io(libc::EIO)));
     drop(d);
     assert!(
@@ -196,12 +150,7 @@ fn eventfd_and_pending_follow_the_kernel() {
     let pending = d.pending();
     let iov = [VolatileSlice::from_mut_slice(&mut big)];
     // Large enough to go to a kernel worker (ASYNC_THRESHOLD).
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 0,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 0, &iov).unwrap();
     let mut fds = [libc::pollfd {
         fd: efd.as_raw_fd(),
         events: libc::POLLIN,
@@ -215,9 +164,13 @@ fn eventfd_and_pending_follow_the_kernel() {
         assert_eq!(r, 1, "the completion eventfd fired");
     }
     let c = d.poll().unwrap();
-    assert_eq!((c.token, c.result), (t, Ok(())));
+    assert_eq!((c.id(), c.result), (t, Ok(())));
     assert_eq!(pending.load(Ordering::Acquire), 0);
-    assert_eq!(d.wait(), None, "nothing in flight: wait returns at once");
+    assert_eq!(
+        done(d.wait()),
+        None,
+        "nothing in flight: wait returns at once"
+    );
 }
 
 /// With `O_DIRECT`, unaligned guest buffers go through an aligned buffer;
@@ -249,30 +202,15 @@ fn direct_io_bounces_only_unaligned_buffers() {
         .map_err(|e| e.0)
         .unwrap();
     let iov = [aligned.view()];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 2,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 2, &iov).unwrap();
     finish(&mut d, t).unwrap();
     assert_eq!(d.stats().bounced_bytes, 0);
     let iov = [VolatileSlice::from_mut_slice(&mut odd[3..])];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 6,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 6, &iov).unwrap();
     finish(&mut d, t).unwrap();
     assert_eq!(d.stats().bounced_bytes, 512);
     iov[0].fill(0, 512, 0x5A);
-    let t = d
-        .submit(BlockRequest::Write {
-            sector: 7,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = write(&mut d, 7, &iov).unwrap();
     finish(&mut d, t).unwrap();
     drop(d);
     let mut got = [0u8; 1];
@@ -293,11 +231,7 @@ fn drop_waits_for_requests_in_flight() {
             .map_err(|e| e.0)
             .unwrap();
         let iov = [VolatileSlice::from_mut_slice(&mut big)];
-        d.submit(BlockRequest::Read {
-            sector: 0,
-            iov: &iov,
-        })
-        .unwrap();
+        read(&mut d, 0, &iov).unwrap();
     }
     assert_eq!(big[(1 << 20) - 1], (2047 % 256) as u8);
 }
@@ -338,14 +272,9 @@ fn a_failed_enter_is_tried_again_and_the_data_lands() {
         .unwrap();
     d.fail_enters = ENTER_TRIES - 1;
     let iov = [VolatileSlice::from_mut_slice(&mut buf)];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 3,
-            iov: &iov,
-        })
-        .unwrap();
+    let t = read(&mut d, 3, &iov).unwrap();
     assert_eq!(finish(&mut d, t), Ok(()));
-    assert_eq!(d.poll(), None, "one completion");
+    assert_eq!(done(d.poll()), None, "one completion");
     assert_eq!(d.stats().enter_retries, u64::from(ENTER_TRIES - 1));
     assert_eq!(d.stats().defused, 0);
     drop(d);
@@ -384,22 +313,12 @@ fn an_enter_that_keeps_failing_defuses_the_request() {
     let d = std::thread::scope(|s| {
         s.spawn(|| {
             seccompiler::apply_filter(&prog).unwrap();
-            let r = d
-                .submit(BlockRequest::Read {
-                    sector: 1,
-                    iov: &riov,
-                })
-                .unwrap();
-            let w = d
-                .submit(BlockRequest::Write {
-                    sector: 5,
-                    iov: &wiov,
-                })
-                .unwrap();
+            let r = read(&mut d, 1, &riov).unwrap();
+            let w = write(&mut d, 5, &wiov).unwrap();
             let eagain = Err(BlockError::Io(libc::EAGAIN));
-            assert_eq!(d.poll().map(|c| (c.token, c.result)), Some((r, eagain)));
-            assert_eq!(d.poll().map(|c| (c.token, c.result)), Some((w, eagain)));
-            assert_eq!(d.poll(), None, "one completion each");
+            assert_eq!(d.poll().map(|c| (c.id(), c.result)), Some((r, eagain)));
+            assert_eq!(d.poll().map(|c| (c.id(), c.result)), Some((w, eagain)));
+            assert_eq!(done(d.poll()), None, "one completion each");
             assert_eq!(d.in_flight(), 0);
             assert_eq!(d.defused_in_ring(), 2, "the entries are still in the ring");
             assert_eq!(d.stats().defused, 2);
@@ -415,12 +334,7 @@ fn an_enter_that_keeps_failing_defuses_the_request() {
     // An enter from a thread without the filter hands the defused entries
     // to the kernel, before this request.
     let oiov = [VolatileSlice::from_mut_slice(&mut other)];
-    let t = d
-        .submit(BlockRequest::Read {
-            sector: 2,
-            iov: &oiov,
-        })
-        .unwrap();
+    let t = read(&mut d, 2, &oiov).unwrap();
     assert_eq!(finish(&mut d, t), Ok(()));
     for _ in 0..1000 {
         if d.defused_in_ring() == 0 {
@@ -430,7 +344,7 @@ fn an_enter_that_keeps_failing_defuses_the_request() {
         d.reap();
     }
     assert_eq!(d.defused_in_ring(), 0, "the kernel answered the entries");
-    assert_eq!(d.poll(), None, "no second completion");
+    assert_eq!(done(d.poll()), None, "no second completion");
     drop(d);
     assert!(other.iter().all(|&x| x == 2), "the new request's data");
     assert!(
