@@ -187,6 +187,12 @@ pub struct RunArgs {
     #[cfg(debug_assertions)]
     #[arg(long, value_name = "THREAD", hide = true, value_parser = ["vcpu", "io"])]
     pub seccomp_selftest: Option<String>,
+    /// Test hook (debug builds only): how long shutting down waits for the
+    /// disk, instead of 30 s (a test of a disk that never answers need not
+    /// wait that long).
+    #[cfg(debug_assertions)]
+    #[arg(long, value_name = "SECS", hide = true, value_parser = parse_timeout)]
+    pub shutdown_bound: Option<Duration>,
 }
 
 /// Options of `vmdma guest-elf`.

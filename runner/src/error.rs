@@ -12,6 +12,12 @@ use crate::disk::DiskError;
 use crate::vmm::vcpu::VcpuError;
 use crate::vmm::vm::VmError;
 
+/// Exit status when the run ended but the disk still had requests in
+/// flight after the shutdown bound, so it was not flushed (and guest
+/// memory was left mapped): `EX_IOERR` of sysexits.h. The runner's own
+/// status, not in `vmdma_core::protocol` (the guest never sees it).
+pub const EXIT_DISK_STUCK: u8 = 74;
+
 /// Everything that ends a run without the guest deciding its outcome.
 /// Displayed as one line after `vmdma: error: `.
 #[derive(Debug, Error)]
@@ -19,6 +25,10 @@ pub enum Error {
     /// The command line is invalid.
     #[error("{0}")]
     Usage(String),
+    /// The run was stopped but could not be ended cleanly: the disk was
+    /// not flushed (status [`EXIT_DISK_STUCK`]).
+    #[error("{0}")]
+    NotFlushed(String),
     /// The kernel file could not be read.
     #[error("kernel {path}: {source}")]
     KernelRead {
@@ -117,6 +127,7 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Cmdline(_) => EXIT_USAGE,
+            Error::NotFlushed(_) => EXIT_DISK_STUCK,
             Error::KernelRead { .. }
             | Error::KernelNotRegular { .. }
             | Error::KernelTooLarge { .. }

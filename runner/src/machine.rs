@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vmdma_core::dma::AddressSpace;
 use vmdma_core::memory::RegionMap;
@@ -19,7 +19,7 @@ use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 use crate::boot;
 use crate::cli::RunArgs;
 use crate::devices::bus::{PioBus, Widths};
-use crate::devices::chipset::{Chipset, IDE_IRQ};
+use crate::devices::chipset::{Chipset, IDE_IRQ, SHUTDOWN_BOUND, ShutdownError, StuckDisk};
 use crate::devices::debug_console::{DEBUG_CONSOLE_LEN, DebugConsole};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
@@ -29,7 +29,7 @@ use crate::devices::post_code::{MarkLatch, POST_CODE_LEN, PostCode};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
 use crate::disk::accounting::{DataPath, DataPathCounters, HostRanges};
 use crate::disk::{self, DiskMode};
-use crate::error::Error;
+use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
@@ -57,6 +57,7 @@ pub struct Prepared {
     coalesced_pio: bool,
     trace: bool,
     sandbox: Sandbox,
+    shutdown_bound: Duration,
 }
 
 /// Which threads enter their seccomp filter, and the debug hook.
@@ -232,6 +233,10 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     };
     #[cfg(not(debug_assertions))]
     let selftest = None;
+    #[cfg(debug_assertions)]
+    let shutdown_bound = args.shutdown_bound.unwrap_or(SHUTDOWN_BOUND);
+    #[cfg(not(debug_assertions))]
+    let shutdown_bound = SHUTDOWN_BOUND;
     let manifest = args
         .manifest
         .as_deref()
@@ -249,7 +254,15 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
             enabled: !args.no_seccomp,
             selftest,
         },
+        shutdown_bound,
     })
+}
+
+impl Prepared {
+    /// How long shutting down may wait for the disk.
+    pub fn shutdown_bound(&self) -> Duration {
+        self.shutdown_bound
+    }
 }
 
 /// Creates (or truncates) the output file `path` named by `option`.
@@ -345,6 +358,10 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         )
         .map_err(Error::Device)?,
     ));
+    chipset
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .publish_commands(control.clone());
     pio.add_decoder(chipset.clone());
     let latch = Arc::new(MarkLatch::default());
     pio.insert(
@@ -398,6 +415,9 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
             .enter(Role::Vcpu)
             .map_err(Error::Thread)
             .and_then(|()| run_vcpu(&mut vcpu, &ctx, control, &mut stats, &mut recorder));
+        // From here on the vCPU thread shuts the devices down, with its own
+        // bound: the supervisor stops kicking it.
+        control.mark_left_guest();
         let wakeups = match io.map(IoThread::stop) {
             Some(Ok(n)) => n,
             Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
@@ -417,9 +437,12 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     let shutdown = chipset
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .shutdown();
+        .shutdown(p.shutdown_bound);
+    if let Err(ShutdownError::Stuck(stuck)) = &shutdown {
+        exit_with_disk_stuck(control, &result, stuck);
+    }
     result?;
-    shutdown.map_err(Error::Fatal)?;
+    shutdown.map_err(|e| Error::Fatal(e.to_string()))?;
     let manifest_flushed = manifest
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -466,6 +489,35 @@ pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         },
         coalesced_pio,
     })
+}
+
+/// Ends the process, here and now, because the disk still has requests in
+/// flight after the shutdown bound: says why the run ended, what the disk
+/// still holds and that it was not flushed, and exits with
+/// [`EXIT_DISK_STUCK`].
+///
+/// Why exit instead of returning: every way back to `main` drops what the
+/// kernel may still be writing: guest RAM (unmapped by `Vm`'s drop), the
+/// bounce arena and the PIO buffer (freed), and the disk backend, whose
+/// own drop would wait for the requests again and then abort. Unmapping or
+/// freeing memory under a running request lets the kernel write into
+/// whatever reuses it. `std::process::exit` runs no destructors: the
+/// memory stays mapped until the kernel tears the address space down,
+/// which it does only after the last request is over (it keeps the
+/// process in its exit until then, as it does for any reader of a disk
+/// that does not answer). So leaving this way is safe, and it is the only
+/// bounded way out. The calls it makes (`write`, `exit_group`) are on the
+/// vCPU thread's seccomp list.
+fn exit_with_disk_stuck(control: &RunControl, result: &Result<(), Error>, stuck: &StuckDisk) -> ! {
+    if let Err(e) = result {
+        eprintln!("vmdma: error: {e}");
+    }
+    let why = crate::supervisor::describe(control.stop_reason());
+    eprintln!(
+        "vmdma: {why}, but {stuck}; exiting with status {EXIT_DISK_STUCK} without unmapping \
+         guest memory (the kernel ends the process once it lets go of the requests)"
+    );
+    std::process::exit(i32::from(EXIT_DISK_STUCK))
 }
 
 /// A value on a page boundary (its first field is its data: see the

@@ -110,6 +110,8 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             EXIT_TIMEOUT
         }
         StopReason::Signal(sig) => {
+            // `machine::run` got here only after draining and flushing the
+            // disk (a disk that did not answer ends the process there).
             eprintln!("vmdma: stopped by signal {sig}; the disk was flushed");
             signal_exit_status(sig)
         }

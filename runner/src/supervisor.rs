@@ -8,7 +8,14 @@
 //! disabled (the in-kernel irqchip handles `hlt` without exiting to user
 //! space): when a probe interval passes without any VM exit, it asks the
 //! vCPU to check its state and kicks it out of `KVM_RUN` with a signal.
-//! Kicks repeat until the vCPU thread answers, a bounded number of times.
+//!
+//! Stopping has two bounds. Kicks repeat until the vCPU thread has left
+//! the guest, at most [`MAX_STOP_KICKS`] times (5 s); a vCPU that never
+//! leaves is a VMM error (status 70, nothing flushed). Once it has left, it
+//! shuts the devices down under the shutdown bound (30 s) and, if the disk
+//! still has requests then, ends the process itself (status 74, see
+//! `machine::run`); the supervisor only waits, with a margin, in case that
+//! thread is stuck elsewhere.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -18,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
-use crate::error::Error;
+use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::machine::{self, Prepared, RunReport};
 use crate::vmm::control::{RunControl, StopReason};
 
@@ -29,6 +36,10 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 const KICK_INTERVAL: Duration = Duration::from_millis(10);
 /// Kicks sent to a stopping vCPU before giving up on it (5 s).
 const MAX_STOP_KICKS: u32 = 500;
+/// How much longer than the shutdown bound the supervisor waits for the
+/// vCPU thread once it has left the guest: the drain and the flush may
+/// each overrun the bound by one backend wait (2 s).
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(10);
 
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // Nothing to do: the signal only makes KVM_RUN return EINTR.
@@ -56,6 +67,7 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
         register_signal_handler(sig, on_stop_signal)
             .map_err(|e| Error::Thread(format!("cannot install a signal handler: {e}")))?;
     }
+    let shutdown_limit = prepared.shutdown_bound() + SHUTDOWN_MARGIN;
     let control = Arc::new(RunControl::new());
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let vcpu_control = control.clone();
@@ -74,8 +86,11 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut last_exits = control.exits();
     let mut stop_kicks = 0u32;
+    let mut left_guest_at: Option<Instant> = None;
     loop {
-        let wait = if control.is_stopping() {
+        let wait = if control.has_left_guest() {
+            PROBE_INTERVAL
+        } else if control.is_stopping() {
             KICK_INTERVAL
         } else {
             let to_deadline = deadline
@@ -87,14 +102,43 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
+        if control.has_left_guest() {
+            // The vCPU thread is draining and flushing the disk under its
+            // own bound, and ends the process itself if the disk does not
+            // answer; this is only the safety net if it is stuck elsewhere.
+            let since = *left_guest_at.get_or_insert_with(Instant::now);
+            if since.elapsed() > shutdown_limit {
+                eprintln!(
+                    "vmdma: error: shutting down did not finish within {:.1} s; the disk was \
+                     NOT flushed; exiting with status {EXIT_DISK_STUCK} without unmapping \
+                     guest memory",
+                    shutdown_limit.as_secs_f64()
+                );
+                // No destructor runs: guest memory stays mapped for as long
+                // as the kernel may use it (see `machine::run`).
+                std::process::exit(i32::from(EXIT_DISK_STUCK));
+            }
+            continue;
+        }
         if control.is_stopping() {
             stop_kicks += 1;
             if stop_kicks > MAX_STOP_KICKS {
-                // The vCPU does not answer; report what we know. The thread
-                // ends with the process.
-                return Ok(RunReport::without_counters(
-                    control.stop_reason().unwrap_or(StopReason::Timeout),
-                ));
+                // The vCPU does not leave the guest: it is blocked in the
+                // kernel (a disk request submitted inside a port access
+                // that never returns, e.g. a FUSE or NFS file that does not
+                // answer), so nothing was drained or flushed. Returning ends
+                // the process without unwinding the vCPU thread, so guest
+                // memory stays mapped for as long as the kernel may use it.
+                let last = control
+                    .last_command()
+                    .map_or_else(|| "none".to_string(), |c| c.to_string());
+                return Err(Error::NotFlushed(format!(
+                    "{}, but the vCPU did not leave the guest within {} s (blocked in the \
+                     kernel, e.g. by a disk request that does not complete; the guest's last \
+                     command: {last}); the disk was NOT flushed",
+                    describe(control.stop_reason()),
+                    (KICK_INTERVAL * MAX_STOP_KICKS).as_secs(),
+                )));
             }
             let _ = handle.kill(kick_signal());
             continue;
@@ -120,4 +164,17 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
     handle
         .join()
         .map_err(|_| Error::Thread("the vCPU thread panicked".into()))?
+}
+
+/// How the run was asked to end, for the messages of a stop that could not
+/// end cleanly.
+pub fn describe(reason: Option<StopReason>) -> String {
+    match reason {
+        Some(StopReason::GuestExit(v)) => format!("guest exit value {v}"),
+        Some(StopReason::Shutdown(why)) => format!("guest shutdown ({why})"),
+        Some(StopReason::GuestFault(_)) => "guest fault".to_string(),
+        Some(StopReason::Timeout) => "timeout".to_string(),
+        Some(StopReason::Signal(sig)) => format!("stopped by signal {sig}"),
+        None => "the run ended".to_string(),
+    }
 }

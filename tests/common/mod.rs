@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod elf_builder;
+pub mod fuse;
 pub mod suite;
 
 use std::fs::OpenOptions;

@@ -7,6 +7,8 @@
 //! is followed. After every access it delivers block completions and
 //! bounce-space notifications to the controller.
 
+use std::sync::Arc;
+
 use vmdma_core::block::BlockDevice;
 use vmdma_core::dma::DmaMemory;
 use vmdma_core::ide::{DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit};
@@ -16,8 +18,10 @@ use vmdma_core::pci::{
 
 use crate::devices::bus::PortDecoder;
 use crate::devices::irq::IrqLine;
+use crate::devices::last_command::{LastCommand, TaskFileShadow};
 use crate::devices::mmio::GuestSpace;
 use crate::disk::Disk;
+use crate::vmm::control::RunControl;
 
 /// Configuration mechanism #1 ports.
 const CF8: u16 = ConfigMechanism1::PORT_BASE;
@@ -93,8 +97,66 @@ impl<'m> IdeDisks<'m> {
 /// The controller type the runner uses.
 pub type Ide<'m> = IdeController<'m, GuestSpace<'m>, Disk<'m>, IdeIrq>;
 
-/// How long shutting down waits for disk requests still in flight.
-const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long shutting down waits for the disk (the requests in flight, then
+/// the flush) unless the caller says otherwise. It is checked after each
+/// of the backend's bounded waits (io_uring: 2 s), so the drain and the
+/// flush may each overrun it by one wait.
+pub const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What shutting down was doing when the disk stopped answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownStage {
+    /// Waiting for the guest's requests in flight.
+    Drain,
+    /// Waiting for the flush of the disk.
+    Flush,
+}
+
+/// The disk did not answer within the shutdown bound: its requests are
+/// still in flight, so guest memory must stay mapped and the disk was not
+/// flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StuckDisk {
+    /// What shutting down was waiting for.
+    pub stage: ShutdownStage,
+    /// Requests the backends still have.
+    pub in_flight: usize,
+    /// The bound that ran out.
+    pub bound: std::time::Duration,
+    /// The guest's last ATA command.
+    pub command: Option<LastCommand>,
+}
+
+impl std::fmt::Display for StuckDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the disk did not answer: {} request(s) still in flight after {:.1} s ",
+            self.in_flight,
+            self.bound.as_secs_f64()
+        )?;
+        match (self.stage, self.command) {
+            (ShutdownStage::Drain, Some(c)) => write!(f, "(the guest's {c})")?,
+            (ShutdownStage::Drain, None) => write!(f, "(the guest's)")?,
+            (ShutdownStage::Flush, _) => write!(f, "(the runner's flush at exit)")?,
+        }
+        write!(f, "; the disk was NOT flushed")
+    }
+}
+
+/// Why [`Chipset::shutdown`] did not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ShutdownError {
+    /// Requests are still in flight (see [`StuckDisk`]).
+    #[error("{0}")]
+    Stuck(StuckDisk),
+    /// The flush completed with an error (nothing is in flight).
+    #[error("flushing the disk: {0}")]
+    Flush(vmdma_core::block::BlockError),
+    /// The flush could not be submitted.
+    #[error("flushing the disk: {0}")]
+    FlushSubmit(vmdma_core::block::BlockError),
+}
 
 /// The PCI functions and the IDE controller, reachable through port I/O.
 pub struct Chipset<'m> {
@@ -105,6 +167,12 @@ pub struct Chipset<'m> {
     host: HostBridge,
     isa: IsaBridge,
     ide: Box<Ide<'m>>,
+    /// The command block as the guest wrote it (for the shutdown message).
+    shadow: TaskFileShadow,
+    /// Where each new command is also published, for a supervisor that
+    /// cannot take the chipset's lock (a vCPU blocked inside a port access
+    /// holds it).
+    publish: Option<Arc<RunControl>>,
 }
 
 impl std::fmt::Debug for Chipset<'_> {
@@ -167,7 +235,14 @@ impl<'m> Chipset<'m> {
             host: HostBridge::new(),
             isa: IsaBridge::new(),
             ide,
+            shadow: TaskFileShadow::default(),
+            publish: None,
         })
+    }
+
+    /// Publishes every ATA command the guest writes to `control` too.
+    pub fn publish_commands(&mut self, control: Arc<RunControl>) {
+        self.publish = Some(control);
     }
 
     /// The IDE controller's counters.
@@ -181,25 +256,52 @@ impl<'m> Chipset<'m> {
     }
 
     /// Ends the devices' work before the VM goes away: every request in
-    /// flight is completed (waiting for the disk, bounded), then the disk is
-    /// flushed so data the guest wrote is durable. The image lock goes with
+    /// flight is completed (waiting for the disk), then the disk is flushed
+    /// so data the guest wrote is durable, all within `bound` (checked
+    /// after each of the backend's bounded waits). The image lock goes with
     /// the file when the chipset is dropped.
-    pub fn shutdown(&mut self) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + SHUTDOWN_BOUND;
+    ///
+    /// [`ShutdownError::Stuck`] means the disk still has requests: the
+    /// caller must not unmap guest memory (nor drop the disk, whose own
+    /// drop waits for them).
+    pub fn shutdown(&mut self, bound: std::time::Duration) -> Result<(), ShutdownError> {
+        let deadline = std::time::Instant::now() + bound;
         while !self.ide.drain() {
             if std::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "disk requests still in flight after {}s",
-                    SHUTDOWN_BOUND.as_secs()
+                return Err(ShutdownError::Stuck(
+                    self.stuck(ShutdownStage::Drain, bound),
                 ));
             }
         }
         for unit in [Unit::Master, Unit::Slave] {
             if let Some(disk) = self.ide.disk_mut(unit) {
-                flush(disk, deadline)?;
+                match flush(disk, deadline) {
+                    Flushed::Yes => {}
+                    Flushed::Failed(e) => return Err(ShutdownError::Flush(e)),
+                    Flushed::NotSubmitted(e) => return Err(ShutdownError::FlushSubmit(e)),
+                    Flushed::Stuck => {
+                        return Err(ShutdownError::Stuck(
+                            self.stuck(ShutdownStage::Flush, bound),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// What is left in flight, for [`ShutdownError::Stuck`].
+    fn stuck(&self, stage: ShutdownStage, bound: std::time::Duration) -> StuckDisk {
+        StuckDisk {
+            stage,
+            in_flight: [Unit::Master, Unit::Slave]
+                .into_iter()
+                .filter_map(|u| self.ide.disk(u))
+                .map(Disk::in_flight)
+                .sum(),
+            bound,
+            command: self.shadow.last(),
+        }
     }
 
     /// Moves the devices on: delivers backend completions and bounce
@@ -234,24 +336,38 @@ impl<'m> Chipset<'m> {
     }
 }
 
+/// How a flush at shutdown went.
+enum Flushed {
+    /// Done (or nothing to flush: a read-only disk).
+    Yes,
+    /// The backend refused it; nothing is in flight.
+    NotSubmitted(vmdma_core::block::BlockError),
+    /// It completed with an error.
+    Failed(vmdma_core::block::BlockError),
+    /// It is still in flight at the deadline.
+    Stuck,
+}
+
 /// Flushes `disk` (unless read-only), waiting until `deadline`.
-fn flush<'m>(disk: &mut Disk<'m>, deadline: std::time::Instant) -> Result<(), String> {
+fn flush<'m>(disk: &mut Disk<'m>, deadline: std::time::Instant) -> Flushed {
     if <Disk<'m> as BlockDevice<'m>>::is_read_only(disk) {
-        return Ok(());
+        return Flushed::Yes;
     }
     let token = vmdma_core::block::RequestToken::new();
     let id = token.id();
-    disk.submit(token, vmdma_core::block::BlockRequest::Flush)
-        .map_err(|r| format!("flushing the disk: {}", r.error))?;
+    if let Err(r) = disk.submit(token, vmdma_core::block::BlockRequest::Flush) {
+        return Flushed::NotSubmitted(r.error);
+    }
     loop {
         match disk.wait() {
             Some(c) if c.id() == id => {
-                return c.result.map_err(|e| format!("flushing the disk: {e}"));
+                return match c.result {
+                    Ok(()) => Flushed::Yes,
+                    Err(e) => Flushed::Failed(e),
+                };
             }
             Some(_) => {}
-            None if std::time::Instant::now() >= deadline => {
-                return Err("flushing the disk did not finish".into());
-            }
+            None if std::time::Instant::now() >= deadline => return Flushed::Stuck,
             None => {}
         }
     }
@@ -289,6 +405,12 @@ impl PortDecoder for Chipset<'_> {
             self.config(port, width, Some(v));
             true
         } else {
+            if let Some((block, offset)) = self.ide.decode_port(port)
+                && let Some(c) = self.shadow.write(block, offset, v)
+                && let Some(control) = &self.publish
+            {
+                control.note_command(c);
+            }
             self.ide.write_port(port, width, v)
         };
         if handled {

@@ -7,6 +7,8 @@ use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::devices::last_command::LastCommand;
+
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
@@ -29,6 +31,8 @@ pub enum StopReason {
 pub struct RunControl {
     reason: Mutex<Option<(StopReason, Instant)>>,
     stopping: AtomicBool,
+    left_guest: AtomicBool,
+    last_command: Mutex<Option<LastCommand>>,
     probe: AtomicBool,
     exits: AtomicU64,
 }
@@ -67,6 +71,34 @@ impl RunControl {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The vCPU thread says it has left the guest for good and is shutting
+    /// the devices down (draining and flushing the disk, which has its own
+    /// bound): kicking it is no use any more.
+    pub fn mark_left_guest(&self) {
+        self.left_guest.store(true, Ordering::SeqCst);
+    }
+
+    /// True once the vCPU thread has left the guest for good.
+    pub fn has_left_guest(&self) -> bool {
+        self.left_guest.load(Ordering::SeqCst)
+    }
+
+    /// Notes the guest's latest ATA command (published by the chipset).
+    pub fn note_command(&self, c: LastCommand) {
+        *self
+            .last_command
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(c);
+    }
+
+    /// The guest's latest ATA command, if any.
+    pub fn last_command(&self) -> Option<LastCommand> {
+        *self
+            .last_command
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Counts one VM exit.
