@@ -9,7 +9,7 @@
 //! and checks the data.
 //!
 //! What the host provides:
-//! - guest RAM ([`StaticBytes`] here) in a [`RegionMap`] built at compile
+//! - guest RAM ([`StaticRam`] here) in a [`RegionMap`] built at compile
 //!   time, and a [`BounceArena`] for MMIO DMA: together a `static`
 //!   [`AddressSpace`];
 //! - a block backend ([`RamDisk`] here: data in a static buffer; a real host
@@ -54,7 +54,7 @@ use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
 use vmdma_core::ide::{
     AccessWidth, BmStatus, IdeConfig, IdeController, IrqLine, PioBuffer, Unit, opcode,
 };
-use vmdma_core::memory::{DeviceId, Region, RegionMap, StaticBytes, VolatileSlice};
+use vmdma_core::memory::{DeviceId, Region, RegionMap, StaticBytes, StaticRam, VolatileSlice};
 use vmdma_core::pci::{PciFunction, header};
 
 /// Guest RAM of the example (64 KiB at guest-physical 0).
@@ -79,7 +79,7 @@ pub type Arena = BounceArena<BOUNCE_BYTES, 8, 2>;
 /// The controller type of this embedding.
 pub type Controller = IdeController<'static, Space, RamDisk, &'static IrqPin, IOV, PRD>;
 
-static RAM: StaticBytes<RAM_BYTES> = StaticBytes::new();
+static RAM: StaticRam<RAM_BYTES> = StaticRam::new();
 static DISK: StaticBytes<{ DISK_SECTORS * SECTOR_SIZE }> = StaticBytes::new();
 static ARENA: Arena = Arena::new();
 static PIO: PioBuffer<PIO_BYTES> = PioBuffer::new();

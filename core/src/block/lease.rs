@@ -41,6 +41,107 @@
 //! submitting its own buffers: a fresh token matches no request of any
 //! device, so it cannot complete one.
 //!
+//! # What the compiler refuses
+//! Each of these is a way to break the lease with safe code, and each fails
+//! to compile (checked by `cargo test --doc`).
+//!
+//! A token cannot be copied, cloned or made with another request's id:
+//! ```compile_fail,E0599
+//! use vmdma_core::block::RequestToken;
+//! let mine = RequestToken::new();
+//! let forged = mine.clone();
+//! ```
+//! ```compile_fail,E0451
+//! use vmdma_core::block::RequestToken;
+//! let theirs = RequestToken::new();
+//! let forged = RequestToken { id: theirs.id() };
+//! ```
+//! A request is completed at most once (the token moves into the first
+//! completion):
+//! ```compile_fail,E0382
+//! use vmdma_core::block::{Completion, RequestToken};
+//! let token = RequestToken::new();
+//! let early = Completion::new(token, Ok(()));
+//! let late = Completion::new(token, Ok(()));
+//! ```
+//! A backend cannot use a buffer after giving the token back:
+//! ```compile_fail,E0505
+//! use vmdma_core::block::{Completion, Leased, RequestToken};
+//! fn complete_then_write(token: RequestToken, buf: Leased<'_>) -> Completion {
+//!     let view = buf.view(&token).unwrap();
+//!     let done = Completion::new(token, Ok(()));
+//!     view.fill(0, 1, 0xFF); // the device may have freed this memory
+//!     done
+//! }
+//! ```
+//! nor keep a buffer's memory beyond the request, in any field of its own:
+//! ```compile_fail,E0597
+//! use std::collections::VecDeque;
+//! use vmdma_core::block::{
+//!     BlockDevice, BlockRequest, Completion, Leased, Refused, RequestToken,
+//! };
+//! use vmdma_core::memory::VolatileSlice;
+//!
+//! struct Keeper<'m> {
+//!     kept: Vec<VolatileSlice<'m>>,
+//!     done: VecDeque<Completion>,
+//! }
+//!
+//! impl<'m> BlockDevice<'m> for Keeper<'m> {
+//!     fn sector_count(&self) -> u64 { 8 }
+//!     fn is_read_only(&self) -> bool { false }
+//!     fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>)
+//!         -> Result<(), Refused> {
+//!         if let BlockRequest::Read { iov, .. } = req {
+//!             for l in iov {
+//!                 // Kept for later, past the completion: refused.
+//!                 self.kept.extend(l.view(&token));
+//!             }
+//!         }
+//!         self.done.push_back(Completion::new(token, Ok(())));
+//!         Ok(())
+//!     }
+//!     fn poll(&mut self) -> Option<Completion> { self.done.pop_front() }
+//!     fn wait(&mut self) -> Option<Completion> { self.done.pop_front() }
+//! }
+//! ```
+//! What such a backend does instead is keep the [`Leased`] values and the
+//! token together until it completes:
+//! ```
+//! use std::collections::VecDeque;
+//! use vmdma_core::block::{
+//!     BlockDevice, BlockRequest, Completion, Leased, Refused, RequestToken,
+//! };
+//!
+//! struct Later<'m> {
+//!     held: VecDeque<(RequestToken, Vec<Leased<'m>>)>,
+//! }
+//!
+//! impl<'m> BlockDevice<'m> for Later<'m> {
+//!     fn sector_count(&self) -> u64 { 8 }
+//!     fn is_read_only(&self) -> bool { false }
+//!     fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>)
+//!         -> Result<(), Refused> {
+//!         let iov = match req {
+//!             BlockRequest::Read { iov, .. } => iov.to_vec(),
+//!             _ => Vec::new(),
+//!         };
+//!         self.held.push_back((token, iov));
+//!         Ok(())
+//!     }
+//!     fn poll(&mut self) -> Option<Completion> {
+//!         let (token, iov) = self.held.pop_front()?;
+//!         for l in &iov {
+//!             if let Some(v) = l.view(&token) {
+//!                 v.fill(0, v.len(), 0); // the data "arrives"
+//!             }
+//!         }
+//!         Some(Completion::new(token, Ok(())))
+//!     }
+//!     fn wait(&mut self) -> Option<Completion> { self.poll() }
+//! }
+//! ```
+//!
 //! # Cost
 //! A token is its 8-byte id; each buffer of the I/O vector grows by the
 //! same 8 bytes. Making a token is one atomic add (a spin lock on targets

@@ -36,6 +36,18 @@ pub(crate) trait Unmapper: Sync {
     fn quarantine(&self, bounce: &Bounce, request: RequestId);
 }
 
+/// Keeps a translation (an IOMMU range) in place while a mapping through
+/// it lives. Crate private, like [`Unmapper`]: only a [`Mapping`] ends a
+/// pin, exactly once, by `unpin` or `keep`.
+pub(crate) trait Pin: Sync {
+    /// The mapping through range `key` ended.
+    fn unpin(&self, key: u64);
+    /// The mapping through range `key` belongs to request `request`, still
+    /// in flight, whose owner went away: keep the range pinned until the
+    /// request's token is reclaimed.
+    fn keep(&self, key: u64, request: RequestId);
+}
+
 /// Bookkeeping of a bounced mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Bounce {
@@ -59,6 +71,8 @@ pub struct Mapping<'a> {
     slice: VolatileSlice<'a>,
     addr: u64,
     bounce: Option<(Bounce, &'a dyn Unmapper)>,
+    /// The translation this mapping went through, held until it ends.
+    pin: Option<(&'a dyn Pin, u64)>,
 }
 
 impl core::fmt::Debug for Mapping<'_> {
@@ -78,6 +92,7 @@ impl<'a> Mapping<'a> {
             slice,
             addr,
             bounce: None,
+            pin: None,
         }
     }
 
@@ -91,7 +106,19 @@ impl<'a> Mapping<'a> {
             slice,
             addr: bounce.addr.unwrap_or(0),
             bounce: Some((bounce, owner)),
+            pin: None,
         }
+    }
+
+    /// This mapping went through range `key` of `pin`, which stays pinned
+    /// until the mapping ends. `Err` (the mapping back, unchanged) if it is
+    /// pinned already: one translation stage per mapping.
+    pub(crate) fn pinned(mut self, pin: &'a dyn Pin, key: u64) -> Result<Self, Self> {
+        if self.pin.is_some() {
+            return Err(self);
+        }
+        self.pin = Some((pin, key));
+        Ok(self)
     }
 
     /// The memory the device may access. The view borrows the mapping, so
@@ -150,13 +177,21 @@ impl<'a> Mapping<'a> {
         if let Some((b, owner)) = self.bounce.take() {
             owner.quarantine(&b, request);
         }
+        if let Some((p, key)) = self.pin.take() {
+            p.keep(key, request);
+        }
     }
 
     fn release(&mut self, access_len: usize) -> Result<(), MemError> {
-        match self.bounce.take() {
+        let r = match self.bounce.take() {
             Some((b, owner)) => owner.release(&b, self.slice, access_len.min(self.slice.len())),
             None => Ok(()),
+        };
+        // After the write-back, which goes through the translation.
+        if let Some((p, key)) = self.pin.take() {
+            p.unpin(key);
         }
+        r
     }
 }
 

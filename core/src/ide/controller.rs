@@ -72,6 +72,22 @@ impl<'a> IdeConfig<'a> {
     }
 }
 
+/// Why [`IdeController::reset`] did not reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetError {
+    /// A block request is still in flight after the bounded drain.
+    InFlight,
+}
+
+impl core::fmt::Display for ResetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a block request is still in flight")
+    }
+}
+
+impl core::error::Error for ResetError {}
+
 /// Why a disk could not be attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -373,6 +389,24 @@ where
         let drained = self.channel.drain();
         self.channel.settle();
         drained
+    }
+
+    /// Resets the controller in place to its power-on state, as a PCI
+    /// reset would, for a host that restarts the device: PCI configuration
+    /// (Command 0, BAR4 unassigned), both channels' bus-master registers,
+    /// both devices' registers and the IRQ line. The disks, the claimed PIO
+    /// buffer, the configuration and the counters stay. A request still in
+    /// flight after the bounded drain refuses the reset ([`ResetError`]):
+    /// poll and try again (its memory stays its own meanwhile). A
+    /// controller that was dropped instead cannot be rebuilt on the same
+    /// PIO buffer (it stays claimed), which is why this exists.
+    pub fn reset(&mut self) -> Result<(), ResetError> {
+        if !self.channel.power_on_reset() {
+            return Err(ResetError::InFlight);
+        }
+        self.pci = Piix3Ide::new();
+        self.secondary = BusMaster::new();
+        Ok(())
     }
 
     /// True when no block request is in flight and no transfer waits for

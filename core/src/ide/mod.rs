@@ -181,7 +181,7 @@ mod taskfile;
 
 pub use channel::Unit;
 pub use command::{AtaCommand, feature, opcode};
-pub use controller::{AttachError, DEFAULT_IOV, IdeConfig, IdeController, IoBlock};
+pub use controller::{AttachError, DEFAULT_IOV, IdeConfig, IdeController, IoBlock, ResetError};
 pub use error::IdeError;
 pub use identify::{DriveInfo, IDENTIFY_WORDS};
 pub use pio_buffer::{PioBuffer, PioStorage};

@@ -55,10 +55,21 @@ impl<const N: usize> PioBuffer<N> {
     }
 }
 
-/// A PIO buffer of any size, as a controller holds it.
-pub trait PioStorage: Sync {
+mod sealed {
+    /// Only this crate's buffers are PIO storage: `claim` hands out shared
+    /// views, which is sound only for storage that hands them out once.
+    pub trait Sealed {}
+}
+
+impl<const N: usize> sealed::Sealed for PioBuffer<N> {}
+
+/// A PIO buffer of any size, as a controller holds it. Sealed: only
+/// [`PioBuffer`] implements it (see `claim`).
+pub trait PioStorage: Sync + sealed::Sealed {
     /// Claims the whole buffer for one controller; `None` if it was
-    /// claimed before.
+    /// claimed before. An implementation that handed the same bytes out
+    /// twice would let two controllers (and their backends) write them at
+    /// once: hence the seal.
     #[doc(hidden)]
     fn claim(&self) -> Option<VolatileSlice<'_>>;
     /// The largest multiple count the buffer supports.

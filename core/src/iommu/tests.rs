@@ -1,5 +1,5 @@
 use super::*;
-use crate::block::MemDisk;
+use crate::block::{BlockDevice, MemDisk};
 use crate::dma::{AddressSpace, BlockDir, BounceArena, Progress, SgTransfer};
 use crate::memory::{RamBacking, RegionMap};
 use std::vec;
@@ -34,8 +34,78 @@ fn table_errors() {
     );
     io.add(0x3000, 0, 1, IommuPerm::READ).unwrap();
     assert_eq!(io.add(0x5000, 0, 1, IommuPerm::READ), Err(IommuError::Full));
-    assert!(io.remove(0x3000));
-    assert!(!io.remove(0x3000));
+    assert_eq!(io.remove(0x3000), Ok(()));
+    assert_eq!(io.remove(0x3000), Err(IommuError::NotFound));
+}
+
+/// A translation cannot be removed while a mapping through it lives: the
+/// device would go on reaching the old guest address.
+#[test]
+fn a_translation_in_use_is_not_removed() {
+    let mut ram = vec![0u8; 0x4000];
+    let pool = BounceArena::<512>::new();
+    let mut m = RegionMap::<1>::new();
+    m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
+    let space: AddressSpace<'_, 1> = AddressSpace::new(m, &pool);
+    let io: Iommu<'_, 4> = Iommu::new(&space);
+    io.add(0x10000, 0x1000, 0x1000, IommuPerm::READ | IommuPerm::WRITE)
+        .unwrap();
+    let a = io
+        .map(DEV, 0x10000, 0x100, DmaDirection::DeviceWritesMemory)
+        .unwrap();
+    let b = io
+        .map(DEV, 0x10800, 0x100, DmaDirection::DeviceReadsMemory)
+        .unwrap();
+    assert_eq!(io.pins(0x10000), 2);
+    assert_eq!(io.remove(0x10000), Err(IommuError::InUse));
+    a.unmap(0x100).unwrap();
+    assert_eq!(io.remove(0x10000), Err(IommuError::InUse));
+    drop(b);
+    assert_eq!(io.pins(0x10000), 0);
+    assert_eq!(io.remove(0x10000), Ok(()));
+    // A failed map through a translation leaves no pin behind.
+    io.add(0x20000, 0x8000, 0x1000, IommuPerm::READ).unwrap();
+    assert!(
+        io.map(DEV, 0x20000, 1, DmaDirection::DeviceReadsMemory)
+            .is_err(),
+        "no memory at 0x8000"
+    );
+    assert_eq!(io.remove(0x20000), Ok(()));
+}
+
+/// A request in flight through a translation whose transfer is dropped
+/// keeps the translation until the request is over (its token reclaimed).
+#[test]
+fn a_dropped_transfer_keeps_its_translation_until_the_request_ends() {
+    let mut ram = vec![0u8; 0x4000];
+    let pool = BounceArena::<512>::new();
+    let mut m = RegionMap::<1>::new();
+    m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
+    let space: AddressSpace<'_, 1> = AddressSpace::new(m, &pool);
+    let io: Iommu<'_, 4> = Iommu::new(&space);
+    io.add(0x10000, 0x1000, 0x1000, IommuPerm::WRITE).unwrap();
+    let mut image = vec![0x5Au8; 4 * 512];
+    let mut d: crate::block::DeferredDisk<'_, '_, 2, 8> =
+        crate::block::DeferredDisk::new(&mut image, false);
+    let mut list: crate::dma::SgList<4> = crate::dma::SgList::new();
+    list.push(0x10000, 512).unwrap();
+    let mut t: SgTransfer<'_, 8> = SgTransfer::new(DEV, BlockDir::Read, 0, 512).unwrap();
+    assert!(matches!(
+        t.step(&io, list.entries(), &mut d),
+        Ok(Progress::Submitted(_))
+    ));
+    drop(t);
+    assert_eq!(io.remove(0x10000), Err(IommuError::InUse));
+    d.release(1);
+    let late = d.poll().expect("the backend finishes");
+    assert_eq!(late.result, Ok(()));
+    assert_eq!(
+        io.remove(0x10000),
+        Err(IommuError::InUse),
+        "token not back yet"
+    );
+    io.reclaim(late.token);
+    assert_eq!(io.remove(0x10000), Ok(()));
 }
 
 #[test]

@@ -68,6 +68,9 @@ pub enum IommuFaultKind {
     Unmapped,
     /// A translation exists but does not allow this direction.
     Permission,
+    /// The address is behind a second translation stage: one IOMMU per
+    /// mapping is supported.
+    Nested,
 }
 
 impl core::fmt::Display for MemError {
@@ -99,6 +102,7 @@ impl core::fmt::Display for MemError {
                 match kind {
                     IommuFaultKind::Unmapped => "no translation",
                     IommuFaultKind::Permission => "permission denied",
+                    IommuFaultKind::Nested => "nested translation stages",
                 }
             ),
         }

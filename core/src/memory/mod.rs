@@ -15,6 +15,6 @@ pub use ids::DeviceId;
 pub use region::{MmioError, MmioHandler, Region, RegionKind};
 pub(crate) use region_map::ram_view;
 pub use region_map::{Probe, RegionMap};
-pub use static_bytes::StaticBytes;
+pub use static_bytes::{StaticBytes, StaticRam};
 pub(crate) use volatile::SharedBytes;
 pub use volatile::{RamBacking, VolatileSlice};

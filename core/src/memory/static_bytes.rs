@@ -45,14 +45,47 @@ impl<const N: usize> StaticBytes<N> {
         N
     }
 
-    /// The whole buffer as guest RAM, without claiming it (`const`, so a
-    /// `static` region map can use it). Guest RAM is memory shared by
-    /// nature — the guest and every device that maps it reach it at once,
-    /// always by copies through views — so this is as sound as any RAM
-    /// backing; the host must just not also hand the bytes to a
-    /// [`StaticBytes::claim`] user, who would expect them to be its own.
+    /// True for a zero-sized buffer.
+    pub const fn is_empty(&self) -> bool {
+        N == 0
+    }
+}
+
+/// `N` zeroed bytes in a `static` that are guest RAM and nothing else:
+/// [`StaticRam::guest_ram`] is `const`, so a `static` region map can be
+/// built from it at compile time. Guest RAM is memory shared by nature (the
+/// guest and every device that maps it reach it at once, always by copies
+/// through views), and this type offers no other view of its bytes, so
+/// handing it out any number of times aliases nothing that expects to be
+/// its own. (For bytes that one user owns, such as a RAM disk, use
+/// [`StaticBytes`], which hands them out once.)
+#[repr(C)]
+pub struct StaticRam<const N: usize> {
+    bytes: SharedBytes<N>,
+}
+
+impl<const N: usize> Default for StaticRam<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> StaticRam<N> {
+    /// Zeroed guest RAM (const: usable in a `static`).
+    pub const fn new() -> Self {
+        StaticRam {
+            bytes: SharedBytes::new(),
+        }
+    }
+
+    /// The bytes as guest RAM for a region map.
     pub const fn guest_ram(&'static self) -> RamBacking<'static> {
         RamBacking::from_view(self.bytes.view())
+    }
+
+    /// Size in bytes.
+    pub const fn len(&self) -> usize {
+        N
     }
 
     /// True for a zero-sized buffer.

@@ -24,8 +24,9 @@
 use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
 
 use super::super::IrqLine;
+use super::super::bus_master::BusMaster;
 use super::super::error::IdeError;
-use super::super::registers::{AtaError, Status};
+use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
 use super::dma::{Failure, classify};
@@ -332,5 +333,32 @@ where
         self.selected = Unit::Master;
         self.bm.set_active(false);
         self.raise_irq();
+    }
+
+    /// The power-on state again, keeping the disks and the PIO buffer:
+    /// only once nothing is in flight (the bounded drain first). Returns
+    /// false, changing nothing the guest sees, while a request is still in
+    /// flight: its memory stays the request's until it completes.
+    pub(crate) fn power_on_reset(&mut self) -> bool {
+        if !self.drain() {
+            return false;
+        }
+        self.settle();
+        self.mem.cancel_retry(self.requester);
+        // Nothing is in flight: the transfer's mappings end normally.
+        self.xfer = None;
+        self.op = Op::Idle;
+        self.pio.stop();
+        for unit in self.units.both_mut() {
+            unit.tf = TaskFile::after_reset(unit.drive.is_some());
+            if let Some(d) = unit.drive.as_mut() {
+                d.soft_reset();
+            }
+        }
+        self.selected = Unit::Master;
+        self.control = DeviceControl::empty();
+        self.bm = BusMaster::new();
+        self.lower_irq();
+        true
     }
 }

@@ -322,3 +322,39 @@ fn start_again_after_a_deferred_stop() {
         assert_eq!(r.mem(0x10000, 512), image(2, 1));
     });
 }
+
+/// The in-place reset for a host that restarts the device: refused while a
+/// request is in flight (its memory stays its own), then the power-on
+/// state with the disk and PIO buffer kept, and the controller works again.
+#[test]
+fn in_place_reset_waits_for_the_request_then_works_again() {
+    rig(|r| {
+        r.master_mut().set_wait_completes(false);
+        start_read(r, 0x10000, 4, 1);
+        assert_eq!(r.ide.reset(), Err(crate::ide::ResetError::InFlight));
+        assert_eq!(r.master().in_flight(), 1);
+        assert_eq!(r.alt_status(), ST_DRQ, "nothing changed");
+        assert!(r.ide.pci().bus_master_enabled());
+        r.complete(1);
+        assert!(r.irq.level());
+        assert_eq!(r.ide.reset(), Ok(()));
+        assert!(!r.irq.level(), "the IRQ line is low after reset");
+        assert!(!r.ide.pci().bus_master_enabled(), "PCI Command 0");
+        assert_eq!(r.ide.pci().bmdma_base(), None, "BAR4 unassigned");
+        // The driver sets the controller up again; the disk and the PIO
+        // buffer are still there.
+        r.enable_pci();
+        assert_eq!(r.bm_status(), 0, "bus-master registers reset");
+        assert_eq!(r.status(), ST_READY);
+        r.lba28(2, 1);
+        r.command(opcode::READ_SECTORS);
+        r.complete(1);
+        let words = r.read_words(256);
+        let bytes: std::vec::Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert_eq!(bytes, image(2, 1), "PIO through the kept buffer");
+        start_read(r, 0x20000, 6, 2);
+        r.complete(1);
+        assert_eq!(r.mem(0x20000, 1024), image(6, 2));
+        assert_eq!(r.status(), ST_READY);
+    });
+}
