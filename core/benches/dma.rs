@@ -1,6 +1,8 @@
 //! Speed of the DMA core: `cargo bench -p vmdma-core`.
 //!
 //! - map+unmap of RAM (the zero-copy path) and of MMIO (the bounce path);
+//! - one 4 KiB SG → block transfer (map, lease, submit, complete, unmap)
+//!   into RAM and into MMIO, over an in-memory disk;
 //! - I/O vector gather copies at 4 KiB, 64 KiB and 1 MiB;
 //! - region lookup with 1/16/64 regions, side by side with rust-vmm's
 //!   `vm-memory` `GuestMemoryMmap::find_region`.
@@ -9,7 +11,10 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
-use vmdma_core::dma::{AddressSpace, BounceArena, DmaDirection, DmaMemory};
+use vmdma_core::block::MemDisk;
+use vmdma_core::dma::{
+    AddressSpace, BlockDir, BounceArena, DmaDirection, DmaMemory, Progress, SgList, SgTransfer,
+};
 use vmdma_core::iovec::IoVec;
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
 
@@ -76,6 +81,33 @@ fn map_unmap(c: &mut Criterion) {
     g.finish();
 }
 
+fn transfer_4k(c: &mut Criterion) {
+    let mut ram = vec![0u8; 1 << 20];
+    let pool = BounceArena::<{ 16 * 1024 }>::new();
+    let mmio = NullMmio;
+    let mut m = RegionMap::<2>::new();
+    m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
+    m.add_mmio(0x1000_0000, 0x10000, &mmio, None).unwrap();
+    let dev: DeviceId = m.new_device().unwrap();
+    let space: AddressSpace<'_, 2> = AddressSpace::new(m, &pool);
+    let mut image = vec![0x5Au8; 64 * 1024];
+    let mut disk = MemDisk::new(&mut image, false);
+    let mut g = c.benchmark_group("transfer_4k");
+    for (name, addr) in [("ram", 0x3000u64), ("mmio", 0x1000_0000)] {
+        let mut list: SgList<4> = SgList::new();
+        list.push(addr, 4096).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut t: SgTransfer<'_, 16> =
+                    SgTransfer::new(dev, BlockDir::Read, black_box(8), 4096).unwrap();
+                let done = t.run(&space, list.entries(), &mut disk).unwrap();
+                assert_eq!(done, Progress::Done);
+            })
+        });
+    }
+    g.finish();
+}
+
 fn iovec_copy(c: &mut Criterion) {
     let mut g = c.benchmark_group("iovec_copy_to_buf");
     for size in [4096usize, 64 << 10, 1 << 20] {
@@ -135,5 +167,5 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, map_unmap, iovec_copy, lookup);
+criterion_group!(benches, map_unmap, transfer_4k, iovec_copy, lookup);
 criterion_main!(benches);

@@ -11,8 +11,8 @@
 //!
 //! Stopping has two bounds. Kicks repeat until the vCPU thread has left
 //! the guest, at most [`MAX_STOP_KICKS`] times (5 s); a vCPU that never
-//! leaves is a VMM error (status 70, nothing flushed). Once it has left, it
-//! shuts the devices down under the shutdown bound (30 s) and, if the disk
+//! leaves is blocked in the kernel (status 74: nothing was flushed). Once
+//! it has left, it shuts the devices down under the shutdown bound (30 s) and, if the disk
 //! still has requests then, ends the process itself (status 74, see
 //! `machine::run`); the supervisor only waits, with a margin, in case that
 //! thread is stuck elsewhere.
