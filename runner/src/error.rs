@@ -5,12 +5,16 @@ use std::io;
 use thiserror::Error;
 use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
 
+use crate::board::BoardError;
 use crate::boot::BootError;
 use crate::boot::elf::ElfError;
 use crate::boot::pvh::PvhError;
+use crate::devices::bus::BusError;
+use crate::devices::chipset::ShutdownError;
 use crate::disk::DiskError;
-use crate::vmm::vcpu::VcpuError;
-use crate::vmm::vm::VmError;
+use crate::kvm::vcpu::VcpuError;
+use crate::kvm::vm::VmError;
+use crate::vcpu_loop::LoopError;
 
 /// Exit status when the run ended but the disk still had requests in
 /// flight after the shutdown bound, so it was not flushed (and guest
@@ -111,12 +115,25 @@ pub enum Error {
     /// Loading the (already validated) kernel failed.
     #[error("loading the kernel: {0}")]
     Boot(#[from] BootError),
-    /// A device could not be set up.
+    /// The board (address space, disks, chipset) could not be built.
     #[error("device setup: {0}")]
-    Device(String),
-    /// The VM stopped in a way the VMM cannot handle.
+    Board(#[from] BoardError),
+    /// A port device could not be put on the bus.
+    #[error("device setup: {0}")]
+    Bus(#[from] BusError),
+    /// KVM refused the coalesced port zones.
+    #[error("device setup: KVM_REGISTER_COALESCED_MMIO: {0}")]
+    CoalescedPio(kvm_ioctls::Error),
+    /// The vCPU loop failed.
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    /// Shutting the disk down failed (other than by not answering, which
+    /// ends the process with [`EXIT_DISK_STUCK`]).
     #[error("{0}")]
-    Fatal(String),
+    Shutdown(#[from] ShutdownError),
+    /// The vCPU thread ended without a stop reason.
+    #[error("the vCPU stopped without a reason")]
+    NoStopReason,
     /// The vCPU thread could not be started or died.
     #[error("vCPU thread: {0}")]
     Thread(String),
@@ -141,8 +158,12 @@ impl Error {
             | Error::Vm(_)
             | Error::Vcpu(_)
             | Error::Boot(_)
-            | Error::Device(_)
-            | Error::Fatal(_)
+            | Error::Board(_)
+            | Error::Bus(_)
+            | Error::CoalescedPio(_)
+            | Error::Loop(_)
+            | Error::Shutdown(_)
+            | Error::NoStopReason
             | Error::Thread(_) => EXIT_VMM_ERROR,
         }
     }
@@ -171,7 +192,7 @@ mod tests {
             .exit_status(),
             65
         );
-        assert_eq!(Error::Fatal("x".into()).exit_status(), 70);
+        assert_eq!(Error::NoStopReason.exit_status(), 70);
         assert_eq!(
             Error::Kernel {
                 path: "k".into(),

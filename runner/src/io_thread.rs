@@ -20,8 +20,7 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::devices::chipset::Chipset;
-use crate::machine::Sandbox;
-use crate::sandbox::Role;
+use crate::sandbox::{Role, Sandbox};
 
 const COMPLETION: u64 = 1;
 const STOP: u64 = 2;

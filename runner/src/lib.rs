@@ -2,25 +2,24 @@
 //!
 //! The library holds the whole runner; `main.rs` is the command-line entry.
 //!
+//! The modules form layers; each imports only from the layers below it
+//! (the unit tests in `module_graph.rs` fail on any import cycle, between
+//! files or between top-level modules):
+//!
 //! ```text
-//! main ── cli ─────────── parse and validate arguments
-//!      ├─ machine ─────── validate inputs, build the VM, run vCPU 0
-//!      │   ├─ boot/ ───── ELF parsing, PVH start info, fixed layout
-//!      │   ├─ vmm/ ────── KVM VM, RAM, vCPU, exit decoding and dispatch
-//!      │   ├─ devices/ ── port-I/O bus, MMIO path, serial, debug exit,
-//!      │   │              MMIO scratch, chipset (PCI config, PIIX3 IDE)
-//!      │   └─ disk/ ───── raw image files as block devices
-//!      ├─ qtest/ ──────── QEMU's qtest protocol on the same chipset and
-//!      │                  disks, no KVM (for QEMU's ide-test)
-//!      ├─ input_file ──── open kernel/disk files: regular files only
-//!      ├─ io_thread ───── disk completions → chipset service, IRQ 14
-//!      ├─ sandbox/ ────── seccomp allow-lists of the vCPU and I/O threads
-//!      ├─ supervisor ──── vCPU thread, timeout, signals, halt detection
-//!      └─ stats ───────── --stats counters
+//! main ── cli, machine (run), qtest/, bench/      front ends
+//!   machine ── supervisor, io_thread, vcpu_loop/  threads and the exit loop
+//!     board ──────────── the PC, built once for every front end
+//!       devices/ ─────── port bus, MMIO path, chipset (PCI, PIIX3 IDE), serial...
+//!       boot/ ────────── ELF parsing, PVH start info, loading
+//!       metrics/ ─────── exit counters, marks, KVM stats, memory, report, JSON
+//!         disk/ ──────── raw images as block devices (sync, io_uring)
+//!         kvm/ ───────── KVM primitives: VM, RAM slot, vCPU, exit decoding
+//!           layout, control, sandbox/, input_file, guest_image, error
 //! ```
 //!
-//! Unsafe code lives in five modules only: `vmm::memory` (mmap and the
-//! KVM memory slot), `vmm::vcpu` (I/O exit data views), `disk::sys`
+//! Unsafe code lives in five modules only: `kvm::memory` (mmap and the
+//! KVM memory slot), `kvm::vcpu` (I/O exit data views), `disk::sys`
 //! (`preadv`/`pwritev`/`fallocate`/`statx`), `disk::uring` (io_uring
 //! submissions pointing at guest memory) and `sandbox::sigsys` (the SIGSYS
 //! handler).
@@ -28,23 +27,27 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod board;
 pub mod boot;
 pub mod cli;
+pub mod control;
 pub mod devices;
 pub mod disk;
 pub mod error;
 pub mod guest_image;
 pub mod input_file;
 pub mod io_thread;
+pub mod kvm;
+pub mod layout;
 pub mod machine;
-pub mod marks;
-pub mod proc_memory;
+pub mod metrics;
 pub mod qtest;
 pub mod sandbox;
-pub mod stats;
-pub mod stats_json;
 pub mod supervisor;
-pub mod vmm;
+pub mod vcpu_loop;
+
+#[cfg(test)]
+mod module_graph;
 
 #[cfg(test)]
 #[path = "../../tests/common/elf_builder.rs"]

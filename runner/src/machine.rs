@@ -2,49 +2,50 @@
 //!
 //! [`prepare`] validates every user input (kernel ELF, command line, disk
 //! image) before any KVM object exists, so bad input never starts a VM.
-//! [`run`] then builds the VM on the calling (vCPU) thread — RAM, irqchip,
-//! devices, buses — loads the kernel and runs vCPU 0 until the guest stops
-//! or the [`RunControl`] says so.
+//! [`run`] then builds, starts and waits: on a vCPU thread it creates the
+//! VM (RAM, irqchip), builds the board ([`crate::board`], shared with
+//! `vmdma qtest`) and adds the KVM runner's port devices, loads the kernel
+//! and runs vCPU 0 ([`crate::vcpu_loop`]) with the I/O thread beside it;
+//! the calling thread supervises ([`crate::supervisor`]) until the guest
+//! stops or the [`RunControl`] says so.
 
 use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use vmdma_core::dma::AddressSpace;
-use vmdma_core::memory::RegionMap;
+use vmdma_core::ide::DriveInfo;
+use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
 use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
+use crate::board::{self, Board, BoardSpec};
 use crate::boot;
 use crate::cli::RunArgs;
-use crate::devices::bus::{PioBus, Widths};
-use crate::devices::chipset::{Chipset, IDE_IRQ, SHUTDOWN_BOUND, ShutdownError, StuckDisk};
+use crate::control::{RunControl, describe};
+use crate::devices::bus::Widths;
+use crate::devices::chipset::{COALESCED_ZONES, IDE_IRQ, SHUTDOWN_BOUND, ShutdownError, StuckDisk};
 use crate::devices::debug_console::{DEBUG_CONSOLE_LEN, DebugConsole};
 use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
-use crate::devices::mmio::{GuestBounceArena, GuestSpace};
-use crate::devices::mmio_scratch::{self, MmioScratch};
-use crate::devices::post_code::{MarkLatch, POST_CODE_LEN, PostCode};
+use crate::devices::mmio_scratch;
+use crate::devices::post_code::{POST_CODE_LEN, PostCode};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
-use crate::disk::accounting::{DataPath, DataPathCounters, HostRanges};
-use crate::disk::{self, DiskMode};
+use crate::disk::{self, accounting::DataPathCounters};
 use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
-use crate::marks::{Mark, Recorder};
-use crate::proc_memory::{self, MemoryUse};
-use crate::sandbox::{self, Role};
-use crate::stats::ExitStats;
-use crate::vmm::coalesced;
-use crate::vmm::control::{RunControl, StopReason};
-use crate::vmm::exit::{Action, ExitContext, VcpuExit, handle_exit};
-use crate::vmm::kvm_stats::{KvmCounters, KvmStats};
-use crate::vmm::vcpu::Vcpu;
-use crate::vmm::vm::Vm;
-use vmdma_core::ide::{IdeStats, PioBuffer};
-use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
+use crate::kvm::coalesced;
+use crate::kvm::vm::Vm;
+use crate::metrics::exits::ExitStats;
+use crate::metrics::kvm::KvmStats;
+use crate::metrics::marks::{MarkLatch, Recorder};
+use crate::metrics::proc_memory::MemoryUse;
+use crate::metrics::report::{DiskReport, RunReport};
+use crate::sandbox::{Role, Sandbox};
+use crate::supervisor;
+use crate::vcpu_loop::{self, dispatch::ExitContext};
 
 /// Everything a run needs, validated.
 #[derive(Debug)]
@@ -58,106 +59,6 @@ pub struct Prepared {
     trace: bool,
     sandbox: Sandbox,
     shutdown_bound: Duration,
-}
-
-/// Which threads enter their seccomp filter, and the debug hook.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Sandbox {
-    /// Filters on (the default; `--no-seccomp` turns them off).
-    pub enabled: bool,
-    /// Debug builds: the thread that makes one forbidden call once inside.
-    pub selftest: Option<Role>,
-}
-
-impl Sandbox {
-    /// Puts the calling thread in its sandbox (if enabled), then runs the
-    /// self-test if it is this thread's.
-    pub fn enter(&self, role: Role) -> Result<(), String> {
-        if !self.enabled {
-            return Ok(());
-        }
-        sandbox::enter(role)?;
-        #[cfg(debug_assertions)]
-        if self.selftest == Some(role) {
-            sandbox::make_forbidden_call();
-        }
-        Ok(())
-    }
-}
-
-/// How a run ended, with its statistics.
-#[derive(Debug)]
-pub struct RunReport {
-    /// Why it ended.
-    pub reason: StopReason,
-    /// When the vCPU was about to run the guest for the first time (the
-    /// VM fully built); `None` if unknown.
-    pub started_at: Option<Instant>,
-    /// When the stop was requested (for a guest exit: when the guest
-    /// wrote the debug-exit port); `None` if unknown.
-    pub stopped_at: Option<Instant>,
-    /// Exit counters of vCPU 0.
-    pub stats: ExitStats,
-    /// The IDE controller's counters.
-    pub ide: IdeStats,
-    /// The disk engine that ran, and its counters.
-    pub disk: Option<DiskReport>,
-    /// KVM's counters of vCPU 0 at the end (`None` where the kernel has no
-    /// statistics file).
-    pub kvm: Option<KvmCounters>,
-    /// Where the disk's data went.
-    pub data_path: DataPath,
-    /// The guest's progress marks, with the counters at each.
-    pub marks: Vec<Mark>,
-    /// Marks beyond [`crate::marks::MAX_MARKS`], not recorded.
-    pub marks_dropped: u64,
-    /// The process's peak resident set (filled in by
-    /// [`RunReport::read_memory_use`]) and the guest RAM's share of it.
-    pub memory: MemoryUse,
-    /// Whether KVM coalesced the side-effect-free port writes.
-    pub coalesced_pio: bool,
-}
-
-/// What the disk backend did.
-#[derive(Debug, Clone, Copy)]
-pub struct DiskReport {
-    /// Engine and cache policy.
-    pub mode: DiskMode,
-    /// io_uring counters (io_uring engine only).
-    pub uring: Option<disk::uring::UringStats>,
-    /// Bytes copied through an aligned buffer for direct I/O.
-    pub bounced_bytes: u64,
-    /// Times the I/O thread woke up to deliver completions.
-    pub io_thread_wakeups: u64,
-    /// Host I/O errors (each failed its ATA command).
-    pub io_errors: u64,
-}
-
-impl RunReport {
-    /// A report with no counters (when the vCPU never answered).
-    pub fn without_counters(reason: StopReason) -> Self {
-        RunReport {
-            reason,
-            started_at: None,
-            stopped_at: None,
-            stats: ExitStats::default(),
-            ide: IdeStats::default(),
-            disk: None,
-            kvm: None,
-            data_path: DataPath::default(),
-            marks: Vec::new(),
-            marks_dropped: 0,
-            memory: MemoryUse::default(),
-            coalesced_pio: false,
-        }
-    }
-
-    /// Reads the process's peak resident set into [`RunReport::memory`].
-    /// Called on the supervisor thread: it opens /proc, which the
-    /// sandboxed vCPU thread may not.
-    pub fn read_memory_use(&mut self) {
-        self.memory.max_rss_kib = proc_memory::max_rss_kib();
-    }
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -258,13 +159,6 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     })
 }
 
-impl Prepared {
-    /// How long shutting down may wait for the disk.
-    pub fn shutdown_bound(&self) -> Duration {
-        self.shutdown_bound
-    }
-}
-
 /// Creates (or truncates) the output file `path` named by `option`.
 pub fn create_output(option: &'static str, path: &Path) -> Result<File, Error> {
     File::create(path).map_err(|source| Error::Output {
@@ -274,221 +168,244 @@ pub fn create_output(option: &'static str, path: &Path) -> Result<File, Error> {
     })
 }
 
-/// Builds the VM and runs it on this thread until it stops.
-pub fn run(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
-    let vm = Vm::new(p.memory)?;
+/// Runs the prepared VM to its end and reports how it went: build the
+/// board, start the threads (vCPU 0, the I/O thread), wait. The calling
+/// thread supervises (`--timeout`, signals, halt probes); the VM is built
+/// and run on the vCPU thread.
+pub fn run(p: Prepared, timeout: Option<Duration>) -> Result<RunReport, Error> {
+    let bound = p.shutdown_bound;
+    supervisor::run(bound, timeout, move |control| run_vm(p, control))
+}
 
-    // The guest-physical address space as devices and MMIO exits see it:
-    // RAM (for DMA; vCPUs reach it through the KVM slot) and the scratch
-    // region (every access an exit, DMA bounced).
-    let scratch = MmioScratch::new(MMIO_SCRATCH_LEN as usize);
-    let mut regions = RegionMap::new();
-    regions
-        .add_ram(0, vm.ram().backing())
-        .map_err(|e| Error::Device(format!("guest RAM region: {e}")))?;
-    regions
-        .add_mmio(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN, &scratch, None)
-        .map_err(|e| Error::Device(format!("MMIO scratch region: {e}")))?;
-    // Bounce space and the IDE channel's PIO buffer, page-aligned so that
-    // direct I/O (cache=none) can use them without another copy.
-    let bounce = Box::new(PageAligned(GuestBounceArena::new()));
-    let space: GuestSpace<'_> = AddressSpace::new(regions, &bounce.0);
-    // PIO blocks of the IDE channel: outside the controller, alive as long
-    // as guest memory, so a request in flight never points into freed or
-    // moved memory.
-    let pio_buffer = Box::new(PageAligned(PioBuffer::<{ 16 * 512 }>::new()));
-
-    let serial = Arc::new(Mutex::new(SerialPort::new(
-        IrqLine::new(vm.fd().clone(), COM1_IRQ),
-        ConsoleOut::new(std::io::stdout()),
-    )));
-    let mut pio = PioBus::new();
-    pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())
-        .map_err(|e| Error::Device(e.to_string()))?;
-    pio.insert(
-        DEBUG_EXIT_PORT,
-        DEBUG_EXIT_LEN,
-        Widths::ANY,
-        Arc::new(Mutex::new(DebugExit::new(control.clone()))),
-    )
-    .map_err(|e| Error::Device(e.to_string()))?;
-    let (manifest_path, manifest_file) = match p.manifest {
-        Some((path, file)) => (path, Some(BufWriter::new(file))),
-        None => (String::new(), None),
-    };
-    let manifest = Arc::new(Mutex::new(DebugConsole::new(manifest_file)));
-    pio.insert(
-        MANIFEST_PORT,
-        DEBUG_CONSOLE_LEN,
-        Widths::BYTE,
-        manifest.clone(),
-    )
-    .map_err(|e| Error::Device(e.to_string()))?;
-    // PCI configuration, host/ISA bridges and the PIIX3 IDE function with
-    // the disk as primary master (IRQ 14, DMA straight into `space`).
-    let (backend, mode, warning) = p.disk.into_backend();
-    if let Some(w) = warning {
-        eprintln!("vmdma: warning: {w}");
-    }
-    let completions = backend
-        .completion_eventfd()
-        .transpose()
-        .map_err(|e| Error::Device(format!("disk completion eventfd: {e}")))?;
-    // Where the disk's bytes go (RAM directly, bounce space, or a VMM
-    // buffer), counted by address.
-    let data_path = Arc::new(DataPathCounters::default());
-    let ram = vm
-        .ram()
-        .slice(0, vm.ram().len())
-        .map_err(|e| Error::Device(format!("guest RAM view: {e}")))?;
-    let ranges = HostRanges {
-        ram: ram.as_ptr() as usize..ram.as_ptr() as usize + ram.len(),
-        bounce: {
-            let arena = &bounce.0 as *const GuestBounceArena as usize;
-            arena..arena + std::mem::size_of::<GuestBounceArena>()
-        },
-    };
-    let backend = backend.with_accounting(ranges, data_path.clone());
-    let chipset = Arc::new(Mutex::new(
-        Chipset::new(
-            &space,
-            &pio_buffer.0,
-            backend,
-            IrqLine::new(vm.fd().clone(), IDE_IRQ),
-        )
-        .map_err(Error::Device)?,
-    ));
-    chipset
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .publish_commands(control.clone());
-    pio.add_decoder(chipset.clone());
-    let latch = Arc::new(MarkLatch::default());
-    pio.insert(
-        POST_CODE_PORT,
-        POST_CODE_LEN,
-        Widths::BYTE,
-        Arc::new(Mutex::new(PostCode::new(latch.clone()))),
-    )
-    .map_err(|e| Error::Device(e.to_string()))?;
-
-    let entry = boot::load(
-        vm.ram(),
-        &p.kernel,
-        &p.cmdline,
-        &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
-    )?;
-    let mut vcpu = vm.create_vcpu(0)?;
-    vcpu.set_pvh_entry(entry)?;
-    let coalesced_pio = p.coalesced_pio
-        && coalesced::register(vm.fd())
-            .map_err(|e| Error::Device(format!("KVM_REGISTER_COALESCED_MMIO: {e}")))?;
-    if coalesced_pio {
-        vcpu.enable_coalesced_ring()?;
-    }
-
-    let ctx = ExitContext {
-        pio: &pio,
-        mmio: &space,
-        trace: p.trace,
-    };
-    let mut stats = ExitStats::default();
-    // Without KVM_GET_STATS_FD (Linux < 5.14) the KVM counters are absent.
-    let kvm_stats = vcpu.stats_fd().ok().and_then(KvmStats::new);
-    let mut recorder = Recorder::new(latch, kvm_stats, data_path.clone());
-    // The I/O thread lives in a scope inside everything it borrows (the
-    // chipset, and through it guest RAM and the disk): it is stopped and
-    // joined before any of that can go.
-    let (result, wakeups) = std::thread::scope(|scope| {
-        let io = match completions {
-            Some((efd, pending)) => match IoThread::spawn(scope, efd, pending, &chipset, p.sandbox)
-            {
-                Ok(t) => Some(t),
-                Err(e) => return (Err(Error::Thread(e)), 0),
-            },
-            None => None,
-        };
-        // Everything is open and mapped: from here on the vCPU thread may
-        // only make the system calls on its list.
-        let result = p
-            .sandbox
-            .enter(Role::Vcpu)
-            .map_err(Error::Thread)
-            .and_then(|()| run_vcpu(&mut vcpu, &ctx, control, &mut stats, &mut recorder));
-        // From here on the vCPU thread shuts the devices down, with its own
-        // bound: the supervisor stops kicking it.
-        control.mark_left_guest();
-        let wakeups = match io.map(IoThread::stop) {
-            Some(Ok(n)) => n,
-            Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
-            None => 0,
-        };
-        (result, wakeups)
-    });
-    // Guest output must be complete before the runner reports anything.
-    let _ = serial
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .writer_mut()
-        .finish();
-    // Whatever ended the run (guest exit, timeout, signal, an error), the
-    // disk's requests in flight complete and the disk is flushed before guest
-    // memory is unmapped.
-    let shutdown = chipset
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .shutdown(p.shutdown_bound);
-    if let Err(ShutdownError::Stuck(stuck)) = &shutdown {
-        exit_with_disk_stuck(control, &result, stuck);
-    }
-    result?;
-    shutdown.map_err(|e| Error::Fatal(e.to_string()))?;
-    let manifest_flushed = manifest
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .flush();
-    if let Err(source) = manifest_flushed {
-        return Err(Error::Output {
-            option: "--manifest",
-            path: manifest_path,
-            source,
-        });
-    }
-    let (reason, stopped_at) = control
-        .stop()
-        .ok_or_else(|| Error::Fatal("the vCPU stopped without a reason".into()))?;
-    let c = chipset.lock().unwrap_or_else(PoisonError::into_inner);
-    let ide = c.ide_stats();
-    let disk = c.disk().map(|d| DiskReport {
-        mode,
-        uring: d.uring_stats(),
-        bounced_bytes: d.bounced_bytes(),
-        io_thread_wakeups: wakeups,
-        io_errors: d.io_errors(),
-    });
-    drop(c);
-    let end = recorder.snapshot(&stats);
-    let started_at = recorder.started();
-    let (marks, marks_dropped) = recorder.finish();
-    Ok(RunReport {
-        reason,
-        started_at: Some(started_at),
-        stopped_at: Some(stopped_at),
-        stats,
-        ide,
+/// On the vCPU thread: the VM and its RAM, then the board on it.
+fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
+    let Prepared {
+        kernel,
+        cmdline,
+        memory,
         disk,
-        kvm: end.kvm,
-        data_path: end.data_path,
-        marks,
-        marks_dropped,
-        // The peak RSS is read by the supervisor thread (the vCPU thread's
-        // sandbox has no `open`).
-        memory: MemoryUse {
-            max_rss_kib: None,
-            guest_ram_rss_kib: vm.ram().resident_bytes().map(|b| b / 1024),
-        },
+        manifest,
         coalesced_pio,
-    })
+        trace,
+        sandbox,
+        shutdown_bound,
+    } = p;
+    let vm = Vm::new(memory)?;
+    let data_path = Arc::new(DataPathCounters::default());
+    let spec = BoardSpec {
+        ram: vm.ram(),
+        mmio_scratch: true,
+        disks: [Some(disk), None],
+        info: [DriveInfo::MASTER, DriveInfo::SLAVE],
+        ide_irq: IrqLine::new(vm.fd().clone(), IDE_IRQ),
+        data_path: Some(data_path.clone()),
+        completions: true,
+    };
+    let run = Run {
+        vm: &vm,
+        kernel: &kernel,
+        cmdline: &cmdline,
+        manifest,
+        coalesced_pio,
+        trace,
+        sandbox,
+        shutdown_bound,
+        data_path,
+        control,
+    };
+    board::with_board(spec, |board| run.on_board(board))?
+}
+
+/// What the vCPU thread runs the board with.
+struct Run<'a> {
+    vm: &'a Vm,
+    kernel: &'a [u8],
+    cmdline: &'a str,
+    manifest: Option<(String, File)>,
+    coalesced_pio: bool,
+    trace: bool,
+    sandbox: Sandbox,
+    shutdown_bound: Duration,
+    data_path: Arc<DataPathCounters>,
+    control: &'a Arc<RunControl>,
+}
+
+impl Run<'_> {
+    /// Adds the KVM runner's own port devices to the board, loads the
+    /// kernel, runs vCPU 0 (and the I/O thread) until the run stops, then
+    /// shuts the devices down and gathers the report.
+    fn on_board(self, board: Board<'_>) -> Result<RunReport, Error> {
+        let Run {
+            vm,
+            kernel,
+            cmdline,
+            manifest,
+            coalesced_pio,
+            trace,
+            sandbox,
+            shutdown_bound,
+            data_path,
+            control,
+        } = self;
+        let Board {
+            space,
+            mut pio,
+            chipset,
+            modes,
+            completions,
+        } = board;
+        let serial = Arc::new(Mutex::new(SerialPort::new(
+            IrqLine::new(vm.fd().clone(), COM1_IRQ),
+            ConsoleOut::new(std::io::stdout()),
+        )));
+        pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())?;
+        pio.insert(
+            DEBUG_EXIT_PORT,
+            DEBUG_EXIT_LEN,
+            Widths::ANY,
+            Arc::new(Mutex::new(DebugExit::new(control.clone()))),
+        )?;
+        let (manifest_path, manifest_file) = match manifest {
+            Some((path, file)) => (path, Some(BufWriter::new(file))),
+            None => (String::new(), None),
+        };
+        let manifest = Arc::new(Mutex::new(DebugConsole::new(manifest_file)));
+        pio.insert(
+            MANIFEST_PORT,
+            DEBUG_CONSOLE_LEN,
+            Widths::BYTE,
+            manifest.clone(),
+        )?;
+        chipset
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .publish_commands(control.clone());
+        let latch = Arc::new(MarkLatch::default());
+        pio.insert(
+            POST_CODE_PORT,
+            POST_CODE_LEN,
+            Widths::BYTE,
+            Arc::new(Mutex::new(PostCode::new(latch.clone()))),
+        )?;
+
+        let entry = boot::load(
+            vm.ram(),
+            kernel,
+            cmdline,
+            &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
+        )?;
+        let mut vcpu = vm.create_vcpu(0)?;
+        vcpu.set_pvh_entry(entry.entry, entry.start_info)?;
+        let coalesced_pio = coalesced_pio
+            && coalesced::register(vm.fd(), &COALESCED_ZONES).map_err(Error::CoalescedPio)?;
+        if coalesced_pio {
+            vcpu.enable_coalesced_ring()?;
+        }
+
+        let ctx = ExitContext {
+            pio: &pio,
+            mmio: space,
+            trace,
+        };
+        let mut stats = ExitStats::default();
+        // Without KVM_GET_STATS_FD (Linux < 5.14) the KVM counters are absent.
+        let kvm_stats = vcpu.stats_fd().ok().and_then(KvmStats::new);
+        let mut recorder = Recorder::new(latch, kvm_stats, data_path);
+        // The I/O thread lives in a scope inside everything it borrows (the
+        // chipset, and through it guest RAM and the disk): it is stopped and
+        // joined before any of that can go.
+        let (result, wakeups) = std::thread::scope(|scope| {
+            let io = match completions {
+                Some((efd, pending)) => {
+                    match IoThread::spawn(scope, efd, pending, &chipset, sandbox) {
+                        Ok(t) => Some(t),
+                        Err(e) => return (Err(Error::Thread(e)), 0),
+                    }
+                }
+                None => None,
+            };
+            // Everything is open and mapped: from here on the vCPU thread
+            // may only make the system calls on its list.
+            let result = sandbox
+                .enter(Role::Vcpu)
+                .map_err(Error::Thread)
+                .and_then(|()| {
+                    vcpu_loop::run(&mut vcpu, &ctx, control, &mut stats, &mut recorder)
+                        .map_err(Error::from)
+                });
+            // From here on the vCPU thread shuts the devices down, with its
+            // own bound: the supervisor stops kicking it.
+            control.mark_left_guest();
+            let wakeups = match io.map(IoThread::stop) {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
+                None => 0,
+            };
+            (result, wakeups)
+        });
+        // Guest output must be complete before the runner reports anything.
+        let _ = serial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writer_mut()
+            .finish();
+        // Whatever ended the run (guest exit, timeout, signal, an error),
+        // the disk's requests in flight complete and the disk is flushed
+        // before guest memory is unmapped.
+        let shutdown = chipset
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shutdown(shutdown_bound);
+        if let Err(ShutdownError::Stuck(stuck)) = &shutdown {
+            exit_with_disk_stuck(control, &result, stuck);
+        }
+        result?;
+        shutdown?;
+        let manifest_flushed = manifest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush();
+        if let Err(source) = manifest_flushed {
+            return Err(Error::Output {
+                option: "--manifest",
+                path: manifest_path,
+                source,
+            });
+        }
+        let (reason, stopped_at) = control.stop().ok_or(Error::NoStopReason)?;
+        let c = chipset.lock().unwrap_or_else(PoisonError::into_inner);
+        let ide = c.ide_stats();
+        let disk = c.disk().zip(modes[0]).map(|(d, mode)| DiskReport {
+            mode,
+            uring: d.uring_stats(),
+            bounced_bytes: d.bounced_bytes(),
+            io_thread_wakeups: wakeups,
+            io_errors: d.io_errors(),
+        });
+        drop(c);
+        let end = recorder.snapshot(&stats);
+        let started_at = recorder.started();
+        let (marks, marks_dropped) = recorder.finish();
+        Ok(RunReport {
+            reason,
+            started_at: Some(started_at),
+            stopped_at: Some(stopped_at),
+            stats,
+            ide,
+            disk,
+            kvm: end.kvm,
+            data_path: end.data_path,
+            marks,
+            marks_dropped,
+            // The peak RSS is read by the supervisor thread (the vCPU
+            // thread's sandbox has no `open`).
+            memory: MemoryUse {
+                max_rss_kib: None,
+                guest_ram_rss_kib: vm.ram().resident_bytes().map(|b| b / 1024),
+            },
+            coalesced_pio,
+        })
+    }
 }
 
 /// Ends the process, here and now, because the disk still has requests in
@@ -512,51 +429,12 @@ fn exit_with_disk_stuck(control: &RunControl, result: &Result<(), Error>, stuck:
     if let Err(e) = result {
         eprintln!("vmdma: error: {e}");
     }
-    let why = crate::supervisor::describe(control.stop_reason());
+    let why = describe(control.stop_reason());
     eprintln!(
         "vmdma: {why}, but {stuck}; exiting with status {EXIT_DISK_STUCK} without unmapping \
          guest memory (the kernel ends the process once it lets go of the requests)"
     );
     std::process::exit(i32::from(EXIT_DISK_STUCK))
-}
-
-/// A value on a page boundary (its first field is its data: see the
-/// `repr(C)` of the arena and the PIO buffer).
-#[repr(C, align(4096))]
-struct PageAligned<T>(T);
-
-/// Runs `vcpu` until a stop is requested or the VMM fails.
-fn run_vcpu(
-    vcpu: &mut Vcpu,
-    ctx: &ExitContext<'_, '_>,
-    control: &RunControl,
-    stats: &mut ExitStats,
-    recorder: &mut Recorder,
-) -> Result<(), Error> {
-    let mut coalesced = Vec::new();
-    while !control.is_stopping() {
-        let exit = vcpu.run(&mut coalesced)?;
-        // Writes KVM coalesced come before the exit that ended the run.
-        coalesced::apply(&mut coalesced, ctx, stats);
-        let interrupted = matches!(exit, VcpuExit::Interrupted);
-        if !interrupted {
-            control.count_exit();
-        }
-        match handle_exit(exit, ctx, stats) {
-            Action::Continue => {}
-            Action::Stop(reason) => {
-                control.request_stop(reason);
-            }
-            Action::Fail(msg) => return Err(Error::Fatal(msg)),
-        }
-        recorder.after_exit(stats);
-        if interrupted && control.take_halt_probe() && vcpu.halted_with_interrupts_off()? {
-            control.request_stop(StopReason::Shutdown(
-                "the guest halted with interrupts disabled",
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

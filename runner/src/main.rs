@@ -11,8 +11,8 @@ use clap::error::ErrorKind;
 use vmdma_core::protocol::{EXIT_GUEST_SHUTDOWN, EXIT_TIMEOUT, runner_exit_status};
 
 use vmdma::cli::{Cli, Command, RunArgs};
+use vmdma::control::StopReason;
 use vmdma::error::Error;
-use vmdma::vmm::control::StopReason;
 
 fn main() -> ExitCode {
     let start = Instant::now();
@@ -62,14 +62,17 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         .map(|p| Ok::<_, Error>((p, vmdma::machine::create_output("--stats-json", p)?)))
         .transpose()?;
     let prepared = vmdma::machine::prepare(args)?;
-    let mut report = vmdma::supervisor::run(prepared, args.timeout)?;
+    let mut report = vmdma::machine::run(prepared, args.timeout)?;
     let elapsed = start.elapsed();
     report.read_memory_use();
     if args.stats {
         eprint!("{}", report.stats.report(elapsed));
-        eprint!("{}", vmdma::stats::dma_report(&report.stats, &report.ide));
+        eprint!(
+            "{}",
+            vmdma::metrics::exits::dma_report(&report.stats, &report.ide)
+        );
         if let Some(d) = &report.disk {
-            eprint!("{}", vmdma::stats::disk_report(d));
+            eprint!("{}", vmdma::metrics::report::disk_report(d));
         }
         eprint!("{}", vmdma::sandbox::report(!args.no_seccomp));
     }
@@ -80,8 +83,11 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             source,
         };
         let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut w, &vmdma::stats_json::report(&report, start, elapsed))
-            .map_err(|e| output_err(e.into()))?;
+        serde_json::to_writer_pretty(
+            &mut w,
+            &vmdma::metrics::json::report(&report, start, elapsed),
+        )
+        .map_err(|e| output_err(e.into()))?;
         w.write_all(b"\n").map_err(output_err)?;
         w.flush().map_err(output_err)?;
     }

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
+use crate::control::{RunControl, StopReason, describe};
 use crate::error::{EXIT_DISK_STUCK, Error};
-use crate::machine::{self, Prepared, RunReport};
-use crate::vmm::control::{RunControl, StopReason};
+use crate::metrics::report::RunReport;
 
 /// How long the guest may run without VM exits before the halt probe (also
 /// how often a termination signal is looked at, at the latest).
@@ -59,22 +59,31 @@ fn kick_signal() -> libc::c_int {
     SIGRTMIN()
 }
 
-/// Runs the prepared VM to its end.
-pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, Error> {
+/// Runs `vcpu` (which builds the VM and runs vCPU 0 on the thread it is
+/// given, under the shared [`RunControl`]) to its end, with `timeout` and
+/// `shutdown_bound` (how long shutting down may wait for the disk).
+pub fn run<F>(
+    shutdown_bound: Duration,
+    timeout: Option<Duration>,
+    vcpu: F,
+) -> Result<RunReport, Error>
+where
+    F: FnOnce(&Arc<RunControl>) -> Result<RunReport, Error> + Send + 'static,
+{
     register_signal_handler(kick_signal(), on_kick)
         .map_err(|e| Error::Thread(format!("cannot install the kick signal handler: {e}")))?;
     for sig in [libc::SIGINT, libc::SIGTERM] {
         register_signal_handler(sig, on_stop_signal)
             .map_err(|e| Error::Thread(format!("cannot install a signal handler: {e}")))?;
     }
-    let shutdown_limit = prepared.shutdown_bound() + SHUTDOWN_MARGIN;
+    let shutdown_limit = shutdown_bound + SHUTDOWN_MARGIN;
     let control = Arc::new(RunControl::new());
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let vcpu_control = control.clone();
     let handle = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
-            let r = machine::run(prepared, &vcpu_control);
+            let r = vcpu(&vcpu_control);
             // The receiver only disappears if the supervisor gave up.
             let _ = done_tx.send(());
             r
@@ -164,17 +173,4 @@ pub fn run(prepared: Prepared, timeout: Option<Duration>) -> Result<RunReport, E
     handle
         .join()
         .map_err(|_| Error::Thread("the vCPU thread panicked".into()))?
-}
-
-/// How the run was asked to end, for the messages of a stop that could not
-/// end cleanly.
-pub fn describe(reason: Option<StopReason>) -> String {
-    match reason {
-        Some(StopReason::GuestExit(v)) => format!("guest exit value {v}"),
-        Some(StopReason::Shutdown(why)) => format!("guest shutdown ({why})"),
-        Some(StopReason::GuestFault(_)) => "guest fault".to_string(),
-        Some(StopReason::Timeout) => "timeout".to_string(),
-        Some(StopReason::Signal(sig)) => format!("stopped by signal {sig}"),
-        None => "the run ended".to_string(),
-    }
 }

@@ -19,13 +19,13 @@
 use std::sync::{Mutex, OnceLock};
 
 use vmdma::boot::elf::{self, KernelImage};
-use vmdma::boot::layout::{
+use vmdma::boot::pvh::{self, HVM_START_MAGIC, MEMMAP_ENTRY_SIZE};
+use vmdma::boot::{self, BootError};
+use vmdma::kvm::memory::GuestRam;
+use vmdma::layout::{
     BOOT_AREA_END, BOOT_AREA_START, CMDLINE_ADDR, HIGH_RAM_START, LEGACY_HOLE_START, MEMMAP_ADDR,
     START_INFO_ADDR,
 };
-use vmdma::boot::pvh::{self, HVM_START_MAGIC, MEMMAP_ENTRY_SIZE};
-use vmdma::boot::{self, BootError};
-use vmdma::vmm::memory::GuestRam;
 
 /// Size of the fake guest RAM: room for kernels below the legacy hole and
 /// one MiB above it, small enough that loading stays cheap.

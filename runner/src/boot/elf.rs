@@ -11,7 +11,7 @@ use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, EM_X86_64,
 use goblin::elf::program_header::{PT_LOAD, PT_NOTE, ProgramHeader};
 use thiserror::Error;
 
-use super::layout::{BOOT_AREA_END, BOOT_AREA_START, HIGH_RAM_START, LEGACY_HOLE_START};
+use crate::layout::{BOOT_AREA_END, BOOT_AREA_START, HIGH_RAM_START, LEGACY_HOLE_START};
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY`: the PVH 32-bit entry point note type.
 pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;

@@ -1,14 +1,13 @@
 //! Booting a PVH ELF kernel: parse and validate the ELF ([`elf`]), load its
 //! segments into guest RAM and write the PVH start info ([`pvh`]) at the
-//! fixed addresses of [`layout`].
+//! fixed addresses of [`crate::layout`].
 
 pub mod elf;
-pub mod layout;
 pub mod pvh;
 
 use thiserror::Error;
 
-use crate::vmm::memory::{GuestRam, MemoryError};
+use crate::kvm::memory::{GuestRam, MemoryError};
 
 /// Why a kernel could not be loaded.
 #[derive(Debug, Error)]
@@ -83,7 +82,7 @@ mod tests {
         b.bss = 64;
         let ep = load(&ram, &b.build(), "a=b", &[]).unwrap();
         assert_eq!(ep.entry, LOAD_ADDR as u32 + 4);
-        assert_eq!(ep.start_info, layout::START_INFO_ADDR as u32);
+        assert_eq!(ep.start_info, crate::layout::START_INFO_ADDR as u32);
         let mut got = [0u8; 80];
         ram.read(LOAD_ADDR, &mut got).unwrap();
         assert_eq!(&got[..16], &b.code[..]);
@@ -94,7 +93,7 @@ mod tests {
     fn nothing_is_written_for_a_bad_cmdline() {
         let ram = GuestRam::new(4 << 20).unwrap();
         let b = ElfBuilder::new(code::hello(b"x", 7));
-        let long = "y".repeat(layout::CMDLINE_MAX + 1);
+        let long = "y".repeat(crate::layout::CMDLINE_MAX + 1);
         assert!(matches!(
             load(&ram, &b.build(), &long, &[]),
             Err(BootError::Pvh(pvh::PvhError::CmdlineTooLong { .. }))

@@ -6,12 +6,12 @@
 
 use thiserror::Error;
 
-use super::layout::{
+use crate::kvm::memory::{GuestRam, MemoryError};
+use crate::layout::{
     BOOT_AREA_END, BOOT_AREA_START, CMDLINE_ADDR, CMDLINE_MAX, GDT, GDT_ADDR, HIGH_RAM_START,
     IOAPIC_ADDR, KVM_IDENTITY_MAP_ADDR, KVM_PRIVATE_END, LAPIC_ADDR, LEGACY_HOLE_START,
     MEMMAP_ADDR, MEMMAP_MAX_ENTRIES, START_INFO_ADDR,
 };
-use crate::vmm::memory::{GuestRam, MemoryError};
 
 /// `XEN_HVM_START_MAGIC_VALUE`.
 pub const HVM_START_MAGIC: u32 = 0x336e_c578;

@@ -11,17 +11,21 @@ use std::sync::Arc;
 
 use vmdma_core::block::BlockDevice;
 use vmdma_core::dma::DmaMemory;
-use vmdma_core::ide::{DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit};
+use vmdma_core::ide::{
+    AttachError, DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit,
+};
+use vmdma_core::memory::MemError;
 use vmdma_core::pci::{
-    AccessWidth, ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction,
+    AccessWidth, ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciError, PciFunction,
 };
 
+use crate::control::LastCommand;
+use crate::control::RunControl;
 use crate::devices::bus::PortDecoder;
 use crate::devices::irq::IrqLine;
-use crate::devices::last_command::{LastCommand, TaskFileShadow};
+use crate::devices::last_command::TaskFileShadow;
 use crate::devices::mmio::GuestSpace;
 use crate::disk::Disk;
-use crate::vmm::control::RunControl;
 
 /// Configuration mechanism #1 ports.
 const CF8: u16 = ConfigMechanism1::PORT_BASE;
@@ -30,6 +34,32 @@ const CF8_LEN: u16 = ConfigMechanism1::PORT_COUNT;
 /// Where the runner, acting as firmware, places the BMDMA BAR (SeaBIOS
 /// uses the same kind of address).
 pub const BMDMA_BASE: u16 = 0xC000;
+
+/// The port ranges (first port, ports) whose writes KVM may coalesce
+/// instead of exiting (`kvm::coalesced`; the vCPU loop applies them in
+/// order before the next exit is handled).
+///
+/// A write may be coalesced only if, until the next exit, nothing but a
+/// later read (an exit, which drains the ring first) could observe it: no
+/// interrupt, no DMA, no output. Here that is
+///
+/// - the IDE task file, 0x1F1–0x1F6 (Features .. Device): the controller
+///   only stores them. Whatever BAR4 is moved to, no bus-master command
+///   register (BAR4 + 0 or + 8, 16-byte aligned) can land there;
+/// - the bus-master status (BMDMA_BASE + 2, write-1-to-clear of INT/ERR)
+///   and PRD pointer (BMDMA_BASE + 4 .. + 8), where the runner puts BAR4;
+///   moved elsewhere, those ports decode to nothing, and a coalesced write
+///   there is dropped just as late as it would have been dropped at once.
+///
+/// The command register, BM command (START), Device Control, the data
+/// port and everything else still exit.
+pub const COALESCED_ZONES: [(u16, u32); 2] = [
+    // IDE primary command block: Features, Count, LBA low/mid/high, Device.
+    (0x1F1, 6),
+    // BMDMA primary: status (+2), its device-specific neighbour (+3,
+    // unclaimed), PRD pointer (+4..+8).
+    (BMDMA_BASE + 2, 6),
+];
 
 /// The IDE channel's interrupt: ISA IRQ 14.
 pub const IDE_IRQ: u32 = 14;
@@ -67,6 +97,31 @@ impl vmdma_core::ide::IrqLine for IdeIrq {
     fn set_level(&self, high: bool) {
         self.0.set_level(high);
     }
+}
+
+/// Why the chipset could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ChipsetError {
+    /// The address space has no device id left for the IDE function.
+    #[error("IDE device id: {0}")]
+    DeviceId(MemError),
+    /// The controller refused its configuration.
+    #[error("IDE configuration: {0}")]
+    Configure(AttachError),
+    /// A disk could not be attached.
+    #[error("IDE disk: {0}")]
+    Attach(AttachError),
+    /// Presetting BAR4 and I/O decode failed.
+    #[error("IDE firmware setup: {0}")]
+    FirmwareInit(PciError),
+    /// A slot address is not a valid PCI address.
+    #[error("bad PCI address 00:{dev:02x}.{func}")]
+    PciAddress {
+        /// Device number.
+        dev: u8,
+        /// Function number.
+        func: u8,
+    },
 }
 
 /// The disks of the primary channel and how they identify themselves.
@@ -191,7 +246,7 @@ impl<'m> Chipset<'m> {
         pio: &'m dyn PioStorage,
         disk: Disk<'m>,
         irq: impl IrqSink + 'static,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ChipsetError> {
         Self::with_disks(space, pio, IdeDisks::master(disk), irq)
     }
 
@@ -202,10 +257,8 @@ impl<'m> Chipset<'m> {
         pio: &'m dyn PioStorage,
         disks: IdeDisks<'m>,
         irq: impl IrqSink + 'static,
-    ) -> Result<Self, String> {
-        let id = space
-            .new_device()
-            .map_err(|e| format!("IDE device id: {e}"))?;
+    ) -> Result<Self, ChipsetError> {
+        let id = space.new_device().map_err(ChipsetError::DeviceId)?;
         let config = IdeConfig::new(id).with_drives(disks.master_info, disks.slave_info);
         // The same const constructor an embedder's `static` uses. Here the
         // controller (about 35 KiB at IOV 256 / PRD 512) goes to the heap;
@@ -215,19 +268,16 @@ impl<'m> Chipset<'m> {
         // writes in the device model, which stays free of unsafe; hosts with
         // small stacks use a `static` instead (see core/README.md).
         let mut ide = Box::new(IdeController::empty(space, IdeIrq(Box::new(irq)), pio));
-        ide.configure(&config)
-            .map_err(|e| format!("IDE configuration: {e}"))?;
+        ide.configure(&config).map_err(ChipsetError::Configure)?;
         for (unit, disk) in [(Unit::Master, disks.master), (Unit::Slave, disks.slave)] {
             if let Some(d) = disk {
-                ide.attach(unit, d).map_err(|e| format!("IDE disk: {e}"))?;
+                ide.attach(unit, d).map_err(ChipsetError::Attach)?;
             }
         }
         ide.firmware_init(BMDMA_BASE)
-            .map_err(|e| format!("IDE firmware setup: {e}"))?;
-        let at = |dev, func| {
-            PciAddress::new(0, dev, func)
-                .ok_or_else(|| format!("bad PCI address 00:{dev:02x}.{func}"))
-        };
+            .map_err(ChipsetError::FirmwareInit)?;
+        let at =
+            |dev, func| PciAddress::new(0, dev, func).ok_or(ChipsetError::PciAddress { dev, func });
         Ok(Chipset {
             space,
             slots: [at(0, 0)?, at(1, 0)?, at(1, 1)?],
@@ -417,5 +467,20 @@ impl PortDecoder for Chipset<'_> {
             self.service();
         }
         handled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesced_zones_cover_only_side_effect_free_ports() {
+        for (port, len) in COALESCED_ZONES {
+            let ports = port..port + len as u16;
+            for p in [0x1F0, 0x1F7, 0x3F6, BMDMA_BASE] {
+                assert!(!ports.contains(&p), "{p:#x} has side effects");
+            }
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::control::{RunControl, StopReason};
 use crate::devices::bus::PioDevice;
-use crate::vmm::control::{RunControl, StopReason};
 
 /// Number of ports decoded (QEMU's `iosize=0x04`).
 pub const DEBUG_EXIT_LEN: u16 = 4;

@@ -9,9 +9,9 @@
 //! (the HOB FIFO), LBA28 the low nibble of the Device register, and a count
 //! of 0 means 256 (65536 for EXT). Nothing here changes what the guest sees.
 
-use std::fmt;
-
 use vmdma_core::ide::{AtaCommand, IoBlock};
+
+use crate::control::LastCommand;
 
 /// Command block offsets (`0x1F0 + offset`).
 const SECTOR_COUNT: u16 = 2;
@@ -30,19 +30,6 @@ pub struct TaskFileShadow {
     fifo: [(u8, u8); 4],
     device: u8,
     last: Option<LastCommand>,
-}
-
-/// A command the guest issued, with its address and length where it has
-/// them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LastCommand {
-    /// The opcode written to the Command register.
-    pub opcode: u8,
-    /// Device 0 or 1.
-    pub device: u8,
-    /// First sector and sectors (read and write commands in LBA mode);
-    /// for DATA SET MANAGEMENT the count is in 512-byte blocks of ranges.
-    pub range: Option<(u64, u32)>,
 }
 
 impl TaskFileShadow {
@@ -116,32 +103,6 @@ impl TaskFileShadow {
             device,
             range,
         }
-    }
-}
-
-impl fmt::Display for LastCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match AtaCommand::decode(self.opcode) {
-            AtaCommand::ReadSectors { .. } => "READ SECTORS",
-            AtaCommand::ReadMultiple { .. } => "READ MULTIPLE",
-            AtaCommand::WriteSectors { .. } => "WRITE SECTORS",
-            AtaCommand::WriteMultiple { .. } => "WRITE MULTIPLE",
-            AtaCommand::ReadDma { .. } => "READ DMA",
-            AtaCommand::WriteDma { .. } => "WRITE DMA",
-            AtaCommand::ReadVerify { .. } => "READ VERIFY SECTORS",
-            AtaCommand::FlushCache { .. } => "FLUSH CACHE",
-            AtaCommand::DataSetManagement => "DATA SET MANAGEMENT",
-            _ => "command",
-        };
-        write!(f, "{name} ({:#04x}) on device {}", self.opcode, self.device)?;
-        match self.range {
-            Some((_, n)) if self.opcode == vmdma_core::ide::opcode::DATA_SET_MANAGEMENT => {
-                write!(f, ", {n} block(s) of ranges")?
-            }
-            Some((lba, n)) => write!(f, ", sector {lba}, {n} sector(s)")?,
-            None => {}
-        }
-        Ok(())
     }
 }
 

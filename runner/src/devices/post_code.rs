@@ -1,34 +1,15 @@
 //! Port 0x80, the PC's POST-code port ([`vmdma_core::protocol::POST_CODE_PORT`]):
 //! a byte written here is a progress mark. The device only latches the
 //! code; the vCPU loop takes it after the exit and records the counters
-//! (see [`crate::marks`]). Reads give 0xFF, as on QEMU's `pc` machine.
+//! (see [`crate::metrics::marks`]). Reads give 0xFF, as on QEMU's `pc` machine.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::devices::bus::PioDevice;
+use crate::metrics::marks::MarkLatch;
 
 /// Ports decoded.
 pub const POST_CODE_LEN: u16 = 1;
-
-/// The last code written and not yet taken (bit 8 set when present).
-#[derive(Debug, Default)]
-pub struct MarkLatch(AtomicU32);
-
-const PRESENT: u32 = 1 << 8;
-
-impl MarkLatch {
-    /// Latches `code` (replacing one not yet taken).
-    pub fn set(&self, code: u8) {
-        self.0.store(PRESENT | u32::from(code), Ordering::Relaxed);
-    }
-
-    /// Takes the latched code, if any.
-    pub fn take(&self) -> Option<u8> {
-        let v = self.0.swap(0, Ordering::Relaxed);
-        (v & PRESENT != 0).then_some((v & 0xFF) as u8)
-    }
-}
 
 /// The POST-code port.
 #[derive(Debug)]

@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn transfers_go_straight_to_and_from_guest_ram() {
-        use crate::vmm::memory::GuestRam;
+        use crate::kvm::memory::GuestRam;
         let (f, mut d) = image(4);
         let ram = GuestRam::new(64 * 1024).unwrap();
         // A scatter list across two non-adjacent guest pages.

@@ -1,7 +1,8 @@
-//! The machine behind the protocol: guest RAM as a host buffer in the
-//! core's region map, the port bus with fw_cfg and the same chipset the KVM
-//! runner wires (host bridge, ISA bridge, PIIX3 IDE at 00:01.1 over raw
-//! disk files), and no vCPU. Requests act on those objects directly.
+//! The machine behind the protocol: the board `vmdma run` builds
+//! ([`crate::board`]: guest RAM in the core's region map, host bridge, ISA
+//! bridge, PIIX3 IDE at 00:01.1 over raw disk files) without the MMIO
+//! scratch region, plus fw_cfg on the port bus, and no vCPU. Requests act
+//! on those objects directly.
 //!
 //! Interrupts: the IDE channel's INTRQ (ISA IRQ 14) goes to an
 //! [`IrqRecorder`]; once the client intercepts them, every level change is
@@ -11,15 +12,16 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use vmdma_core::dma::{AddressSpace, DmaMemory};
-use vmdma_core::ide::{DriveInfo, PioBuffer};
-use vmdma_core::memory::{DeviceId, RegionMap};
+use vmdma_core::dma::DmaMemory;
+use vmdma_core::ide::DriveInfo;
+use vmdma_core::memory::DeviceId;
 
-use crate::devices::bus::{PioBus, Widths};
-use crate::devices::chipset::{Chipset, IDE_IRQ, IdeDisks, IrqSink};
-use crate::devices::mmio::{GuestBounceArena, GuestSpace};
+use crate::board::{self, Board, BoardError, BoardSpec};
+use crate::devices::bus::{BusError, PioBus, Widths};
+use crate::devices::chipset::{Chipset, IDE_IRQ, IrqSink};
+use crate::devices::mmio::GuestSpace;
 use crate::disk::Image;
-use crate::vmm::memory::GuestRam;
+use crate::kvm::memory::{GuestRam, MemoryError};
 
 use super::fw_cfg::{FW_CFG_LEN, FW_CFG_PORT, FwCfg};
 use super::protocol::{InterceptKind, Request, Width};
@@ -113,66 +115,68 @@ pub struct MachineDisks<'a> {
     pub info: [DriveInfo<'a>; 2],
 }
 
-/// Builds the machine with `ram` bytes of RAM and `disks`, and runs `f`
-/// on it. Everything lives in this stack frame, as in the KVM runner.
+/// Why the machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// `-m` does not fit this host's address space.
+    #[error("{0} bytes of RAM do not fit")]
+    RamTooLarge(u64),
+    /// Guest RAM could not be mapped.
+    #[error(transparent)]
+    Ram(#[from] MemoryError),
+    /// The board could not be built.
+    #[error(transparent)]
+    Board(#[from] BoardError),
+    /// fw_cfg could not be put on the port bus.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// Builds the machine with `ram` bytes of RAM and `disks` (the board
+/// `vmdma run` builds, without the MMIO scratch region) plus fw_cfg, and
+/// runs `f` on it. Everything lives in this stack frame.
 pub fn with_machine<R>(
     ram: u64,
     disks: MachineDisks<'_>,
     f: impl FnOnce(&mut Machine<'_>) -> R,
-) -> Result<R, String> {
-    let len = usize::try_from(ram).map_err(|_| format!("{ram} bytes of RAM do not fit"))?;
-    let ram = GuestRam::new(len).map_err(|e| e.to_string())?;
-    let mut regions = RegionMap::new();
-    regions
-        .add_ram(0, ram.backing())
-        .map_err(|e| format!("guest RAM region: {e}"))?;
-    let bounce = Box::new(GuestBounceArena::new());
-    let space: GuestSpace<'_> = AddressSpace::new(regions, &*bounce);
-    let pio_buffer = Box::new(PioBuffer::<{ 16 * 512 }>::new());
-
+) -> Result<R, MachineError> {
+    let len = usize::try_from(ram).map_err(|_| MachineError::RamTooLarge(ram))?;
+    let ram = GuestRam::new(len)?;
     let irq = Arc::new(IrqRecorder::default());
     // The disks on their engine (io_uring by default): completions that
     // arrive between requests are delivered by `service`, before each one.
-    let [master, slave] = disks.units.map(|u| {
-        u.map(|img| {
-            let (disk, _, warning) = img.into_backend();
-            if let Some(w) = warning {
-                eprintln!("vmdma: warning: {w}");
-            }
-            disk
-        })
-    });
-    let [master_info, slave_info] = disks.info;
-    let chipset = Arc::new(Mutex::new(Chipset::with_disks(
-        &space,
-        &*pio_buffer,
-        IdeDisks {
-            master,
-            slave,
-            master_info,
-            slave_info,
-        },
-        RecorderSink(irq.clone()),
-    )?));
-    let mut pio = PioBus::new();
-    pio.insert(
-        FW_CFG_PORT,
-        FW_CFG_LEN,
-        Widths::ANY,
-        Arc::new(Mutex::new(FwCfg::new(ram.size()))),
-    )
-    .map_err(|e| e.to_string())?;
-    pio.add_decoder(chipset.clone());
-
-    let mut m = Machine {
-        space: &space,
-        pio,
-        chipset,
-        irq,
-        intercept: None,
-        clock_ns: 0,
+    let spec = BoardSpec {
+        ram: &ram,
+        mmio_scratch: false,
+        disks: disks.units,
+        info: disks.info,
+        ide_irq: RecorderSink(irq.clone()),
+        data_path: None,
+        completions: false,
     };
-    Ok(f(&mut m))
+    board::with_board(spec, |board| {
+        let Board {
+            space,
+            mut pio,
+            chipset,
+            ..
+        } = board;
+        pio.insert(
+            FW_CFG_PORT,
+            FW_CFG_LEN,
+            Widths::ANY,
+            Arc::new(Mutex::new(FwCfg::new(ram.size()))),
+        )?;
+        let mut m = Machine {
+            space,
+            pio,
+            chipset,
+            irq,
+            intercept: None,
+            clock_ns: 0,
+        };
+        Ok(f(&mut m))
+    })?
 }
 
 impl Machine<'_> {

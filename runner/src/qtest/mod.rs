@@ -55,6 +55,9 @@ pub enum QtestError {
         /// Why.
         source: disk::DiskError,
     },
+    /// The machine could not be built.
+    #[error("qtest: {0}")]
+    Machine(#[from] machine::MachineError),
     /// Setting up or serving failed.
     #[error("qtest: {0}")]
     Failed(String),
@@ -66,7 +69,7 @@ impl QtestError {
         match self {
             QtestError::Usage(_) => EXIT_USAGE,
             QtestError::Disk { .. } => EXIT_BAD_INPUT,
-            QtestError::Failed(_) => EXIT_VMM_ERROR,
+            QtestError::Machine(_) | QtestError::Failed(_) => EXIT_VMM_ERROR,
         }
     }
 }
@@ -133,8 +136,7 @@ fn serve(config: &QtestConfig) -> Result<(), QtestError> {
     };
     let mut server =
         Server::new(qtest, qmp, log).map_err(|e| QtestError::Failed(format!("QMP: {e}")))?;
-    with_machine(config.ram, disks, |m| server.run(m))
-        .map_err(QtestError::Failed)?
+    with_machine(config.ram, disks, |m| server.run(m))?
         .map_err(|e| QtestError::Failed(format!("serving: {e}")))?;
     Ok(())
 }

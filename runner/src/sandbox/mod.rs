@@ -74,6 +74,31 @@ pub(crate) fn current_role() -> Option<Role> {
     }
 }
 
+/// Which threads enter their seccomp filter, and the debug hook.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sandbox {
+    /// Filters on (the default; `--no-seccomp` turns them off).
+    pub enabled: bool,
+    /// Debug builds: the thread that makes one forbidden call once inside.
+    pub selftest: Option<Role>,
+}
+
+impl Sandbox {
+    /// Puts the calling thread in its sandbox (if enabled), then runs the
+    /// self-test if it is this thread's.
+    pub fn enter(&self, role: Role) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        enter(role)?;
+        #[cfg(debug_assertions)]
+        if self.selftest == Some(role) {
+            make_forbidden_call();
+        }
+        Ok(())
+    }
+}
+
 /// Compiles the filter of `role`: its allow-list, SIGSYS for the rest.
 pub fn program(role: Role) -> Result<BpfProgram, String> {
     let filter = SeccompFilter::new(

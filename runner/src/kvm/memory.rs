@@ -3,9 +3,14 @@
 //! This is the only module of the runner that maps memory or hands host
 //! addresses to KVM. The mapping lives as long as the [`GuestRam`] value,
 //! and so does its KVM memory slot: [`GuestRam`] deletes the slot before it
-//! unmaps the memory, whoever else still holds the VM. Everything else reaches guest RAM through copies ([`GuestRam::write`],
-//! [`GuestRam::read`]) or through [`VolatileSlice`] views, never through
-//! Rust references, because vCPUs change it concurrently.
+//! unmaps the memory, whoever else still holds the VM. Its unsafe code is
+//! the mapping itself: `mmap`/`munmap`, the KVM slot, and the one
+//! [`RamBacking`] made from the mapping ([`GuestRam::backing`]). Every
+//! access to the bytes, the copies here ([`GuestRam::write`],
+//! [`GuestRam::read`], [`GuestRam::zero`]) included, goes through the
+//! core's [`VolatileSlice`] views cut from that backing (whose copies are
+//! the unsafe of `core/src/memory/volatile.rs`), never through Rust
+//! references, because vCPUs change it concurrently.
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
@@ -192,42 +197,34 @@ impl GuestRam {
         unsafe { RamBacking::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// A view of `addr..addr+len`.
+    /// A view of `addr..addr+len`, cut from [`GuestRam::backing`]: every
+    /// access to guest RAM from the runner goes through the core's
+    /// [`VolatileSlice`].
     pub fn slice(&self, addr: u64, len: usize) -> Result<VolatileSlice<'_>, MemoryError> {
         let start = self.check(addr, len)?;
-        // SAFETY: `start..start+len` lies inside the mapping (checked), which
-        // lives as long as `&self`; nothing forms references into it.
-        Ok(unsafe { VolatileSlice::from_raw_parts(self.ptr.as_ptr().add(start), len) })
+        self.backing()
+            .slice(start, len)
+            .ok_or(MemoryError::OutOfRange {
+                addr,
+                len: len as u64,
+            })
     }
 
     /// Copies `data` into guest RAM at `addr`.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
-        let start = self.check(addr, data.len())?;
-        // SAFETY: the destination is inside the mapping (checked) and cannot
-        // overlap `data`, a live Rust borrow (no reference into the mapping
-        // exists).
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(start), data.len())
-        };
+        self.slice(addr, data.len())?.copy_from(0, data);
         Ok(())
     }
 
     /// Sets `len` bytes at `addr` to zero.
     pub fn zero(&self, addr: u64, len: usize) -> Result<(), MemoryError> {
-        let start = self.check(addr, len)?;
-        // SAFETY: the range is inside the mapping (checked).
-        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(start), 0, len) };
+        self.slice(addr, len)?.fill(0, len, 0);
         Ok(())
     }
 
     /// Copies guest RAM at `addr` into `buf`.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let start = self.check(addr, buf.len())?;
-        // SAFETY: the source is inside the mapping (checked) and `buf` is a
-        // distinct host buffer.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(start), buf.as_mut_ptr(), buf.len())
-        };
+        self.slice(addr, buf.len())?.copy_to(0, buf);
         Ok(())
     }
 }

@@ -13,10 +13,9 @@ use kvm_bindings::{
 use kvm_ioctls::{Kvm, VcpuExit as KvmExit, VcpuFd, VmFd};
 use thiserror::Error;
 
-use crate::boot::EntryPoint;
-use crate::boot::layout::{CODE_SELECTOR, DATA_SELECTOR, GDT, GDT_ADDR, TSS_SELECTOR};
-use crate::vmm::coalesced::CoalescedWrite;
-use crate::vmm::exit::VcpuExit;
+use crate::kvm::coalesced::CoalescedWrite;
+use crate::kvm::exit::VcpuExit;
+use crate::layout::{CODE_SELECTOR, DATA_SELECTOR, GDT, GDT_ADDR, TSS_SELECTOR};
 
 /// vCPU setup and run errors.
 #[derive(Debug, Error)]
@@ -126,8 +125,9 @@ impl Vcpu {
 
     /// Sets the PVH entry state: 32-bit protected mode, paging off, flat
     /// 4 GiB code (CS) and data (DS/ES/FS/GS/SS) segments from the GDT at
-    /// [`GDT_ADDR`], a valid TR, EBX = start info, EIP = entry.
-    pub fn set_pvh_entry(&self, ep: EntryPoint) -> Result<(), VcpuError> {
+    /// [`GDT_ADDR`], a valid TR, EBX = `start_info` (the guest-physical
+    /// address of `hvm_start_info`), EIP = `entry`.
+    pub fn set_pvh_entry(&self, entry: u32, start_info: u32) -> Result<(), VcpuError> {
         let mut sregs = ioctl("KVM_GET_SREGS", self.fd.get_sregs())?;
         let seg = |selector: u16, type_: u8, s: u8| {
             let g = s; // flat segments are page-granular; the TSS is not
@@ -167,8 +167,8 @@ impl Vcpu {
 
         let regs = kvm_regs {
             rflags: RFLAGS_RESERVED,
-            rip: u64::from(ep.entry),
-            rbx: u64::from(ep.start_info),
+            rip: u64::from(entry),
+            rbx: u64::from(start_info),
             ..Default::default()
         };
         ioctl("KVM_SET_REGS", self.fd.set_regs(&regs))
@@ -186,7 +186,7 @@ impl Vcpu {
     }
 
     /// A file with this vCPU's binary statistics (`KVM_GET_STATS_FD`, Linux
-    /// 5.14+; read it with [`KvmStats`](super::kvm_stats::KvmStats)).
+    /// 5.14+; read it with `metrics::kvm::KvmStats`).
     pub fn stats_fd(&self) -> Result<std::fs::File, VcpuError> {
         use std::os::fd::FromRawFd;
         // SAFETY: KVM_GET_STATS_FD takes no argument and only returns a new

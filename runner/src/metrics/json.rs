@@ -34,12 +34,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use vmdma_core::ide::IdeStats;
 
+use crate::control::StopReason;
 use crate::disk::accounting::DataPath;
-use crate::machine::RunReport;
-use crate::marks::Snapshot;
-use crate::stats::ExitStats;
-use crate::vmm::control::StopReason;
-use crate::vmm::kvm_stats::KvmCounters;
+use crate::metrics::exits::ExitStats;
+use crate::metrics::kvm::KvmCounters;
+use crate::metrics::marks::Snapshot;
+use crate::metrics::report::RunReport;
 
 /// The format name in the `format` field.
 pub const FORMAT: &str = "vmdma-stats/1";
@@ -181,7 +181,7 @@ pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ExitKind;
+    use crate::metrics::exits::ExitKind;
 
     #[test]
     fn report_shape() {

@@ -5,12 +5,31 @@
 //! their difference is exactly what the loop cost.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::devices::post_code::MarkLatch;
 use crate::disk::accounting::{DataPath, DataPathCounters};
-use crate::stats::ExitStats;
-use crate::vmm::kvm_stats::{KvmCounters, KvmStats};
+use crate::metrics::exits::ExitStats;
+use crate::metrics::kvm::{KvmCounters, KvmStats};
+
+/// The last code written and not yet taken (bit 8 set when present).
+#[derive(Debug, Default)]
+pub struct MarkLatch(AtomicU32);
+
+const PRESENT: u32 = 1 << 8;
+
+impl MarkLatch {
+    /// Latches `code` (replacing one not yet taken).
+    pub fn set(&self, code: u8) {
+        self.0.store(PRESENT | u32::from(code), Ordering::Relaxed);
+    }
+
+    /// Takes the latched code, if any.
+    pub fn take(&self) -> Option<u8> {
+        let v = self.0.swap(0, Ordering::Relaxed);
+        (v & PRESENT != 0).then_some((v & 0xFF) as u8)
+    }
+}
 
 /// Marks kept at most; later ones are only counted.
 pub const MAX_MARKS: usize = 64;
@@ -102,7 +121,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ExitKind;
+    use crate::metrics::exits::ExitKind;
 
     #[test]
     fn records_latched_marks_with_the_counters_then() {

@@ -7,9 +7,9 @@ use kvm_bindings::{KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
 use kvm_ioctls::{Kvm, VmFd};
 use thiserror::Error;
 
-use crate::boot::layout::{KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR};
-use crate::vmm::memory::{GuestRam, MemoryError};
-use crate::vmm::vcpu::{Vcpu, VcpuError};
+use crate::kvm::memory::{GuestRam, MemoryError};
+use crate::kvm::vcpu::{Vcpu, VcpuError};
+use crate::layout::{KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR};
 
 /// VM creation errors.
 #[derive(Debug, Error)]

@@ -1,13 +1,16 @@
 //! Run control shared by the vCPU thread(s), the devices and the
 //! supervisor: why the run stops, and a counter of VM exits that the
-//! supervisor watches to spot a vCPU that went quiet.
+//! supervisor watches to spot a vCPU that went quiet; and the guest's last
+//! ATA command (shadowed by `devices::last_command`), named when the disk
+//! does not answer at shutdown.
 
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::devices::last_command::LastCommand;
+use vmdma_core::ide::AtaCommand;
 
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,5 +123,57 @@ impl RunControl {
     /// Takes a pending halt-probe request.
     pub fn take_halt_probe(&self) -> bool {
         self.probe.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// A command the guest issued, with its address and length where it has
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastCommand {
+    /// The opcode written to the Command register.
+    pub opcode: u8,
+    /// Device 0 or 1.
+    pub device: u8,
+    /// First sector and sectors (read and write commands in LBA mode);
+    /// for DATA SET MANAGEMENT the count is in 512-byte blocks of ranges.
+    pub range: Option<(u64, u32)>,
+}
+
+impl fmt::Display for LastCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match AtaCommand::decode(self.opcode) {
+            AtaCommand::ReadSectors { .. } => "READ SECTORS",
+            AtaCommand::ReadMultiple { .. } => "READ MULTIPLE",
+            AtaCommand::WriteSectors { .. } => "WRITE SECTORS",
+            AtaCommand::WriteMultiple { .. } => "WRITE MULTIPLE",
+            AtaCommand::ReadDma { .. } => "READ DMA",
+            AtaCommand::WriteDma { .. } => "WRITE DMA",
+            AtaCommand::ReadVerify { .. } => "READ VERIFY SECTORS",
+            AtaCommand::FlushCache { .. } => "FLUSH CACHE",
+            AtaCommand::DataSetManagement => "DATA SET MANAGEMENT",
+            _ => "command",
+        };
+        write!(f, "{name} ({:#04x}) on device {}", self.opcode, self.device)?;
+        match self.range {
+            Some((_, n)) if self.opcode == vmdma_core::ide::opcode::DATA_SET_MANAGEMENT => {
+                write!(f, ", {n} block(s) of ranges")?
+            }
+            Some((lba, n)) => write!(f, ", sector {lba}, {n} sector(s)")?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// How the run was asked to end, for the messages of a stop that could not
+/// end cleanly.
+pub fn describe(reason: Option<StopReason>) -> String {
+    match reason {
+        Some(StopReason::GuestExit(v)) => format!("guest exit value {v}"),
+        Some(StopReason::Shutdown(why)) => format!("guest shutdown ({why})"),
+        Some(StopReason::GuestFault(_)) => "guest fault".to_string(),
+        Some(StopReason::Timeout) => "timeout".to_string(),
+        Some(StopReason::Signal(sig)) => format!("stopped by signal {sig}"),
+        None => "the run ended".to_string(),
     }
 }

@@ -201,28 +201,6 @@ pub fn dma_report(exits: &ExitStats, ide: &vmdma_core::ide::IdeStats) -> String 
     s
 }
 
-/// The `--stats` line about the disk backend.
-pub fn disk_report(d: &crate::machine::DiskReport) -> String {
-    let mut s = format!(
-        "vmdma stats: disk: aio={} cache={}",
-        d.mode.aio.name(),
-        d.mode.cache.name()
-    );
-    if let Some(u) = d.uring {
-        let _ = write!(
-            s,
-            "; {} requests ({} completed inline), {} resubmits; I/O thread woke {} times",
-            u.requests, u.inline, u.resubmits, d.io_thread_wakeups
-        );
-    }
-    let _ = writeln!(
-        s,
-        "; {} bytes through the direct-I/O bounce buffer; {} host I/O errors",
-        d.bounced_bytes, d.io_errors
-    );
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
