@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::facts::{COALESCED_LBA28, COALESCED_LBA48, EXITS_LBA28, EXITS_LBA48};
 use common::suite::{Change, Outcome, check_image, parse_run};
 use common::{kvm_available, sparse_image, status, stderr, vmdma};
 use serde_json::Value;
@@ -117,25 +118,6 @@ fn run_bench_with(dir: &Path, name: &str, count: u64, extra: &str, runner: &[&st
         image,
     }
 }
-
-/// VM exits of one LBA28 DMA command driven the way Linux's libata drives
-/// a PIIX (the guest's `run_lean`), all port I/O, when every access exits
-/// (`--no-coalesced-pio`): drive select 4 (idle poll, Device write,
-/// Alternate Status read, idle poll: the polls read Alternate Status and
-/// find the drive idle at once), task file 6 (Features, Count, LBA
-/// low/mid/high, Device), PRD table pointer 1, BM command 2 (read it, write
-/// the direction), ATA command 1, BM START 1 (the whole data phase
-/// completes inside this write), one BM status poll 1, stop 2 (BM command
-/// write clearing START, Alternate Status read), ATA Status read 1
-/// (acknowledges the interrupt), BM status write-back (W1C) 1.
-const EXITS_LBA28: f64 = 20.0;
-/// An LBA48 (EXT) command writes the five HOB registers too.
-const EXITS_LBA48: f64 = 25.0;
-/// Writes KVM coalesces by default: the select's Device write, the task
-/// file, the PRD pointer and the BM status write-back.
-const COALESCED_LBA28: f64 = 9.0;
-/// ... and the five HOB registers.
-const COALESCED_LBA48: f64 = 14.0;
 
 /// Exits per command over the timed loop (the end mark's exit excluded).
 fn exits_per_command(r: &BenchRun) -> f64 {

@@ -4,61 +4,37 @@
 //! `runner/qtest/vmdma-system-x86_64`, i.e. `vmdma qtest`.
 //!
 //! Every in-scope test must pass; the out-of-scope ones are skipped
-//! explicitly with `-s` (the README lists them with the reasons). Without
-//! the binary the test fails under `CI=true` and is skipped visibly
-//! otherwise. `VMDMA_IDE_TEST` overrides where the binary is looked for.
+//! explicitly with `-s` (docs/ide-test.md lists them with the reasons).
+//! Without the binary the test is ignored, with the reason, or fails under
+//! `CI=true`. `VMDMA_IDE_TEST` overrides where the binary is looked for.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Tests that must pass.
-const REQUIRED: &[&str] = &[
-    "/x86_64/ide/identify",
-    "/x86_64/ide/diagnostic",
-    "/x86_64/ide/bmdma/simple_rw",
-    "/x86_64/ide/bmdma/trim",
-    "/x86_64/ide/bmdma/various_prdts",
-    "/x86_64/ide/bmdma/no_busmaster",
-    "/x86_64/ide/flush/nodev",
-];
+use common::facts::{IDE_TEST_REQUIRED as REQUIRED, IDE_TEST_SKIPPED as SKIPPED};
 
-/// Tests skipped with `-s`, and why (the README has the same list).
-const SKIPPED: &[(&str, &str)] = &[
-    ("/x86_64/ide/flush", "blkdebug breakpoints and HMP qemu-io"),
-    (
-        "/x86_64/ide/flush/retry_pci",
-        "blkdebug, werror=stop, QMP stop/cont",
-    ),
-    ("/x86_64/ide/flush/empty_drive", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio_large", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/dma", "ide-cd (ATAPI)"),
-];
-
-fn ide_test_binary() -> Option<PathBuf> {
+/// Where the binary is: `$VMDMA_IDE_TEST`, or the cache that
+/// `.ci/qemu-ide-test.sh` fills. The test is `#[ignore]`d when the build
+/// did not find it there (`vmdma_ide_test`, `runner/build.rs`); one that
+/// runs anyway (the build found it, or `CI=true`) fails without it.
+fn ide_test_binary() -> PathBuf {
     let path = match std::env::var_os("VMDMA_IDE_TEST") {
         Some(p) => PathBuf::from(p),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            cache.join("vmdma/qemu-7.2-ide-test/ide-test")
-        }
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .expect("HOME or XDG_CACHE_HOME is set")
+            .join("vmdma/qemu-7.2-ide-test/ide-test"),
     };
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing, and CI=true requires QEMU's ide-test to run (.ci/qemu-ide-test.sh builds it)",
-            path.display()
-        );
-    }
-    eprintln!(
-        "skipped: QEMU's ide-test not found at {} (build it with .ci/qemu-ide-test.sh)",
+    assert!(
+        path.is_file(),
+        "{} is missing, but the build found it or CI=true requires it \
+         (.ci/qemu-ide-test.sh builds it)",
         path.display()
     );
-    None
+    path
 }
 
 /// One TAP result line: `ok N PATH [# SKIP ...]` or `not ok N PATH`.
@@ -98,10 +74,12 @@ fn parse_tap(out: &str) -> (Option<usize>, Vec<TapResult>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_ide_test),
+    ignore = "needs QEMU's ide-test in $VMDMA_IDE_TEST or ~/.cache/vmdma (built by .ci/qemu-ide-test.sh; probed at build time)"
+)]
 fn qemu_ide_test_passes_against_vmdma() {
-    let Some(ide_test) = ide_test_binary() else {
-        return;
-    };
+    let ide_test = ide_test_binary();
     // ide-test and libqtest put images and sockets in TMPDIR.
     let tmp = tempfile::tempdir().unwrap();
     let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("qtest/vmdma-system-x86_64");

@@ -10,6 +10,10 @@ use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
 use vmdma_core::protocol::qemu_exit_status;
 
 #[test]
+#[cfg_attr(
+    not(vmdma_qemu),
+    ignore = "needs qemu-system-x86_64 on PATH (probed at build time; .ci/run installs it)"
+)]
 fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {
     if !kvm_available() || !qemu_available() {
         return;

@@ -228,10 +228,10 @@ mod tests {
         }
     }
 
-    /// The README states the sizes of the lists; they must be these.
+    /// docs/guarantees.md states the sizes of the lists; they must be these.
     #[test]
-    fn the_readme_states_the_list_sizes() {
-        let readme = include_str!("../../../README.md").replace('\n', " ");
+    fn the_docs_state_the_list_sizes() {
+        let readme = include_str!("../../../docs/guarantees.md").replace('\n', " ");
         let (vs, vi) = size(Role::Vcpu);
         let (is, _) = size(Role::Io);
         for needle in [
@@ -239,7 +239,10 @@ mod tests {
             format!("only with the {vi} KVM requests"),
             format!("the I/O thread {is} system calls"),
         ] {
-            assert!(readme.contains(&needle), "README lacks {needle:?}");
+            assert!(
+                readme.contains(&needle),
+                "docs/guarantees.md lacks {needle:?}"
+            );
         }
     }
 }
