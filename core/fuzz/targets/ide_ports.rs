@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 
 use vmdma_core::block::MemDisk;
-use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+use vmdma_core::dma::{AddressSpace, BounceArena, BounceWait, DmaMemory};
 use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine, PioBuffer};
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap};
 use vmdma_core::pci::PciFunction;

@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use vmdma_core::block::{DeferredDisk, DiskObserver, Leased, RequestToken};
-use vmdma_core::dma::{AddressSpace, BounceArena, BounceBuffers, DmaDirection, DmaMemory, Mapping};
+use vmdma_core::dma::{
+    AddressSpace, BounceArena, BounceBuffers, BounceWait, DmaDirection, DmaMemory, Mapping,
+};
 use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
 use vmdma_core::pci::{PciFunction, header};

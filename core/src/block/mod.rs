@@ -13,7 +13,7 @@
 //! point into (guest RAM, bounce space, a device's PIO buffer). The memory
 //! of a request is its *lease*: the device keeps it mapped and reserved
 //! from `submit` until it has the request's token back, and the backend
-//! reaches it only through that token. [`lease`](self::lease) states why a
+//! reaches it only through that token. [`lease`] states why a
 //! backend written in safe Rust can neither complete a request it was not
 //! given nor touch a request's memory after completing it.
 

@@ -22,6 +22,7 @@
 //! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
 
 use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
+use crate::dma::BounceWait;
 
 use super::super::IrqLine;
 use super::super::bus_master::BusMaster;
