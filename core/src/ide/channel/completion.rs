@@ -30,7 +30,7 @@ use super::super::error::IdeError;
 use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
-use super::dma::{Failure, classify};
+use super::dma::Failure;
 use super::{AfterFlush, Channel, Op, Outcome, Unit};
 
 /// Completions one `poll` call delivers at most (one request is in flight
@@ -158,15 +158,8 @@ where
     /// Hands a completion to the operation waiting for it.
     fn deliver(&mut self, c: Completion) {
         match &mut self.op {
-            Op::Dma { cmd, sg, xfer, .. } if xfer.in_flight() == Some(c.id()) => {
-                let cmd = *cmd;
-                match xfer.complete(self.mem, sg.entries(), c) {
-                    Ok(()) => self.dma_advance(),
-                    Err(e) => {
-                        let done = xfer.bytes_done() / SECTOR_SIZE as u64;
-                        self.dma_fail(cmd, done, classify(e), IdeError::Transfer(e));
-                    }
-                }
+            Op::Dma { xfer, .. } if xfer.in_flight() == Some(c.id()) => {
+                self.dma_completed(c);
                 return;
             }
             Op::Trim { run, .. } if run.token == Some(c.id()) => {

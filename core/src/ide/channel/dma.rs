@@ -34,7 +34,7 @@
 //!
 //! [`IdeStats::dma_without_bus_master`]: crate::ide::IdeStats::dma_without_bus_master
 
-use crate::block::{BlockDevice, SECTOR_SIZE};
+use crate::block::{BlockDevice, Completion, SECTOR_SIZE};
 use crate::dma::{BlockDir, DmaMemory, Progress, SgList, SgTransfer, TransferError};
 use crate::pci::AccessWidth;
 
@@ -336,6 +336,22 @@ where
             Failure::Device,
             IdeError::Transfer(TransferError::Unmappable),
         )
+    }
+
+    /// The request in flight of the running transfer completed: on with
+    /// the transfer, or fail after the sectors it moved.
+    pub(super) fn dma_completed(&mut self, c: Completion) {
+        let Op::Dma { cmd, sg, xfer, .. } = &mut self.op else {
+            return;
+        };
+        let cmd = *cmd;
+        match xfer.complete(self.mem, sg.entries(), c) {
+            Ok(()) => self.dma_advance(),
+            Err(e) => {
+                let done = xfer.bytes_done() / SECTOR;
+                self.dma_fail(cmd, done, classify(e), IdeError::Transfer(e));
+            }
+        }
     }
 
     /// The data phase of `cmd` ended well: flush first if the write cache is
