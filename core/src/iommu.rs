@@ -25,7 +25,7 @@ use spin::RwLock;
 
 use crate::block::{RequestId, RequestToken};
 use crate::dma::mapping::Pin;
-use crate::dma::{DmaDirection, DmaMemory, Mapping, RetryError, RetryStatus};
+use crate::dma::{BounceWait, DmaDirection, DmaMemory, Mapping};
 use crate::memory::{DeviceId, IommuFaultKind, MemError, Probe};
 
 bitflags! {
@@ -339,24 +339,8 @@ impl<const N: usize> DmaMemory for Iommu<'_, N> {
         })
     }
 
-    fn bounce_capacity(&self) -> usize {
-        self.inner.bounce_capacity()
-    }
-
-    fn bounce_generation(&self) -> u32 {
-        self.inner.bounce_generation()
-    }
-
-    fn register_retry(&self, client: DeviceId, seen: u32) -> Result<RetryStatus, RetryError> {
-        self.inner.register_retry(client, seen)
-    }
-
-    fn cancel_retry(&self, client: DeviceId) -> bool {
-        self.inner.cancel_retry(client)
-    }
-
-    fn poll_retry(&self) -> Option<DeviceId> {
-        self.inner.poll_retry()
+    fn bounce_wait(&self) -> &dyn BounceWait {
+        self.inner.bounce_wait()
     }
 
     fn reclaim(&self, token: RequestToken) {

@@ -72,7 +72,7 @@
     )
 )]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-util"))]
 extern crate std;
 
 pub mod block;
@@ -85,5 +85,5 @@ pub mod pci;
 pub mod protocol;
 mod vec_util;
 
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testutil;

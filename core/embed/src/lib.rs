@@ -50,7 +50,7 @@ use vmdma_core::block::{
     BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken, SECTOR_SIZE,
     check_range, check_rw,
 };
-use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+use vmdma_core::dma::{AddressSpace, BounceArena, BounceWait, DmaMemory};
 use vmdma_core::ide::{
     AccessWidth, BmStatus, IdeConfig, IdeController, IrqLine, PioBuffer, Unit, opcode,
 };

@@ -10,35 +10,16 @@
 //! and the corpus replay test (`tests/fuzz_corpus.rs`) both include this
 //! file and call [`run`].
 
-use std::sync::Mutex;
-
 use vmdma_core::block::MemDisk;
-use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+use vmdma_core::dma::{AddressSpace, BounceArena, BounceWait, DmaMemory};
 use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine, PioBuffer};
-use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap};
+use vmdma_core::memory::{DeviceId, RamBacking, RegionMap};
 use vmdma_core::pci::PciFunction;
+use vmdma_core::testutil::RamLikeMmio;
 
 struct Irq;
 impl IrqLine for Irq {
     fn set_level(&self, _: bool) {}
-}
-
-struct RamLike(Mutex<Vec<u8>>);
-impl MmioHandler for RamLike {
-    fn read(&self, off: u64, data: &mut [u8]) -> Result<(), MmioError> {
-        let b = self.0.lock().map_err(|_| MmioError::Denied)?;
-        let o = usize::try_from(off).map_err(|_| MmioError::Unmapped)?;
-        data.copy_from_slice(b.get(o..o + data.len()).ok_or(MmioError::Unmapped)?);
-        Ok(())
-    }
-    fn write(&self, off: u64, data: &[u8]) -> Result<(), MmioError> {
-        let mut b = self.0.lock().map_err(|_| MmioError::Denied)?;
-        let o = usize::try_from(off).map_err(|_| MmioError::Unmapped)?;
-        b.get_mut(o..o + data.len())
-            .ok_or(MmioError::Unmapped)?
-            .copy_from_slice(data);
-        Ok(())
-    }
 }
 
 fn width(b: u8) -> AccessWidth {
@@ -53,7 +34,7 @@ fn width(b: u8) -> AccessWidth {
 /// fuzzer's finding) if the controller does.
 pub fn run(data: &[u8]) {
     let mut ram = vec![0u8; 256 << 10];
-    let mmio = RamLike(Mutex::new(vec![0u8; 16 << 10]));
+    let mmio = RamLikeMmio::new(16 << 10);
     let pool = BounceArena::<8192>::new();
     let pio = PioBuffer::<{ 16 * 512 }>::new();
     let mut map = RegionMap::<2>::new();

@@ -11,7 +11,8 @@
 //! - the lease: when a request's data moves, every buffer it was given still
 //!   belongs to the same bounce allocation as at submission (allocation ids
 //!   are never reused), so no completion writes into space that changed
-//!   hands;
+//!   hands (`testutil::LeaseChecker`, checked after the wind-down and at
+//!   the end);
 //! - no byte outside the DMA targets changes: guest RAM and MMIO are filled
 //!   with a sentinel, and only the PRD table, the TRIM range block and the
 //!   target ranges may differ at the end;
@@ -25,15 +26,16 @@
 //! Plain stable Rust: the libFuzzer wrapper (`../fuzz_targets/inflight.rs`)
 //! and the corpus replay test include this file and call [`run`].
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::cell::Cell;
 
-use vmdma_core::block::{DeferredDisk, DiskObserver, Leased, RequestToken};
-use vmdma_core::dma::{AddressSpace, BounceArena, BounceBuffers, DmaDirection, DmaMemory, Mapping};
+use vmdma_core::block::DeferredDisk;
+use vmdma_core::dma::{
+    AddressSpace, BounceArena, BounceBuffers, BounceWait, DmaDirection, DmaMemory, Mapping,
+};
 use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
-use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
+use vmdma_core::memory::{DeviceId, RamBacking, RegionMap};
 use vmdma_core::pci::{PciFunction, header};
+use vmdma_core::testutil::{LeaseChecker, RamLikeMmio};
 
 const RAM_LEN: usize = 48 << 10;
 const MMIO_BASE: u64 = 0x4000_0000;
@@ -55,73 +57,6 @@ impl IrqLine for Irq {
     fn set_level(&self, high: bool) {
         assert_ne!(self.level.get(), high, "IRQ line driven without a change");
         self.level.set(high);
-    }
-}
-
-struct RamLike(Mutex<Vec<u8>>);
-
-impl MmioHandler for RamLike {
-    fn read(&self, off: u64, data: &mut [u8]) -> Result<(), MmioError> {
-        let b = self.0.lock().map_err(|_| MmioError::Denied)?;
-        let o = usize::try_from(off).map_err(|_| MmioError::Unmapped)?;
-        data.copy_from_slice(b.get(o..o + data.len()).ok_or(MmioError::Unmapped)?);
-        Ok(())
-    }
-    fn write(&self, off: u64, data: &[u8]) -> Result<(), MmioError> {
-        let mut b = self.0.lock().map_err(|_| MmioError::Denied)?;
-        let o = usize::try_from(off).map_err(|_| MmioError::Unmapped)?;
-        b.get_mut(o..o + data.len())
-            .ok_or(MmioError::Unmapped)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
-
-/// Per buffer of a request: host address and the bounce allocation ids of
-/// its first and last byte (`None`: not bounce space).
-type Owners = Vec<(usize, Option<u32>, Option<u32>)>;
-
-struct Lease<'a> {
-    arena: &'a dyn BounceBuffers,
-    owners: RefCell<HashMap<u64, Owners>>,
-}
-
-impl Lease<'_> {
-    fn ids(&self, s: &VolatileSlice<'_>) -> (usize, Option<u32>, Option<u32>) {
-        let first = s.as_ptr();
-        let last = first.wrapping_add(s.len().saturating_sub(1));
-        (
-            first as usize,
-            self.arena.alloc_id_at(first),
-            self.arena.alloc_id_at(last),
-        )
-    }
-}
-
-impl<'m> DiskObserver<'m> for Lease<'_> {
-    fn submitted(&self, token: &RequestToken, iov: &[Leased<'m>]) {
-        let ids = iov
-            .iter()
-            .map(|l| self.ids(&l.view(token).expect("the request's own buffer")))
-            .collect();
-        self.owners.borrow_mut().insert(token.id().get(), ids);
-    }
-    fn completing(&self, token: &RequestToken, iov: &[Leased<'m>]) {
-        let before = self
-            .owners
-            .borrow_mut()
-            .remove(&token.id().get())
-            .unwrap_or_default();
-        let now: Owners = iov
-            .iter()
-            .map(|l| self.ids(&l.view(token).expect("the request's own buffer")))
-            .collect();
-        assert_eq!(
-            before,
-            now,
-            "request {}: memory changed hands while in flight",
-            token.id()
-        );
     }
 }
 
@@ -219,7 +154,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     let mut ram = vec![SENTINEL; RAM_LEN];
-    let mmio = RamLike(Mutex::new(vec![SENTINEL; MMIO_LEN]));
+    let mmio = RamLikeMmio::filled(MMIO_LEN, SENTINEL);
     let normal = BounceArena::<32768>::new();
     let tiny = BounceArena::<512>::new();
     let arena: &dyn BounceBuffers = if flags & 1 != 0 { &tiny } else { &normal };
@@ -234,10 +169,7 @@ pub fn run(data: &[u8]) {
     map.add_mmio(MMIO_BASE, MMIO_LEN as u64, &mmio, None)
         .unwrap();
     let space: AddressSpace<'_, 2> = AddressSpace::new(map, arena);
-    let lease = Lease {
-        arena,
-        owners: RefCell::new(HashMap::new()),
-    };
+    let lease = LeaseChecker::new(arena);
     let mut disk: DeferredDisk<'_, '_, 4, 256> = DeferredDisk::new(&mut image, false);
     disk.observe(&lease);
     disk.set_wait_completes(flags & 2 != 0);
@@ -390,6 +322,8 @@ pub fn run(data: &[u8]) {
         "every DMA command ends exactly once: {s:?}"
     );
 
+    lease.assert_clean();
+
     // No byte outside the DMA targets, the PRD table and the TRIM block.
     let allowed = |addr: u64| {
         (PRD_TABLE..PRD_TABLE + 8 * 32).contains(&addr)
@@ -404,7 +338,7 @@ pub fn run(data: &[u8]) {
             "RAM byte {i:#x} outside every DMA target changed to {v:#x}"
         );
     }
-    let m = mmio.0.lock().unwrap();
+    let m = mmio.snapshot();
     for (i, &v) in m.iter().enumerate() {
         assert!(
             v == SENTINEL || (i as u64) < DATA_SPAN,
@@ -434,4 +368,5 @@ pub fn run(data: &[u8]) {
         .read(DeviceId::HOST, u64::from(DATA_RAM), &mut sector)
         .unwrap();
     assert_eq!(&sector[..], &want[..], "sector 62 read back");
+    lease.assert_clean();
 }

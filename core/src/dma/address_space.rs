@@ -7,8 +7,7 @@ use crate::memory::{MmioError, MmioHandler};
 use super::arena::BounceBuffers;
 use super::arena::sealed::Key;
 use super::mapping::{Bounce, Mapping, Unmapper};
-use super::retry::{RetryError, RetryStatus};
-use super::{DmaDirection, DmaMemory};
+use super::{BounceWait, DmaDirection, DmaMemory};
 use crate::block::{RequestId, RequestToken};
 
 /// MMIO is reached in chunks of this many bytes through a stack buffer.
@@ -150,28 +149,8 @@ impl<const R: usize> DmaMemory for AddressSpace<'_, R> {
         self.regions.write(requester, addr, buf)
     }
 
-    fn bounce_capacity(&self) -> usize {
-        self.bounce.capacity()
-    }
-
-    fn bounce_generation(&self) -> u32 {
-        self.bounce.generation()
-    }
-
-    fn register_retry(
-        &self,
-        client: DeviceId,
-        seen_generation: u32,
-    ) -> Result<RetryStatus, RetryError> {
-        self.bounce.register_retry(client, seen_generation)
-    }
-
-    fn cancel_retry(&self, client: DeviceId) -> bool {
-        self.bounce.cancel_retry(client)
-    }
-
-    fn poll_retry(&self) -> Option<DeviceId> {
-        self.bounce.poll_retry()
+    fn bounce_wait(&self) -> &dyn BounceWait {
+        self.bounce
     }
 
     fn reclaim(&self, token: RequestToken) {

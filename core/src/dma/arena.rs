@@ -21,6 +21,7 @@ use spin::Mutex;
 use crate::block::RequestId;
 use crate::memory::{DeviceId, MemError, SharedBytes, VolatileSlice};
 
+use super::BounceWait;
 use super::retry::{RetryError, RetryQueue, RetryStatus};
 
 /// Allocation granule in bytes: every mapping's length is rounded up to it.
@@ -34,7 +35,7 @@ pub const BOUNCE_GRANULE: usize = 64;
 /// [`Mapping`](super::Mapping) and frees it when that mapping is consumed or
 /// dropped, so no view of bounce space outlives its owner. Outside code can
 /// neither allocate nor implement the trait.
-pub trait BounceBuffers: Sync {
+pub trait BounceBuffers: BounceWait + Sync {
     /// Takes between `min` and `max` bytes (at least `min`, as much of `max`
     /// as one free range allows) for `client`, zero-filled. Fails with
     /// [`MemError::BounceBusy`] when no range fits, the live-range table is
@@ -60,29 +61,12 @@ pub trait BounceBuffers: Sync {
     /// under it and notifies waiting clients.
     #[doc(hidden)]
     fn reclaim(&self, key: sealed::Key, request: RequestId);
-    /// Total bytes of bounce space: the largest single mapping possible.
-    fn capacity(&self) -> usize;
     /// Bytes currently allocated (quarantined space included).
     fn in_use(&self) -> usize;
     /// Bytes quarantined for requests still in flight.
     fn quarantined(&self) -> usize;
     /// Live allocations.
     fn live(&self) -> usize;
-    /// A counter bumped by every release; see [`BounceBuffers::register_retry`].
-    fn generation(&self) -> u32;
-    /// Registers `client` to be told when space is freed, unless space was
-    /// freed since the client read `seen_generation` (then
-    /// [`RetryStatus::RetryNow`] and nothing is queued).
-    fn register_retry(
-        &self,
-        client: DeviceId,
-        seen_generation: u32,
-    ) -> Result<RetryStatus, RetryError>;
-    /// Removes `client` from the retry queue; returns whether it was there.
-    fn cancel_retry(&self, client: DeviceId) -> bool;
-    /// The client at the head of the retry queue, once space was freed for
-    /// it (handed out once per release).
-    fn poll_retry(&self) -> Option<DeviceId>;
     /// Clients in the retry queue.
     fn waiting(&self) -> usize;
     /// The allocation id owning the byte at `ptr`, if it is bounce space in
@@ -228,6 +212,42 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize>
     }
 }
 
+/// The retry queue lives under the allocation lock.
+impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceWait
+    for BounceArena<BYTES, LIVE, WAITERS>
+{
+    fn bounce_capacity(&self) -> usize {
+        BYTES
+    }
+
+    fn bounce_generation(&self) -> u32 {
+        self.state.lock().generation
+    }
+
+    fn register_retry(
+        &self,
+        client: DeviceId,
+        seen_generation: u32,
+    ) -> Result<RetryStatus, RetryError> {
+        let mut st = self.state.lock();
+        // Under the allocation lock: a release either happened before this
+        // check (retry now) or will notify this registration.
+        if st.generation != seen_generation && st.waiters.admits(client) {
+            return Ok(RetryStatus::RetryNow);
+        }
+        st.waiters.register(client)?;
+        Ok(RetryStatus::Queued)
+    }
+
+    fn cancel_retry(&self, client: DeviceId) -> bool {
+        self.state.lock().waiters.cancel(client)
+    }
+
+    fn poll_retry(&self) -> Option<DeviceId> {
+        self.state.lock().waiters.hand_out()
+    }
+}
+
 /// The storage holds `BYTES` bytes; every allocation is a disjoint range
 /// of it recorded in the live table under the lock, and a range is handed
 /// to exactly one mapping until `free` removes it.
@@ -316,10 +336,6 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
         }
     }
 
-    fn capacity(&self) -> usize {
-        BYTES
-    }
-
     fn in_use(&self) -> usize {
         self.state.lock().in_use
     }
@@ -330,33 +346,6 @@ impl<const BYTES: usize, const LIVE: usize, const WAITERS: usize> BounceBuffers
 
     fn live(&self) -> usize {
         self.state.lock().live.len()
-    }
-
-    fn generation(&self) -> u32 {
-        self.state.lock().generation
-    }
-
-    fn register_retry(
-        &self,
-        client: DeviceId,
-        seen_generation: u32,
-    ) -> Result<RetryStatus, RetryError> {
-        let mut st = self.state.lock();
-        // Under the allocation lock: a release either happened before this
-        // check (retry now) or will notify this registration.
-        if st.generation != seen_generation && st.waiters.admits(client) {
-            return Ok(RetryStatus::RetryNow);
-        }
-        st.waiters.register(client)?;
-        Ok(RetryStatus::Queued)
-    }
-
-    fn cancel_retry(&self, client: DeviceId) -> bool {
-        self.state.lock().waiters.cancel(client)
-    }
-
-    fn poll_retry(&self) -> Option<DeviceId> {
-        self.state.lock().waiters.hand_out()
     }
 
     fn waiting(&self) -> usize {

@@ -14,8 +14,15 @@
 //!
 //! When the bounce arena has no room, `map` fails with
 //! [`MemError::BounceBusy`]; the client registers on the retry queue with
-//! [`DmaMemory::register_retry`] and is handed back by
-//! [`DmaMemory::poll_retry`] once space was freed.
+//! [`BounceWait::register_retry`] and is handed back by
+//! [`BounceWait::poll_retry`] once space was freed.
+//!
+//! # Mapping and waiting
+//! Two traits: [`DmaMemory`] maps (and is what a translation stage
+//! wraps), [`BounceWait`] is the retry queue of the bounce arena at the
+//! end of the chain. A wrapper implements only `DmaMemory` and hands the
+//! inner stage's waiter out of [`DmaMemory::bounce_wait`]; every
+//! `DmaMemory` is a `BounceWait` through that.
 //!
 //! # In-flight memory
 //! A mapping handed to a block backend as part of a request stays mapped
@@ -29,8 +36,8 @@
 
 mod address_space;
 mod arena;
-mod late;
 pub(crate) mod mapping;
+mod once;
 mod retry;
 mod sg;
 mod transfer;
@@ -54,13 +61,53 @@ pub enum DmaDirection {
     DeviceWritesMemory,
 }
 
+/// Waiting for bounce space: the retry queue of a bounce arena, declared
+/// once. Implemented by every [`BounceBuffers`] and, through
+/// [`DmaMemory::bounce_wait`], by every [`DmaMemory`].
+///
+/// Every method may be called from any thread; the retry queue is shared
+/// by all clients.
+pub trait BounceWait {
+    /// Bytes of bounce space in all: no single mapping can be larger, so a
+    /// transfer needing more for one sector can never run.
+    fn bounce_capacity(&self) -> usize;
+
+    /// A counter bumped every time bounce space is released. A client reads
+    /// it *before* a `map` attempt and hands it to
+    /// [`BounceWait::register_retry`], which then knows whether space was
+    /// freed in between (no lost wake-up, no busy retry).
+    fn bounce_generation(&self) -> u32;
+
+    /// Registers `client` to be told when bounce space is freed.
+    ///
+    /// `seen_generation` is [`BounceWait::bounce_generation`] as read before
+    /// the failed map: if space was released since (and `client` is first in
+    /// line), the call returns [`RetryStatus::RetryNow`] and nothing is
+    /// queued.
+    fn register_retry(
+        &self,
+        client: DeviceId,
+        seen_generation: u32,
+    ) -> Result<RetryStatus, RetryError>;
+
+    /// Removes `client` from the retry queue; returns whether it was there.
+    fn cancel_retry(&self, client: DeviceId) -> bool;
+
+    /// The next client to tell that bounce space was freed (the head of the
+    /// FIFO queue, once per release). The host calls this after device
+    /// activity and re-runs that client's map step; a client handed out
+    /// must try again or cancel, or it blocks everyone queued behind it.
+    fn poll_retry(&self) -> Option<DeviceId>;
+}
+
 /// Memory as a DMA-capable device sees it. Implemented by
 /// [`AddressSpace`] (guest-physical memory) and by
 /// [`Iommu`](crate::iommu::Iommu), which translates and delegates, so
-/// stages chain: device → IOMMU → memory.
+/// stages chain: device → IOMMU → memory. Waiting for bounce space is the
+/// other trait, [`BounceWait`]: a stage only says where its waiter is.
 ///
-/// Every method may be called from any thread; the retry queue and the
-/// bounce arena are shared by all clients.
+/// Every method may be called from any thread; the bounce arena is shared
+/// by all clients.
 pub trait DmaMemory {
     /// Maps up to `len` bytes at `addr` for DMA by `requester`.
     ///
@@ -99,36 +146,10 @@ pub trait DmaMemory {
     /// Copies `buf` into guest memory at `addr`; holes are errors.
     fn write(&self, requester: DeviceId, addr: u64, buf: &[u8]) -> Result<(), MemError>;
 
-    /// Bytes of bounce space in all: no single mapping can be larger, so a
-    /// transfer needing more for one sector can never run.
-    fn bounce_capacity(&self) -> usize;
-
-    /// A counter bumped every time bounce space is released. A client reads
-    /// it *before* a `map` attempt and hands it to
-    /// [`DmaMemory::register_retry`], which then knows whether space was
-    /// freed in between (no lost wake-up, no busy retry).
-    fn bounce_generation(&self) -> u32;
-
-    /// Registers `client` to be told when bounce space is freed.
-    ///
-    /// `seen_generation` is [`DmaMemory::bounce_generation`] as read before
-    /// the failed map: if space was released since (and `client` is first in
-    /// line), the call returns [`RetryStatus::RetryNow`] and nothing is
-    /// queued.
-    fn register_retry(
-        &self,
-        client: DeviceId,
-        seen_generation: u32,
-    ) -> Result<RetryStatus, RetryError>;
-
-    /// Removes `client` from the retry queue; returns whether it was there.
-    fn cancel_retry(&self, client: DeviceId) -> bool;
-
-    /// The next client to tell that bounce space was freed (the head of the
-    /// FIFO queue, once per release). The host calls this after device
-    /// activity and re-runs that client's map step; a client handed out
-    /// must try again or cancel, or it blocks everyone queued behind it.
-    fn poll_retry(&self) -> Option<DeviceId>;
+    /// The retry queue a client of this memory waits on when `map` fails
+    /// with [`MemError::BounceBusy`] (the bounce arena's, for a stage that
+    /// delegates: its inner stage's).
+    fn bounce_wait(&self) -> &dyn BounceWait;
 
     /// The request of `token` is over (its token is back, so no backend
     /// holds it): bounce space quarantined for it, because its transfer
@@ -137,4 +158,31 @@ pub trait DmaMemory {
     /// backend itself should too. Consuming the token is what makes this
     /// sound: only whoever holds it can, and then nobody holds it.
     fn reclaim(&self, token: RequestToken);
+}
+
+/// Every DMA memory waits where [`DmaMemory::bounce_wait`] says.
+impl<M: DmaMemory + ?Sized> BounceWait for M {
+    fn bounce_capacity(&self) -> usize {
+        self.bounce_wait().bounce_capacity()
+    }
+
+    fn bounce_generation(&self) -> u32 {
+        self.bounce_wait().bounce_generation()
+    }
+
+    fn register_retry(
+        &self,
+        client: DeviceId,
+        seen_generation: u32,
+    ) -> Result<RetryStatus, RetryError> {
+        self.bounce_wait().register_retry(client, seen_generation)
+    }
+
+    fn cancel_retry(&self, client: DeviceId) -> bool {
+        self.bounce_wait().cancel_retry(client)
+    }
+
+    fn poll_retry(&self) -> Option<DeviceId> {
+        self.bounce_wait().poll_retry()
+    }
 }

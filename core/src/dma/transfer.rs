@@ -45,7 +45,7 @@ use crate::memory::{DeviceId, MemError, Probe};
 use super::mapping::Mapping;
 use super::retry::{RetryError, RetryStatus};
 use super::sg::SgEntry;
-use super::{DmaDirection, DmaMemory};
+use super::{BounceWait, DmaDirection, DmaMemory};
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
 

@@ -40,7 +40,7 @@ pub enum IoBlock {
 pub struct IdeConfig<'a> {
     /// The identity the controller's DMA carries (re-entrancy checks) and
     /// the id under which it waits for bounce space: the host calls
-    /// [`IdeController::on_bounce_free`] when [`DmaMemory::poll_retry`]
+    /// [`IdeController::on_bounce_free`] when [`BounceWait::poll_retry`](crate::dma::BounceWait::poll_retry)
     /// returns it. Get it from
     /// [`AddressSpace::new_device`](crate::dma::AddressSpace::new_device).
     pub requester: DeviceId,
@@ -375,7 +375,7 @@ where
     }
 
     /// Resumes a DMA transfer that waited for bounce-buffer space; call it
-    /// when [`DmaMemory::poll_retry`] returns [`IdeController::requester`].
+    /// when [`BounceWait::poll_retry`](crate::dma::BounceWait::poll_retry) returns [`IdeController::requester`].
     pub fn on_bounce_free(&mut self) {
         self.channel.retry_bounce();
     }

@@ -43,7 +43,7 @@
 //! # Example
 //! ```
 //! use vmdma_core::block::MemDisk;
-//! use vmdma_core::dma::{AddressSpace, BounceArena, DmaMemory};
+//! use vmdma_core::dma::{AddressSpace, BounceArena, BounceWait};
 //! use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
 //! use vmdma_core::memory::{RamBacking, RegionMap};
 //! use vmdma_core::pci::{ConfigMechanism1, HostBridge, IsaBridge, PciAddress, PciFunction};

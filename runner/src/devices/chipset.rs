@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use vmdma_core::block::BlockDevice;
-use vmdma_core::dma::DmaMemory;
+use vmdma_core::dma::BounceWait;
 use vmdma_core::ide::{
     AttachError, DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit,
 };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dma::{BounceArena, RetryStatus};
+use crate::dma::{BounceArena, RetryError, RetryStatus};
 use crate::memory::{MmioError, RamBacking};
 use crate::testutil::{DenyMmio, RamLikeMmio};
 use std::vec;

@@ -89,7 +89,7 @@ fn quarantined_space_waits_for_its_request() {
     let (b, w) = arena.alloc(K, A, 256, 256).unwrap();
     assert_ne!(w.as_ptr(), v.as_ptr());
     assert_eq!(
-        arena.register_retry(A, arena.generation()),
+        arena.register_retry(A, arena.bounce_generation()),
         Ok(RetryStatus::Queued)
     );
     arena.reclaim(K, crate::block::RequestToken::new().id());
@@ -116,7 +116,7 @@ fn large_waiter_is_not_starved_by_small_ones() {
         .map(|_| arena.alloc(K, B, 512, 512).unwrap().0)
         .collect();
     // A needs 1024 contiguous bytes: fails and queues.
-    let g = arena.generation();
+    let g = arena.bounce_generation();
     assert_eq!(
         arena.alloc(K, A, 1024, 1024).err(),
         Some(MemError::BounceBusy)
@@ -141,7 +141,7 @@ fn large_waiter_is_not_starved_by_small_ones() {
                 Some(MemError::BounceBusy)
             );
             assert_eq!(
-                arena.register_retry(A, arena.generation()),
+                arena.register_retry(A, arena.bounce_generation()),
                 Ok(RetryStatus::Queued)
             );
         } else {
@@ -259,7 +259,7 @@ proptest! {
                 }
                 Op::Free { .. } | Op::Quarantine { .. } => {}
                 Op::Register { who } => {
-                    prop_assert_eq!(arena.register_retry(DeviceId::test(who), arena.generation()), Ok(RetryStatus::Queued));
+                    prop_assert_eq!(arena.register_retry(DeviceId::test(who), arena.bounce_generation()), Ok(RetryStatus::Queued));
                     if !queue.contains(&who) {
                         queue.push_back(who);
                     }

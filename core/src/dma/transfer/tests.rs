@@ -188,7 +188,28 @@ fn tiny_mmio_pieces_in_a_one_sector_arena() {
 /// A memory whose arena is smaller than a sector: the one shape that can
 /// never run, reported as `Unmappable` up front (decided from the shape,
 /// not from how busy the arena is).
-struct SmallArena<'a>(&'a AddressSpace<'a, 1>);
+struct SmallArena<'a>(&'a AddressSpace<'a, 1>, SmallWait<'a>);
+
+/// The waiter of [`SmallArena`]: the space's, with the small capacity.
+struct SmallWait<'a>(&'a AddressSpace<'a, 1>);
+
+impl BounceWait for SmallWait<'_> {
+    fn bounce_capacity(&self) -> usize {
+        256
+    }
+    fn bounce_generation(&self) -> u32 {
+        self.0.bounce_generation()
+    }
+    fn register_retry(&self, c: DeviceId, g: u32) -> Result<RetryStatus, RetryError> {
+        self.0.register_retry(c, g)
+    }
+    fn cancel_retry(&self, c: DeviceId) -> bool {
+        self.0.cancel_retry(c)
+    }
+    fn poll_retry(&self) -> Option<DeviceId> {
+        self.0.poll_retry()
+    }
+}
 
 impl DmaMemory for SmallArena<'_> {
     fn map(&self, r: DeviceId, a: u64, l: u64, d: DmaDirection) -> Result<Mapping<'_>, MemError> {
@@ -206,20 +227,8 @@ impl DmaMemory for SmallArena<'_> {
     fn write(&self, r: DeviceId, a: u64, b: &[u8]) -> Result<(), MemError> {
         self.0.write(r, a, b)
     }
-    fn bounce_capacity(&self) -> usize {
-        256
-    }
-    fn bounce_generation(&self) -> u32 {
-        self.0.bounce_generation()
-    }
-    fn register_retry(&self, c: DeviceId, g: u32) -> Result<RetryStatus, RetryError> {
-        self.0.register_retry(c, g)
-    }
-    fn cancel_retry(&self, c: DeviceId) -> bool {
-        self.0.cancel_retry(c)
-    }
-    fn poll_retry(&self) -> Option<DeviceId> {
-        self.0.poll_retry()
+    fn bounce_wait(&self) -> &dyn BounceWait {
+        &self.1
     }
     fn reclaim(&self, t: RequestToken) {
         self.0.reclaim(t)
@@ -233,7 +242,7 @@ fn a_sector_larger_than_the_arena_is_unmappable_not_a_spin() {
     let mut m = RegionMap::<1>::new();
     m.add_mmio(0, 0x1000, &mmio, None).unwrap();
     let space: AddressSpace<'_, 1> = AddressSpace::new(m, &arena);
-    let small = SmallArena(&space);
+    let small = SmallArena(&space, SmallWait(&space));
     let mut disk = vec![0u8; 2 * 512];
     let mut d = MemDisk::new(&mut disk, false);
     let list = sg(&[(0, 256), (0x400, 256)]);

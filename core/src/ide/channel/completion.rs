@@ -22,6 +22,7 @@
 //! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
 
 use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
+use crate::dma::BounceWait;
 
 use super::super::IrqLine;
 use super::super::bus_master::BusMaster;
@@ -29,7 +30,7 @@ use super::super::error::IdeError;
 use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
-use super::dma::{Failure, classify};
+use super::dma::Failure;
 use super::{AfterFlush, Channel, Op, Outcome, Unit};
 
 /// Completions one `poll` call delivers at most (one request is in flight
@@ -107,12 +108,10 @@ where
 
     /// The unit whose backend has a request of this channel in flight.
     pub(super) fn in_flight_unit(&self) -> Option<Unit> {
-        match self.op {
-            Op::Dma { cmd, .. } if self.xfer.as_ref().is_some_and(|x| x.in_flight().is_some()) => {
-                Some(cmd.unit)
-            }
-            Op::Trim(run) if run.token.is_some() => Some(run.cmd.unit),
-            Op::Flush { unit, .. } => Some(unit),
+        match &self.op {
+            Op::Dma { cmd, xfer, .. } if xfer.in_flight().is_some() => Some(cmd.unit),
+            Op::Trim { run, .. } if run.token.is_some() => Some(run.cmd.unit),
+            Op::Flush { unit, .. } => Some(*unit),
             Op::PioRead { block, .. } | Op::PioWrite { block, .. } => Some(block.unit),
             _ => None,
         }
@@ -158,37 +157,27 @@ where
 
     /// Hands a completion to the operation waiting for it.
     fn deliver(&mut self, c: Completion) {
-        match self.op {
-            Op::Dma { cmd, .. } => {
-                if let Some(x) = self.xfer.as_mut()
-                    && x.in_flight() == Some(c.id())
-                {
-                    match x.complete(self.mem, self.sg.entries(), c) {
-                        Ok(()) => self.dma_advance(),
-                        Err(e) => {
-                            let done = x.bytes_done() / SECTOR_SIZE as u64;
-                            self.dma_fail(cmd, done, classify(e), IdeError::Transfer(e));
-                        }
-                    }
-                    return;
-                }
-            }
-            Op::Trim(run) if run.token == Some(c.id()) => {
-                self.trim_completed(run, c);
+        match &mut self.op {
+            Op::Dma { xfer, .. } if xfer.in_flight() == Some(c.id()) => {
+                self.dma_completed(c);
                 return;
             }
-            Op::Flush { unit, token, then } if token == c.id() => {
+            Op::Trim { run, .. } if run.token == Some(c.id()) => {
+                self.trim_completed(c);
+                return;
+            }
+            &mut Op::Flush { unit, token, then } if token == c.id() => {
                 let outcome = self.flush_done(then, c.result);
                 self.finish(unit, outcome);
                 return;
             }
-            Op::PioRead { block, token } if token == c.id() => {
+            &mut Op::PioRead { block, token } if token == c.id() => {
                 self.op = Op::Idle;
                 let outcome = self.pio_read_done(block, c.result);
                 self.finish(block.unit, outcome);
                 return;
             }
-            Op::PioWrite { block, token } if token == c.id() => {
+            &mut Op::PioWrite { block, token } if token == c.id() => {
                 self.op = Op::Idle;
                 let outcome = self.pio_write_written(block, c.result);
                 self.finish(block.unit, outcome);
@@ -241,13 +230,10 @@ where
 
     /// Fails a DMA that waits for bounce space (no request in flight).
     fn fail_bounce_wait(&mut self) {
-        if let Op::Dma { cmd, .. } = self.op
+        if let Op::Dma { cmd, xfer, .. } = &self.op
             && self.in_flight_unit().is_none()
         {
-            let done = self
-                .xfer
-                .as_ref()
-                .map_or(0, |x| x.bytes_done() / SECTOR_SIZE as u64);
+            let (cmd, done) = (*cmd, xfer.bytes_done() / SECTOR_SIZE as u64);
             self.dma_fail(
                 cmd,
                 done,
@@ -346,7 +332,6 @@ where
         self.settle();
         self.mem.cancel_retry(self.requester);
         // Nothing is in flight: the transfer's mappings end normally.
-        self.xfer = None;
         self.op = Op::Idle;
         self.pio.stop();
         for unit in self.units.both_mut() {

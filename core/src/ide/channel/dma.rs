@@ -34,8 +34,8 @@
 //!
 //! [`IdeStats::dma_without_bus_master`]: crate::ide::IdeStats::dma_without_bus_master
 
-use crate::block::{BlockDevice, SECTOR_SIZE};
-use crate::dma::{BlockDir, DmaMemory, Progress, SgTransfer, TransferError};
+use crate::block::{BlockDevice, Completion, SECTOR_SIZE};
+use crate::dma::{BlockDir, DmaMemory, Progress, SgList, SgTransfer, TransferError};
 use crate::pci::AccessWidth;
 
 use super::super::IrqLine;
@@ -161,13 +161,14 @@ where
             return;
         }
         let limit = u64::from(cmd.count) * SECTOR;
+        let mut sg = SgList::new();
         let described = match prd::walk(
             self.mem,
             self.requester,
             self.bm.table,
             &mut self.bm.cursor,
             limit,
-            &mut self.sg,
+            &mut sg,
         ) {
             Ok(d) => d,
             Err(WalkError::Fetch(e)) => {
@@ -184,7 +185,7 @@ where
                 return;
             }
         };
-        if self.sg.total() < limit {
+        if sg.total() < limit {
             // Short PRD table: no data, no error, no IRQ; the guest times
             // out (QEMU since 2.3, the CVE-2014-9718 fix).
             self.tf(cmd.unit).status = Status::DRDY | Status::DSC;
@@ -198,14 +199,15 @@ where
             DmaKind::Read => BlockDir::Read,
             DmaKind::Write => BlockDir::Write,
             DmaKind::Trim => {
-                self.op = Op::Trim(TrimRun {
+                let run = TrimRun {
                     cmd,
                     stay_active,
                     offset: 0,
                     sg_index: 0,
                     sg_offset: 0,
                     token: None,
-                });
+                };
+                self.op = Op::Trim { run, sg };
                 self.trim_advance();
                 return;
             }
@@ -218,13 +220,19 @@ where
             }
         };
         match SgTransfer::new(self.requester, dir, lba, limit) {
-            Ok(x) => self.xfer = Some(x),
+            Ok(xfer) => {
+                self.op = Op::Dma {
+                    cmd,
+                    stay_active,
+                    sg,
+                    xfer,
+                };
+            }
             Err(e) => {
                 self.dma_fail(cmd, 0, Failure::Device, IdeError::Transfer(e));
                 return;
             }
         }
-        self.op = Op::Dma { cmd, stay_active };
         self.dma_advance();
     }
 
@@ -271,35 +279,40 @@ where
     /// round moves at least one sector, so the loop is bounded by the
     /// sector count.
     pub(super) fn dma_advance(&mut self) {
-        let Op::Dma { cmd, stay_active } = self.op else {
+        let Op::Dma {
+            cmd, stay_active, ..
+        } = self.op
+        else {
             return;
         };
-        let stop = self.dma_rounds(cmd);
-        match stop {
+        match self.dma_rounds() {
             Stop::Wait => {}
             Stop::Done => self.dma_complete(cmd, stay_active),
             Stop::Failed(f, e) => {
-                let done = self.xfer.as_ref().map_or(0, |x| x.bytes_done() / SECTOR);
+                let done = match &self.op {
+                    Op::Dma { xfer, .. } => xfer.bytes_done() / SECTOR,
+                    _ => 0,
+                };
                 self.dma_fail(cmd, done, f, e);
             }
         }
     }
 
-    fn dma_rounds(&mut self, cmd: DmaCmd) -> Stop {
-        let (Some(xfer), Some(drive)) = (
-            self.xfer.as_mut(),
-            self.units.get_mut(cmd.unit).drive.as_mut(),
-        ) else {
+    fn dma_rounds(&mut self) -> Stop {
+        let Op::Dma { cmd, sg, xfer, .. } = &mut self.op else {
+            return Stop::Wait;
+        };
+        let Some(drive) = self.units.get_mut(cmd.unit).drive.as_mut() else {
             return Stop::Failed(Failure::Device, IdeError::NoDevice);
         };
         if xfer.in_flight().is_some() {
             return Stop::Wait;
         }
         for _ in 0..=cmd.count {
-            match xfer.step(self.mem, self.sg.entries(), &mut drive.block) {
+            match xfer.step(self.mem, sg.entries(), &mut drive.block) {
                 Ok(Progress::Submitted(token)) => match drive.block.poll() {
                     Some(c) if c.id() == token => {
-                        if let Err(e) = xfer.complete(self.mem, self.sg.entries(), c) {
+                        if let Err(e) = xfer.complete(self.mem, sg.entries(), c) {
                             return Stop::Failed(classify(e), IdeError::Transfer(e));
                         }
                     }
@@ -323,6 +336,22 @@ where
             Failure::Device,
             IdeError::Transfer(TransferError::Unmappable),
         )
+    }
+
+    /// The request in flight of the running transfer completed: on with
+    /// the transfer, or fail after the sectors it moved.
+    pub(super) fn dma_completed(&mut self, c: Completion) {
+        let Op::Dma { cmd, sg, xfer, .. } = &mut self.op else {
+            return;
+        };
+        let cmd = *cmd;
+        match xfer.complete(self.mem, sg.entries(), c) {
+            Ok(()) => self.dma_advance(),
+            Err(e) => {
+                let done = xfer.bytes_done() / SECTOR;
+                self.dma_fail(cmd, done, classify(e), IdeError::Transfer(e));
+            }
+        }
     }
 
     /// The data phase of `cmd` ended well: flush first if the write cache is
@@ -388,32 +417,34 @@ where
         self.raise_irq();
     }
 
-    /// Folds the finished transfer into the stats and drops it. Only called
-    /// when no request of it is in flight (every caller ends the command
-    /// after a completion, a failure before submission, or a bounce wait);
-    /// were one in flight, dropping would quarantine its bounce space.
+    /// Folds the finished transfer into the stats and ends the operation
+    /// (which drops the transfer). Only called when no request of it is in
+    /// flight (every caller ends the command after a completion, a failure
+    /// before submission, or a bounce wait); were one in flight, dropping
+    /// would quarantine its bounce space.
     fn account_transfer(&mut self, cmd: DmaCmd) {
         // By reference, then dropped in place: the transfer holds up to IOV
         // pieces and is not to be moved onto the stack.
-        let Some(x) = self.xfer.as_mut().filter(|x| x.in_flight().is_none()) else {
-            return;
-        };
-        let bytes = x.bytes_done();
-        let s = &mut self.stats;
-        bump(&mut s.bounced_bytes, x.bounced_bytes());
-        bump(&mut s.staged_bytes, x.staged_bytes());
-        match cmd.kind {
-            DmaKind::Read => bump(&mut s.bytes_read, bytes),
-            DmaKind::Write => bump(&mut s.bytes_written, bytes),
-            DmaKind::Trim => {}
+        if let Op::Dma { xfer: x, .. } = &mut self.op
+            && x.in_flight().is_none()
+        {
+            let bytes = x.bytes_done();
+            let s = &mut self.stats;
+            bump(&mut s.bounced_bytes, x.bounced_bytes());
+            bump(&mut s.staged_bytes, x.staged_bytes());
+            match cmd.kind {
+                DmaKind::Read => bump(&mut s.bytes_read, bytes),
+                DmaKind::Write => bump(&mut s.bytes_written, bytes),
+                DmaKind::Trim => {}
+            }
+            if x.is_done() {
+                bump(&mut s.dma_completed, 1);
+                bump(&mut s.dma_block_requests, u64::from(x.requests()));
+                s.dma_max_requests = s.dma_max_requests.max(x.requests());
+            }
+            // Not in flight here (callers wait first); leaves the retry queue.
+            let _ = x.cancel(self.mem);
         }
-        if x.is_done() {
-            bump(&mut s.dma_completed, 1);
-            bump(&mut s.dma_block_requests, u64::from(x.requests()));
-            s.dma_max_requests = s.dma_max_requests.max(x.requests());
-        }
-        // Not in flight here (callers wait first); leaves the retry queue.
-        let _ = x.cancel(self.mem);
-        self.xfer = None;
+        self.op = Op::Idle;
     }
 }

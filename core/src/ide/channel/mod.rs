@@ -137,18 +137,25 @@ pub(crate) struct TrimRun {
     pub token: Option<RequestId>,
 }
 
-/// The operation outstanding on the channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
+/// The operation outstanding on the channel, with the state only it has:
+/// the PRD list and the transfer (with its lease) belong to the DMA that
+/// runs, so no other operation can carry them.
+pub(crate) enum Op<'m, const IOV: usize, const PRD: usize> {
     /// Nothing.
     Idle,
     /// A DMA command waits for the bus master to start (Status DRQ).
     DmaPending(DmaCmd),
-    /// A DMA read/write runs (`Channel::xfer` holds the transfer and its
-    /// lease).
-    Dma { cmd: DmaCmd, stay_active: bool },
-    /// A TRIM runs.
-    Trim(TrimRun),
+    /// A DMA read/write runs: its SG list, and the transfer holding the
+    /// mappings of the request in flight (see `dma`).
+    Dma {
+        cmd: DmaCmd,
+        stay_active: bool,
+        sg: SgList<PRD>,
+        xfer: SgTransfer<'m, IOV>,
+    },
+    /// A TRIM runs over the range entries its SG list describes (see
+    /// `trim`).
+    Trim { run: TrimRun, sg: SgList<PRD> },
     /// A flush is in flight.
     Flush {
         unit: Unit,
@@ -196,9 +203,7 @@ pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usiz
     control: DeviceControl,
     pub(crate) bm: BusMaster,
     pio: pio::Pio<'m>,
-    op: Op,
-    xfer: Option<SgTransfer<'m, IOV>>,
-    sg: SgList<PRD>,
+    op: Op<'m, IOV, PRD>,
     deferred: Deferred,
     pub(crate) stats: IdeStats,
     pub(crate) last_error: Option<IdeError>,
@@ -227,8 +232,6 @@ impl<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, 
             bm: BusMaster::new(),
             pio: pio::Pio::new(),
             op: Op::Idle,
-            xfer: None,
-            sg: SgList::new(),
             deferred: Deferred {
                 stop: false,
                 reset: false,

@@ -17,7 +17,7 @@ use super::super::IrqLine;
 use super::super::error::IdeError;
 use super::super::stats::bump;
 use super::dma::Failure;
-use super::{Channel, Op, TrimRun};
+use super::{Channel, Op};
 
 /// Bytes per range entry.
 const ENTRY: u64 = 8;
@@ -83,101 +83,95 @@ where
 {
     /// Issues discards until one is in flight or the ranges end.
     pub(super) fn trim_advance(&mut self) {
-        let Op::Trim(run) = self.op else {
+        let Op::Trim { run, .. } = self.op else {
             return;
         };
-        match self.trim_rounds(run) {
+        match self.trim_rounds() {
             Stop::Wait => {}
-            Stop::Done => {
-                if let Op::Trim(run) = self.op {
-                    self.dma_complete(run.cmd, run.stay_active);
-                }
-            }
+            Stop::Done => self.dma_complete(run.cmd, run.stay_active),
             Stop::Failed(f, e) => self.dma_fail(run.cmd, 0, f, e),
         }
     }
 
-    fn trim_rounds(&mut self, mut run: TrimRun) -> Stop {
+    /// Moves the TRIM's cursor (in place) over the range entries.
+    fn trim_rounds(&mut self) -> Stop {
+        let Op::Trim { run, sg } = &mut self.op else {
+            return Stop::Wait;
+        };
         if run.token.is_some() {
             return Stop::Wait;
         }
-        let total = self.sg.total();
+        let total = sg.total();
         let Some(drive) = self.units.get_mut(run.cmd.unit).drive.as_mut() else {
             return Stop::Failed(Failure::Device, IdeError::NoDevice);
         };
         let entries = total / ENTRY;
-        let stop = 'rounds: {
-            for _ in 0..=entries {
-                if run.offset + ENTRY > total {
-                    break 'rounds Stop::Done;
-                }
-                let mut raw = [0u8; 8];
-                if let Err(e) = read_sg(
-                    self.mem,
-                    self.requester,
-                    self.sg.entries(),
-                    &mut run.sg_index,
-                    &mut run.sg_offset,
-                    &mut raw,
-                ) {
-                    break 'rounds Stop::Failed(Failure::HostBus, IdeError::Fetch(e));
-                }
-                run.offset += ENTRY;
-                let entry = u64::from_le_bytes(raw);
-                let lba = entry & 0xFFFF_FFFF_FFFF;
-                let count = entry >> 48;
-                if count == 0 {
-                    continue;
-                }
-                if !drive.range_ok(lba, count) {
-                    break 'rounds Stop::Failed(
-                        Failure::Device,
-                        IdeError::OutOfRange { lba, count },
-                    );
-                }
-                bump(&mut self.stats.trim_ranges, 1);
-                let token = RequestToken::new();
-                let id = token.id();
-                match drive
-                    .block
-                    .submit(token, BlockRequest::Discard { sector: lba, count })
-                    .map_err(|r| r.error)
-                {
-                    Err(BlockError::Unsupported) => continue,
-                    Err(e) => break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e)),
-                    Ok(()) => match drive.block.poll() {
-                        Some(c) if c.id() == id => match c.result {
-                            Ok(()) | Err(BlockError::Unsupported) => continue,
-                            Err(e) => {
-                                break 'rounds Stop::Failed(Failure::Device, IdeError::Block(e));
-                            }
-                        },
-                        Some(c) => {
-                            bump(&mut self.stats.stray_completions, 1);
-                            self.mem.reclaim(c.token);
-                            run.token = Some(id);
-                            break 'rounds Stop::Wait;
-                        }
-                        None => {
-                            run.token = Some(id);
-                            break 'rounds Stop::Wait;
-                        }
-                    },
-                }
+        for _ in 0..=entries {
+            if run.offset + ENTRY > total {
+                return Stop::Done;
             }
-            Stop::Done
-        };
-        self.op = Op::Trim(run);
-        stop
+            let mut raw = [0u8; 8];
+            if let Err(e) = read_sg(
+                self.mem,
+                self.requester,
+                sg.entries(),
+                &mut run.sg_index,
+                &mut run.sg_offset,
+                &mut raw,
+            ) {
+                return Stop::Failed(Failure::HostBus, IdeError::Fetch(e));
+            }
+            run.offset += ENTRY;
+            let entry = u64::from_le_bytes(raw);
+            let lba = entry & 0xFFFF_FFFF_FFFF;
+            let count = entry >> 48;
+            if count == 0 {
+                continue;
+            }
+            if !drive.range_ok(lba, count) {
+                return Stop::Failed(Failure::Device, IdeError::OutOfRange { lba, count });
+            }
+            bump(&mut self.stats.trim_ranges, 1);
+            let token = RequestToken::new();
+            let id = token.id();
+            match drive
+                .block
+                .submit(token, BlockRequest::Discard { sector: lba, count })
+                .map_err(|r| r.error)
+            {
+                Err(BlockError::Unsupported) => continue,
+                Err(e) => return Stop::Failed(Failure::Device, IdeError::Block(e)),
+                Ok(()) => match drive.block.poll() {
+                    Some(c) if c.id() == id => match c.result {
+                        Ok(()) | Err(BlockError::Unsupported) => continue,
+                        Err(e) => return Stop::Failed(Failure::Device, IdeError::Block(e)),
+                    },
+                    Some(c) => {
+                        bump(&mut self.stats.stray_completions, 1);
+                        self.mem.reclaim(c.token);
+                        run.token = Some(id);
+                        return Stop::Wait;
+                    }
+                    None => {
+                        run.token = Some(id);
+                        return Stop::Wait;
+                    }
+                },
+            }
+        }
+        Stop::Done
     }
 
-    /// The discard in flight completed.
-    pub(super) fn trim_completed(&mut self, mut run: TrimRun, c: Completion) {
+    /// The discard in flight completed: on to the next range, or fail.
+    pub(super) fn trim_completed(&mut self, c: Completion) {
+        let Op::Trim { run, .. } = &mut self.op else {
+            return;
+        };
         run.token = None;
-        self.op = Op::Trim(run);
+        let cmd = run.cmd;
         match c.result {
             Ok(()) | Err(BlockError::Unsupported) => self.trim_advance(),
-            Err(e) => self.dma_fail(run.cmd, 0, Failure::Device, IdeError::Block(e)),
+            Err(e) => self.dma_fail(cmd, 0, Failure::Device, IdeError::Block(e)),
         }
     }
 }

@@ -272,7 +272,7 @@ fn waiting_for_bounce_space_resumes_on_retry() {
         ..Env::default()
     };
     with_devices::<_, 256, _>(env, MemDisk::new(&mut img, false), None, |r| {
-        use crate::dma::{DmaDirection, DmaMemory};
+        use crate::dma::{BounceWait, DmaDirection, DmaMemory};
         r.enable_pci();
         // Another device holds all the bounce space.
         let other = crate::memory::DeviceId::test(9);

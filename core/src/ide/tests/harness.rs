@@ -1,21 +1,18 @@
 //! The test rig: guest memory (RAM, a hole, RAM-like MMIO), a bounce arena,
 //! test disks, an IRQ probe, a lease checker, and guest-style port helpers.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
-use std::string::String;
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::vec;
 use std::vec::Vec;
 
-use crate::block::{
-    BlockDevice, BlockRequest, Completion, DeferredDisk, DiskObserver, MemDisk, RequestToken,
-};
-use crate::block::{Leased, Refused};
+use crate::block::Refused;
+use crate::block::{BlockDevice, BlockRequest, Completion, DeferredDisk, MemDisk, RequestToken};
 use crate::dma::{AddressSpace, BounceArena, BounceBuffers, DmaMemory};
 use crate::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer, Unit};
-use crate::memory::{DeviceId, RamBacking, RegionMap, VolatileSlice};
+use crate::memory::{DeviceId, RamBacking, RegionMap};
 use crate::pci::{PciFunction, header};
-use crate::testutil::RamLikeMmio;
+use crate::testutil::{LeaseChecker, RamLikeMmio};
 
 pub const RAM_BASE: u64 = 0;
 pub const MMIO_BASE: u64 = 0x4000_0000;
@@ -133,69 +130,6 @@ impl<'m> BlockDevice<'m> for HugeDisk {
     }
     fn wait(&mut self) -> Option<Completion> {
         self.done.pop_front()
-    }
-}
-
-/// Checks the lease rule on a deferred disk: the memory a request was
-/// given must still belong to it (same bounce allocation, or not bounce
-/// space at all) when its data moves.
-/// Per buffer of a request: host address, and the bounce allocation ids
-/// of its first and last byte (`None`: not bounce space).
-type Owners = Vec<(usize, Option<u32>, Option<u32>)>;
-
-pub struct LeaseChecker<'a> {
-    arena: &'a dyn BounceBuffers,
-    owners: RefCell<HashMap<u64, Owners>>,
-    pub violations: RefCell<Vec<String>>,
-    pub completions: Cell<u32>,
-}
-
-impl<'a> LeaseChecker<'a> {
-    pub fn new(arena: &'a dyn BounceBuffers) -> Self {
-        LeaseChecker {
-            arena,
-            owners: RefCell::new(HashMap::new()),
-            violations: RefCell::new(Vec::new()),
-            completions: Cell::new(0),
-        }
-    }
-
-    fn ids(&self, s: &VolatileSlice<'_>) -> (usize, Option<u32>, Option<u32>) {
-        let first = s.as_ptr();
-        let last = first.wrapping_add(s.len().saturating_sub(1));
-        (
-            first as usize,
-            self.arena.alloc_id_at(first),
-            self.arena.alloc_id_at(last),
-        )
-    }
-}
-
-impl<'m> DiskObserver<'m> for LeaseChecker<'_> {
-    fn submitted(&self, token: &RequestToken, iov: &[Leased<'m>]) {
-        let ids = iov
-            .iter()
-            .map(|l| self.ids(&l.view(token).unwrap()))
-            .collect();
-        self.owners.borrow_mut().insert(token.id().get(), ids);
-    }
-    fn completing(&self, token: &RequestToken, iov: &[Leased<'m>]) {
-        self.completions.set(self.completions.get() + 1);
-        let before = self
-            .owners
-            .borrow_mut()
-            .remove(&token.id().get())
-            .unwrap_or_default();
-        let now: Vec<_> = iov
-            .iter()
-            .map(|l| self.ids(&l.view(token).unwrap()))
-            .collect();
-        if before != now {
-            self.violations.borrow_mut().push(std::format!(
-                "request {}: memory changed hands while in flight: {before:x?} -> {now:x?}",
-                token.id()
-            ));
-        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use super::harness::*;
-use crate::dma::{DmaDirection, DmaMemory, Mapping};
+use crate::dma::{BounceWait, DmaDirection, DmaMemory, Mapping};
 use crate::ide::opcode;
 use crate::memory::DeviceId;
 

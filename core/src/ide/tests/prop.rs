@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::harness::{TestIrq, disk_image};
 use crate::block::MemDisk;
-use crate::dma::{AddressSpace, BounceArena, BounceBuffers, DmaMemory};
+use crate::dma::{AddressSpace, BounceArena, BounceBuffers, BounceWait, DmaMemory};
 use crate::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, PioBuffer, opcode};
 use crate::memory::{DeviceId, RamBacking, RegionMap};
 use crate::pci::{PciFunction, header};

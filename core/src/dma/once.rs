@@ -11,7 +11,32 @@ use crate::memory::{DeviceId, MemError, Probe};
 
 use super::mapping::Mapping;
 use super::retry::{RetryError, RetryStatus};
-use super::{DmaDirection, DmaMemory};
+use super::{BounceWait, DmaDirection, DmaMemory};
+
+/// The waiter of a memory not set yet: no bounce space, no queue.
+struct Unset;
+
+impl BounceWait for Unset {
+    fn bounce_capacity(&self) -> usize {
+        0
+    }
+
+    fn bounce_generation(&self) -> u32 {
+        0
+    }
+
+    fn register_retry(&self, _: DeviceId, _: u32) -> Result<RetryStatus, RetryError> {
+        Err(RetryError::QueueFull)
+    }
+
+    fn cancel_retry(&self, _: DeviceId) -> bool {
+        false
+    }
+
+    fn poll_retry(&self) -> Option<DeviceId> {
+        None
+    }
+}
 
 impl<T: DmaMemory> DmaMemory for Once<T> {
     fn map(
@@ -56,31 +81,11 @@ impl<T: DmaMemory> DmaMemory for Once<T> {
             .write(requester, addr, buf)
     }
 
-    fn bounce_capacity(&self) -> usize {
-        self.get().map_or(0, T::bounce_capacity)
-    }
-
-    fn bounce_generation(&self) -> u32 {
-        self.get().map_or(0, T::bounce_generation)
-    }
-
-    fn register_retry(
-        &self,
-        client: DeviceId,
-        seen_generation: u32,
-    ) -> Result<RetryStatus, RetryError> {
+    fn bounce_wait(&self) -> &dyn BounceWait {
         match self.get() {
-            Some(m) => m.register_retry(client, seen_generation),
-            None => Err(RetryError::QueueFull),
+            Some(m) => m.bounce_wait(),
+            None => &Unset,
         }
-    }
-
-    fn cancel_retry(&self, client: DeviceId) -> bool {
-        self.get().is_some_and(|m| m.cancel_retry(client))
-    }
-
-    fn poll_retry(&self) -> Option<DeviceId> {
-        self.get().and_then(T::poll_retry)
     }
 
     fn reclaim(&self, token: RequestToken) {
