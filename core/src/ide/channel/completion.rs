@@ -1,4 +1,4 @@
-//! Work that outlives a register access: flushes, completions delivered by
+//! Work that outlives a register access: completions delivered by
 //! the host's poll, bounce retries, the bounded drain, and the guest
 //! actions (BMDMA stop, SRST) whose effect waits for a request in flight.
 //!
@@ -21,7 +21,7 @@
 //! A DMA waiting for bounce space has no request in flight; stop or reset
 //! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
 
-use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, RequestToken, SECTOR_SIZE};
+use crate::block::{BlockDevice, Completion, SECTOR_SIZE};
 use crate::dma::BounceWait;
 
 use super::super::IrqLine;
@@ -31,7 +31,7 @@ use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
 use super::dma::Failure;
-use super::{AfterFlush, Channel, Op, Outcome, Unit};
+use super::{Channel, Op, Unit};
 
 /// Completions one `poll` call delivers at most (one request is in flight
 /// at a time; the bound only caps a backend that keeps returning foreign
@@ -47,65 +47,6 @@ where
     B: BlockDevice<'m>,
     I: IrqLine,
 {
-    /// Submits a flush for unit `u` (Status DRDY|BSY until it completes).
-    pub(super) fn flush_start(&mut self, u: Unit, then: AfterFlush) -> Outcome {
-        if !matches!(then, AfterFlush::Command) {
-            bump(&mut self.stats.write_through_flushes, 1);
-        }
-        let unit = self.units.get_mut(u);
-        unit.tf.status = Status::DRDY | Status::BSY;
-        let Some(drive) = unit.drive.as_mut() else {
-            return self.flush_done(then, Ok(()));
-        };
-        let token = RequestToken::new();
-        let id = token.id();
-        match drive.block.submit(token, BlockRequest::Flush) {
-            Err(r) => self.flush_done(then, Err(r.error)),
-            Ok(()) => match drive.block.poll() {
-                Some(c) if c.id() == id => self.flush_done(then, c.result),
-                other => {
-                    if let Some(c) = other {
-                        bump(&mut self.stats.stray_completions, 1);
-                        self.mem.reclaim(c.token);
-                    }
-                    self.op = Op::Flush {
-                        unit: u,
-                        token: id,
-                        then,
-                    };
-                    Outcome::Started
-                }
-            },
-        }
-    }
-
-    /// A flush finished with `result`.
-    fn flush_done(&mut self, then: AfterFlush, result: Result<(), BlockError>) -> Outcome {
-        self.op = Op::Idle;
-        match then {
-            AfterFlush::Command => match result {
-                Ok(()) => Outcome::Done { dsc: true },
-                Err(e) => Outcome::Abort(IdeError::Block(e)),
-            },
-            AfterFlush::Dma { cmd, stay_active } => {
-                match result {
-                    Ok(()) => self.dma_finish(cmd, stay_active),
-                    Err(e) => self.dma_fail(
-                        cmd,
-                        u64::from(cmd.count),
-                        Failure::Device,
-                        IdeError::Block(e),
-                    ),
-                }
-                Outcome::Started
-            }
-            AfterFlush::PioWrite(block) => match result {
-                Ok(()) => self.pio_write_done(block),
-                Err(e) => Outcome::Abort(IdeError::Block(e)),
-            },
-        }
-    }
-
     /// The unit whose backend has a request of this channel in flight.
     pub(super) fn in_flight_unit(&self) -> Option<Unit> {
         match &self.op {
@@ -167,8 +108,7 @@ where
                 return;
             }
             &mut Op::Flush { unit, token, then } if token == c.id() => {
-                let outcome = self.flush_done(then, c.result);
-                self.finish(unit, outcome);
+                self.flush_completed(unit, then, c.result);
                 return;
             }
             &mut Op::PioRead { block, token } if token == c.id() => {

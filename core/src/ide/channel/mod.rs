@@ -19,11 +19,13 @@
 //!
 //! Files: `exec` (command dispatch and non-data commands), `pio` (the PIO
 //! data phase), `dma` (bus-master DMA), `trim` (DATA SET MANAGEMENT),
-//! `completion` (flushes, completions, drain, deferred stop and reset).
+//! `flush` (FLUSH CACHE and write-through flushes), `completion`
+//! (completions, drain, deferred stop and reset).
 
 mod completion;
 mod dma;
 mod exec;
+mod flush;
 mod pio;
 mod trim;
 
