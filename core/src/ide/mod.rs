@@ -34,7 +34,7 @@
 //!   stays put, until the completion arrives, whatever the guest does.
 //!   Stopping the bus master (START 1 → 0) and SRST wait for it with the
 //!   backend's bounded `wait` and, if it does not finish in time, take
-//!   effect when it does (see the table in the channel's `completion`
+//!   effect when it does (see the table in the channel's `cancel`
 //!   module, summarised under *Behaviour*).
 //! - Bounce space: a DMA to MMIO that finds the arena full waits on the
 //!   retry queue under its requester id; the host calls

@@ -1,45 +1,21 @@
-//! Work that outlives a register access: completions delivered by
-//! the host's poll, bounce retries, the bounded drain, and the guest
-//! actions (BMDMA stop, SRST) whose effect waits for a request in flight.
-//!
-//! # Stop and reset while a request is in flight
-//! Like QEMU's `ide_cancel_dma_sync`, a partial DMA must not reach the
-//! disk or memory behind the guest's back, so the operation is completed,
-//! not torn: BMDMA START 1 → 0 and the SRST rising edge first *drain* —
-//! they wait for the request in flight with the backend's bounded
-//! [`BlockDevice::wait`] and let the operation run to its end. If the
-//! backend does not finish within its bound, the effect is *deferred*: the
-//! operation keeps its memory and runs on as completions arrive through
-//! `poll`, and the stop or reset is applied when it ends. Guest-visible
-//! outcomes:
-//!
-//! | action | drained in time | deferred (until the operation ends) |
-//! |---|---|---|
-//! | START 1 → 0 | the command completes (Status, IRQ, BM INT), then ACTIVE clears | START reads 0 at once; ACTIVE stays set; then as on the left |
-//! | SRST | reset: Status DRDY\|DSC, Error 0x01, signature, device 0 selected, BM ACTIVE clear, IRQ (BM INT) | both devices read BSY; then as on the left |
-//!
-//! A DMA waiting for bounce space has no request in flight; stop or reset
-//! fails it (BM ERR, ABRT) since it cannot finish, then applies as above.
+//! Completions that outlive a register access, routed to the operation
+//! that waits for them: the host's `poll` (and a drain, see `cancel`)
+//! hands each to the operation's own file (`dma_completed`,
+//! `trim_completed`, `flush_completed`, the PIO block's), and
+//! `retry_bounce` moves on a DMA that waited for bounce space.
 
-use crate::block::{BlockDevice, Completion, SECTOR_SIZE};
+use crate::block::{BlockDevice, Completion};
 use crate::dma::BounceWait;
 
 use super::super::IrqLine;
-use super::super::bus_master::BusMaster;
 use super::super::error::IdeError;
-use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
-use super::super::taskfile::TaskFile;
-use super::dma::Failure;
 use super::{Channel, Op, Unit};
 
 /// Completions one `poll` call delivers at most (one request is in flight
 /// at a time; the bound only caps a backend that keeps returning foreign
 /// completions).
 const POLL_ROUNDS: usize = 64;
-/// Rounds a drain may take: one per block request of the longest command
-/// (65536 sectors, or 8 blocks of TRIM ranges), with margin.
-const DRAIN_ROUNDS: u32 = 1 << 17;
 
 impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
 where
@@ -97,7 +73,7 @@ where
     }
 
     /// Hands a completion to the operation waiting for it.
-    fn deliver(&mut self, c: Completion) {
+    pub(super) fn deliver(&mut self, c: Completion) {
         match &mut self.op {
             Op::Dma { xfer, .. } if xfer.in_flight() == Some(c.id()) => {
                 self.dma_completed(c);
@@ -130,160 +106,5 @@ where
         bump(&mut self.stats.stray_completions, 1);
         self.last_error = Some(IdeError::StrayCompletion);
         self.mem.reclaim(c.token);
-    }
-
-    /// Runs the outstanding operation towards its end, waiting for the
-    /// backend (`BlockDevice::wait`, bounded by the backend). Returns true
-    /// when no request is left in flight; false when the backend's bound ran
-    /// out (the operation then goes on through `poll`). A DMA still waiting
-    /// for bounce space after one more try is failed (BMDMA ERR + ABRT): it
-    /// cannot make progress while the guest stops or resets it. A DMA
-    /// command not yet started and an open PIO data phase are left alone.
-    pub(crate) fn drain(&mut self) -> bool {
-        for _ in 0..DRAIN_ROUNDS {
-            match self.in_flight_unit() {
-                Some(u) => {
-                    let c = self
-                        .units
-                        .get_mut(u)
-                        .drive
-                        .as_mut()
-                        .and_then(|d| d.block.wait());
-                    match c {
-                        Some(c) => self.deliver(c),
-                        None => return false,
-                    }
-                }
-                None => match self.op {
-                    Op::Dma { .. } => {
-                        self.dma_advance();
-                        if self.in_flight_unit().is_none() {
-                            self.fail_bounce_wait();
-                        }
-                    }
-                    _ => return true,
-                },
-            }
-        }
-        self.in_flight_unit().is_none()
-    }
-
-    /// Fails a DMA that waits for bounce space (no request in flight).
-    fn fail_bounce_wait(&mut self) {
-        if let Op::Dma { cmd, xfer, .. } = &self.op
-            && self.in_flight_unit().is_none()
-        {
-            let (cmd, done) = (*cmd, xfer.bytes_done() / SECTOR_SIZE as u64);
-            self.dma_fail(
-                cmd,
-                done,
-                Failure::HostBus,
-                IdeError::StoppedWaitingForBounce,
-            );
-        }
-    }
-
-    /// BMDMA START went 1 → 0: drain, then clear ACTIVE (now or when the
-    /// operation ends).
-    pub(super) fn bm_stop(&mut self) {
-        if self.drain() {
-            self.bm.set_active(false);
-        } else {
-            self.deferred.stop = true;
-            bump(&mut self.stats.deferred_stops, 1);
-        }
-    }
-
-    /// The SRST rising edge: both devices BSY, drain, reset (now or when
-    /// the operation ends).
-    pub(super) fn software_reset(&mut self) {
-        for unit in self.units.both_mut() {
-            if unit.drive.is_some() {
-                unit.tf.status.insert(Status::BSY);
-            }
-        }
-        self.drop_pending_dma();
-        self.pio.stop();
-        if self.drain() {
-            self.reset_devices();
-        } else {
-            self.deferred.reset = true;
-            bump(&mut self.stats.deferred_resets, 1);
-        }
-    }
-
-    /// Applies a deferred stop or reset once no request is in flight.
-    pub(crate) fn settle(&mut self) {
-        if !(self.deferred.stop || self.deferred.reset) || self.in_flight_unit().is_some() {
-            return;
-        }
-        // A DMA left without a request is waiting for bounce space.
-        self.fail_bounce_wait();
-        if self.deferred.reset {
-            self.reset_devices();
-        }
-        if self.deferred.stop {
-            self.deferred.stop = false;
-            self.bm.set_active(false);
-        }
-    }
-
-    /// A DMA command still waiting for START ends with the reset.
-    fn drop_pending_dma(&mut self) {
-        if let Op::DmaPending(_) = self.op {
-            self.op = Op::Idle;
-            bump(&mut self.stats.dma_dropped, 1);
-            bump(&mut self.stats.dma_ended, 1);
-        }
-    }
-
-    /// The reset itself (nothing in flight): a DMA command still waiting
-    /// for START is dropped, an open PIO phase ends, both devices' registers
-    /// reset, the diagnostic runs (Error 0x01, Status DRDY|DSC, signature),
-    /// BM ACTIVE clears and the IRQ is raised.
-    ///
-    /// Deviation: device 0 ends up selected (QEMU keeps its internal unit
-    /// while the Device register reads 0xA0).
-    fn reset_devices(&mut self) {
-        self.deferred.reset = false;
-        self.drop_pending_dma();
-        self.pio.stop();
-        for unit in self.units.both_mut() {
-            let present = unit.drive.is_some();
-            unit.tf = TaskFile::after_reset(present);
-            unit.tf.error = AtaError::AMNF;
-            if let Some(d) = unit.drive.as_mut() {
-                d.soft_reset();
-            }
-        }
-        self.selected = Unit::Master;
-        self.bm.set_active(false);
-        self.raise_irq();
-    }
-
-    /// The power-on state again, keeping the disks and the PIO buffer:
-    /// only once nothing is in flight (the bounded drain first). Returns
-    /// false, changing nothing the guest sees, while a request is still in
-    /// flight: its memory stays the request's until it completes.
-    pub(crate) fn power_on_reset(&mut self) -> bool {
-        if !self.drain() {
-            return false;
-        }
-        self.settle();
-        self.mem.cancel_retry(self.requester);
-        // Nothing is in flight: the transfer's mappings end normally.
-        self.op = Op::Idle;
-        self.pio.stop();
-        for unit in self.units.both_mut() {
-            unit.tf = TaskFile::after_reset(unit.drive.is_some());
-            if let Some(d) = unit.drive.as_mut() {
-                d.soft_reset();
-            }
-        }
-        self.selected = Unit::Master;
-        self.control = DeviceControl::empty();
-        self.bm = BusMaster::new();
-        self.lower_irq();
-        true
     }
 }

@@ -117,7 +117,7 @@ where
             Some(StartEdge::Falling) => {
                 // Like QEMU's ide_cancel_dma_sync: a partial DMA must not
                 // reach the disk, so the running transfer is completed
-                // (drained), then ACTIVE is cleared (see `completion`).
+                // (drained), then ACTIVE is cleared (see `cancel`).
                 self.bm_stop();
             }
             None => {}
@@ -415,6 +415,30 @@ where
         self.bm.set_active(false);
         self.record_error(e);
         self.raise_irq();
+    }
+
+    /// Fails a DMA that waits for bounce space (no request in flight).
+    pub(super) fn fail_bounce_wait(&mut self) {
+        if let Op::Dma { cmd, xfer, .. } = &self.op
+            && self.in_flight_unit().is_none()
+        {
+            let (cmd, done) = (*cmd, xfer.bytes_done() / SECTOR);
+            self.dma_fail(
+                cmd,
+                done,
+                Failure::HostBus,
+                IdeError::StoppedWaitingForBounce,
+            );
+        }
+    }
+
+    /// A DMA command still waiting for START ends with the reset.
+    pub(super) fn drop_pending_dma(&mut self) {
+        if let Op::DmaPending(_) = self.op {
+            self.op = Op::Idle;
+            bump(&mut self.stats.dma_dropped, 1);
+            bump(&mut self.stats.dma_ended, 1);
+        }
     }
 
     /// Folds the finished transfer into the stats and ends the operation

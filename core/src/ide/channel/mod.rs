@@ -15,13 +15,16 @@
 //! command is ignored (the device is BSY or DRQ), and BMDMA stop and SRST
 //! first wait for the request (bounded by the backend's `wait`); if it does
 //! not finish in time their effect is *deferred* until it does (see
-//! `completion`).
+//! `cancel`).
 //!
 //! Files: `exec` (command dispatch and non-data commands), `pio` (the PIO
 //! data phase), `dma` (bus-master DMA), `trim` (DATA SET MANAGEMENT),
-//! `flush` (FLUSH CACHE and write-through flushes), `completion`
-//! (completions, drain, deferred stop and reset).
+//! `flush` (FLUSH CACHE and write-through flushes), `completion` (the
+//! host's poll and bounce retries, routing completions), `cancel` (BMDMA
+//! stop, SRST, power-on reset, the drain they wait with, and the deferred
+//! stop and reset).
 
+mod cancel;
 mod completion;
 mod dma;
 mod exec;
@@ -384,7 +387,7 @@ where
     }
 
     /// A write of Device Control: nIEN and HOB are stored; a rising SRST
-    /// edge resets both devices (see `completion::software_reset`).
+    /// edge resets both devices (see `cancel::software_reset`).
     pub(crate) fn write_device_control(&mut self, v: u8) {
         let new = DeviceControl::from_bits_retain(v);
         let rising =
