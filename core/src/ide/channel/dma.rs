@@ -1,5 +1,8 @@
 //! Bus-master DMA: accepting a DMA command, the BMDMA register edges, the
-//! PRD walk, the SG transfer, and the three PRD-length outcomes.
+//! PRD walk, the SG transfer, and the three PRD-length outcomes. The
+//! transfer is READ/WRITE DMA's; TRIM (`trim`) starts on its own and
+//! shares the accept, the PRD walk and the end (`dma_complete`,
+//! `dma_finish`, `dma_fail`) with it.
 //!
 //! Flow (QEMU's `ide_dma_cb` in one pass, since vmdma prepares the whole
 //! transfer at once):
@@ -44,7 +47,7 @@ use super::super::error::IdeError;
 use super::super::prd::{self, WalkError};
 use super::super::registers::{BmStatus, Status};
 use super::super::stats::bump;
-use super::{AfterFlush, Channel, DmaCmd, DmaKind, Op, Outcome, TrimRun, Unit};
+use super::{AfterFlush, Channel, DmaCmd, DmaKind, Op, Outcome, Unit};
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
 /// Bytes an all-zero PRD entry describes (a count of 0 means 64 KiB).
@@ -145,72 +148,35 @@ where
         Outcome::Started
     }
 
-    /// Starts the pending DMA command now that the bus master is active.
+    /// Starts the pending DMA command now that the bus master is active:
+    /// TRIM in `trim`, READ/WRITE DMA here.
     fn dma_kick(&mut self, bus_master: bool) {
         let Op::DmaPending(cmd) = self.op else {
             return;
         };
         self.op = Op::Idle;
-        if cmd.count == 0 {
-            // Only TRIM can ask for nothing; it completes at once.
-            self.dma_complete(cmd, false);
-            return;
+        match cmd.kind {
+            DmaKind::Trim => self.trim_start(cmd, bus_master),
+            DmaKind::Read | DmaKind::Write => self.dma_start(cmd, bus_master),
         }
+    }
+
+    /// A READ/WRITE DMA `cmd` starts: its PRD walk, its range check, then
+    /// the transfer.
+    fn dma_start(&mut self, cmd: DmaCmd, bus_master: bool) {
         if !bus_master {
-            self.dma_without_bus_master(cmd);
+            self.dma_without_bus_master(cmd, self.dma_sectors(cmd).map(drop));
             return;
         }
         let limit = u64::from(cmd.count) * SECTOR;
         let mut sg = SgList::new();
-        let described = match prd::walk(
-            self.mem,
-            self.requester,
-            self.bm.table,
-            &mut self.bm.cursor,
-            limit,
-            &mut sg,
-        ) {
-            Ok(d) => d,
-            Err(WalkError::Fetch(e)) => {
-                self.dma_fail(cmd, 0, Failure::HostBus, IdeError::Fetch(e));
-                return;
-            }
-            Err(WalkError::SgFull) => {
-                self.dma_fail(
-                    cmd,
-                    0,
-                    Failure::HostBus,
-                    IdeError::Transfer(TransferError::Unmappable),
-                );
-                return;
-            }
-        };
-        if sg.total() < limit {
-            // Short PRD table: no data, no error, no IRQ; the guest times
-            // out (QEMU since 2.3, the CVE-2014-9718 fix).
-            self.tf(cmd.unit).status = Status::DRDY | Status::DSC;
-            self.bm.set_active(false);
-            bump(&mut self.stats.short_prd_tables, 1);
-            bump(&mut self.stats.dma_ended, 1);
+        let Some(stay_active) = self.dma_walk(cmd, &mut sg) else {
             return;
-        }
-        let stay_active = described > limit;
-        let dir = match cmd.kind {
-            DmaKind::Read => BlockDir::Read,
-            DmaKind::Write => BlockDir::Write,
-            DmaKind::Trim => {
-                let run = TrimRun {
-                    cmd,
-                    stay_active,
-                    offset: 0,
-                    sg_index: 0,
-                    sg_offset: 0,
-                    token: None,
-                };
-                self.op = Op::Trim { run, sg };
-                self.trim_advance();
-                return;
-            }
+        };
+        let dir = if cmd.kind == DmaKind::Write {
+            BlockDir::Write
+        } else {
+            BlockDir::Read
         };
         let lba = match self.dma_sectors(cmd) {
             Ok(lba) => lba,
@@ -236,6 +202,48 @@ where
         self.dma_advance();
     }
 
+    /// The PRD walk every DMA command (TRIM too) starts with: the PRD table
+    /// into `sg`, limited to the command's bytes. Returns whether the PRDs
+    /// described more than that (ACTIVE stays set at the end), or `None`
+    /// when the command already ended: an unreadable or oversized table
+    /// (BMDMA ERR, ABRT), or a short one (no data, no error, no IRQ).
+    pub(super) fn dma_walk(&mut self, cmd: DmaCmd, sg: &mut SgList<PRD>) -> Option<bool> {
+        let limit = u64::from(cmd.count) * SECTOR;
+        let described = match prd::walk(
+            self.mem,
+            self.requester,
+            self.bm.table,
+            &mut self.bm.cursor,
+            limit,
+            sg,
+        ) {
+            Ok(d) => d,
+            Err(WalkError::Fetch(e)) => {
+                self.dma_fail(cmd, 0, Failure::HostBus, IdeError::Fetch(e));
+                return None;
+            }
+            Err(WalkError::SgFull) => {
+                self.dma_fail(
+                    cmd,
+                    0,
+                    Failure::HostBus,
+                    IdeError::Transfer(TransferError::Unmappable),
+                );
+                return None;
+            }
+        };
+        if sg.total() < limit {
+            // Short PRD table: no data, no error, no IRQ; the guest times
+            // out (QEMU since 2.3, the CVE-2014-9718 fix).
+            self.tf(cmd.unit).status = Status::DRDY | Status::DSC;
+            self.bm.set_active(false);
+            bump(&mut self.stats.short_prd_tables, 1);
+            bump(&mut self.stats.dma_ended, 1);
+            return None;
+        }
+        Some(described > limit)
+    }
+
     /// The first sector of a read or write `cmd`, once its address and
     /// range are checked.
     fn dma_sectors(&self, cmd: DmaCmd) -> Result<u64, IdeError> {
@@ -259,12 +267,11 @@ where
     /// A DMA command started while PCI bus mastering is off (see the module
     /// docs): no PRD fetch, no memory access, no disk I/O; the command ends
     /// as QEMU's does with an all-zero PRD table (512 × 64 KiB, no EOT). A
-    /// read or write outside the disk still aborts, as it would there.
-    fn dma_without_bus_master(&mut self, cmd: DmaCmd) {
+    /// read or write outside the disk (`range`, its range check) still
+    /// aborts, as it would there.
+    pub(super) fn dma_without_bus_master(&mut self, cmd: DmaCmd, range: Result<(), IdeError>) {
         bump(&mut self.stats.dma_without_bus_master, 1);
-        if cmd.kind != DmaKind::Trim
-            && let Err(e) = self.dma_sectors(cmd)
-        {
+        if let Err(e) = range {
             self.dma_fail(cmd, 0, Failure::Device, e);
             return;
         }

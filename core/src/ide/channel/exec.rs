@@ -6,7 +6,7 @@ use crate::block::BlockDevice;
 use super::super::IrqLine;
 use super::super::command::{AtaCommand, feature};
 use super::super::error::IdeError;
-use super::super::identify::{MAX_DSM_BLOCKS, TransferMode};
+use super::super::identify::TransferMode;
 use super::super::registers::{AtaError, DeviceHead, Status};
 use super::super::stats::bump;
 use super::super::taskfile::Geometry;
@@ -80,27 +80,7 @@ where
                 self.tf(u).begin_command(ext);
                 self.dma_accept(u, DmaKind::Write, bus_master)
             }
-            AtaCommand::DataSetManagement => {
-                let tf = self.tf(u);
-                if tf.feature != feature::DSM_TRIM {
-                    return Outcome::Abort(IdeError::Unsupported {
-                        opcode,
-                        feature: tf.feature,
-                    });
-                }
-                // The count of 512-byte blocks of ranges is the low byte
-                // of Sector Count, as in QEMU (whose ide-test writes it
-                // once, leaving the reset signature's 1 in the HOB byte);
-                // ACS-2 makes it a 16-bit count, which only matters above
-                // 255 blocks, far beyond the 8 IDENTIFY word 105 allows.
-                // Unlike the data commands, 0 means none.
-                tf.lba48 = true;
-                tf.nsector &= 0xFF;
-                if tf.nsector > u32::from(MAX_DSM_BLOCKS) {
-                    return Outcome::Abort(IdeError::BadParameter { opcode });
-                }
-                self.dma_accept(u, DmaKind::Trim, bus_master)
-            }
+            AtaCommand::DataSetManagement => self.trim_accept(u, opcode, bus_master),
             AtaCommand::ReadVerify { ext } => {
                 // No range check, as in QEMU.
                 self.tf(u).begin_command(ext);

@@ -17,12 +17,18 @@
 //! not finish in time their effect is *deferred* until it does (see
 //! `cancel`).
 //!
-//! Files: `exec` (command dispatch and non-data commands), `pio` (the PIO
-//! data phase), `dma` (bus-master DMA), `trim` (DATA SET MANAGEMENT),
-//! `flush` (FLUSH CACHE and write-through flushes), `completion` (the
-//! host's poll and bounce retries, routing completions), `cancel` (BMDMA
-//! stop, SRST, power-on reset, the drain they wait with, and the deferred
-//! stop and reset).
+//! Files: each operation starts, completes and is cut short in its own.
+//! - `exec`: command dispatch, and the commands that move no data.
+//! - `pio`: the PIO data phase (data port, PIO blocks).
+//! - `dma`: bus-master DMA: the BMDMA registers, accepting a DMA command,
+//!   the PRD walk and the end of every DMA command, and the READ/WRITE DMA
+//!   transfer.
+//! - `trim`: DATA SET MANAGEMENT (TRIM), a DMA command of discards.
+//! - `flush`: FLUSH CACHE and the write-through flushes.
+//! - `completion`: the host's `poll` and bounce retries, routing each
+//!   completion to its operation.
+//! - `cancel`: BMDMA stop, SRST and power-on reset, the bounded drain they
+//!   wait with, and the deferred stop and reset (`settle`).
 
 mod cancel;
 mod completion;
@@ -214,7 +220,12 @@ pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usiz
     pub(crate) last_error: Option<IdeError>,
 }
 
-impl<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD> {
+impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
+where
+    M: DmaMemory + ?Sized,
+    B: BlockDevice<'m>,
+    I: IrqLine,
+{
     /// A channel after power-on, with no disks.
     pub(crate) const fn new(mem: &'m M, irq: I, requester: DeviceId) -> Self {
         Channel {
@@ -245,14 +256,7 @@ impl<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, 
             last_error: None,
         }
     }
-}
 
-impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
-where
-    M: DmaMemory + ?Sized,
-    B: BlockDevice<'m>,
-    I: IrqLine,
-{
     /// Attaches `drive` at `u` (reset task file with the disk signature);
     /// `pio_buf` is the claimed PIO buffer, given with the first disk.
     pub(crate) fn attach(&mut self, u: Unit, drive: Drive<B>, pio_buf: Option<VolatileSlice<'m>>) {
