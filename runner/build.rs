@@ -20,12 +20,6 @@ const GUEST_BIN: &str = "vmdma-guest";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(vmdma_bundled_guest)");
-    println!("cargo::rustc-check-cfg=cfg(vmdma_fuse)");
-    if fuse_mountable() {
-        // tests/shutdown.rs: the test with a FUSE disk that never answers
-        // runs; without this cfg it is `#[ignore]`d, which libtest shows.
-        println!("cargo::rustc-cfg=vmdma_fuse");
-    }
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest
         .parent()
@@ -39,8 +33,8 @@ fn main() {
         "guest/src",
         "guest/.cargo",
         "linker",
-        "core/src",
-        "core/Cargo.toml",
+        "core/protocol/src",
+        "core/protocol/Cargo.toml",
     ] {
         println!("cargo::rerun-if-changed={}", root.join(p).display());
     }
@@ -180,25 +174,4 @@ fn leaks_into_nested_build(key: &OsStr) -> bool {
                 | "PROFILE"
                 | "NUM_JOBS"
         )
-}
-
-/// True when this build can mount a FUSE file system for the tests:
-/// `/dev/fuse` opens read-write and the process has CAP_SYS_ADMIN (bit 21
-/// of `CapEff`), as root has. (Decided here, at build time, so that a host
-/// without it shows the test as ignored instead of passing it silently.)
-fn fuse_mountable() -> bool {
-    let cap_sys_admin = fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|caps| caps & (1 << 21) != 0);
-    cap_sys_admin
-        && fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/fuse")
-            .is_ok()
 }

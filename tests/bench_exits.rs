@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use common::suite::{Change, Outcome, check_image, parse_run};
 use common::{kvm_available, sparse_image, status, stderr, vmdma};
 use serde_json::Value;
-use vmdma_core::protocol::{MARK_BENCH_END, MARK_BENCH_START};
+use vmdma_protocol::{MARK_BENCH_END, MARK_BENCH_START};
 
 /// A fresh sparse image per run.
 const IMAGE_BYTES: u64 = 1 << 30;

@@ -9,7 +9,7 @@ use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, SYNC_SKIPPED, TIMING_DEPENDENT, kvm_available, sparse_image,
     status, stderr, vmdma,
 };
-use vmdma_core::protocol::{STAMP_SECTOR, stamp_sector};
+use vmdma_protocol::{STAMP_SECTOR, stamp_sector};
 
 /// What a conformance run must show besides passing.
 #[derive(Clone, Copy)]

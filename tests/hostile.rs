@@ -399,7 +399,7 @@ fn differential_table_in_readme_is_current() {
     let qemu = qemu_verdicts(&elf, &order);
     let generated = table(&v.run.cases, &qemu);
 
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
     let text = std::fs::read_to_string(&readme).expect("read README.md");
     let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
         panic!("README.md lacks the {BEGIN} / {END} markers");

@@ -12,7 +12,7 @@ use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, TIMING_DEPENDENT, VMDMA_ONLY, kvm_available, qemu_available,
     sparse_image, status, stderr, vmdma,
 };
-use vmdma_core::protocol::{GUEST_EXIT_PASS, qemu_exit_status};
+use vmdma_protocol::{GUEST_EXIT_PASS, qemu_exit_status};
 
 #[test]
 fn same_guest_same_results_on_qemu_and_vmdma() {

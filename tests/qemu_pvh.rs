@@ -7,7 +7,7 @@ mod common;
 
 use common::elf_builder::{ElfBuilder, code};
 use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
-use vmdma_core::protocol::qemu_exit_status;
+use vmdma_protocol::qemu_exit_status;
 
 #[test]
 fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {

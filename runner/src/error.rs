@@ -3,7 +3,7 @@
 use std::io;
 
 use thiserror::Error;
-use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
+use vmdma_protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
 
 use crate::board::BoardError;
 use crate::boot::BootError;
@@ -19,7 +19,7 @@ use crate::vcpu_loop::LoopError;
 /// Exit status when the run ended but the disk still had requests in
 /// flight after the shutdown bound, so it was not flushed (and guest
 /// memory was left mapped): `EX_IOERR` of sysexits.h. The runner's own
-/// status, not in `vmdma_core::protocol` (the guest never sees it).
+/// status, not in `vmdma_protocol` (the guest never sees it).
 pub const EXIT_DISK_STUCK: u8 = 74;
 
 /// Everything that ends a run without the guest deciding its outcome.

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use vmdma_core::ide::DriveInfo;
-use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
-use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
+use vmdma_protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
+use vmdma_protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
 use crate::board::{self, Board, BoardSpec};
 use crate::boot;

@@ -21,6 +21,11 @@
 //! Exit status: 0 when the client closes the socket, on QMP `quit` and on
 //! SIGTERM/SIGINT/SIGHUP; 64 for a command line it cannot honour; 65 for a
 //! disk image it cannot use; 70 for other failures.
+//!
+//! A crate of its own on top of the `vmdma` library (the board, the disks,
+//! the port bus): the `vmdma` command (`vmdma-cli`) runs it as `vmdma qtest`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod args;
 pub mod codec;
@@ -33,9 +38,9 @@ pub mod server;
 use std::fs::OpenOptions;
 
 use vmdma_core::ide::DriveInfo;
-use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
+use vmdma_protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
 
-use crate::disk;
+use vmdma::disk;
 
 use args::{DiskConfig, QtestConfig};
 use machine::{MachineDisks, with_machine};
