@@ -89,7 +89,7 @@ pub struct RunArgs {
 }
 
 /// Parses `--disk PATH[,OPTION...]`.
-pub fn parse_disk(s: &str) -> Result<DiskSpec, String> {
+pub fn parse_disk(s: &str) -> Result<DiskSpec, crate::disk::options::DiskOptionError> {
     crate::disk::options::parse(s)
 }
 
