@@ -86,7 +86,7 @@ while read -r target crate max_len; do
     artifacts="$fuzz/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     if [ "$target" = elf_loader ] && [ -z "$(ls -A "$corpus")" ]; then
-        (cd "$root" && cargo test -q -p vmdma --test fuzz_corpus -- --ignored write_elf_loader_seeds)
+        (cd "$root" && cargo test -q -p vmdma-cli --test fuzz_corpus -- --ignored write_elf_loader_seeds)
     fi
     echo "==> $target: building (crate $crate)"
     if ! (cd "$root/$crate" && nice -n "$nice_level" cargo "+$toolchain" fuzz build -s "$sanitizer" --debug-assertions "$target"); then

@@ -254,7 +254,7 @@ fn guest_elf_writes_the_bundled_guest_or_says_why_not() {
     let out = dir.path().join("guest.elf");
     let o = vmdma(&["guest-elf", out.to_str().unwrap()]);
     let guest_sources =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/Cargo.toml");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest/Cargo.toml");
     if guest_sources.exists() {
         assert_eq!(status(&o), 0, "{}", common::stderr(&o));
         let elf = std::fs::read(&out).unwrap();

@@ -12,7 +12,7 @@ use common::facts::{COALESCED_LBA28, COALESCED_LBA48, EXITS_LBA28, EXITS_LBA48};
 use common::suite::{Change, Outcome, check_image, parse_run};
 use common::{kvm_available, sparse_image, status, stderr, vmdma};
 use serde_json::Value;
-use vmdma_core::protocol::{MARK_BENCH_END, MARK_BENCH_START};
+use vmdma_protocol::{MARK_BENCH_END, MARK_BENCH_START};
 
 /// A fresh sparse image per run.
 const IMAGE_BYTES: u64 = 1 << 30;
@@ -151,6 +151,10 @@ fn assert_shape(r: &BenchRun, r_all: &BenchRun, exits: f64, coalesced: f64) {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn dma_read_exits_per_command() {
     if !kvm_available() {
         return;
@@ -168,6 +172,10 @@ fn dma_read_exits_per_command() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn dma_write_matches_manifest_and_exits_per_command() {
     if !kvm_available() {
         return;
@@ -198,6 +206,10 @@ fn dma_write_matches_manifest_and_exits_per_command() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn lba48_sequential_and_random_writes_match_the_manifest() {
     if !kvm_available() {
         return;

@@ -9,6 +9,10 @@ use common::{kvm_available, qemu_available, status, stderr};
 use serde_json::Value;
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn bench_runs_end_to_end() {
     if !kvm_available() {
         return;

@@ -15,6 +15,10 @@ fn run_code(code: Vec<u8>, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn hello_and_debug_exit_value() {
     if !kvm_available() {
         return;
@@ -26,6 +30,10 @@ fn hello_and_debug_exit_value() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn debug_exit_values_map_to_statuses() {
     if !kvm_available() {
         return;
@@ -37,6 +45,10 @@ fn debug_exit_values_map_to_statuses() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn no_subcommand_means_run() {
     if !kvm_available() {
         return;
@@ -52,6 +64,10 @@ fn no_subcommand_means_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn timeout_gives_124() {
     if !kvm_available() {
         return;
@@ -63,6 +79,10 @@ fn timeout_gives_124() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn triple_fault_is_a_shutdown() {
     if !kvm_available() {
         return;
@@ -76,6 +96,10 @@ fn triple_fault_is_a_shutdown() {
 /// the instruction fetch. That is the guest's fault (71), reported in one
 /// line with the exit and the guest's RIP, not a VMM error (70).
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn code_outside_ram_is_a_guest_fault() {
     if !kvm_available() {
         return;
@@ -92,6 +116,10 @@ fn code_outside_ram_is_a_guest_fault() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn halt_with_interrupts_off_is_a_shutdown() {
     if !kvm_available() {
         return;
@@ -103,6 +131,10 @@ fn halt_with_interrupts_off_is_a_shutdown() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn start_info_and_cmdline_reach_the_guest() {
     if !kvm_available() {
         return;
@@ -116,6 +148,10 @@ fn start_info_and_cmdline_reach_the_guest() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn unclaimed_port_and_mmio_read_all_ones() {
     if !kvm_available() {
         return;
@@ -130,6 +166,10 @@ fn unclaimed_port_and_mmio_read_all_ones() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn ide_status_register_answers_after_reset() {
     if !kvm_available() {
         return;
@@ -144,6 +184,10 @@ fn ide_status_register_answers_after_reset() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn mmio_scratch_behaves_like_ram() {
     if !kvm_available() {
         return;
@@ -165,6 +209,10 @@ fn mmio_scratch_behaves_like_ram() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn stats_count_port_exits() {
     if !kvm_available() {
         return;
@@ -178,6 +226,10 @@ fn stats_count_port_exits() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn memory_the_host_cannot_map_is_one_clear_error() {
     if !kvm_available() {
         return;
@@ -202,6 +254,10 @@ fn memory_the_host_cannot_map_is_one_clear_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn trace_io_logs_unclaimed_accesses() {
     if !kvm_available() {
         return;

@@ -9,7 +9,7 @@ use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, SYNC_SKIPPED, TIMING_DEPENDENT, kvm_available, sparse_image,
     status, stderr, vmdma,
 };
-use vmdma_core::protocol::{STAMP_SECTOR, stamp_sector};
+use vmdma_protocol::{STAMP_SECTOR, stamp_sector};
 
 /// What a conformance run must show besides passing.
 #[derive(Clone, Copy)]
@@ -103,6 +103,10 @@ fn run_suite(options: &str, expect: Expect) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn conformance_suite_on_io_uring_image_matches_manifest() {
     if !kvm_available() {
         return;
@@ -112,6 +116,10 @@ fn conformance_suite_on_io_uring_image_matches_manifest() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn conformance_suite_on_sync_image_matches_manifest() {
     if !kvm_available() {
         return;
@@ -127,8 +135,12 @@ fn conformance_suite_on_sync_image_matches_manifest() {
 /// here too.)
 #[test]
 #[cfg_attr(
-    not(vmdma_odirect),
+    all(vmdma_kvm, not(vmdma_odirect)),
     ignore = "needs O_DIRECT in the temporary directory (probed at build time)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
 )]
 fn conformance_suite_on_io_uring_direct_io() {
     if !kvm_available() {
@@ -142,6 +154,10 @@ fn conformance_suite_on_io_uring_direct_io() {
 /// listens, and the guest sends no manifest at all: the console shows only
 /// the banner, the test lines and the summary.
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn without_manifest_the_guest_sends_none() {
     if !kvm_available() {
         return;
@@ -178,6 +194,10 @@ fn without_manifest_the_guest_sends_none() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn readonly_suite_refuses_writes_and_leaves_image_identical() {
     if !kvm_available() {
         return;

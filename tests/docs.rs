@@ -15,7 +15,7 @@ use common::facts::{
     COALESCED_LBA28, COALESCED_LBA48, EXITS_LBA28, EXITS_LBA48, IDE_TEST_REQUIRED, IDE_TEST_SKIPPED,
 };
 use vmdma::error::EXIT_DISK_STUCK;
-use vmdma_core::protocol::{
+use vmdma_protocol::{
     EXIT_BAD_INPUT, EXIT_GUEST_SHUTDOWN, EXIT_TIMEOUT, EXIT_USAGE, EXIT_VMM_ERROR,
 };
 
@@ -27,7 +27,9 @@ fn prose(path: &str) -> String {
 }
 
 fn read(path: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 

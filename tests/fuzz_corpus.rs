@@ -41,8 +41,9 @@ const FUZZ_CRATES: &[&str] = &["core/fuzz", "runner/fuzz"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("runner/ is inside the repository")
+        .ancestors()
+        .nth(2)
+        .expect("runner/cli/ is inside the repository")
         .to_path_buf()
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 
 #[test]
 fn guest_library_unit_tests_pass_on_the_host() {
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest");
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest");
     let host =
         std::env::var("VMDMA_HOST_TARGET").unwrap_or_else(|_| "x86_64-unknown-linux-gnu".into());
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-lib-tests");

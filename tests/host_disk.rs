@@ -110,6 +110,10 @@ fn assert_guest_saw_an_error(what: &str, status: i32, stdout: &str, err: &str, e
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn image_truncated_while_the_guest_reads() {
     if !kvm_available() {
         return;
@@ -126,6 +130,10 @@ fn image_truncated_while_the_guest_reads() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn image_grown_while_the_guest_reads() {
     if !kvm_available() {
         return;
@@ -178,8 +186,12 @@ impl Drop for SmallFs {
 
 #[test]
 #[cfg_attr(
-    not(vmdma_tmpfs),
+    all(vmdma_kvm, not(vmdma_tmpfs)),
     ignore = "needs root (CAP_SYS_ADMIN) to mount a small tmpfs (probed at build time)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
 )]
 fn full_filesystem_fails_the_write_not_the_vmm() {
     if !kvm_available() {
@@ -200,6 +212,10 @@ fn full_filesystem_fails_the_write_not_the_vmm() {
 /// write cache off and no flush), prints "done", and the runner is killed
 /// with SIGKILL the moment that line appears: the sector is in the file.
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn sigkill_after_a_completed_durable_write_keeps_it() {
     if !kvm_available() {
         return;

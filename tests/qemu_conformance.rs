@@ -12,12 +12,16 @@ use common::{
     ALWAYS_SKIPPED, SUITE_IMAGE_BYTES, TIMING_DEPENDENT, VMDMA_ONLY, kvm_available, qemu_available,
     sparse_image, status, stderr, vmdma,
 };
-use vmdma_core::protocol::{GUEST_EXIT_PASS, qemu_exit_status};
+use vmdma_protocol::{GUEST_EXIT_PASS, qemu_exit_status};
 
 #[test]
 #[cfg_attr(
-    not(vmdma_qemu),
+    all(vmdma_kvm, not(vmdma_qemu)),
     ignore = "needs qemu-system-x86_64 on PATH (probed at build time; .ci/run installs it)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
 )]
 fn same_guest_same_results_on_qemu_and_vmdma() {
     if !kvm_available() || !qemu_available() {

@@ -82,7 +82,7 @@ fn qemu_ide_test_passes_against_vmdma() {
     let ide_test = ide_test_binary();
     // ide-test and libqtest put images and sockets in TMPDIR.
     let tmp = tempfile::tempdir().unwrap();
-    let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("qtest/vmdma-system-x86_64");
+    let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../qtest/vmdma-system-x86_64");
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "5", "600"])
         .arg(&ide_test)

@@ -7,12 +7,16 @@ mod common;
 
 use common::elf_builder::{ElfBuilder, code};
 use common::{kvm_available, qemu_available, status, stderr, vmdma, write_file};
-use vmdma_core::protocol::qemu_exit_status;
+use vmdma_protocol::qemu_exit_status;
 
 #[test]
 #[cfg_attr(
-    not(vmdma_qemu),
+    all(vmdma_kvm, not(vmdma_qemu)),
     ignore = "needs qemu-system-x86_64 on PATH (probed at build time; .ci/run installs it)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
 )]
 fn tiny_pvh_kernel_boots_on_qemu_and_vmdma_alike() {
     if !kvm_available() || !qemu_available() {

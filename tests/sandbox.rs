@@ -42,6 +42,10 @@ fn run_hello(extra: &[&str], aio: &str) -> Output {
 const SYS_SOCKET: &str = "number 41";
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn forbidden_call_on_the_vcpu_thread_ends_the_run() {
     if !kvm_available() {
         return;
@@ -57,6 +61,10 @@ fn forbidden_call_on_the_vcpu_thread_ends_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn forbidden_call_on_the_io_thread_ends_the_run() {
     if !kvm_available() {
         return;
@@ -71,6 +79,10 @@ fn forbidden_call_on_the_io_thread_ends_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn no_seccomp_lifts_the_filter() {
     if !kvm_available() {
         return;
@@ -83,6 +95,10 @@ fn no_seccomp_lifts_the_filter() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn the_filters_are_on_by_default() {
     if !kvm_available() {
         return;
@@ -99,6 +115,10 @@ fn the_filters_are_on_by_default() {
 /// io_uring_setup fails with ENOSYS for the whole process: the disk falls
 /// back to `aio=sync` with one warning and the guest runs.
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn a_refused_io_uring_falls_back_to_sync() {
     if !kvm_available() {
         return;

@@ -61,6 +61,10 @@ fn stop_with(sig: i32) -> (Option<i32>, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn sigterm_stops_the_run_with_status_143() {
     if !kvm_available() {
         return;
@@ -71,6 +75,10 @@ fn sigterm_stops_the_run_with_status_143() {
 }
 
 #[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
 fn sigint_stops_the_run_with_status_130() {
     if !kvm_available() {
         return;

@@ -19,7 +19,10 @@
 //!   in-memory disk and a deferred one (data moves at completion time).
 //! - [`iommu`]: an optional translation stage implementing the same
 //!   [`DmaMemory`](dma::DmaMemory) interface, so stages chain.
-//! - [`protocol`]: the contract shared with the bundled guest and the runner.
+//!
+//! The contract between the bundled guest, the runner and the tests (ports,
+//! exit values, the manifest, the sector stamp) is not device code: it is
+//! the `vmdma-protocol` crate beside this one (`core/protocol`).
 //!
 //! ## Data path of a disk read
 //! ```text
@@ -82,7 +85,6 @@ pub mod iommu;
 pub mod iovec;
 pub mod memory;
 pub mod pci;
-pub mod protocol;
 mod vec_util;
 
 #[cfg(any(test, feature = "test-util"))]

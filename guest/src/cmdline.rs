@@ -19,7 +19,7 @@
 
 use core::fmt;
 
-use vmdma_core::protocol::CMDLINE_MMIO_SCRATCH;
+use vmdma_protocol::CMDLINE_MMIO_SCRATCH;
 
 /// Which suite the guest runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Ending the VM through the debug-exit port.
 
-use vmdma_core::protocol::DEBUG_EXIT_PORT;
+use vmdma_protocol::DEBUG_EXIT_PORT;
 
 use crate::arch::{cpu, io};
 

@@ -3,8 +3,8 @@
 
 use core::panic::PanicInfo;
 
-use vmdma_core::protocol::GUEST_EXIT_CRASH;
 use vmdma_guest::cmdline::Crash;
+use vmdma_protocol::GUEST_EXIT_CRASH;
 
 use crate::arch::cpu;
 use crate::arch::idt::ExceptionFrame;

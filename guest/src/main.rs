@@ -35,8 +35,8 @@ mod platform;
 mod suite;
 mod tsc;
 
-use vmdma_core::protocol::GUEST_EXIT_FAIL;
 use vmdma_guest::cmdline;
+use vmdma_protocol::GUEST_EXIT_FAIL;
 
 use crate::arch::{cpu, dma_memory, idt};
 use crate::exit::exit;

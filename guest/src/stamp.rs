@@ -1,14 +1,14 @@
 //! Sector stamps: the only data the guest ever writes to the disk.
 //!
 //! Sector `lba` written with pattern `p` is exactly
-//! [`vmdma_core::protocol::stamp_sector`]`(lba, p)`: a 16-byte header (LBA,
+//! [`vmdma_protocol::stamp_sector`]`(lba, p)`: a 16-byte header (LBA,
 //! pattern, magic) and a body that depends only on the pattern. The guest
 //! builds one [`Template`] per pattern and stamps headers per sector, which
 //! keeps the (slow, emulated) per-byte work small.
 
 use core::fmt;
 
-use vmdma_core::protocol::{STAMP_MAGIC, STAMP_SECTOR};
+use vmdma_protocol::{STAMP_MAGIC, STAMP_SECTOR};
 
 /// Sector size.
 pub const SECTOR: usize = STAMP_SECTOR;
@@ -26,7 +26,7 @@ pub struct Template {
 impl Template {
     /// Builds the template of `pattern`, eight bytes at a time: body byte
     /// `j` is `j as u8 ^ pattern as u8`
-    /// ([`stamp_byte`](vmdma_core::protocol::stamp_byte)), so word `k`
+    /// ([`stamp_byte`](vmdma_protocol::stamp_byte)), so word `k`
     /// (bytes `8k .. 8k + 8`) is the byte sequence `8k % 256 ..` XOR the
     /// pattern byte in every lane. (Guest instructions may be emulated one
     /// by one; a byte loop here cost milliseconds of every boot.)
@@ -150,7 +150,7 @@ pub fn decode_header(sector: &[u8]) -> Option<(u64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vmdma_core::protocol::stamp_sector;
+    use vmdma_protocol::stamp_sector;
 
     #[test]
     fn template_plus_header_is_the_protocol_stamp() {
@@ -176,7 +176,7 @@ mod tests {
                 let want = if i < HEADER_LEN {
                     0
                 } else {
-                    vmdma_core::protocol::stamp_byte(0, pattern, i)
+                    vmdma_protocol::stamp_byte(0, pattern, i)
                 };
                 assert_eq!(*b, want, "pattern {pattern:#x} byte {i}");
             }

@@ -21,7 +21,7 @@ use thiserror::Error;
 use vmdma_core::dma::AddressSpace;
 use vmdma_core::ide::{DriveInfo, PioBuffer};
 use vmdma_core::memory::{MemError, RegionMap};
-use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
+use vmdma_protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::devices::bus::PioBus;

@@ -1,13 +1,15 @@
-//! The command line: `vmdma [run] [OPTIONS]` and `vmdma guest-elf OUT_PATH`.
+//! The options of `vmdma run` and the value parsers every front end uses
+//! (sizes, guest RAM, timeouts, disk specs). The whole command line (the
+//! subcommands) is the `vmdma-cli` package's.
 //!
-//! Parsing only; every value is validated here (sizes, timeouts, disk specs)
-//! so that the rest of the runner deals with checked values. Errors from this
-//! module map to the `EXIT_USAGE` status.
+//! Parsing only; every value is validated here so that the rest of the
+//! runner deals with checked values. Errors from this module map to the
+//! `EXIT_USAGE` status.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
 pub use crate::disk::DiskSpec;
 
@@ -23,115 +25,6 @@ pub const DEFAULT_MEMORY: u64 = 64 << 20;
 /// almost certainly mistakes, and bounding them keeps deadline arithmetic
 /// far from `Instant` overflow.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// vmdma: a KVM microVM runner with an IDE controller doing zero-copy DMA.
-///
-/// Boots a PVH ELF kernel (by default the bundled test guest) with a COM1
-/// serial console on stdout, a debug-exit port at 0xF4 and a raw disk image.
-/// The exit status is the guest's debug-exit value (0..=63), or 64 usage
-/// error, 65 bad kernel/disk file, 70 VMM error, 71 guest shutdown or triple
-/// fault, 124 timeout, 130/143 SIGINT/SIGTERM, 159 a sandboxed thread made a
-/// forbidden system call.
-#[derive(Debug, Parser)]
-#[command(name = "vmdma", version, args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    /// What to do; `run` when absent.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Options of `run`, accepted without the subcommand too.
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Boot a guest (the default when no subcommand is given).
-    Run(RunArgs),
-    /// Write the bundled guest ELF to a file (to boot it elsewhere, e.g. with
-    /// `qemu-system-x86_64 -kernel`).
-    GuestElf(GuestElfArgs),
-    /// Serve QEMU's qtest protocol on the IDE controller, without KVM, for
-    /// QEMU's own ide-test. Takes QEMU's options, as libqtest passes them
-    /// (`-qtest unix:PATH -machine pc -accel qtest -drive ...`).
-    #[command(disable_help_flag = true)]
-    Qtest(QtestArgs),
-    /// Benchmark vmdma against QEMU and the host's pread/pwrite on one
-    /// image with the bundled guest; print a markdown table, write JSON.
-    Bench(BenchArgs),
-}
-
-/// Arguments of `vmdma qtest`: a QEMU command line, parsed by
-/// `vmdma::qtest::args`.
-#[derive(Debug, Args)]
-pub struct QtestArgs {
-    /// QEMU options (see runner/README.md for the supported subset).
-    #[arg(
-        value_name = "QEMU_OPTIONS",
-        num_args = 0..,
-        allow_hyphen_values = true,
-        trailing_var_arg = true
-    )]
-    pub args: Vec<String>,
-}
-
-/// Options of `vmdma bench` (see `docs/performance.md`).
-#[derive(Debug, Args, Clone)]
-pub struct BenchArgs {
-    /// Runs of every measurement; the table shows median, min and max.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub runs: u32,
-    /// Bytes each sequential measurement moves (at least one command).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
-    pub total: u64,
-    /// Command sizes of the sequential measurements (multiples of 512,
-    /// at most 32M).
-    #[arg(long, value_name = "SIZE,...", value_delimiter = ',', default_value = "4K,64K,1M,16M", value_parser = parse_size)]
-    pub sizes: Vec<u64>,
-    /// Commands of each random 4 KiB measurement.
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
-    pub random_count: u32,
-    /// Bytes the random LBAs spread over (a multiple of 4K).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
-    pub random_span: u64,
-    /// Measurements to run, from seq-read, seq-write, rand-read, rand-write,
-    /// boot, calibrate [default: all].
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    pub modes: Option<Vec<String>>,
-    /// The image file, created and filled if missing or too small
-    /// [default: a file in the temporary directory, removed afterwards].
-    #[arg(long, value_name = "PATH")]
-    pub image: Option<PathBuf>,
-    /// vmdma columns: `default` (the plain image: `aio=io_uring`, the page
-    /// cache) or the options appended to `--disk PATH,` (e.g. `aio=sync`,
-    /// `cache=none`). Repeat for more columns; the first is the one the
-    /// ratios compare against.
-    #[arg(long = "vmdma-disk", value_name = "OPTS", default_values = ["default", "aio=sync"])]
-    pub vmdma_disk: Vec<String>,
-    /// QEMU columns: options appended to `-drive file=IMG,format=raw,if=ide,`.
-    /// Repeat for more columns.
-    #[arg(long = "qemu-drive", value_name = "OPTS", default_values = ["cache=writeback", "cache=writeback,aio=io_uring"])]
-    pub qemu_drive: Vec<String>,
-    /// The QEMU binary; `none` leaves QEMU out.
-    #[arg(long, value_name = "PATH", default_value = "qemu-system-x86_64")]
-    pub qemu: String,
-    /// Also measure the host limit with O_DIRECT (where the file system
-    /// supports it).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub host_direct: bool,
-    /// Guest RAM of both VMMs.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_memory)]
-    pub memory: u64,
-    /// Longest run of one measurement, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_timeout)]
-    pub timeout: Duration,
-    /// Where to write the JSON results.
-    #[arg(long, value_name = "FILE", default_value = "bench.json")]
-    pub json: PathBuf,
-    /// Also write the markdown table (printed to stdout anyway) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
-}
 
 /// Options of `vmdma run`.
 #[derive(Debug, Args, Clone)]
@@ -195,15 +88,8 @@ pub struct RunArgs {
     pub shutdown_bound: Option<Duration>,
 }
 
-/// Options of `vmdma guest-elf`.
-#[derive(Debug, Args)]
-pub struct GuestElfArgs {
-    /// Where to write the ELF.
-    #[arg(value_name = "OUT_PATH")]
-    pub out: PathBuf,
-}
-
-fn parse_disk(s: &str) -> Result<DiskSpec, String> {
+/// Parses `--disk PATH[,OPTION...]`.
+pub fn parse_disk(s: &str) -> Result<DiskSpec, crate::disk::options::DiskOptionError> {
     crate::disk::options::parse(s)
 }
 
@@ -230,7 +116,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
-fn parse_memory(s: &str) -> Result<u64, String> {
+/// Parses a guest RAM size: [`MIN_MEMORY`]..=[`MAX_MEMORY`], a multiple of 4K.
+pub fn parse_memory(s: &str) -> Result<u64, String> {
     let n = parse_size(s)?;
     if n < MIN_MEMORY {
         return Err(format!("{s} is below the minimum of 4M"));
@@ -246,7 +133,9 @@ fn parse_memory(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// Parses a number of seconds (fractions allowed): at least 1 ns, at most
+/// [`MAX_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()
@@ -301,8 +190,6 @@ mod tests {
         assert!(!d.read_only);
         assert!(parse_disk(",readonly").is_err());
         assert!(parse_disk("").is_err());
-        let e = Cli::try_parse_from(["vmdma", "--disk", "x.img,unknown=1"]).unwrap_err();
-        assert!(e.to_string().contains("unknown=1"), "{e}");
     }
 
     #[test]
@@ -329,32 +216,5 @@ mod tests {
         let e = parse_timeout("1e-300").unwrap_err();
         assert!(e.contains("shorter than 1 ns"), "{e}");
         assert!(parse_timeout("4e-10").is_err());
-    }
-
-    #[test]
-    fn no_subcommand_means_run() {
-        let cli = Cli::try_parse_from(["vmdma", "--memory", "128M"]).unwrap();
-        assert!(cli.command.is_none());
-        assert_eq!(cli.run.memory, 128 << 20);
-        let cli = Cli::try_parse_from(["vmdma", "run", "--stats"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Run(ref r)) if r.stats));
-        let cli = Cli::try_parse_from(["vmdma", "guest-elf", "x.elf"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::GuestElf(_))));
-        assert!(Cli::try_parse_from(["vmdma", "--bogus"]).is_err());
-    }
-
-    #[test]
-    fn qtest_takes_qemu_options_verbatim() {
-        let cli = Cli::try_parse_from([
-            "vmdma", "qtest", "-qtest", "unix:/s", "-m", "128", "-h", "--memory", "x",
-        ])
-        .unwrap();
-        let Some(Command::Qtest(q)) = cli.command else {
-            panic!("not qtest")
-        };
-        assert_eq!(
-            q.args,
-            ["-qtest", "unix:/s", "-m", "128", "-h", "--memory", "x"]
-        );
     }
 }

@@ -3,7 +3,7 @@
 use std::io;
 
 use thiserror::Error;
-use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
+use vmdma_protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
 
 use crate::board::BoardError;
 use crate::boot::BootError;
@@ -12,14 +12,16 @@ use crate::boot::pvh::PvhError;
 use crate::devices::bus::BusError;
 use crate::devices::chipset::ShutdownError;
 use crate::disk::DiskError;
+use crate::io_thread::IoThreadError;
 use crate::kvm::vcpu::VcpuError;
 use crate::kvm::vm::VmError;
+use crate::sandbox::SandboxError;
 use crate::vcpu_loop::LoopError;
 
 /// Exit status when the run ended but the disk still had requests in
 /// flight after the shutdown bound, so it was not flushed (and guest
 /// memory was left mapped): `EX_IOERR` of sysexits.h. The runner's own
-/// status, not in `vmdma_core::protocol` (the guest never sees it).
+/// status, not in `vmdma_protocol` (the guest never sees it).
 pub const EXIT_DISK_STUCK: u8 = 74;
 
 /// Everything that ends a run without the guest deciding its outcome.
@@ -134,9 +136,27 @@ pub enum Error {
     /// The vCPU thread ended without a stop reason.
     #[error("the vCPU stopped without a reason")]
     NoStopReason,
-    /// The vCPU thread could not be started or died.
-    #[error("vCPU thread: {0}")]
-    Thread(String),
+    /// A signal handler of the supervisor (the vCPU kick, SIGINT,
+    /// SIGTERM) could not be installed.
+    #[error("cannot install the {what} signal handler: {source}")]
+    SignalHandler {
+        /// Which handler.
+        what: &'static str,
+        /// The error.
+        source: vmm_sys_util::errno::Error,
+    },
+    /// The vCPU thread could not be started.
+    #[error("cannot start the vCPU thread: {0}")]
+    VcpuThreadSpawn(io::Error),
+    /// The vCPU thread panicked.
+    #[error("the vCPU thread panicked")]
+    VcpuThreadPanicked,
+    /// The vCPU thread could not enter its sandbox.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The I/O thread could not start, failed, or could not be stopped.
+    #[error(transparent)]
+    IoThread(#[from] IoThreadError),
 }
 
 impl Error {
@@ -164,7 +184,11 @@ impl Error {
             | Error::Loop(_)
             | Error::Shutdown(_)
             | Error::NoStopReason
-            | Error::Thread(_) => EXIT_VMM_ERROR,
+            | Error::SignalHandler { .. }
+            | Error::VcpuThreadSpawn(_)
+            | Error::VcpuThreadPanicked
+            | Error::Sandbox(_)
+            | Error::IoThread(_) => EXIT_VMM_ERROR,
         }
     }
 }

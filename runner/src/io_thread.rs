@@ -20,7 +20,36 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::devices::chipset::Chipset;
-use crate::sandbox::{Role, Sandbox};
+use crate::sandbox::{Role, Sandbox, SandboxError};
+
+/// Why the I/O thread could not start, failed, or could not be stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IoThreadError {
+    /// Its stop eventfd could not be created.
+    #[error("I/O thread eventfd: {0}")]
+    EventFd(std::io::Error),
+    /// Its epoll instance could not be set up.
+    #[error("I/O thread epoll: {0}")]
+    Epoll(std::io::Error),
+    /// The thread could not be started.
+    #[error("cannot start the I/O thread: {0}")]
+    Spawn(std::io::Error),
+    /// The thread could not enter its sandbox.
+    #[error(transparent)]
+    Sandbox(SandboxError),
+    /// The thread ended before it said whether it is sandboxed.
+    #[error("the I/O thread ended at its start")]
+    EndedAtStart,
+    /// `epoll_wait` failed.
+    #[error("I/O thread epoll_wait: {0}")]
+    Wait(std::io::Error),
+    /// The stop eventfd could not be written.
+    #[error("stopping the I/O thread: {0}")]
+    Stop(std::io::Error),
+    /// The thread panicked.
+    #[error("the I/O thread panicked")]
+    Panicked,
+}
 
 const COMPLETION: u64 = 1;
 const STOP: u64 = 2;
@@ -29,7 +58,7 @@ const STOP: u64 = 2;
 #[derive(Debug)]
 pub struct IoThread<'scope> {
     stop: EventFd,
-    handle: ScopedJoinHandle<'scope, Result<u64, String>>,
+    handle: ScopedJoinHandle<'scope, Result<u64, IoThreadError>>,
 }
 
 impl<'scope> IoThread<'scope> {
@@ -42,12 +71,10 @@ impl<'scope> IoThread<'scope> {
         pending: Arc<AtomicUsize>,
         chipset: &'scope Mutex<Chipset<'m>>,
         sandbox: Sandbox,
-    ) -> Result<Self, String> {
-        let stop = EventFd::new(EFD_NONBLOCK).map_err(|e| format!("I/O thread eventfd: {e}"))?;
-        let stop_rx = stop
-            .try_clone()
-            .map_err(|e| format!("I/O thread eventfd: {e}"))?;
-        let epoll = Epoll::new().map_err(|e| format!("I/O thread epoll: {e}"))?;
+    ) -> Result<Self, IoThreadError> {
+        let stop = EventFd::new(EFD_NONBLOCK).map_err(IoThreadError::EventFd)?;
+        let stop_rx = stop.try_clone().map_err(IoThreadError::EventFd)?;
+        let epoll = Epoll::new().map_err(IoThreadError::Epoll)?;
         for (fd, tag) in [
             (completions.as_raw_fd(), COMPLETION),
             (stop_rx.as_raw_fd(), STOP),
@@ -58,11 +85,11 @@ impl<'scope> IoThread<'scope> {
                     fd,
                     EpollEvent::new(EventSet::IN, tag),
                 )
-                .map_err(|e| format!("I/O thread epoll: {e}"))?;
+                .map_err(IoThreadError::Epoll)?;
         }
         // The thread reports whether it entered its sandbox before it
         // serves anything.
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), SandboxError>>(1);
         let handle = std::thread::Builder::new()
             .name("vmdma-io".into())
             .spawn_scoped(scope, move || {
@@ -74,30 +101,23 @@ impl<'scope> IoThread<'scope> {
                 }
                 run(&epoll, &completions, &pending, chipset)
             })
-            .map_err(|e| format!("cannot start the I/O thread: {e}"))?;
+            .map_err(IoThreadError::Spawn)?;
         let thread = IoThread { stop, handle };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(thread),
             Ok(Err(e)) => {
                 let _ = thread.stop();
-                Err(e)
+                Err(IoThreadError::Sandbox(e))
             }
-            Err(_) => Err(thread
-                .stop()
-                .err()
-                .unwrap_or_else(|| "the I/O thread ended at its start".into())),
+            Err(_) => Err(thread.stop().err().unwrap_or(IoThreadError::EndedAtStart)),
         }
     }
 
     /// Stops the thread and waits for it; returns how many wake-ups it
     /// serviced.
-    pub fn stop(self) -> Result<u64, String> {
-        self.stop
-            .write(1)
-            .map_err(|e| format!("stopping the I/O thread: {e}"))?;
-        self.handle
-            .join()
-            .map_err(|_| "the I/O thread panicked".to_string())?
+    pub fn stop(self) -> Result<u64, IoThreadError> {
+        self.stop.write(1).map_err(IoThreadError::Stop)?;
+        self.handle.join().map_err(|_| IoThreadError::Panicked)?
     }
 }
 
@@ -106,14 +126,14 @@ fn run(
     completions: &EventFd,
     pending: &AtomicUsize,
     chipset: &Mutex<Chipset<'_>>,
-) -> Result<u64, String> {
+) -> Result<u64, IoThreadError> {
     let mut events = [EpollEvent::default(); 2];
     let mut wakeups = 0u64;
     loop {
         let n = match epoll.wait(-1, &mut events) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("I/O thread epoll_wait: {e}")),
+            Err(e) => return Err(IoThreadError::Wait(e)),
         };
         let mut service = false;
         for ev in events.iter().take(n) {

@@ -1,21 +1,24 @@
 //! `vmdma`: a KVM microVM runner for the vmdma zero-copy DMA core.
 //!
-//! The library holds the whole runner; `main.rs` is the command-line entry.
+//! The library is the VMM. The `vmdma` command is the `vmdma-cli` package
+//! (`runner/cli`); its other front ends are crates of their own on top of
+//! this one: `vmdma-bench` (`runner/bench`) and `vmdma-qtest`
+//! (`runner/qtest`). The contract with the guest is `vmdma-protocol`.
 //!
 //! The modules form layers; each imports only from the layers below it
 //! (the unit tests in `module_graph.rs` fail on any import cycle, between
 //! files or between top-level modules):
 //!
 //! ```text
-//! main ── cli, machine (run), qtest/, bench/      front ends
-//!   machine ── supervisor, io_thread, vcpu_loop/  threads and the exit loop
-//!     board ──────────── the PC, built once for every front end
-//!       devices/ ─────── port bus, MMIO path, chipset (PCI, PIIX3 IDE), serial...
-//!       boot/ ────────── ELF parsing, PVH start info, loading
-//!       metrics/ ─────── exit counters, marks, KVM stats, memory, report, JSON
-//!         disk/ ──────── raw images as block devices (sync, io_uring)
-//!         kvm/ ───────── KVM primitives: VM, RAM slot, vCPU, exit decoding
-//!           layout, control, sandbox/, input_file, guest_image, error
+//! cli ──────── `vmdma run`'s options, the value parsers the front ends share
+//! machine ── supervisor, io_thread, vcpu_loop/  threads and the exit loop
+//!   board ──────────── the PC, built once for every front end
+//!     devices/ ─────── port bus, MMIO path, chipset (PCI, PIIX3 IDE), serial...
+//!     boot/ ────────── ELF parsing, PVH start info, loading
+//!     metrics/ ─────── exit counters, marks, KVM stats, memory, report, JSON
+//!       disk/ ──────── raw images as block devices (sync, io_uring)
+//!       kvm/ ───────── KVM primitives: VM, RAM slot, vCPU, exit decoding
+//!         layout, control, sandbox/, input_file, guest_image, error
 //! ```
 //!
 //! Unsafe code lives in five modules only: `kvm::memory` (mmap and the
@@ -26,7 +29,6 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod bench;
 pub mod board;
 pub mod boot;
 pub mod cli;
@@ -41,7 +43,6 @@ pub mod kvm;
 pub mod layout;
 pub mod machine;
 pub mod metrics;
-pub mod qtest;
 pub mod sandbox;
 pub mod supervisor;
 pub mod vcpu_loop;

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use vmdma_core::ide::DriveInfo;
-use vmdma_core::protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
-use vmdma_core::protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
+use vmdma_protocol::{DEBUG_EXIT_PORT, MANIFEST_PORT, POST_CODE_PORT};
+use vmdma_protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
 use crate::board::{self, Board, BoardSpec};
 use crate::boot;
@@ -319,7 +319,7 @@ impl Run<'_> {
                 Some((efd, pending)) => {
                     match IoThread::spawn(scope, efd, pending, &chipset, sandbox) {
                         Ok(t) => Some(t),
-                        Err(e) => return (Err(Error::Thread(e)), 0),
+                        Err(e) => return (Err(Error::IoThread(e)), 0),
                     }
                 }
                 None => None,
@@ -328,7 +328,7 @@ impl Run<'_> {
             // may only make the system calls on its list.
             let result = sandbox
                 .enter(Role::Vcpu)
-                .map_err(Error::Thread)
+                .map_err(Error::Sandbox)
                 .and_then(|()| {
                     vcpu_loop::run(&mut vcpu, &ctx, control, &mut stats, &mut recorder)
                         .map_err(Error::from)
@@ -338,7 +338,7 @@ impl Run<'_> {
             control.mark_left_guest();
             let wakeups = match io.map(IoThread::stop) {
                 Some(Ok(n)) => n,
-                Some(Err(e)) => return (result.and(Err(Error::Thread(e))), 0),
+                Some(Err(e)) => return (result.and(Err(Error::IoThread(e))), 0),
                 None => 0,
             };
             (result, wakeups)

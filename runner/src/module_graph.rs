@@ -1,5 +1,7 @@
 //! The runner's modules form layers: no module imports, directly or
-//! through others, a module that imports it. This test reads the sources
+//! through others, a module that imports it. The same holds inside the
+//! crates beside the library (`bench/`, `qtest/`, `cli/`); between crates
+//! cargo itself refuses a cycle. This test reads the sources
 //! (`use crate::…`, `super::…` paths and `use child::…` in a parent), builds
 //! the import graph twice (between files, and between top-level modules:
 //! `machine`, `kvm`, `devices`…) and fails on any cycle, naming it.
@@ -102,9 +104,11 @@ fn code_at(s: &[char], i: usize, k: &str) -> bool {
     k.chars().enumerate().all(|(n, c)| s.get(i + n) == Some(&c))
 }
 
-/// The module graph: file modules and the modules each imports.
-fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// The module graph of the crate in `dir` (`""`: this library; `bench`,
+/// `qtest`, `cli`: the crates beside it): file modules and the modules each
+/// imports.
+fn graph_of(dir: &str) -> BTreeMap<Module, BTreeSet<Module>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join("src");
     let mut files = Vec::new();
     rs_files(&src, &mut files);
     let files: Vec<(Module, PathBuf)> = files
@@ -168,6 +172,11 @@ fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
     edges
 }
 
+/// This library's module graph.
+fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    graph_of("")
+}
+
 /// A cycle in `edges`, if there is one.
 fn find_cycle<N: Ord + Clone>(edges: &BTreeMap<N, BTreeSet<N>>) -> Option<Vec<N>> {
     fn visit<N: Ord + Clone>(
@@ -227,6 +236,21 @@ fn no_import_cycle_between_files() {
     );
     if let Some(c) = find_cycle(&g) {
         panic!("import cycle: {}", show(&c));
+    }
+}
+
+#[test]
+fn no_import_cycle_in_the_crates_beside_the_library() {
+    for (dir, least) in [("bench", 9), ("qtest", 7), ("cli", 1)] {
+        let g = graph_of(dir);
+        assert!(
+            g.len() >= least,
+            "{dir}: the sources were not found ({} files)",
+            g.len()
+        );
+        if let Some(c) = find_cycle(&g) {
+            panic!("import cycle in {dir}/: {}", show(&c));
+        }
     }
 }
 

@@ -70,11 +70,19 @@ pub fn run<F>(
 where
     F: FnOnce(&Arc<RunControl>) -> Result<RunReport, Error> + Send + 'static,
 {
-    register_signal_handler(kick_signal(), on_kick)
-        .map_err(|e| Error::Thread(format!("cannot install the kick signal handler: {e}")))?;
+    register_signal_handler(kick_signal(), on_kick).map_err(|source| Error::SignalHandler {
+        what: "vCPU kick",
+        source,
+    })?;
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        register_signal_handler(sig, on_stop_signal)
-            .map_err(|e| Error::Thread(format!("cannot install a signal handler: {e}")))?;
+        register_signal_handler(sig, on_stop_signal).map_err(|source| Error::SignalHandler {
+            what: if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            },
+            source,
+        })?;
     }
     let shutdown_limit = shutdown_bound + SHUTDOWN_MARGIN;
     let control = Arc::new(RunControl::new());
@@ -88,7 +96,7 @@ where
             let _ = done_tx.send(());
             r
         })
-        .map_err(|e| Error::Thread(e.to_string()))?;
+        .map_err(Error::VcpuThreadSpawn)?;
 
     // A timeout too long for `Instant` (the CLI caps it at a year, but this
     // function takes any `Duration`) means no deadline at all.
@@ -170,7 +178,5 @@ where
         }
         last_exits = exits;
     }
-    handle
-        .join()
-        .map_err(|_| Error::Thread("the vCPU thread panicked".into()))?
+    handle.join().map_err(|_| Error::VcpuThreadPanicked)?
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use vmdma_core::protocol::{BenchLbas, MANIFEST_PREFIX, STAMP_SECTOR, stamp_sector};
+use vmdma_protocol::{BenchLbas, MANIFEST_PREFIX, STAMP_SECTOR, stamp_sector};
 
 /// One test's outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct SuiteRun {
     pub manifest: Vec<Change>,
 }
 
-/// A disk change from the manifest (see `vmdma_core::protocol::MANIFEST_PREFIX`).
+/// A disk change from the manifest (see `vmdma_protocol::MANIFEST_PREFIX`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Write {

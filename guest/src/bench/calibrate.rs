@@ -20,16 +20,16 @@
 
 use core::hint::black_box;
 
-use vmdma_core::protocol::{
-    MARK_CAL_ALU as MARK_ALU, MARK_CAL_COMMANDS as MARK_COMMANDS,
-    MARK_CAL_DEVICE_EXIT as MARK_DEVICE_EXIT, MARK_CAL_KERNEL_EXIT as MARK_KERNEL_EXIT,
-    MARK_CAL_NULL_EXIT as MARK_NULL_EXIT, MARK_CAL_RDTSC as MARK_RDTSC, POST_CODE_PORT,
-};
 use vmdma_guest::ata::regs::cmd;
 use vmdma_guest::ata::taskfile::{Drive, TaskFile};
 use vmdma_guest::bench_args::FIRST_LBA;
 use vmdma_guest::msg;
 use vmdma_guest::prd::{self, Region};
+use vmdma_protocol::{
+    MARK_CAL_ALU as MARK_ALU, MARK_CAL_COMMANDS as MARK_COMMANDS,
+    MARK_CAL_DEVICE_EXIT as MARK_DEVICE_EXIT, MARK_CAL_KERNEL_EXIT as MARK_KERNEL_EXIT,
+    MARK_CAL_NULL_EXIT as MARK_NULL_EXIT, MARK_CAL_RDTSC as MARK_RDTSC, POST_CODE_PORT,
+};
 
 use crate::arch::{cpu, io};
 use crate::ide::dma::{self as ide_dma, Direction, LeanWait};

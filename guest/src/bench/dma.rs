@@ -20,13 +20,13 @@
 //! each command's status, not the data. POST-code marks bracket the loop,
 //! so the VMM can count exactly the exits inside it.
 
-use vmdma_core::protocol::{BenchLbas, MARK_BENCH_END, MARK_BENCH_START, POST_CODE_PORT};
 use vmdma_guest::ata::regs::{bm, cmd};
 use vmdma_guest::ata::taskfile::{Drive, LBA28_LIMIT, TaskFile};
 use vmdma_guest::bench_args::{Bench, BenchShape, BenchWait, FIRST_LBA};
 use vmdma_guest::msg;
 use vmdma_guest::prd::{self, PRD_MAX_LEN, PRD_TABLE_ENTRIES, Region};
 use vmdma_guest::stamp::{self, SECTOR, Template};
+use vmdma_protocol::{BenchLbas, MARK_BENCH_END, MARK_BENCH_START, POST_CODE_PORT};
 
 use super::latency;
 use crate::arch::bulk::{self, BULK_ALIGN, split_words};

@@ -24,9 +24,9 @@ mod calibrate;
 mod dma;
 mod latency;
 
-use vmdma_core::protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 use vmdma_guest::bench_args::{Bench, BenchKind};
 use vmdma_guest::cmdline::Options;
+use vmdma_protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 
 use crate::arch::dma_memory::{DmaMemory, Stage};
 use crate::platform::BootInfo;

@@ -10,8 +10,8 @@
 use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use vmdma_core::protocol::{MANIFEST_PORT, MANIFEST_PORT_READBACK};
 use vmdma_guest::msg::Msg;
+use vmdma_protocol::{MANIFEST_PORT, MANIFEST_PORT_READBACK};
 
 use crate::arch::io::{inb, outsb};
 

@@ -12,7 +12,7 @@
 //!
 //! Every disk write is announced on the console before it is issued, as
 //! `vmdma-manifest: write LBA COUNT PATTERN` or `vmdma-manifest: trim LBA
-//! COUNT` (see [`vmdma_core::protocol::MANIFEST_PREFIX`]); the host replays
+//! COUNT` (see [`vmdma_protocol::MANIFEST_PREFIX`]); the host replays
 //! these lines to check the image.
 #![forbid(unsafe_code)]
 // Without a heap, a failure carries its reason inline (`Msg`); the error
@@ -41,9 +41,9 @@ mod registers;
 
 use core::fmt;
 
-use vmdma_core::protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 use vmdma_guest::cmdline::{Options, Suite};
 use vmdma_guest::msg::Msg;
+use vmdma_protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 
 use crate::arch::dma_memory::{DmaMemory, Stage};
 use crate::ide::AtaError;

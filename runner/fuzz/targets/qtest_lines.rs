@@ -22,12 +22,12 @@
 //! and the corpus replay test (`tests/fuzz_corpus.rs`) both include this
 //! file and call [`run`].
 
-use vmdma::qtest::codec::{base64_decode, hex_decode};
-use vmdma::qtest::machine::{MachineDisks, with_machine};
-use vmdma::qtest::protocol::{Line, LineReader, MAX_LINE, Request, parse};
-use vmdma::qtest::qmp::{QmpOutput, QmpSession};
-use vmdma::qtest::server::respond;
 use vmdma_core::ide::DriveInfo;
+use vmdma_qtest::codec::{base64_decode, hex_decode};
+use vmdma_qtest::machine::{MachineDisks, with_machine};
+use vmdma_qtest::protocol::{Line, LineReader, MAX_LINE, Request, parse};
+use vmdma_qtest::qmp::{QmpOutput, QmpSession};
+use vmdma_qtest::server::respond;
 
 /// Guest RAM of the machine (at guest-physical 0).
 const RAM: usize = 64 << 10;

@@ -1,5 +1,5 @@
 //! The debug console at port 0xE9 (QEMU's `isa-debugcon`), the channel of
-//! the guest's write manifest ([`vmdma_core::protocol::MANIFEST_PORT`]).
+//! the guest's write manifest ([`vmdma_protocol::MANIFEST_PORT`]).
 //!
 //! With a sink (`--manifest FILE`) every byte written goes to the sink and a
 //! read answers [`MANIFEST_PORT_READBACK`], telling the guest that someone
@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use vmdma_core::protocol::MANIFEST_PORT_READBACK;
+use vmdma_protocol::MANIFEST_PORT_READBACK;
 
 use crate::devices::bus::PioDevice;
 

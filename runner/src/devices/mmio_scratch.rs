@@ -6,7 +6,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use vmdma_core::memory::{MmioError, MmioHandler};
-use vmdma_core::protocol::{CMDLINE_MMIO_SCRATCH, MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
+use vmdma_protocol::{CMDLINE_MMIO_SCRATCH, MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
 /// The command-line key/value announcing the region.
 pub fn cmdline_key() -> String {

@@ -1,4 +1,4 @@
-//! Port 0x80, the PC's POST-code port ([`vmdma_core::protocol::POST_CODE_PORT`]):
+//! Port 0x80, the PC's POST-code port ([`vmdma_protocol::POST_CODE_PORT`]):
 //! a byte written here is a progress mark. The device only latches the
 //! code; the vCPU loop takes it after the exit and records the counters
 //! (see [`crate::metrics::marks`]). Reads give 0xFF, as on QEMU's `pc` machine.

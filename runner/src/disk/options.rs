@@ -76,10 +76,33 @@ impl DiskSpec {
 
 const KNOWN: &str = "readonly, ro, rw, aio=sync|io_uring, cache=writeback|none";
 
+/// What is wrong with a `--disk` value; each names the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiskOptionError {
+    /// Nothing before the first comma.
+    #[error("empty disk path")]
+    EmptyPath,
+    /// An empty option (two commas after the path, or one at the end).
+    #[error("empty --disk option (a comma in the path is written ',,')")]
+    EmptyOption,
+    /// An option given twice (`readonly/rw`, `aio` or `cache`).
+    #[error("--disk option '{0}' given twice")]
+    Twice(&'static str),
+    /// `aio=` with another value than `sync` or `io_uring`.
+    #[error("--disk option aio={0}: expected sync or io_uring")]
+    Aio(String),
+    /// `cache=` with another value than `writeback` or `none`.
+    #[error("--disk option cache={0}: expected writeback or none")]
+    Cache(String),
+    /// An option that is none of the known ones.
+    #[error("unknown --disk option '{0}' (known: {KNOWN}; a comma in the path is written ',,')")]
+    Unknown(String),
+}
+
 /// Parses `PATH[,OPTION]...`. A comma inside the path is written `,,` (as
 /// in QEMU). Every option must be known and given once; anything else is
 /// an error naming it.
-pub fn parse(s: &str) -> Result<DiskSpec, String> {
+pub fn parse(s: &str) -> Result<DiskSpec, DiskOptionError> {
     let mut parts: Vec<String> = vec![String::new()];
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -99,14 +122,14 @@ pub fn parse(s: &str) -> Result<DiskSpec, String> {
     let mut it = parts.into_iter();
     let path = it.next().unwrap_or_default();
     if path.is_empty() {
-        return Err("empty disk path".into());
+        return Err(DiskOptionError::EmptyPath);
     }
     let mut spec = DiskSpec::new(path);
     let (mut seen_mode, mut seen_aio, mut seen_cache) = (false, false, false);
     for opt in it {
-        let once = |seen: &mut bool, what: &str| {
+        let once = |seen: &mut bool, what: &'static str| {
             if std::mem::replace(seen, true) {
-                Err(format!("--disk option '{what}' given twice"))
+                Err(DiskOptionError::Twice(what))
             } else {
                 Ok(())
             }
@@ -121,7 +144,7 @@ pub fn parse(s: &str) -> Result<DiskSpec, String> {
                 spec.aio = match v {
                     "sync" => Aio::Sync,
                     "io_uring" => Aio::IoUring,
-                    _ => return Err(format!("--disk option aio={v}: expected sync or io_uring")),
+                    _ => return Err(DiskOptionError::Aio(v.to_string())),
                 };
             }
             Some(("cache", v)) => {
@@ -129,20 +152,14 @@ pub fn parse(s: &str) -> Result<DiskSpec, String> {
                 spec.cache = match v {
                     "writeback" => Cache::Writeback,
                     "none" => Cache::None,
-                    _ => {
-                        return Err(format!(
-                            "--disk option cache={v}: expected writeback or none"
-                        ));
-                    }
+                    _ => return Err(DiskOptionError::Cache(v.to_string())),
                 };
             }
             _ if opt.is_empty() => {
-                return Err("empty --disk option (a comma in the path is written ',,')".into());
+                return Err(DiskOptionError::EmptyOption);
             }
             _ => {
-                return Err(format!(
-                    "unknown --disk option '{opt}' (known: {KNOWN}; a comma in the path is written ',,')"
-                ));
+                return Err(DiskOptionError::Unknown(opt));
             }
         }
     }
@@ -191,7 +208,12 @@ mod tests {
             ("", "empty disk path"),
         ] {
             let e = parse(s).unwrap_err();
-            assert!(e.contains(want), "{s}: {e}");
+            assert!(e.to_string().contains(want), "{s}: {e}");
         }
+        // A caller can match on what is wrong.
+        assert_eq!(
+            parse("a.img,ro,rw"),
+            Err(DiskOptionError::Twice("readonly/rw"))
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! mark ([`marks`]), the process's memory use ([`proc_memory`]), KVM's own
 //! vCPU statistics ([`kvm`]) and the report that gathers them at the end of
 //! a run ([`report`]). `vmdma bench` reads these through the JSON; its own
-//! summaries stay in `bench/`.
+//! summaries stay in the `vmdma-bench` crate.
 
 pub mod exits;
 pub mod json;

@@ -25,7 +25,32 @@ mod sigsys;
 use std::cell::Cell;
 use std::fmt;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{BackendError, BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+
+/// Why a thread could not enter its sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// seccompiler refused the allow-list (a condition, a rule) or could
+    /// not compile it to BPF.
+    #[error("seccomp filter of the {role} thread: {source}")]
+    Filter {
+        /// Whose filter.
+        role: Role,
+        /// seccompiler's reason.
+        source: BackendError,
+    },
+    /// The SIGSYS handler (status 159) could not be installed.
+    #[error("cannot install the SIGSYS handler: {0}")]
+    SigsysHandler(vmm_sys_util::errno::Error),
+    /// The kernel refused the filter.
+    #[error("cannot install the seccomp filter of the {role} thread: {source}")]
+    Apply {
+        /// Whose filter.
+        role: Role,
+        /// The kernel's reason.
+        source: seccompiler::Error,
+    },
+}
 
 /// Which thread a filter is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +111,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Puts the calling thread in its sandbox (if enabled), then runs the
     /// self-test if it is this thread's.
-    pub fn enter(&self, role: Role) -> Result<(), String> {
+    pub fn enter(&self, role: Role) -> Result<(), SandboxError> {
         if !self.enabled {
             return Ok(());
         }
@@ -100,25 +125,25 @@ impl Sandbox {
 }
 
 /// Compiles the filter of `role`: its allow-list, SIGSYS for the rest.
-pub fn program(role: Role) -> Result<BpfProgram, String> {
+pub fn program(role: Role) -> Result<BpfProgram, SandboxError> {
+    let filter_err = |source| SandboxError::Filter { role, source };
     let filter = SeccompFilter::new(
-        rules::allow_list(role)?,
+        rules::allow_list(role).map_err(filter_err)?,
         SeccompAction::Trap,
         SeccompAction::Allow,
         TargetArch::x86_64,
     )
-    .map_err(|e| format!("seccomp filter of the {role} thread: {e}"))?;
-    BpfProgram::try_from(filter).map_err(|e| format!("seccomp filter of the {role} thread: {e}"))
+    .map_err(filter_err)?;
+    BpfProgram::try_from(filter).map_err(filter_err)
 }
 
 /// Puts the calling thread in the sandbox of `role` (for the rest of its
 /// life). Installs the SIGSYS handler first (once per process).
-pub fn enter(role: Role) -> Result<(), String> {
+pub fn enter(role: Role) -> Result<(), SandboxError> {
     let prog = program(role)?;
     sigsys::install()?;
     ROLE.with(|r| r.set(role_code(role)));
-    seccompiler::apply_filter(&prog)
-        .map_err(|e| format!("cannot install the seccomp filter of the {role} thread: {e}"))
+    seccompiler::apply_filter(&prog).map_err(|source| SandboxError::Apply { role, source })
 }
 
 /// The `--stats` line: whether the filters were on, and their sizes.

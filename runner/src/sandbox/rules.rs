@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Role;
-use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+use seccompiler::{BackendError, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 
 /// KVM request numbers, encoded as <linux/kvm.h> does.
 mod kvm {
@@ -127,18 +127,17 @@ fn plain(role: Role) -> Vec<(i64, &'static str)> {
     v
 }
 
-fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, String> {
+fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, BackendError> {
     SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
-        .map_err(|e| format!("seccomp condition: {e}"))
 }
 
-fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, String> {
-    SeccompRule::new(conds).map_err(|e| format!("seccomp rule: {e}"))
+fn rule(conds: Vec<SeccompCondition>) -> Result<SeccompRule, BackendError> {
+    SeccompRule::new(conds)
 }
 
 /// The allow-list of `role` in seccompiler's form: a syscall with no rules
 /// is allowed with any arguments; with rules, if one of them matches.
-pub fn allow_list(role: Role) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+pub fn allow_list(role: Role) -> Result<BTreeMap<i64, Vec<SeccompRule>>, BackendError> {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (nr, _) in plain(role) {
         map.insert(nr, Vec::new());

@@ -8,7 +8,7 @@ use std::sync::Once;
 
 use vmm_sys_util::signal::register_signal_handler;
 
-use super::{Role, current_role};
+use super::{Role, SandboxError, current_role};
 
 /// Exit status after a forbidden system call: 128 + SIGSYS, what a shell
 /// reports for a process SIGSYS killed.
@@ -18,11 +18,11 @@ static INSTALL: Once = Once::new();
 
 /// Installs the handler (once per process; later calls only report the
 /// first result).
-pub(super) fn install() -> Result<(), String> {
+pub(super) fn install() -> Result<(), SandboxError> {
     let mut result = Ok(());
     INSTALL.call_once(|| {
-        result = register_signal_handler(libc::SIGSYS, on_sigsys)
-            .map_err(|e| format!("cannot install the SIGSYS handler: {e}"));
+        result =
+            register_signal_handler(libc::SIGSYS, on_sigsys).map_err(SandboxError::SigsysHandler);
     });
     result
 }

@@ -60,9 +60,9 @@ mod trim;
 
 use core::fmt;
 
-use vmdma_core::protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 use vmdma_guest::cmdline::{CaseSelection, Options};
 use vmdma_guest::msg::Msg;
+use vmdma_protocol::{GUEST_EXIT_FAIL, GUEST_EXIT_PASS};
 
 use super::{Ctx, Fail};
 use crate::arch::dma_memory::{DmaMemory, Stage};

@@ -1,9 +1,9 @@
 //! Stamped DMA and PIO transfers with the write manifest.
 
-use vmdma_core::protocol::MANIFEST_PREFIX;
 use vmdma_guest::ata::regs::status;
 use vmdma_guest::msg;
 use vmdma_guest::stamp::SECTOR;
+use vmdma_protocol::MANIFEST_PREFIX;
 
 use super::fail;
 use super::{CANARY, Layout, Mode, Xfer, expect_clean};
@@ -24,7 +24,7 @@ impl Ctx {
     /// Announces that the `period` sectors stamped for `from ..` with
     /// `pattern` are written again and again over `sectors` sectors from
     /// `lba` (the `repeat` line of
-    /// [`MANIFEST_PREFIX`](vmdma_core::protocol::MANIFEST_PREFIX)).
+    /// [`MANIFEST_PREFIX`](vmdma_protocol::MANIFEST_PREFIX)).
     pub fn manifest_repeat(&self, lba: u64, sectors: u64, pattern: u32, from: u64, period: u64) {
         manifest::line(format_args!(
             "{MANIFEST_PREFIX} repeat {lba} {sectors} {pattern} {from} {period}"

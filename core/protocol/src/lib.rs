@@ -2,7 +2,24 @@
 //! host-side tests: port numbers, exit values, command-line keys and the
 //! sector stamp format. Defined once here so that all three agree.
 //!
-//! Nothing here touches memory; it is plain data and pure functions.
+//! Nothing here touches memory; it is plain data and pure functions. It is
+//! its own crate, beside `vmdma-core` rather than inside it: the guest, the
+//! runner and the tests depend on the contract, not on the device code.
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
 
 /// The `isa-debug-exit` port (QEMU: `-device isa-debug-exit,iobase=0xf4,iosize=0x04`).
 ///

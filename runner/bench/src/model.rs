@@ -148,8 +148,8 @@ impl Floor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::parse::Interval;
-    use crate::bench::sample::Section;
+    use crate::parse::Interval;
+    use crate::sample::Section;
 
     fn section(loops: u64, seconds: f64, insn: u64) -> Section {
         let mut c = Interval::default();

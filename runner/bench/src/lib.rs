@@ -16,7 +16,14 @@
 //! exits per command. The report is a markdown table (stdout, and
 //! `--markdown FILE`) and a JSON document (`--json FILE`); see
 //! `docs/performance.md` for a real run.
+//!
+//! A crate of its own on top of the `vmdma` library (the VMM): the `vmdma`
+//! command (`vmdma-cli`) runs it as `vmdma bench`, and the runs of vmdma it
+//! measures are that same executable.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod args;
 mod host;
 mod image;
 mod model;
@@ -32,9 +39,10 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::cli::BenchArgs;
-use crate::error::Error;
-use crate::guest_image::BUNDLED_GUEST;
+use vmdma::error::Error;
+use vmdma::guest_image::BUNDLED_GUEST;
+
+pub use args::BenchArgs;
 
 use plan::{FAMILIES, FIRST_LBA, Mode, SECTOR, Sizes, Target};
 use report::Results;

@@ -1,5 +1,5 @@
 //! The machine behind the protocol: the board `vmdma run` builds
-//! ([`crate::board`]: guest RAM in the core's region map, host bridge, ISA
+//! ([`vmdma::board`]: guest RAM in the core's region map, host bridge, ISA
 //! bridge, PIIX3 IDE at 00:01.1 over raw disk files) without the MMIO
 //! scratch region, plus fw_cfg on the port bus, and no vCPU. Requests act
 //! on those objects directly.
@@ -16,12 +16,12 @@ use vmdma_core::dma::DmaMemory;
 use vmdma_core::ide::DriveInfo;
 use vmdma_core::memory::DeviceId;
 
-use crate::board::{self, Board, BoardError, BoardSpec};
-use crate::devices::bus::{BusError, PioBus, Widths};
-use crate::devices::chipset::{Chipset, IDE_IRQ, IrqSink};
-use crate::devices::mmio::GuestSpace;
-use crate::disk::Image;
-use crate::kvm::memory::{GuestRam, MemoryError};
+use vmdma::board::{self, Board, BoardError, BoardSpec};
+use vmdma::devices::bus::{BusError, PioBus, Widths};
+use vmdma::devices::chipset::{Chipset, IDE_IRQ, IrqSink};
+use vmdma::devices::mmio::GuestSpace;
+use vmdma::disk::Image;
+use vmdma::kvm::memory::{GuestRam, MemoryError};
 
 use super::fw_cfg::{FW_CFG_LEN, FW_CFG_PORT, FwCfg};
 use super::protocol::{InterceptKind, Request, Width};
@@ -345,13 +345,13 @@ fn check_ports(port: u16, width: Width) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qtest::protocol::parse;
+    use crate::protocol::parse;
 
     fn disks() -> (tempfile::TempDir, MachineDisks<'static>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.img");
         std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
-        let disk = crate::disk::open(&crate::disk::DiskSpec::new(&path)).unwrap();
+        let disk = vmdma::disk::open(&vmdma::disk::DiskSpec::new(&path)).unwrap();
         (
             dir,
             MachineDisks {

@@ -1,6 +1,9 @@
-//! The `vmdma` command: parses the command line, runs the VM and maps the
-//! outcome to an exit status. See the library crate for the architecture.
+//! The `vmdma` command: parses the command line, runs the VM (or the bench,
+//! or the qtest front end) and maps the outcome to an exit status. See the
+//! `vmdma` library crate for the architecture.
 #![forbid(unsafe_code)]
+
+mod cli;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -8,11 +11,13 @@ use std::time::Instant;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use vmdma_core::protocol::{EXIT_GUEST_SHUTDOWN, EXIT_TIMEOUT, runner_exit_status};
+use vmdma_protocol::{EXIT_GUEST_SHUTDOWN, EXIT_TIMEOUT, runner_exit_status};
 
-use vmdma::cli::{Cli, Command, RunArgs};
+use vmdma::cli::RunArgs;
 use vmdma::control::StopReason;
 use vmdma::error::Error;
+
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let start = Instant::now();
@@ -23,7 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::GuestElf(args)) => write_guest_elf(&args.out).map(|()| 0),
         Some(Command::Qtest(args)) => return qtest(&args.args),
-        Some(Command::Bench(args)) => vmdma::bench::run(&args),
+        Some(Command::Bench(args)) => vmdma_bench::run(&args),
         Some(Command::Run(args)) => run(&args, start),
         None => run(&cli.run, start),
     };
@@ -126,7 +131,7 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
 
 /// `vmdma qtest QEMU_OPTIONS...`: errors are one line, as for `run`.
 fn qtest(args: &[String]) -> ExitCode {
-    match vmdma::qtest::run(args) {
+    match vmdma_qtest::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vmdma: error: {e}");

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vmdma_core::protocol::MARKS_CALIBRATE;
+use vmdma_protocol::MARKS_CALIBRATE;
 
 use super::host;
 use super::parse::{self, GuestReport, Interval};

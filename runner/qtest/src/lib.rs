@@ -21,9 +21,15 @@
 //! Exit status: 0 when the client closes the socket, on QMP `quit` and on
 //! SIGTERM/SIGINT/SIGHUP; 64 for a command line it cannot honour; 65 for a
 //! disk image it cannot use; 70 for other failures.
+//!
+//! A crate of its own on top of the `vmdma` library (the board, the disks,
+//! the port bus): the `vmdma` command (`vmdma-cli`) runs it as `vmdma qtest`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod args;
 pub mod codec;
+mod error;
 pub mod fw_cfg;
 pub mod machine;
 pub mod protocol;
@@ -33,51 +39,18 @@ pub mod server;
 use std::fs::OpenOptions;
 
 use vmdma_core::ide::DriveInfo;
-use vmdma_core::protocol::{EXIT_BAD_INPUT, EXIT_USAGE, EXIT_VMM_ERROR};
 
-use crate::disk;
+use vmdma::disk;
+
+pub use error::QtestError;
 
 use args::{DiskConfig, QtestConfig};
 use machine::{MachineDisks, with_machine};
 use server::Server;
 
-/// Why the front end stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum QtestError {
-    /// The command line asks for something unsupported.
-    #[error(transparent)]
-    Usage(#[from] args::UsageError),
-    /// A disk image cannot be used.
-    #[error("qtest: disk {path}: {source}")]
-    Disk {
-        /// The image.
-        path: String,
-        /// Why.
-        source: disk::DiskError,
-    },
-    /// The machine could not be built.
-    #[error("qtest: {0}")]
-    Machine(#[from] machine::MachineError),
-    /// Setting up or serving failed.
-    #[error("qtest: {0}")]
-    Failed(String),
-}
-
-impl QtestError {
-    /// The process exit status.
-    pub fn exit_status(&self) -> u8 {
-        match self {
-            QtestError::Usage(_) => EXIT_USAGE,
-            QtestError::Disk { .. } => EXIT_BAD_INPUT,
-            QtestError::Machine(_) | QtestError::Failed(_) => EXIT_VMM_ERROR,
-        }
-    }
-}
-
 /// Runs the front end with the arguments after `vmdma qtest`.
 pub fn run(args: &[String]) -> Result<(), QtestError> {
-    server::install_signal_handlers()
-        .map_err(|e| QtestError::Failed(format!("signal handlers: {e}")))?;
+    server::install_signal_handlers().map_err(QtestError::SignalHandlers)?;
     let config = args::parse(args)?;
     serve(&config)
 }
@@ -125,18 +98,19 @@ fn serve(config: &QtestConfig) -> Result<(), QtestError> {
                 .append(true)
                 .create(true)
                 .open(p)
-                .map_err(|e| QtestError::Failed(format!("-qtest-log {}: {e}", p.display())))?,
+                .map_err(|source| QtestError::Log {
+                    path: p.display().to_string(),
+                    source,
+                })?,
         ),
         None => None,
     };
-    let qtest = server::connect(&config.qtest_socket, "qtest").map_err(QtestError::Failed)?;
+    let qtest = server::connect(&config.qtest_socket, "qtest")?;
     let qmp = match &config.qmp_socket {
-        Some(p) => Some(server::connect(p, "QMP").map_err(QtestError::Failed)?),
+        Some(p) => Some(server::connect(p, "QMP")?),
         None => None,
     };
-    let mut server =
-        Server::new(qtest, qmp, log).map_err(|e| QtestError::Failed(format!("QMP: {e}")))?;
-    with_machine(config.ram, disks, |m| server.run(m))?
-        .map_err(|e| QtestError::Failed(format!("serving: {e}")))?;
+    let mut server = Server::new(qtest, qmp, log).map_err(QtestError::Setup)?;
+    with_machine(config.ram, disks, |m| server.run(m))?.map_err(QtestError::Serving)?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use vmdma_core::protocol::{MARK_BENCH_END, MARK_BENCH_START};
+use vmdma_protocol::{MARK_BENCH_END, MARK_BENCH_START};
 
 /// The guest's report of one benchmark run.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::cli::{MAX_MEMORY, parse_size};
+use vmdma::cli::{MAX_MEMORY, parse_size};
 
 /// Guest RAM when `-m` is absent (QEMU's default for `pc`).
 pub const DEFAULT_RAM: u64 = 128 << 20;

@@ -22,6 +22,7 @@ use vmm_sys_util::signal::register_signal_handler;
 use super::machine::{Machine, Reply};
 use super::protocol::{Line, LineReader, parse};
 use super::qmp::{QmpOutput, QmpSession};
+use crate::error::QtestError;
 
 /// The signal that asked us to stop (0: none).
 static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -61,9 +62,14 @@ pub enum Ended {
     Signal(i32),
 }
 
-/// Connects to a Unix socket the client listens on.
-pub fn connect(path: &Path, what: &str) -> Result<UnixStream, String> {
-    UnixStream::connect(path).map_err(|e| format!("{what} socket {}: {e}", path.display()))
+/// Connects to a Unix socket the client listens on (`what`: `qtest` or
+/// `QMP`, for the error).
+pub fn connect(path: &Path, what: &'static str) -> Result<UnixStream, QtestError> {
+    UnixStream::connect(path).map_err(|source| QtestError::Connect {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// The request/reply log (`-qtest-log`), with QEMU's `[R +secs]` and

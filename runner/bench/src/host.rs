@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Instant;
 
-use vmdma_core::protocol::BenchLbas;
+use vmdma_protocol::BenchLbas;
 
 use super::plan::{FIRST_LBA, Mode, RANDOM_SEED, SECTOR};
 

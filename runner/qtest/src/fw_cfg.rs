@@ -7,7 +7,7 @@
 //! the RAM size, the CPU counts (1) and an empty file directory. Unknown
 //! keys and reads past an item's end read 0, as on QEMU.
 
-use crate::devices::bus::PioDevice;
+use vmdma::devices::bus::PioDevice;
 
 /// First port: the 16-bit selector (data byte at +1).
 pub const FW_CFG_PORT: u16 = 0x510;
