@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use thiserror::Error;
 
 pub use crate::disk::DiskSpec;
 
@@ -93,63 +94,114 @@ pub fn parse_disk(s: &str) -> Result<DiskSpec, crate::disk::options::DiskOptionE
     crate::disk::options::parse(s)
 }
 
+/// Why a size (`--memory`, the bench's sizes) was refused. Each variant
+/// holds the text as given.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SizeError {
+    /// It does not start with digits.
+    #[error("'{0}' is not a size (expected e.g. 64M or 1G)")]
+    NotASize(String),
+    /// The digits do not fit in 64 bits.
+    #[error("'{0}' is too large a number")]
+    NumberTooLarge(String),
+    /// The suffix is not one of K, M, G (KB/KiB etc.) or B.
+    #[error("'{0}' has an unknown size suffix (use K, M or G)")]
+    UnknownSuffix(String),
+    /// The number times the suffix does not fit in 64 bits.
+    #[error("'{0}' is too large")]
+    TooLarge(String),
+}
+
+/// Why a guest RAM size was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MemoryError {
+    /// It is not a size at all.
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    /// Below [`MIN_MEMORY`].
+    #[error("{0} is below the minimum of 4M")]
+    BelowMinimum(String),
+    /// Above [`MAX_MEMORY`].
+    #[error("{0} is above the maximum of 3G (RAM must stay below the MMIO region at 0xd0000000)")]
+    AboveMaximum(String),
+    /// Not a whole number of 4 KiB pages.
+    #[error("{0} is not a multiple of 4K")]
+    NotPageMultiple(String),
+}
+
+/// Why a number of seconds (`--timeout`) was refused. Each variant holds
+/// the text as given.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TimeoutError {
+    /// Not a floating-point number.
+    #[error("'{0}' is not a number of seconds")]
+    NotANumber(String),
+    /// Zero, negative or NaN.
+    #[error("'{0}' must be more than 0")]
+    NotPositive(String),
+    /// Longer than [`MAX_TIMEOUT`].
+    #[error("'{0}' is too large (at most 31536000 seconds, one year)")]
+    TooLarge(String),
+    /// Positive, but rounds to a zero [`Duration`].
+    #[error("'{0}' is shorter than 1 ns")]
+    BelowOneNs(String),
+}
+
 /// Parses a size with an optional binary suffix (`K`, `M`, `G`, also `KiB`
 /// etc.) into bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let t = s.trim();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
     if num.is_empty() {
-        return Err(format!("'{s}' is not a size (expected e.g. 64M or 1G)"));
+        return Err(SizeError::NotASize(s.into()));
     }
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is too large a number"))?;
+        .map_err(|_| SizeError::NumberTooLarge(s.into()))?;
     let shift = match suffix.to_ascii_uppercase().as_str() {
         "" | "B" => 0,
         "K" | "KB" | "KIB" => 10,
         "M" | "MB" | "MIB" => 20,
         "G" | "GB" | "GIB" => 30,
-        _ => return Err(format!("'{s}' has an unknown size suffix (use K, M or G)")),
+        _ => return Err(SizeError::UnknownSuffix(s.into())),
     };
     n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("'{s}' is too large"))
+        .ok_or_else(|| SizeError::TooLarge(s.into()))
 }
 
 /// Parses a guest RAM size: [`MIN_MEMORY`]..=[`MAX_MEMORY`], a multiple of 4K.
-pub fn parse_memory(s: &str) -> Result<u64, String> {
+pub fn parse_memory(s: &str) -> Result<u64, MemoryError> {
     let n = parse_size(s)?;
     if n < MIN_MEMORY {
-        return Err(format!("{s} is below the minimum of 4M"));
+        return Err(MemoryError::BelowMinimum(s.into()));
     }
     if n > MAX_MEMORY {
-        return Err(format!(
-            "{s} is above the maximum of 3G (RAM must stay below the MMIO region at 0xd0000000)"
-        ));
+        return Err(MemoryError::AboveMaximum(s.into()));
     }
     if n % 4096 != 0 {
-        return Err(format!("{s} is not a multiple of 4K"));
+        return Err(MemoryError::NotPageMultiple(s.into()));
     }
     Ok(n)
 }
 
 /// Parses a number of seconds (fractions allowed): at least 1 ns, at most
 /// [`MAX_TIMEOUT`].
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub fn parse_timeout(s: &str) -> Result<Duration, TimeoutError> {
     let secs: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+        .map_err(|_| TimeoutError::NotANumber(s.into()))?;
     if secs.is_nan() || secs <= 0.0 {
-        return Err(format!("'{s}' must be more than 0"));
+        return Err(TimeoutError::NotPositive(s.into()));
     }
-    let too_large = || format!("'{s}' is too large (at most 31536000 seconds, one year)");
+    let too_large = || TimeoutError::TooLarge(s.into());
     let t = Duration::try_from_secs_f64(secs).map_err(|_| too_large())?;
     if t > MAX_TIMEOUT {
         return Err(too_large());
     }
     if t.is_zero() {
-        return Err(format!("'{s}' is shorter than 1 ns"));
+        return Err(TimeoutError::BelowOneNs(s.into()));
     }
     Ok(t)
 }
@@ -165,19 +217,42 @@ mod tests {
         assert_eq!(parse_size("512k"), Ok(512 << 10));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("12T").is_err());
-        assert!(parse_size("99999999999999999999").is_err());
-        assert!(parse_size("18446744073709551615G").is_err());
+        assert_eq!(parse_size("M"), Err(SizeError::NotASize("M".into())));
+        assert_eq!(
+            parse_size("12T").unwrap_err().to_string(),
+            "'12T' has an unknown size suffix (use K, M or G)"
+        );
+        assert!(matches!(
+            parse_size("99999999999999999999"),
+            Err(SizeError::NumberTooLarge(_))
+        ));
+        assert!(matches!(
+            parse_size("18446744073709551615G"),
+            Err(SizeError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn memory_bounds() {
         assert_eq!(parse_memory("4M"), Ok(4 << 20));
         assert_eq!(parse_memory("3G"), Ok(3 << 30));
-        assert!(parse_memory("1M").is_err());
-        assert!(parse_memory("3073M").is_err());
-        assert!(parse_memory("5000000").is_err());
+        assert_eq!(
+            parse_memory("1M"),
+            Err(MemoryError::BelowMinimum("1M".into()))
+        );
+        assert!(matches!(
+            parse_memory("3073M"),
+            Err(MemoryError::AboveMaximum(_))
+        ));
+        assert!(matches!(
+            parse_memory("5000000"),
+            Err(MemoryError::NotPageMultiple(_))
+        ));
+        // A size error reads as itself.
+        assert_eq!(
+            parse_memory("lots").unwrap_err().to_string(),
+            "'lots' is not a size (expected e.g. 64M or 1G)"
+        );
     }
 
     #[test]
@@ -208,13 +283,21 @@ mod tests {
     fn timeout_bounds() {
         assert_eq!(parse_timeout("31536000"), Ok(MAX_TIMEOUT));
         assert_eq!(parse_timeout("1e-9"), Ok(Duration::from_nanos(1)));
-        let e = parse_timeout("31536000.5").unwrap_err();
-        assert!(e.contains("too large"), "{e}");
+        assert_eq!(
+            parse_timeout("31536000.5"),
+            Err(TimeoutError::TooLarge("31536000.5".into()))
+        );
         // Representable as a Duration, yet far beyond a year.
-        assert!(parse_timeout("1e19").unwrap_err().contains("too large"));
+        assert!(matches!(
+            parse_timeout("1e19"),
+            Err(TimeoutError::TooLarge(_))
+        ));
         // Positive, but rounds to a zero Duration.
         let e = parse_timeout("1e-300").unwrap_err();
-        assert!(e.contains("shorter than 1 ns"), "{e}");
-        assert!(parse_timeout("4e-10").is_err());
+        assert_eq!(e.to_string(), "'1e-300' is shorter than 1 ns");
+        assert!(matches!(
+            parse_timeout("4e-10"),
+            Err(TimeoutError::BelowOneNs(_))
+        ));
     }
 }

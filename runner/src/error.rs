@@ -105,9 +105,6 @@ pub enum Error {
         /// The error.
         source: io::Error,
     },
-    /// `vmdma bench` could not prepare or report.
-    #[error("bench: {0}")]
-    Bench(String),
     /// The VM could not be created.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -174,7 +171,6 @@ impl Error {
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }
             | Error::Output { .. }
-            | Error::Bench(_)
             | Error::Vm(_)
             | Error::Vcpu(_)
             | Error::Boot(_)

@@ -4,9 +4,12 @@
 //! through the page cache and, where the file system allows, `O_DIRECT`.
 
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Instant;
+
+use thiserror::Error;
 
 use vmdma_protocol::BenchLbas;
 
@@ -46,9 +49,36 @@ impl Aligned {
     }
 }
 
+/// Why a host run failed.
+#[derive(Debug, Error)]
+pub enum HostError {
+    /// A `pread` or `pwrite` (`write`) failed.
+    #[error("{} at {offset}: {source}", if *write { "pwrite" } else { "pread" })]
+    Io {
+        /// `pwrite` (else `pread`).
+        write: bool,
+        /// The file offset.
+        offset: u64,
+        /// The error.
+        source: io::Error,
+    },
+    /// The command size does not fit in memory.
+    #[error("command too large")]
+    CommandTooLarge,
+    /// The command count does not fit in memory.
+    #[error("too many commands")]
+    TooManyCommands,
+    /// The span cannot hold one random command.
+    #[error("no random LBAs")]
+    NoRandomLbas,
+    /// Boot and calibrate are guest-only modes.
+    #[error("not an I/O mode")]
+    NotIoMode,
+}
+
 /// Opens the image for the host runs; `Ok(None)` when `direct` and the
 /// file system refuses `O_DIRECT`.
-pub fn open(image: &Path, direct: bool) -> Result<Option<File>, String> {
+pub fn open(image: &Path, direct: bool) -> io::Result<Option<File>> {
     let mut o = OpenOptions::new();
     o.read(true).write(true);
     if direct {
@@ -57,29 +87,28 @@ pub fn open(image: &Path, direct: bool) -> Result<Option<File>, String> {
     match o.open(image) {
         Ok(f) => Ok(Some(f)),
         Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
-        Err(e) => Err(format!("open {}: {e}", image.display())),
+        Err(e) => Err(e),
     }
 }
 
-fn io(f: &File, write: bool, buf: &mut [u8], offset: u64) -> Result<(), String> {
+fn io(f: &File, write: bool, buf: &mut [u8], offset: u64) -> Result<(), HostError> {
     let r = if write {
         f.write_all_at(buf, offset)
     } else {
         f.read_exact_at(buf, offset)
     };
-    r.map_err(|e| {
-        format!(
-            "{} at {offset}: {e}",
-            if write { "pwrite" } else { "pread" }
-        )
+    r.map_err(|source| HostError::Io {
+        write,
+        offset,
+        source,
     })
 }
 
 /// Runs `mode` (an I/O mode) with `commands` commands on `f`; random LBAs
 /// spread over `span` sectors.
-pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, String> {
+pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, HostError> {
     let bytes = mode.command_bytes();
-    let mut buf = Aligned::new(usize::try_from(bytes).map_err(|_| "command too large")?);
+    let mut buf = Aligned::new(usize::try_from(bytes).map_err(|_| HostError::CommandTooLarge)?);
     match *mode {
         Mode::Seq { write, bytes } => {
             let start = Instant::now();
@@ -94,8 +123,8 @@ pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, S
         Mode::Rand { write, .. } => {
             let sectors = bytes / SECTOR;
             let lbas: Vec<u64> = BenchLbas::new(RANDOM_SEED, FIRST_LBA, span, sectors)
-                .ok_or("no random LBAs")?
-                .take(usize::try_from(commands).map_err(|_| "too many commands")?)
+                .ok_or(HostError::NoRandomLbas)?
+                .take(usize::try_from(commands).map_err(|_| HostError::TooManyCommands)?)
                 .collect();
             let mut each = Vec::with_capacity(lbas.len());
             let start = Instant::now();
@@ -111,7 +140,7 @@ pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, S
                 latency: latency(&mut each),
             })
         }
-        Mode::Boot | Mode::Calibrate => Err("not an I/O mode".into()),
+        Mode::Boot | Mode::Calibrate => Err(HostError::NotIoMode),
     }
 }
 
@@ -161,7 +190,18 @@ mod tests {
         let r = run(&f, &rand, 16, 4096).unwrap();
         let l = r.latency.unwrap();
         assert!(l[0] <= l[2] && l[2] <= l[3] && l[3] <= l[4]);
-        assert!(run(&f, &Mode::Boot, 1, 4096).is_err());
+        assert!(matches!(
+            run(&f, &Mode::Boot, 1, 4096),
+            Err(HostError::NotIoMode)
+        ));
+        // Past the end of the file: a short read.
+        let far = Mode::Seq {
+            write: false,
+            bytes: 4096,
+        };
+        let e = run(&f, &far, 4096 + 1, 4096).unwrap_err();
+        assert!(matches!(e, HostError::Io { write: false, .. }), "{e}");
+        assert!(e.to_string().starts_with("pread at "), "{e}");
     }
 
     #[test]

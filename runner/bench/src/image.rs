@@ -3,11 +3,44 @@
 //! so that it starts page-cached.
 
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
 /// Bytes written or read per system call while filling or warming.
 const CHUNK: usize = 1 << 20;
+
+/// What failed while preparing, warming or syncing the image.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    /// The file could not be opened or created.
+    #[error("image {}: {source}", path.display())]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Its length could not be read.
+    #[error("{0}")]
+    Metadata(io::Error),
+    /// Growing it or writing the data failed.
+    #[error("filling {}: {source}", path.display())]
+    Fill {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Reading it through the page cache failed.
+    #[error("{0}")]
+    Warm(io::Error),
+    /// Writing its dirty pages back (`fsync`) failed.
+    #[error("{0}")]
+    Sync(io::Error),
+}
 
 /// The image, removed on drop if the bench created it in the temporary
 /// directory.
@@ -21,7 +54,7 @@ pub struct Image {
 impl Image {
     /// Uses `path` (or a new file in the temporary directory), at least
     /// `used` bytes long, with data in every byte the bench touches.
-    pub fn prepare(path: Option<&Path>, used: u64) -> Result<Self, String> {
+    pub fn prepare(path: Option<&Path>, used: u64) -> Result<Self, ImageError> {
         let (path, remove) = match path {
             Some(p) => (p.to_path_buf(), false),
             None => (
@@ -36,10 +69,16 @@ impl Image {
             .create(true)
             .truncate(false)
             .open(&image.path)
-            .map_err(|e| format!("image {}: {e}", image.path.display()))?;
-        let len = f.metadata().map_err(|e| e.to_string())?.len();
+            .map_err(|source| ImageError::Create {
+                path: image.path.clone(),
+                source,
+            })?;
+        let len = f.metadata().map_err(ImageError::Metadata)?.len();
         if len < used {
-            fill(&f, len, used).map_err(|e| format!("filling {}: {e}", image.path.display()))?;
+            fill(&f, len, used).map_err(|source| ImageError::Fill {
+                path: image.path.clone(),
+                source,
+            })?;
         }
         image.warm()?;
         Ok(image)
@@ -52,12 +91,12 @@ impl Image {
 
     /// Reads the used part once through the page cache (again after
     /// `O_DIRECT` writes, which drop the cached pages they overwrite).
-    pub fn warm(&self) -> Result<(), String> {
-        let f = File::open(&self.path).map_err(|e| e.to_string())?;
+    pub fn warm(&self) -> Result<(), ImageError> {
+        let f = File::open(&self.path).map_err(ImageError::Warm)?;
         let mut buf = vec![0u8; CHUNK];
         let mut at = 0;
         while at < self.used {
-            let n = f.read_at(&mut buf, at).map_err(|e| e.to_string())?;
+            let n = f.read_at(&mut buf, at).map_err(ImageError::Warm)?;
             if n == 0 {
                 break;
             }
@@ -69,10 +108,10 @@ impl Image {
     /// Writes the image's dirty pages back (`fsync`), so that the next
     /// measurement does not pay for writes an earlier one left in the page
     /// cache (a VMM's final flush at exit would).
-    pub fn settle(&self) -> Result<(), String> {
+    pub fn settle(&self) -> Result<(), ImageError> {
         File::open(&self.path)
             .and_then(|f| f.sync_all())
-            .map_err(|e| e.to_string())
+            .map_err(ImageError::Sync)
     }
 }
 
@@ -121,5 +160,13 @@ mod tests {
         assert!(tp.exists());
         drop(tmp);
         assert!(!tp.exists(), "a temporary image goes");
+        let missing = dir.path().join("no/such/dir.img");
+        let e = Image::prepare(Some(&missing), 4096).unwrap_err();
+        assert!(matches!(e, ImageError::Create { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("image {}: ", missing.display())),
+            "{e}"
+        );
     }
 }

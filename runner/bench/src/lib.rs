@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod error;
 mod host;
 mod image;
 mod model;
@@ -39,12 +40,12 @@ use std::process::Command;
 
 use serde_json::json;
 
-use vmdma::error::Error;
 use vmdma::guest_image::BUNDLED_GUEST;
 
 pub use args::BenchArgs;
+pub use error::{BenchError, QemuError};
 
-use plan::{FAMILIES, FIRST_LBA, Mode, SECTOR, Sizes, Target};
+use plan::{FAMILIES, FIRST_LBA, Mode, PlanError, SECTOR, Sizes, Target};
 use report::Results;
 use sample::{HostFiles, Setup};
 
@@ -57,21 +58,24 @@ impl Drop for Scratch {
     }
 }
 
-fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Bench(format!("{what}: {e}"))
+fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> BenchError {
+    move |source| BenchError::Io { what, source }
 }
 
 /// The first line of `qemu --version`, or why QEMU cannot run.
-fn qemu_version(qemu: &str) -> Result<String, String> {
+fn qemu_version(qemu: &str) -> Result<String, QemuError> {
     if qemu == "none" {
-        return Err("QEMU left out (--qemu none)".into());
+        return Err(QemuError::LeftOut);
     }
     let out = Command::new(qemu)
         .arg("--version")
         .output()
-        .map_err(|e| format!("QEMU not found ({qemu}: {e})"))?;
+        .map_err(|source| QemuError::NotFound {
+            qemu: qemu.into(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(format!("QEMU not usable ({qemu} --version failed)"));
+        return Err(QemuError::NotUsable { qemu: qemu.into() });
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -119,12 +123,12 @@ fn today() -> String {
 
 /// Runs the benchmark; the status is 0 when every run of every present
 /// column succeeded.
-pub fn run(args: &BenchArgs) -> Result<u8, Error> {
+pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
     let families: Vec<String> = args
         .modes
         .clone()
         .unwrap_or_else(|| FAMILIES.iter().map(|s| s.to_string()).collect());
-    let modes = plan::modes(&families, &args.sizes).map_err(Error::Usage)?;
+    let modes = plan::modes(&families, &args.sizes)?;
     let qemu = qemu_version(&args.qemu);
     let mut targets: Vec<Target> = args
         .vmdma_disk
@@ -140,7 +144,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
     let scratch = Scratch(std::env::temp_dir().join(format!("vmdma-bench-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0).map_err(io_err("scratch directory"))?;
     let kernel = scratch.0.join("guest.elf");
-    std::fs::write(&kernel, BUNDLED_GUEST.ok_or(Error::NoBundledGuest)?)
+    std::fs::write(&kernel, BUNDLED_GUEST.ok_or(BenchError::NoBundledGuest)?)
         .map_err(io_err("guest ELF"))?;
     let vmdma = std::env::current_exe().map_err(io_err("this executable"))?;
     let largest = args.sizes.iter().copied().max().unwrap_or(0);
@@ -151,10 +155,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
         random_span: args.random_span / SECTOR,
     };
     if args.random_span < 4096 || !args.random_span.is_multiple_of(4096) {
-        return Err(Error::Usage(format!(
-            "--random-span {} is not a multiple of 4K",
-            args.random_span
-        )));
+        return Err(PlanError::RandomSpan(args.random_span).into());
     }
     let used = (FIRST_LBA * SECTOR) + seq_bytes.max(args.random_span) + (1 << 20);
     eprintln!(
@@ -164,11 +165,15 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
             .as_deref()
             .map_or("a temporary image".into(), |p| p.display().to_string())
     );
-    let image = image::Image::prepare(args.image.as_deref(), used).map_err(Error::Bench)?;
+    let image = image::Image::prepare(args.image.as_deref(), used)?;
+    let host_open = |source| BenchError::HostOpen {
+        path: image.path().to_path_buf(),
+        source,
+    };
     let host_files = HostFiles {
-        buffered: host::open(image.path(), false).map_err(Error::Bench)?,
+        buffered: host::open(image.path(), false).map_err(host_open)?,
         direct: if args.host_direct {
-            host::open(image.path(), true).map_err(Error::Bench)?
+            host::open(image.path(), true).map_err(host_open)?
         } else {
             None
         },
@@ -176,7 +181,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
     let absent: Vec<Option<String>> = targets
         .iter()
         .map(|t| match t {
-            Target::Qemu(_) => qemu.as_ref().err().cloned(),
+            Target::Qemu(_) => qemu.as_ref().err().map(ToString::to_string),
             Target::Host { direct: true } if host_files.direct.is_none() => {
                 Some("O_DIRECT not supported by the file system".into())
             }
@@ -194,7 +199,10 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
         scratch: &scratch.0,
     };
 
-    let mut runs: Vec<Vec<report::Runs>> = vec![vec![Vec::new(); targets.len()]; modes.len()];
+    let mut runs: Vec<Vec<report::Runs>> = modes
+        .iter()
+        .map(|_| targets.iter().map(|_| Vec::new()).collect())
+        .collect();
     for run in 1..=args.runs {
         for (m, mode) in modes.iter().enumerate() {
             for (t, target) in targets.iter().enumerate() {
@@ -205,7 +213,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
                     // Every column's exit flush then finds a clean image;
                     // otherwise the first column after the write modes
                     // pays for their dirty pages (50-100 ms here).
-                    image.settle().map_err(Error::Bench)?;
+                    image.settle()?;
                 }
                 let r = sample::take(mode, target, &setup, &host_files, run);
                 match &r {
@@ -235,7 +243,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
                         Mode::Seq { write: true, .. } | Mode::Rand { write: true, .. }
                     )
                 {
-                    image.warm().map_err(Error::Bench)?;
+                    image.warm()?;
                 }
             }
         }
@@ -251,7 +259,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
     let date = today();
     let qemu_line = match &qemu {
         Ok(v) => v.clone(),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     };
     let meta = json!({
         "date": date,
@@ -284,7 +292,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, Error> {
         std::fs::write(p, &md).map_err(io_err("markdown file"))?;
     }
     let doc = results.json(meta);
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Bench(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(&args.json, text + "\n").map_err(io_err("JSON file"))?;
     Ok(if results.all_ok() { 0 } else { 1 })
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use thiserror::Error;
+
 /// First LBA of every guest benchmark (`vmdma_guest::bench_args::FIRST_LBA`).
 pub const FIRST_LBA: u64 = 2048;
 /// How big the measurements are.
@@ -150,21 +152,31 @@ pub fn size_name(bytes: u64) -> String {
     }
 }
 
+/// What is wrong with the options that make the plan (a usage error).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    /// `--modes` names something not in [`FAMILIES`].
+    #[error("unknown mode {0:?} (expected {families})", families = FAMILIES.join(", "))]
+    UnknownMode(String),
+    /// A `--sizes` entry is not a whole number of sectors up to
+    /// [`MAX_COMMAND`].
+    #[error("command size {0} is not a multiple of 512 from 512 to 32M")]
+    CommandSize(u64),
+    /// `--random-span` is not a positive multiple of 4 KiB.
+    #[error("--random-span {0} is not a multiple of 4K")]
+    RandomSpan(u64),
+}
+
 /// The modes of a bench run, in table order.
-pub fn modes(families: &[String], sizes: &[u64]) -> Result<Vec<Mode>, String> {
+pub fn modes(families: &[String], sizes: &[u64]) -> Result<Vec<Mode>, PlanError> {
     for f in families {
         if !FAMILIES.contains(&f.as_str()) {
-            return Err(format!(
-                "unknown mode {f:?} (expected {})",
-                FAMILIES.join(", ")
-            ));
+            return Err(PlanError::UnknownMode(f.clone()));
         }
     }
     for &s in sizes {
         if s == 0 || !s.is_multiple_of(SECTOR) || s > MAX_COMMAND {
-            return Err(format!(
-                "command size {s} is not a multiple of 512 from 512 to 32M"
-            ));
+            return Err(PlanError::CommandSize(s));
         }
     }
     let on = |f: &str| families.iter().any(|x| x == f);
@@ -264,9 +276,17 @@ mod tests {
                 "calibrate"
             ]
         );
-        assert!(modes(&["seq".into()], &[]).is_err());
-        assert!(modes(&all, &[1000]).is_err());
-        assert!(modes(&all, &[64 << 20]).is_err());
+        let e = modes(&["seq".into()], &[]).unwrap_err();
+        assert_eq!(e, PlanError::UnknownMode("seq".into()));
+        assert_eq!(
+            e.to_string(),
+            "unknown mode \"seq\" (expected seq-read, seq-write, rand-read, rand-write, boot, calibrate)"
+        );
+        assert_eq!(modes(&all, &[1000]), Err(PlanError::CommandSize(1000)));
+        assert_eq!(
+            modes(&all, &[64 << 20]),
+            Err(PlanError::CommandSize(64 << 20))
+        );
     }
 
     #[test]

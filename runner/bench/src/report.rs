@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use super::model::{self, Costs, Floor};
 use super::plan::{Mode, Target};
-use super::sample::Sample;
+use super::sample::{Sample, SampleError};
 use super::summary::Stat;
 
 /// The runs of one mode on one target.
-pub type Runs = Vec<Result<Sample, String>>;
+pub type Runs = Vec<Result<Sample, SampleError>>;
 
 /// Everything measured.
 #[derive(Debug)]
@@ -35,8 +35,8 @@ fn ok(r: &Runs) -> impl Iterator<Item = &Sample> {
     r.iter().filter_map(|s| s.as_ref().ok())
 }
 
-fn first_error(r: &Runs) -> Option<&str> {
-    r.iter().find_map(|s| s.as_ref().err().map(String::as_str))
+fn first_error(r: &Runs) -> Option<&SampleError> {
+    r.iter().find_map(|s| s.as_ref().err())
 }
 
 /// Seconds per command over the runs.
@@ -64,7 +64,10 @@ impl Results {
             return why.clone();
         }
         match self.cell(m, t).and_then(first_error) {
-            Some(e) => format!("failed: {}", e.chars().take(80).collect::<String>()),
+            Some(e) => format!(
+                "failed: {}",
+                e.to_string().chars().take(80).collect::<String>()
+            ),
             None => "–".into(),
         }
     }
@@ -407,7 +410,7 @@ impl Results {
                     .iter()
                     .map(|r| match r {
                         Ok(s) => s.to_json(),
-                        Err(e) => json!({ "error": e }),
+                        Err(e) => json!({ "error": e.to_string() }),
                     })
                     .collect();
                 let pc = per_command(runs);

@@ -3,17 +3,64 @@
 //! runs the same commands itself.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use thiserror::Error;
 use vmdma_protocol::MARKS_CALIBRATE;
 
-use super::host;
+use super::host::{self, HostError};
 use super::parse::{self, GuestReport, Interval};
 use super::plan::{Mode, Sizes, Target};
-use super::spawn::{self, Finished};
+use super::spawn::{self, Finished, SpawnError};
+
+/// Why one run of one mode on one target has no sample.
+#[derive(Debug, Error)]
+pub enum SampleError {
+    /// vmdma or QEMU did not run to its end (could not start, timed out).
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The guest did not print its passing report: how the process ended
+    /// and the last lines of its output.
+    #[error("the guest's benchmark did not pass (status {code:?}): {stdout}{stderr}")]
+    GuestFailed {
+        /// The exit code (`None`: killed by a signal).
+        code: Option<i32>,
+        /// The last lines of its stdout, joined by ` | `.
+        stdout: String,
+        /// The last lines of its stderr, joined by ` | `.
+        stderr: String,
+    },
+    /// The guest's report does not match the plan (command count, or no
+    /// TSC frequency).
+    #[error("the guest reported {commands} commands at {tsc_hz} Hz, expected {expected}")]
+    WrongReport {
+        /// Commands the guest reported.
+        commands: u64,
+        /// The TSC frequency it reported.
+        tsc_hz: u64,
+        /// Commands the plan asked for.
+        expected: u64,
+    },
+    /// vmdma's `--stats-json` file could not be read.
+    #[error("stats: {0}")]
+    StatsRead(io::Error),
+    /// vmdma's `--stats-json` file is not JSON.
+    #[error("stats: {0}")]
+    StatsJson(serde_json::Error),
+    /// The stats lack the POST-code marks around the timed loop.
+    #[error("no marks around the timed loop in --stats-json")]
+    NoMarks,
+    /// The host column's file could not be opened this way (`O_DIRECT`).
+    #[error("not supported on this file system")]
+    HostUnsupported,
+    /// The host's own run failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
 
 /// A boot: process start → first serial byte → exit, and memory.
 #[derive(Clone, Debug, Default)]
@@ -130,7 +177,11 @@ pub struct Setup<'a> {
 
 /// The guest's report, checked: the bench passed and the loop ran the
 /// expected commands.
-fn checked_report(mode: &Mode, setup: &Setup<'_>, f: &Finished) -> Result<GuestReport, String> {
+fn checked_report(
+    mode: &Mode,
+    setup: &Setup<'_>,
+    f: &Finished,
+) -> Result<GuestReport, SampleError> {
     let name = match mode {
         Mode::Seq { .. } | Mode::Rand { .. } => mode.family(),
         Mode::Boot => "boot",
@@ -138,19 +189,19 @@ fn checked_report(mode: &Mode, setup: &Setup<'_>, f: &Finished) -> Result<GuestR
     };
     let r = parse::guest_output(name, &f.stdout);
     if !r.passed {
-        return Err(format!(
-            "the guest's benchmark did not pass (status {:?}): {}{}",
-            f.code,
-            last_lines(&f.stdout),
-            last_lines(&f.stderr)
-        ));
+        return Err(SampleError::GuestFailed {
+            code: f.code,
+            stdout: last_lines(&f.stdout),
+            stderr: last_lines(&f.stderr),
+        });
     }
     let want = mode.commands(&setup.sizes);
     if mode.is_io() && (r.commands != want || r.tsc_hz == 0) {
-        return Err(format!(
-            "the guest reported {} commands at {} Hz, expected {want}",
-            r.commands, r.tsc_hz
-        ));
+        return Err(SampleError::WrongReport {
+            commands: r.commands,
+            tsc_hz: r.tsc_hz,
+            expected: want,
+        });
     }
     Ok(r)
 }
@@ -206,7 +257,12 @@ fn sample(mode: &Mode, r: &GuestReport, f: &Finished, stats: Option<&Value>) -> 
 }
 
 /// Runs `mode` on vmdma with disk options `opts`.
-fn vmdma(mode: &Mode, opts: Option<&str>, setup: &Setup<'_>, run: u32) -> Result<Sample, String> {
+fn vmdma(
+    mode: &Mode,
+    opts: Option<&str>,
+    setup: &Setup<'_>,
+    run: u32,
+) -> Result<Sample, SampleError> {
     let stats = setup.scratch.join(format!("stats-{run}.json"));
     let disk = match opts {
         Some(o) => format!("{},{o}", setup.image.display()),
@@ -224,17 +280,17 @@ fn vmdma(mode: &Mode, opts: Option<&str>, setup: &Setup<'_>, run: u32) -> Result
         .args(["--cmdline", &mode.guest_cmdline(&setup.sizes)]);
     let f = spawn::run(c, setup.timeout + Duration::from_secs(10))?;
     let r = checked_report(mode, setup, &f)?;
-    let text = std::fs::read_to_string(&stats).map_err(|e| format!("stats: {e}"))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("stats: {e}"))?;
+    let text = std::fs::read_to_string(&stats).map_err(SampleError::StatsRead)?;
+    let v: Value = serde_json::from_str(&text).map_err(SampleError::StatsJson)?;
     let s = sample(mode, &r, &f, Some(&v));
     if mode.is_io() && s.counters.is_none() {
-        return Err("no marks around the timed loop in --stats-json".into());
+        return Err(SampleError::NoMarks);
     }
     Ok(s)
 }
 
 /// Runs `mode` on QEMU with `-drive` options `opts`.
-fn qemu(mode: &Mode, opts: &str, setup: &Setup<'_>) -> Result<Sample, String> {
+fn qemu(mode: &Mode, opts: &str, setup: &Setup<'_>) -> Result<Sample, SampleError> {
     let secs = setup.timeout.as_secs().max(1);
     let mut c = Command::new("timeout");
     c.args(["-k", "5", &secs.to_string(), setup.qemu])
@@ -264,7 +320,7 @@ pub fn take(
     setup: &Setup<'_>,
     host_files: &HostFiles,
     run: u32,
-) -> Result<Sample, String> {
+) -> Result<Sample, SampleError> {
     match target {
         Target::Vmdma(opts) => vmdma(mode, opts.as_deref(), setup, run),
         Target::Qemu(opts) => qemu(mode, opts, setup),
@@ -274,7 +330,7 @@ pub fn take(
             } else {
                 host_files.buffered.as_ref()
             }
-            .ok_or("not supported on this file system")?;
+            .ok_or(SampleError::HostUnsupported)?;
             let commands = mode.commands(&setup.sizes);
             let r = host::run(f, mode, commands, setup.sizes.random_span)?;
             Ok(Sample {

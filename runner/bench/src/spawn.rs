@@ -1,11 +1,14 @@
 //! Running one child process (vmdma or QEMU) with the timings the boot
 //! measurement needs: process start → first byte on its stdout → exit.
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{self, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use thiserror::Error;
 
 /// What a finished child did.
 #[derive(Debug)]
@@ -22,18 +25,45 @@ pub struct Finished {
     pub exit: Duration,
 }
 
+/// Why a child did not run to its end. (How it ended, its status, is the
+/// caller's to judge.)
+#[derive(Debug, Error)]
+pub enum SpawnError {
+    /// The program could not be started.
+    #[error("cannot start {program:?}: {source}")]
+    Start {
+        /// The program.
+        program: OsString,
+        /// The error.
+        source: io::Error,
+    },
+    /// The child's stdout or stderr (named) was not piped.
+    #[error("no {0} pipe")]
+    NoPipe(&'static str),
+    /// Waiting for the child failed.
+    #[error("wait: {0}")]
+    Wait(io::Error),
+    /// The child ran longer than the timeout and was killed.
+    #[error("killed after {0:?}")]
+    Timeout(Duration),
+    /// One of the helper threads (named) panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+}
+
 /// Runs `cmd` to its end, killing it after `timeout` (an error then).
-pub fn run(mut cmd: Command, timeout: Duration) -> Result<Finished, String> {
+pub fn run(mut cmd: Command, timeout: Duration) -> Result<Finished, SpawnError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let mut child = cmd.spawn().map_err(|source| SpawnError::Start {
+        program: cmd.get_program().to_owned(),
+        source,
+    })?;
     let (first_tx, first_rx) = mpsc::channel::<Instant>();
-    let mut out = child.stdout.take().ok_or("no stdout pipe")?;
-    let mut err = child.stderr.take().ok_or("no stderr pipe")?;
+    let mut out = child.stdout.take().ok_or(SpawnError::NoPipe("stdout"))?;
+    let mut err = child.stderr.take().ok_or(SpawnError::NoPipe("stderr"))?;
     let out_reader = thread::spawn(move || {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -76,14 +106,18 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Finished, String> {
     };
     let status = waiter
         .join()
-        .map_err(|_| "waiter panicked")?
-        .map_err(|e| format!("wait: {e}"))?;
+        .map_err(|_| SpawnError::Panicked("waiter"))?
+        .map_err(SpawnError::Wait)?;
     let Some(ended) = ended else {
-        return Err(format!("killed after {timeout:?}"));
+        return Err(SpawnError::Timeout(timeout));
     };
     let exit = ended - start;
-    let stdout = out_reader.join().map_err(|_| "stdout reader panicked")?;
-    let stderr = err_reader.join().map_err(|_| "stderr reader panicked")?;
+    let stdout = out_reader
+        .join()
+        .map_err(|_| SpawnError::Panicked("stdout reader"))?;
+    let stderr = err_reader
+        .join()
+        .map_err(|_| SpawnError::Panicked("stderr reader"))?;
     let first_byte = first_rx.try_recv().ok().map(|t| t - start);
     Ok(Finished {
         code: status.code(),
@@ -117,7 +151,14 @@ mod tests {
         );
         let mut slow = Command::new("sleep");
         slow.arg("5");
-        assert!(run(slow, Duration::from_millis(100)).is_err());
-        assert!(run(Command::new("/nonexistent"), Duration::from_secs(1)).is_err());
+        let e = run(slow, Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(e, SpawnError::Timeout(_)), "{e}");
+        assert_eq!(e.to_string(), "killed after 100ms");
+        let e = run(Command::new("/nonexistent"), Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(e, SpawnError::Start { .. }), "{e}");
+        assert!(
+            e.to_string().starts_with("cannot start \"/nonexistent\": "),
+            "{e}"
+        );
     }
 }

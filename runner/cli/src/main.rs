@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::GuestElf(args)) => write_guest_elf(&args.out).map(|()| 0),
         Some(Command::Qtest(args)) => return qtest(&args.args),
-        Some(Command::Bench(args)) => vmdma_bench::run(&args),
+        Some(Command::Bench(args)) => return bench(&args),
         Some(Command::Run(args)) => run(&args, start),
         None => run(&cli.run, start),
     };
@@ -127,6 +127,17 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             signal_exit_status(sig)
         }
     })
+}
+
+/// `vmdma bench`: its status, or its error as one line, as for `run`.
+fn bench(args: &vmdma_bench::BenchArgs) -> ExitCode {
+    match vmdma_bench::run(args) {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("vmdma: error: {e}");
+            ExitCode::from(e.exit_status())
+        }
+    }
 }
 
 /// `vmdma qtest QEMU_OPTIONS...`: errors are one line, as for `run`.
