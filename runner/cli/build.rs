@@ -1,7 +1,12 @@
 //! Decides, for the integration tests (`tests/`, run by this package), what
-//! this host can do: `vmdma_fuse` when a FUSE file system can be mounted.
+//! this host can do: `vmdma_fuse` when a FUSE file system can be mounted;
+//! `vmdma_qemu_qmp` when Python has QEMU's `qemu.qmp` client and
+//! `vmdma_socat` when `socat` runs (tests/qmp.rs). Under `CI=true` the
+//! last two are on whatever the probe says (.ci/run installs them), so a
+//! missing tool fails the test instead of skipping it.
 
 use std::fs;
+use std::process::{Command, Stdio};
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -11,6 +16,28 @@ fn main() {
         // runs; without this cfg it is `#[ignore]`d, which libtest shows.
         println!("cargo::rustc-cfg=vmdma_fuse");
     }
+    println!("cargo::rerun-if-env-changed=CI");
+    println!("cargo::rerun-if-env-changed=PATH");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    println!("cargo::rustc-check-cfg=cfg(vmdma_qemu_qmp)");
+    if ci || runs("python3", &["-c", "import qemu.qmp"]) {
+        println!("cargo::rustc-cfg=vmdma_qemu_qmp");
+    }
+    println!("cargo::rustc-check-cfg=cfg(vmdma_socat)");
+    if ci || runs("socat", &["-V"]) {
+        println!("cargo::rustc-cfg=vmdma_socat");
+    }
+}
+
+/// True when `program args` runs and exits with status 0.
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// True when this build can mount a FUSE file system for the tests:

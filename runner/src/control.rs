@@ -93,12 +93,11 @@ impl RunControl {
         self.pause_changed.notify_all();
     }
 
-    /// True while the vCPU is parked.
+    /// True while the VM is paused: a pause is requested and the vCPU has
+    /// parked (from a successful `stop` to the next `cont`).
     pub fn is_paused(&self) -> bool {
-        self.pause
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .parked
+        let p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        p.requested && p.parked
     }
 
     /// True while a pause is requested (parked or not yet).
