@@ -387,3 +387,26 @@ fn forbidden_call_on_the_monitor_thread_ends_the_run() {
         "{err}"
     );
 }
+
+/// SIGTERM ends a paused run as a running one: the parked vCPU leaves its
+/// park, the disk is drained and flushed (status 143), and the client gets
+/// SHUTDOWN (reason host-signal) before the connection closes.
+#[test]
+fn sigterm_while_paused_ends_the_run() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    c.ok("stop");
+    assert_eq!(c.status()["status"], "paused");
+    let pid = i32::try_from(vm.child.as_ref().unwrap().id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let ev = c.read();
+    assert_eq!(ev["event"], "SHUTDOWN", "{ev}");
+    assert_eq!(ev["data"]["reason"], "host-signal");
+    let out = vm.wait();
+    assert_eq!(status(&out), 143, "{}", stderr(&out));
+}
