@@ -410,3 +410,93 @@ fn sigterm_while_paused_ends_the_run() {
     let out = vm.wait();
     assert_eq!(status(&out), 143, "{}", stderr(&out));
 }
+
+/// `stop` with a disk that does not answer (a FUSE image whose first read
+/// is held). With the read on an io_uring worker (`Direct`), the vCPU is
+/// free: `stop` pauses at once though the request is still in flight.
+/// With the read issued inline in `io_uring_enter` (`Cached`), the vCPU is
+/// blocked in the kernel inside the guest's port write: `stop` gives up
+/// after its 5 s bound with a GenericError and the VM reports running.
+/// Needs root and /dev/fuse (build-time cfg `vmdma_fuse`).
+fn stop_with_a_disk_that_does_not_answer(mode: common::fuse::Mode, cmdline: &str) -> Value {
+    use common::fuse::BlockingFuse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let fs = BlockingFuse::mount(&mnt, 64 << 20, mode).expect("mount the FUSE file system");
+    let socket = dir.path().join("qmp.sock");
+    let disk = format!("{},aio=io_uring", fs.image().display());
+    let qmp = format!("unix:{},server=on,wait=off", socket.display());
+    let mut vm = Vm {
+        child: Some(
+            Command::new(env!("CARGO_BIN_EXE_vmdma"))
+                .args(["run", "--disk", &disk, "--qmp", &qmp, "--timeout", "120"])
+                .args(["--cmdline", cmdline, "--shutdown-bound", "1"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ),
+        socket,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    let held = fs.next_read(Duration::from_secs(30));
+    assert!(held.is_some(), "the guest's read reached the disk");
+    let t = Instant::now();
+    let (events, reply) = c.call(json!({"execute": "stop"}));
+    let took = t.elapsed();
+    eprintln!("stop with the read held: {reply} after {took:?}");
+    assert!(took < Duration::from_secs(7), "{took:?}");
+    let status = c.status();
+    if reply.get("error").is_none() {
+        assert_eq!(events[0]["event"], "STOP");
+        assert_eq!(status["status"], "paused");
+    } else {
+        assert!(took >= Duration::from_secs(5), "{took:?}");
+        assert_eq!(status["status"], "running");
+    }
+    // Release the read (the FUSE connection is aborted), then end the run.
+    drop(fs);
+    if let Some(child) = vm.child.as_mut() {
+        let _ = child.kill();
+    }
+    reply
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_fuse),
+    ignore = "needs root and /dev/fuse to mount a FUSE file system (checked at build time)"
+)]
+fn stop_pauses_while_a_worker_waits_on_a_disk_that_does_not_answer() {
+    if !kvm_available() {
+        return;
+    }
+    let reply = stop_with_a_disk_that_does_not_answer(
+        common::fuse::Mode::Direct,
+        "bench=seq-read bench_count=1 bench_sectors=1024",
+    );
+    assert_eq!(reply, json!({"return": {}}));
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_fuse),
+    ignore = "needs root and /dev/fuse to mount a FUSE file system (checked at build time)"
+)]
+fn stop_fails_within_its_bound_when_the_vcpu_is_blocked_in_the_kernel() {
+    if !kvm_available() {
+        return;
+    }
+    let reply = stop_with_a_disk_that_does_not_answer(
+        common::fuse::Mode::Cached,
+        "bench=dma-read bench_count=1 bench_sectors=8",
+    );
+    assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
+    let desc = reply["error"]["desc"].as_str().unwrap();
+    assert!(desc.contains("did not pause within 5 s"), "{desc}");
+}
