@@ -27,7 +27,7 @@ pub fn test_preconditions(wanted: &[&str]) {
         None
     };
     type Probe<'a> = (&'static str, &'a dyn Fn() -> bool);
-    let probes: [Probe<'_>; 7] = [
+    let probes: [Probe<'_>; 9] = [
         // tests/*.rs that boot a guest under KVM.
         ("vmdma_kvm", &kvm_usable),
         // tests/shutdown.rs: a FUSE disk that never answers.
@@ -45,6 +45,11 @@ pub fn test_preconditions(wanted: &[&str]) {
         ("vmdma_tmpfs", &cap_sys_admin),
         // tests/conformance.rs and disk::uring's tests: cache=none.
         ("vmdma_odirect", &direct_io_in_temp_dir),
+        // tests/qmp.rs: QEMU's Python client, and socat for raw lines.
+        ("vmdma_qemu_qmp", &|| {
+            runs("python3", &["-c", "import qemu.qmp"])
+        }),
+        ("vmdma_socat", &|| runs("socat", &["-V"])),
     ];
     for (cfg, probe) in probes {
         if !want(cfg) {
@@ -55,6 +60,19 @@ pub fn test_preconditions(wanted: &[&str]) {
             println!("cargo::rustc-cfg={cfg}");
         }
     }
+}
+
+/// True when `program args` runs and exits with status 0 (`PATH` is
+/// watched by the caller's `rerun-if-env-changed`).
+fn runs(program: &str, args: &[&str]) -> bool {
+    println!("cargo::rerun-if-env-changed=PATH");
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// True when `/dev/kvm` opens read-write, as the runner needs it.

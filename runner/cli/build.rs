@@ -16,5 +16,7 @@ fn main() {
         "vmdma_ide_test",
         "vmdma_tmpfs",
         "vmdma_odirect",
+        "vmdma_qemu_qmp",
+        "vmdma_socat",
     ]);
 }

@@ -68,6 +68,11 @@ pub struct RunArgs {
     /// bus-master writes that KVM otherwise coalesces (to compare).
     #[arg(long)]
     pub no_coalesced_pio: bool,
+    /// A QMP monitor on a Unix socket (QEMU's syntax; see docs/monitor.md):
+    /// query-status, stop, cont, quit, query-block, query-blockstats and
+    /// the STOP, RESUME and SHUTDOWN events.
+    #[arg(long, value_name = "unix:PATH,server=on,wait=off", value_parser = crate::monitor::parse_spec)]
+    pub qmp: Option<crate::monitor::QmpSpec>,
     /// Log every access to an unclaimed I/O port or MMIO address to stderr.
     #[arg(long)]
     pub trace_io: bool,
@@ -76,10 +81,10 @@ pub struct RunArgs {
     /// any other ends the run with status 159).
     #[arg(long)]
     pub no_seccomp: bool,
-    /// Test hook (debug builds only): once sandboxed, THREAD (`vcpu` or
-    /// `io`) makes one forbidden system call.
+    /// Test hook (debug builds only): once sandboxed, THREAD (`vcpu`, `io`
+    /// or `monitor`) makes one forbidden system call.
     #[cfg(debug_assertions)]
-    #[arg(long, value_name = "THREAD", hide = true, value_parser = ["vcpu", "io"])]
+    #[arg(long, value_name = "THREAD", hide = true, value_parser = ["vcpu", "io", "monitor"])]
     pub seccomp_selftest: Option<String>,
     /// Test hook (debug builds only): how long shutting down waits for the
     /// disk, instead of 30 s (a test of a disk that never answers need not

@@ -2,13 +2,14 @@
 //! supervisor: why the run stops, and a counter of VM exits that the
 //! supervisor watches to spot a vCPU that went quiet; and the guest's last
 //! ATA command (shadowed by `devices::last_command`), named when the disk
-//! does not answer at shutdown.
+//! does not answer at shutdown; and the pause of the QMP monitor's `stop`
+//! (the vCPU parks between two guest entries until `cont`).
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use vmdma_core::ide::AtaCommand;
 
@@ -27,6 +28,8 @@ pub enum StopReason {
     Timeout,
     /// SIGINT or SIGTERM (the signal number) asked the runner to stop.
     Signal(i32),
+    /// The QMP monitor's `quit`.
+    Quit,
 }
 
 /// Shared run state.
@@ -38,6 +41,17 @@ pub struct RunControl {
     last_command: Mutex<Option<LastCommand>>,
     probe: AtomicBool,
     exits: AtomicU64,
+    pause: Mutex<Pause>,
+    pause_changed: Condvar,
+}
+
+/// The pause handshake between the monitor and the vCPU.
+#[derive(Debug, Default)]
+struct Pause {
+    /// The monitor asked the vCPU to stay out of the guest.
+    requested: bool,
+    /// The vCPU is parked (out of the guest, waiting for `cont`).
+    parked: bool,
 }
 
 impl RunControl {
@@ -55,7 +69,77 @@ impl RunControl {
         }
         *r = Some((reason, Instant::now()));
         self.stopping.store(true, Ordering::SeqCst);
+        drop(r);
+        // A parked vCPU leaves its park to end the run.
+        let _p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        self.pause_changed.notify_all();
         true
+    }
+
+    /// Asks the vCPU to park before it next enters the guest (the
+    /// monitor's `stop`; the caller kicks it out of `KVM_RUN`).
+    pub fn request_pause(&self) {
+        self.pause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .requested = true;
+    }
+
+    /// Withdraws a pause request and wakes a parked vCPU (`cont`, or a
+    /// `stop` that gave up).
+    pub fn resume(&self) {
+        let mut p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        p.requested = false;
+        self.pause_changed.notify_all();
+    }
+
+    /// True while the VM is paused: a pause is requested and the vCPU has
+    /// parked (from a successful `stop` to the next `cont`).
+    pub fn is_paused(&self) -> bool {
+        let p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        p.requested && p.parked
+    }
+
+    /// True while a pause is requested (parked or not yet).
+    pub fn pause_requested(&self) -> bool {
+        self.pause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .requested
+    }
+
+    /// Waits up to `timeout` for the vCPU to park; true if it is parked.
+    pub fn wait_parked(&self, timeout: Duration) -> bool {
+        let p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        let (p, _) = self
+            .pause_changed
+            .wait_timeout_while(p, timeout, |p| !p.parked)
+            .unwrap_or_else(PoisonError::into_inner);
+        p.parked
+    }
+
+    /// On the vCPU thread, between two guest entries: if a pause is
+    /// requested, parks until it is withdrawn or the run stops. Requests
+    /// in flight go on completing meanwhile (the I/O thread delivers them
+    /// and raises the IRQ line; the in-kernel irqchip holds it for the
+    /// vCPU's next entry).
+    pub fn park_if_paused(&self) {
+        let mut p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        if !p.requested {
+            return;
+        }
+        p.parked = true;
+        self.pause_changed.notify_all();
+        while p.requested && !self.is_stopping() {
+            // Bounded so that a stop is seen even without a notification.
+            p = self
+                .pause_changed
+                .wait_timeout(p, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        p.parked = false;
+        self.pause_changed.notify_all();
     }
 
     /// True once a stop was requested.
@@ -174,6 +258,7 @@ pub fn describe(reason: Option<StopReason>) -> String {
         Some(StopReason::GuestFault(_)) => "guest fault".to_string(),
         Some(StopReason::Timeout) => "timeout".to_string(),
         Some(StopReason::Signal(sig)) => format!("stopped by signal {sig}"),
+        Some(StopReason::Quit) => "quit (QMP)".to_string(),
         None => "the run ended".to_string(),
     }
 }

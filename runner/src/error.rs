@@ -15,6 +15,7 @@ use crate::disk::DiskError;
 use crate::io_thread::IoThreadError;
 use crate::kvm::vcpu::VcpuError;
 use crate::kvm::vm::VmError;
+use crate::monitor::MonitorError;
 use crate::sandbox::SandboxError;
 use crate::vcpu_loop::LoopError;
 
@@ -154,6 +155,9 @@ pub enum Error {
     /// The I/O thread could not start, failed, or could not be stopped.
     #[error(transparent)]
     IoThread(#[from] IoThreadError),
+    /// The QMP monitor thread (`--qmp`) could not start, or failed.
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
 }
 
 impl Error {
@@ -184,7 +188,8 @@ impl Error {
             | Error::VcpuThreadSpawn(_)
             | Error::VcpuThreadPanicked
             | Error::Sandbox(_)
-            | Error::IoThread(_) => EXIT_VMM_ERROR,
+            | Error::IoThread(_)
+            | Error::Monitor(_) => EXIT_VMM_ERROR,
         }
     }
 }

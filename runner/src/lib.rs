@@ -11,21 +11,23 @@
 //!
 //! ```text
 //! cli ──────── `vmdma run`'s options, the value parsers the front ends share
-//! machine ── supervisor, io_thread, vcpu_loop/  threads and the exit loop
+//! machine ── supervisor, io_thread, monitor, vcpu_loop/  threads, exit loop
+//!   qmp ──────────── QMP framing, negotiation, reply shapes (also `vmdma qtest`'s)
 //!   board ──────────── the PC, built once for every front end
 //!     devices/ ─────── port bus, MMIO path, chipset (PCI, PIIX3 IDE), serial...
 //!     boot/ ────────── ELF parsing, PVH start info, loading
 //!     metrics/ ─────── exit counters, marks, KVM stats, memory, report, JSON
 //!       disk/ ──────── raw images as block devices (sync, io_uring)
 //!       kvm/ ───────── KVM primitives: VM, RAM slot, vCPU, exit decoding
-//!         layout, control, sandbox/, input_file, guest_image, error
+//!         layout, control, kick, sandbox/, input_file, guest_image, error
 //! ```
 //!
 //! Unsafe code lives in five modules only: `kvm::memory` (mmap and the
 //! KVM memory slot), `kvm::vcpu` (I/O exit data views), `disk::sys`
 //! (`preadv`/`pwritev`/`fallocate`/`statx`), `disk::uring` (io_uring
 //! submissions pointing at guest memory) and `sandbox::sigsys` (the SIGSYS
-//! handler).
+//! handler); and two lines of `kick` (the thread id the QMP monitor's
+//! `stop` kicks).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -39,10 +41,13 @@ pub mod error;
 pub mod guest_image;
 pub mod input_file;
 pub mod io_thread;
+pub mod kick;
 pub mod kvm;
 pub mod layout;
 pub mod machine;
 pub mod metrics;
+pub mod monitor;
+pub mod qmp;
 pub mod sandbox;
 pub mod supervisor;
 pub mod vcpu_loop;

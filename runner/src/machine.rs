@@ -11,6 +11,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -36,6 +37,7 @@ use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
+use crate::kick::Kicker;
 use crate::kvm::coalesced;
 use crate::kvm::vm::Vm;
 use crate::metrics::exits::ExitStats;
@@ -43,6 +45,7 @@ use crate::metrics::kvm::KvmStats;
 use crate::metrics::marks::{MarkLatch, Recorder};
 use crate::metrics::proc_memory::MemoryUse;
 use crate::metrics::report::{DiskReport, RunReport};
+use crate::monitor::{self, BlockInfo, Monitor};
 use crate::sandbox::{Role, Sandbox};
 use crate::supervisor;
 use crate::vcpu_loop::{self, dispatch::ExitContext};
@@ -59,6 +62,7 @@ pub struct Prepared {
     trace: bool,
     sandbox: Sandbox,
     shutdown_bound: Duration,
+    monitor: Option<(UnixListener, BlockInfo)>,
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -130,6 +134,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     let selftest = match args.seccomp_selftest.as_deref() {
         Some("vcpu") => Some(Role::Vcpu),
         Some("io") => Some(Role::Io),
+        Some("monitor") => Some(Role::Monitor),
         _ => None,
     };
     #[cfg(not(debug_assertions))]
@@ -143,7 +148,31 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
         .as_deref()
         .map(|p| Ok::<_, Error>((p.display().to_string(), create_output("--manifest", p)?)))
         .transpose()?;
+    let monitor = match &args.qmp {
+        Some(q) => {
+            let block = BlockInfo {
+                file: args.disk.as_ref().map_or_else(
+                    || "(temporary image)".to_string(),
+                    |d| d.path.display().to_string(),
+                ),
+                read_only: args.disk.as_ref().is_some_and(|d| d.read_only),
+                size: disk.sectors().saturating_mul(512),
+                direct: args
+                    .disk
+                    .as_ref()
+                    .is_some_and(|d| d.cache == disk::Cache::None),
+            };
+            let listener = monitor::listen(&q.path).map_err(|source| Error::Output {
+                option: "--qmp",
+                path: q.path.display().to_string(),
+                source,
+            })?;
+            Some((listener, block))
+        }
+        None => None,
+    };
     Ok(Prepared {
+        monitor,
         kernel,
         cmdline,
         memory,
@@ -189,6 +218,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         trace,
         sandbox,
         shutdown_bound,
+        monitor,
     } = p;
     let vm = Vm::new(memory)?;
     let data_path = Arc::new(DataPathCounters::default());
@@ -212,6 +242,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         shutdown_bound,
         data_path,
         control,
+        monitor,
     };
     board::with_board(spec, |board| run.on_board(board))?
 }
@@ -228,6 +259,7 @@ struct Run<'a> {
     shutdown_bound: Duration,
     data_path: Arc<DataPathCounters>,
     control: &'a Arc<RunControl>,
+    monitor: Option<(UnixListener, BlockInfo)>,
 }
 
 impl Run<'_> {
@@ -246,6 +278,7 @@ impl Run<'_> {
             shutdown_bound,
             data_path,
             control,
+            monitor,
         } = self;
         let Board {
             space,
@@ -324,6 +357,26 @@ impl Run<'_> {
                 }
                 None => None,
             };
+            // The monitor (--qmp): its socket is bound already; it kicks
+            // this thread for `stop`.
+            let monitor = match monitor {
+                Some((listener, block)) => match Monitor::spawn(
+                    scope,
+                    listener,
+                    control.clone(),
+                    Kicker::current_thread(),
+                    &chipset,
+                    block,
+                    sandbox,
+                ) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        let _ = io.map(IoThread::stop);
+                        return (Err(Error::Monitor(e)), 0);
+                    }
+                },
+                None => None,
+            };
             // Everything is open and mapped: from here on the vCPU thread
             // may only make the system calls on its list.
             let result = sandbox
@@ -336,6 +389,11 @@ impl Run<'_> {
             // From here on the vCPU thread shuts the devices down, with its
             // own bound: the supervisor stops kicking it.
             control.mark_left_guest();
+            // The monitor's client gets SHUTDOWN and the connection closes.
+            let result = match monitor.map(Monitor::stop) {
+                Some(Err(e)) => result.and(Err(Error::Monitor(e))),
+                _ => result,
+            };
             let wakeups = match io.map(IoThread::stop) {
                 Some(Ok(n)) => n,
                 Some(Err(e)) => return (result.and(Err(Error::IoThread(e))), 0),

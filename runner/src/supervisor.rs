@@ -23,10 +23,11 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
+use vmm_sys_util::signal::{Killable, register_signal_handler};
 
 use crate::control::{RunControl, StopReason, describe};
 use crate::error::{EXIT_DISK_STUCK, Error};
+use crate::kick::kick_signal;
 use crate::metrics::report::RunReport;
 
 /// How long the guest may run without VM exits before the halt probe (also
@@ -52,11 +53,6 @@ static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 extern "C" fn on_stop_signal(num: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // Async-signal-safe: one atomic store.
     STOP_SIGNAL.store(num, Ordering::SeqCst);
-}
-
-/// The signal used to kick a vCPU out of `KVM_RUN`.
-fn kick_signal() -> libc::c_int {
-    SIGRTMIN()
 }
 
 /// Runs `vcpu` (which builds the VM and runs vCPU 0 on the thread it is
@@ -172,7 +168,8 @@ where
             continue;
         }
         let exits = control.exits();
-        if exits == last_exits {
+        // A parked vCPU (the monitor's `stop`) makes no exits: not a halt.
+        if exits == last_exits && !control.is_paused() {
             control.request_halt_probe();
             let _ = handle.kill(kick_signal());
         }

@@ -126,6 +126,11 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             eprintln!("vmdma: stopped by signal {sig}; the disk was flushed");
             signal_exit_status(sig)
         }
+        StopReason::Quit => {
+            // As QEMU's `quit`: status 0, after the same drain and flush.
+            eprintln!("vmdma: quit (QMP); the disk was flushed");
+            0
+        }
     })
 }
 

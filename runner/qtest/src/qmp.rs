@@ -3,15 +3,15 @@
 //! which negotiates capabilities at start and ends the process with
 //! SIGTERM.
 //!
-//! Input is a stream of JSON objects (not necessarily one per line);
-//! [`QmpSession::feed`] buffers at most [`MAX_QMP_INPUT`] bytes of an
-//! unfinished object. Malformed or oversized input gets a `GenericError`
-//! reply and the buffer is dropped, as QEMU's parser resynchronises.
+//! The protocol itself (framing with a bounded buffer, negotiation, the
+//! reply and error shapes) is the library's [`vmdma::qmp`], shared with
+//! `vmdma run --qmp`; this module only says which commands exist here.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use vmdma::qmp::{self, Commands, Outcome, Output, Session};
 
 /// Most bytes of one unfinished QMP request kept.
-pub const MAX_QMP_INPUT: usize = 64 << 10;
+pub const MAX_QMP_INPUT: usize = qmp::MAX_INPUT;
 
 /// What the session wants done after some input.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,8 +25,19 @@ pub enum QmpOutput {
 /// One monitor connection.
 #[derive(Debug, Default)]
 pub struct QmpSession {
-    buf: Vec<u8>,
-    negotiated: bool,
+    session: Session,
+}
+
+/// The commands of `vmdma qtest`'s monitor: `quit` only.
+struct QuitOnly;
+
+impl Commands for QuitOnly {
+    fn execute(&mut self, name: &str, _: Option<&Value>, _: &mut Vec<Value>) -> Outcome {
+        match name {
+            "quit" => Outcome::Quit,
+            other => qmp::not_found(other, "vmdma serves qmp_capabilities and quit"),
+        }
+    }
 }
 
 impl QmpSession {
@@ -37,132 +48,24 @@ impl QmpSession {
 
     /// The greeting QEMU sends on connect (version 7.2.0, no capabilities).
     pub fn greeting() -> Value {
-        json!({
-            "QMP": {
-                "version": {
-                    "qemu": {"micro": 0, "minor": 2, "major": 7},
-                    "package": concat!("vmdma ", env!("CARGO_PKG_VERSION")),
-                },
-                "capabilities": [],
-            }
-        })
+        qmp::greeting()
     }
 
     /// Feeds bytes from the socket; replies are appended to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<QmpOutput>) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.extend_from_slice(data);
-        let mut consumed = 0;
-        let mut failed = false;
-        {
-            let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-            loop {
-                match stream.next() {
-                    Some(Ok(v)) => {
-                        consumed = stream.byte_offset();
-                        let reply = self.execute(&v);
-                        let stop = matches!(reply, QmpOutput::Quit(_));
-                        out.push(reply);
-                        if stop {
-                            break;
-                        }
-                    }
-                    Some(Err(e)) if e.is_eof() => break,
-                    Some(Err(e)) => {
-                        out.push(QmpOutput::Reply(error(
-                            "GenericError",
-                            &format!("JSON parse error, {e}"),
-                            None,
-                        )));
-                        failed = true;
-                        break;
-                    }
-                    None => {
-                        consumed = stream.byte_offset();
-                        break;
-                    }
-                }
-            }
-        }
-        if failed {
-            return;
-        }
-        buf.drain(..consumed.min(buf.len()));
-        self.buf = buf;
-        if self.buf.len() > MAX_QMP_INPUT {
-            self.buf = Vec::new();
-            out.push(QmpOutput::Reply(error(
-                "GenericError",
-                &format!("JSON input longer than {MAX_QMP_INPUT} bytes"),
-                None,
-            )));
-        }
+        let mut o = Vec::new();
+        self.session.feed(data, &mut QuitOnly, &mut o);
+        out.extend(o.into_iter().map(|o| match o {
+            Output::Send(v) => QmpOutput::Reply(v),
+            Output::Quit(v) => QmpOutput::Quit(v),
+        }));
     }
-
-    fn execute(&mut self, request: &Value) -> QmpOutput {
-        let Some(obj) = request.as_object() else {
-            return QmpOutput::Reply(error(
-                "GenericError",
-                "QMP input must be a JSON object",
-                None,
-            ));
-        };
-        let id = obj.get("id");
-        let Some(command) = obj.get("execute").and_then(Value::as_str) else {
-            return QmpOutput::Reply(error(
-                "GenericError",
-                "QMP input lacks member 'execute'",
-                id,
-            ));
-        };
-        match (command, self.negotiated) {
-            ("qmp_capabilities", false) => {
-                self.negotiated = true;
-                QmpOutput::Reply(success(id))
-            }
-            ("qmp_capabilities", true) => QmpOutput::Reply(error(
-                "CommandNotFound",
-                "Capabilities negotiation is already complete, command ignored",
-                id,
-            )),
-            (_, false) => QmpOutput::Reply(error(
-                "CommandNotFound",
-                "Expecting capabilities negotiation with 'qmp_capabilities'",
-                id,
-            )),
-            ("quit", true) => QmpOutput::Quit(success(id)),
-            (other, true) => {
-                let name: String = other.chars().take(64).collect();
-                QmpOutput::Reply(error(
-                    "CommandNotFound",
-                    &format!(
-                        "The command {name} has not been found (vmdma serves qmp_capabilities and quit)"
-                    ),
-                    id,
-                ))
-            }
-        }
-    }
-}
-
-fn with_id(mut v: Value, id: Option<&Value>) -> Value {
-    if let (Some(id), Some(obj)) = (id, v.as_object_mut()) {
-        obj.insert("id".into(), id.clone());
-    }
-    v
-}
-
-fn success(id: Option<&Value>) -> Value {
-    with_id(json!({"return": {}}), id)
-}
-
-fn error(class: &str, desc: &str, id: Option<&Value>) -> Value {
-    with_id(json!({"error": {"class": class, "desc": desc}}), id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn feed(s: &mut QmpSession, data: &str) -> Vec<QmpOutput> {
         let mut out = Vec::new();
@@ -200,7 +103,7 @@ mod tests {
         assert!(feed(&mut s, r#"ute": "qmp_capa"#).is_empty());
         let out = feed(&mut s, "bilities\"}\r\n");
         assert_eq!(out, vec![QmpOutput::Reply(json!({"return": {}}))]);
-        assert!(s.buf.is_empty());
+        assert_eq!(s.session.buffered(), 0);
     }
 
     #[test]
@@ -212,7 +115,7 @@ mod tests {
         }
         let out = feed(&mut s, "}{");
         assert_eq!(class(&out[0]), Some("GenericError"));
-        assert!(s.buf.is_empty(), "dropped after a syntax error");
+        assert_eq!(s.session.buffered(), 0, "dropped after a syntax error");
         // An endless string: dropped once it passes the limit.
         let mut out = Vec::new();
         s.feed(b"{\"execute\": \"", &mut out);
@@ -222,7 +125,7 @@ mod tests {
         }
         assert!(!out.is_empty());
         assert!(out.iter().all(|o| class(o) == Some("GenericError")));
-        assert!(s.buf.len() <= MAX_QMP_INPUT);
+        assert!(s.session.buffered() <= MAX_QMP_INPUT);
         // After the garbage, a valid request is served again.
         let out = feed(&mut s, "{\"execute\": \"qmp_capabilities\"}");
         assert_eq!(out.last(), Some(&QmpOutput::Reply(json!({"return": {}}))));

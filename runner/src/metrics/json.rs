@@ -125,6 +125,7 @@ fn stop(r: &StopReason) -> Value {
         StopReason::GuestFault(why) => json!({ "reason": "guest-fault", "why": why }),
         StopReason::Timeout => json!({ "reason": "timeout" }),
         StopReason::Signal(sig) => json!({ "reason": "signal", "signal": sig }),
+        StopReason::Quit => json!({ "reason": "quit" }),
     }
 }
 

@@ -59,6 +59,8 @@ pub enum Role {
     Vcpu,
     /// The I/O thread (disk completions, IRQ 14).
     Io,
+    /// The QMP monitor thread (`--qmp`: its socket, the pause).
+    Monitor,
 }
 
 impl Role {
@@ -67,6 +69,7 @@ impl Role {
         match self {
             Role::Vcpu => "vcpu",
             Role::Io => "I/O",
+            Role::Monitor => "monitor",
         }
     }
 }
@@ -87,6 +90,7 @@ fn role_code(role: Role) -> u8 {
     match role {
         Role::Vcpu => 1,
         Role::Io => 2,
+        Role::Monitor => 3,
     }
 }
 
@@ -95,6 +99,7 @@ pub(crate) fn current_role() -> Option<Role> {
     match ROLE.with(Cell::get) {
         1 => Some(Role::Vcpu),
         2 => Some(Role::Io),
+        3 => Some(Role::Monitor),
         _ => None,
     }
 }
@@ -153,9 +158,11 @@ pub fn report(enabled: bool) -> String {
     }
     let (vs, vi) = rules::size(Role::Vcpu);
     let (is, ii) = rules::size(Role::Io);
+    let (ms, _) = rules::size(Role::Monitor);
     format!(
         "vmdma stats: seccomp: on; vcpu thread {vs} system calls ({vi} KVM ioctl requests), \
-         I/O thread {is} system calls ({ii} KVM ioctl request)\n"
+         I/O thread {is} system calls ({ii} KVM ioctl request), monitor thread (--qmp) {ms} \
+         system calls\n"
     )
 }
 

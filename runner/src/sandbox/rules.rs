@@ -44,11 +44,17 @@ pub fn ioctls(role: Role) -> Vec<(u64, &'static str)> {
             ),
         ],
         Role::Io => vec![(KVM_IRQ_LINE(), "KVM_IRQ_LINE: IRQ 14 on a completion")],
+        // No KVM request: the monitor never touches the VM, only the run
+        // control. FIONBIO: the accepted connection is made non-blocking.
+        Role::Monitor => vec![(libc::FIONBIO, "FIONBIO: a client's socket non-blocking")],
     }
 }
 
 /// System calls allowed with any arguments, with who needs them.
 fn plain(role: Role) -> Vec<(i64, &'static str)> {
+    if role == Role::Monitor {
+        return monitor_plain();
+    }
     let mut v = vec![
         (
             libc::SYS_read,
@@ -123,8 +129,58 @@ fn plain(role: Role) -> Vec<(i64, &'static str)> {
             (libc::SYS_epoll_wait, "sleeping until a completion or stop"),
             (libc::SYS_epoll_pwait, "sleeping until a completion or stop"),
         ]),
+        Role::Monitor => {}
     }
     v
+}
+
+/// The monitor's list: its sockets, its epoll, waiting, the allocator,
+/// kicking the vCPU (`tgkill`, below). No file, socket or process calls:
+/// the listening socket exists before the thread starts.
+fn monitor_plain() -> Vec<(i64, &'static str)> {
+    vec![
+        (libc::SYS_accept4, "a new client on the listening socket"),
+        (libc::SYS_read, "the stop eventfd"),
+        (
+            libc::SYS_recvfrom,
+            "client requests (std reads sockets with recv)",
+        ),
+        (libc::SYS_write, "stderr; the stop eventfd"),
+        (
+            libc::SYS_sendto,
+            "replies and events (std sends with MSG_NOSIGNAL)",
+        ),
+        (libc::SYS_close, "a client that left"),
+        (libc::SYS_epoll_ctl, "watching a client"),
+        (libc::SYS_epoll_wait, "sleeping until a client or stop"),
+        (libc::SYS_epoll_pwait, "sleeping until a client or stop"),
+        (libc::SYS_futex, "the run control's lock and condvar"),
+        (libc::SYS_sched_yield, "std synchronisation"),
+        (libc::SYS_brk, "the allocator"),
+        (libc::SYS_munmap, "the allocator"),
+        (libc::SYS_mremap, "the allocator (growing vectors)"),
+        (libc::SYS_madvise, "the allocator returning memory"),
+        (libc::SYS_clock_gettime, "timestamps, bounded waits"),
+        (libc::SYS_nanosleep, "waiting for a slow client to read"),
+        (
+            libc::SYS_clock_nanosleep,
+            "waiting for a slow client to read",
+        ),
+        (libc::SYS_getrandom, "std hash maps (JSON objects)"),
+        (libc::SYS_rt_sigreturn, "returning from a signal handler"),
+        (
+            libc::SYS_rt_sigprocmask,
+            "pthread_kill, thread teardown, abort",
+        ),
+        (
+            libc::SYS_sigaltstack,
+            "thread teardown (std's signal stack)",
+        ),
+        (libc::SYS_gettid, "abort"),
+        (libc::SYS_getpid, "pthread_kill, abort"),
+        (libc::SYS_exit, "thread exit"),
+        (libc::SYS_exit_group, "process exit (the SIGSYS handler's)"),
+    ]
 }
 
 fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, BackendError> {
@@ -171,10 +227,13 @@ pub fn allow_list(role: Role) -> Result<BTreeMap<i64, Vec<SeccompRule>>, Backend
         libc::SYS_rt_sigaction,
         vec![rule(vec![cond(0, SeccompCmpOp::Eq, sigabrt)?])?],
     );
-    map.insert(
-        libc::SYS_tgkill,
-        vec![rule(vec![cond(2, SeccompCmpOp::Eq, sigabrt)?])?],
-    );
+    let mut tgkill = vec![rule(vec![cond(2, SeccompCmpOp::Eq, sigabrt)?])?];
+    if role == Role::Monitor {
+        // `stop` kicks the vCPU thread out of KVM_RUN with the kick signal.
+        let kick = vmm_sys_util::signal::SIGRTMIN() as u64;
+        tgkill.push(rule(vec![cond(2, SeccompCmpOp::Eq, kick)?])?);
+    }
+    map.insert(libc::SYS_tgkill, tgkill);
     Ok(map)
 }
 
@@ -201,7 +260,7 @@ mod tests {
 
     #[test]
     fn lists_compile_and_leave_out_what_a_compromised_thread_wants() {
-        for role in [Role::Vcpu, Role::Io] {
+        for role in [Role::Vcpu, Role::Io, Role::Monitor] {
             let map = allow_list(role).unwrap();
             for forbidden in [
                 libc::SYS_open,
@@ -233,7 +292,9 @@ mod tests {
         let readme = include_str!("../../../docs/guarantees.md").replace('\n', " ");
         let (vs, vi) = size(Role::Vcpu);
         let (is, _) = size(Role::Io);
+        let (ms, _) = size(Role::Monitor);
         for needle in [
+            format!("the monitor thread {ms} system calls"),
             format!("the vCPU thread {vs} system calls"),
             format!("only with the {vi} KVM requests"),
             format!("the I/O thread {is} system calls"),

@@ -1,7 +1,8 @@
 //! The vCPU loop: enter the guest, apply the port writes KVM coalesced,
 //! dispatch the exit to the buses ([`dispatch::handle_exit`], a free
 //! function tested without KVM), record the counters, and stop when the
-//! [`RunControl`] says so.
+//! [`RunControl`] says so (or park between two entries while it says
+//! the VM is paused).
 
 pub mod coalesced;
 pub mod dispatch;
@@ -35,7 +36,12 @@ pub fn run(
     recorder: &mut Recorder,
 ) -> Result<(), LoopError> {
     let mut coalesced = Vec::new();
-    while !control.is_stopping() {
+    loop {
+        // The monitor's `stop`: park here, out of the guest, until `cont`.
+        control.park_if_paused();
+        if control.is_stopping() {
+            break;
+        }
         let exit = vcpu.run(&mut coalesced)?;
         // Writes KVM coalesced come before the exit that ended the run.
         coalesced::apply(&mut coalesced, ctx, stats);

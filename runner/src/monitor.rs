@@ -1,0 +1,587 @@
+//! `vmdma run --qmp unix:PATH,server=on,wait=off`: a QMP monitor on a Unix
+//! socket, served by its own thread (seccomp role [`Role::Monitor`]).
+//!
+//! One client at a time (others wait in the listen backlog until it
+//! leaves), any number over the run. Commands: `qmp_capabilities`,
+//! `query-status`, `stop`, `cont`, `quit`, `query-block`,
+//! `query-blockstats`; everything else is `CommandNotFound`. Events:
+//! `STOP`, `RESUME`, `SHUTDOWN` (the last one when the run ends, whatever
+//! ended it, just before the connection closes).
+//!
+//! `stop` asks the vCPU to park ([`RunControl::request_pause`]), kicks it
+//! out of `KVM_RUN` every 10 ms with the supervisor's signal and replies
+//! once it has parked, within [`PAUSE_BOUND`]. A vCPU blocked in the kernel
+//! (a port access waiting on a disk that does not answer) cannot park: the
+//! request is withdrawn, the VM stays running and `stop` fails with a
+//! `GenericError` that says so. While paused, the disk's requests in flight
+//! complete: the I/O thread delivers them and raises IRQ 14, which the
+//! in-kernel irqchip holds until `cont` lets the vCPU back in.
+//!
+//! A client's input is bounded ([`crate::qmp::MAX_INPUT`]); garbage gets a
+//! `GenericError` and the session goes on; a client that leaves, even in the
+//! middle of a request, only ends its own session. Replies are written on a
+//! non-blocking socket: a client that stops reading for [`WRITE_BOUND`] is
+//! disconnected, so it cannot hold the monitor (or the end of the run).
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, TryLockError};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use thiserror::Error;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
+
+use crate::control::{RunControl, StopReason};
+use crate::devices::chipset::Chipset;
+use crate::kick::Kicker;
+use crate::qmp::{self, Commands, Outcome, Output, Session};
+use crate::sandbox::{Role, Sandbox, SandboxError};
+
+/// How long `stop` waits for the vCPU to park (as long as the supervisor
+/// kicks a stopping vCPU).
+pub const PAUSE_BOUND: Duration = Duration::from_secs(5);
+/// How often `stop` kicks the vCPU while it waits.
+const KICK_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a client may leave a reply unread before it is disconnected.
+pub const WRITE_BOUND: Duration = Duration::from_secs(5);
+/// How long `query-blockstats` waits for the controller's lock (held by a
+/// port access in progress).
+const STATS_BOUND: Duration = Duration::from_secs(1);
+/// The name QEMU gives the first IDE disk (`-drive if=ide`).
+pub const DEVICE: &str = "ide0-hd0";
+
+/// `--qmp unix:PATH,server=on,wait=off`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QmpSpec {
+    /// The socket's path (created; a stale socket there is replaced).
+    pub path: PathBuf,
+}
+
+/// Parses QEMU's chardev syntax for a listening Unix socket: `unix:PATH`
+/// with `server=on` (or `server`) and `wait=off` (or `nowait`); a comma in
+/// the path is written `,,`.
+pub fn parse_spec(s: &str) -> Result<QmpSpec, String> {
+    let Some(rest) = s.strip_prefix("unix:") else {
+        if s.starts_with("tcp:") || s.contains(':') {
+            return Err(format!(
+                "'{s}': only a Unix socket is supported (unix:PATH,server=on,wait=off)"
+            ));
+        }
+        return Err(format!("'{s}' is not unix:PATH,server=on,wait=off"));
+    };
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ',' {
+            if chars.peek() == Some(&',') {
+                chars.next();
+                cur.push(',');
+            } else {
+                parts.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    let mut it = parts.into_iter();
+    let path = it.next().unwrap_or_default();
+    if path.is_empty() {
+        return Err("--qmp unix: needs a path".into());
+    }
+    let (mut server, mut nowait) = (false, false);
+    for opt in it {
+        match opt.as_str() {
+            "server" | "server=on" => server = true,
+            "nowait" | "wait=off" => nowait = true,
+            "server=off" => return Err("--qmp: the monitor listens (server=on)".into()),
+            "wait=on" => {
+                return Err(
+                    "--qmp: wait=on is not supported (the VM starts at once: wait=off)".into(),
+                );
+            }
+            other => return Err(format!("--qmp: unknown option '{other}'")),
+        }
+    }
+    if !server || !nowait {
+        return Err("--qmp needs unix:PATH,server=on,wait=off".into());
+    }
+    Ok(QmpSpec {
+        path: PathBuf::from(path),
+    })
+}
+
+/// Binds the monitor's socket (before any thread is sandboxed): a socket
+/// file already at `path` is replaced, as QEMU does; anything else there
+/// is an error.
+pub fn listen(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && m.file_type().is_socket()
+    {
+        std::fs::remove_file(path)?;
+    }
+    UnixListener::bind(path)
+}
+
+/// What `query-block` says about the disk.
+#[derive(Clone, Debug)]
+pub struct BlockInfo {
+    /// The image's path as given (or the temporary image's).
+    pub file: String,
+    /// Opened read-only.
+    pub read_only: bool,
+    /// Size in bytes.
+    pub size: u64,
+    /// `cache=none` (O_DIRECT).
+    pub direct: bool,
+}
+
+/// Why the monitor thread could not start or stop.
+#[derive(Debug, Error)]
+pub enum MonitorError {
+    /// Its stop eventfd.
+    #[error("monitor eventfd: {0}")]
+    EventFd(#[source] io::Error),
+    /// Its epoll instance.
+    #[error("monitor epoll: {0}")]
+    Epoll(#[source] io::Error),
+    /// The thread could not be created.
+    #[error("monitor thread: {0}")]
+    Spawn(#[source] io::Error),
+    /// The thread could not enter its sandbox.
+    #[error("monitor thread: {0}")]
+    Sandbox(#[source] SandboxError),
+    /// Telling it to stop failed.
+    #[error("stopping the monitor thread: {0}")]
+    Stop(#[source] io::Error),
+    /// It panicked.
+    #[error("the monitor thread panicked")]
+    Panicked,
+}
+
+/// The running monitor thread.
+#[derive(Debug)]
+pub struct Monitor<'scope> {
+    stop: EventFd,
+    handle: ScopedJoinHandle<'scope, ()>,
+}
+
+const LISTENER: u64 = 0;
+const STOP: u64 = 1;
+const CLIENT: u64 = 2;
+
+/// What the monitor serves commands with.
+struct Vm<'a, 'm> {
+    control: &'a RunControl,
+    kicker: Kicker,
+    chipset: &'a Mutex<Chipset<'m>>,
+    block: &'a BlockInfo,
+}
+
+impl<'scope> Monitor<'scope> {
+    /// Starts the monitor thread in `scope` on `listener`. `kicker` kicks
+    /// the vCPU thread; `chipset` gives the disk's counters.
+    pub fn spawn<'env, 'm: 'scope>(
+        scope: &'scope Scope<'scope, 'env>,
+        listener: UnixListener,
+        control: Arc<RunControl>,
+        kicker: Kicker,
+        chipset: &'scope Mutex<Chipset<'m>>,
+        block: BlockInfo,
+        sandbox: Sandbox,
+    ) -> Result<Self, MonitorError> {
+        let stop = EventFd::new(EFD_NONBLOCK).map_err(MonitorError::EventFd)?;
+        let stop_rx = stop.try_clone().map_err(MonitorError::EventFd)?;
+        let epoll = Epoll::new().map_err(MonitorError::Epoll)?;
+        for (fd, tag) in [
+            (listener.as_raw_fd(), LISTENER),
+            (stop_rx.as_raw_fd(), STOP),
+        ] {
+            epoll
+                .ctl(
+                    ControlOperation::Add,
+                    fd,
+                    EpollEvent::new(EventSet::IN, tag),
+                )
+                .map_err(MonitorError::Epoll)?;
+        }
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), SandboxError>>(1);
+        let handle = std::thread::Builder::new()
+            .name("vmdma-monitor".into())
+            .spawn_scoped(scope, move || {
+                let entered = sandbox.enter(Role::Monitor);
+                let ok = entered.is_ok();
+                let _ = ready_tx.send(entered);
+                if ok {
+                    let vm = Vm {
+                        control: &control,
+                        kicker,
+                        chipset,
+                        block: &block,
+                    };
+                    serve(&epoll, &listener, &stop_rx, vm);
+                }
+            })
+            .map_err(MonitorError::Spawn)?;
+        let monitor = Monitor { stop, handle };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(monitor),
+            Ok(Err(e)) => {
+                let _ = monitor.stop();
+                Err(MonitorError::Sandbox(e))
+            }
+            Err(_) => Err(monitor.stop().err().unwrap_or(MonitorError::Panicked)),
+        }
+    }
+
+    /// Ends the monitor: its client gets the `SHUTDOWN` event and the
+    /// connection closes; waits for the thread.
+    pub fn stop(self) -> Result<(), MonitorError> {
+        self.stop.write(1).map_err(MonitorError::Stop)?;
+        self.handle.join().map_err(|_| MonitorError::Panicked)
+    }
+}
+
+/// One connected client.
+struct Client {
+    stream: UnixStream,
+    session: Session,
+}
+
+/// The thread's loop: accept one client at a time, serve it, until told
+/// to stop.
+fn serve(epoll: &Epoll, listener: &UnixListener, stop: &EventFd, mut vm: Vm<'_, '_>) {
+    let mut client: Option<Client> = None;
+    let mut events = [EpollEvent::default(); 3];
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match epoll.wait(-1, &mut events) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        for ev in events.iter().take(n) {
+            match ev.data() {
+                STOP => {
+                    let _ = stop.read();
+                    if let Some(mut c) = client.take()
+                        && c.session.negotiated()
+                    {
+                        let _ = send(&mut c.stream, &shutdown_event(vm.control.stop_reason()));
+                    }
+                    return;
+                }
+                LISTENER if client.is_none() => {
+                    if let Some(c) = accept(epoll, listener) {
+                        client = Some(c);
+                    }
+                }
+                CLIENT => {
+                    let keep = match client.as_mut() {
+                        Some(c) => serve_input(c, &mut buf, &mut vm),
+                        None => true,
+                    };
+                    if !keep && let Some(c) = client.take() {
+                        // Closing the socket takes it out of the epoll set;
+                        // a waiting client is accepted on the next wake-up.
+                        let _ = epoll.ctl(
+                            ControlOperation::Delete,
+                            c.stream.as_raw_fd(),
+                            EpollEvent::default(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Level-triggered: a waiting connection would wake the loop at once
+        // while a client is served, so the listener is watched only when no
+        // client is connected.
+        let listen_events = if client.is_some() {
+            EventSet::empty()
+        } else {
+            EventSet::IN
+        };
+        let _ = epoll.ctl(
+            ControlOperation::Modify,
+            listener.as_raw_fd(),
+            EpollEvent::new(listen_events, LISTENER),
+        );
+    }
+}
+
+/// Accepts a client, sends the greeting; `None` if it left already.
+fn accept(epoll: &Epoll, listener: &UnixListener) -> Option<Client> {
+    let (mut stream, _) = listener.accept().ok()?;
+    stream.set_nonblocking(true).ok()?;
+    send(&mut stream, &qmp::greeting()).ok()?;
+    epoll
+        .ctl(
+            ControlOperation::Add,
+            stream.as_raw_fd(),
+            EpollEvent::new(EventSet::IN | EventSet::READ_HANG_UP, CLIENT),
+        )
+        .ok()?;
+    Some(Client {
+        stream,
+        session: Session::new(),
+    })
+}
+
+/// Reads what the client sent and answers it; false when the client is
+/// gone (EOF, an error, `quit`, or it stopped reading its replies).
+fn serve_input(c: &mut Client, buf: &mut [u8], vm: &mut Vm<'_, '_>) -> bool {
+    let n = match c.stream.read(buf) {
+        Ok(0) => return false,
+        Ok(n) => n,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            return true;
+        }
+        Err(_) => return false,
+    };
+    let mut out = Vec::new();
+    c.session.feed(buf.get(..n).unwrap_or(&[]), vm, &mut out);
+    for o in out {
+        let (v, quit) = match o {
+            Output::Send(v) => (v, false),
+            Output::Quit(v) => (v, true),
+        };
+        if send(&mut c.stream, &v).is_err() {
+            return false;
+        }
+        if quit {
+            // The SHUTDOWN event follows when the run ends (stop above);
+            // the connection stays open until then.
+            return true;
+        }
+    }
+    true
+}
+
+/// Writes one JSON object and a line end, waiting at most [`WRITE_BOUND`]
+/// for a client that does not read.
+fn send(stream: &mut UnixStream, v: &Value) -> io::Result<()> {
+    let mut line = v.to_string().into_bytes();
+    line.extend_from_slice(b"\r\n");
+    let deadline = Instant::now() + WRITE_BOUND;
+    let mut rest = line.as_slice();
+    while !rest.is_empty() {
+        match stream.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                std::thread::sleep(left.min(Duration::from_millis(1)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The `SHUTDOWN` event for how the run ended (QEMU's reasons).
+fn shutdown_event(reason: Option<StopReason>) -> Value {
+    let (guest, why) = match reason {
+        Some(StopReason::Quit) => (false, "host-qmp-quit"),
+        Some(StopReason::Signal(_)) => (false, "host-signal"),
+        Some(StopReason::Timeout) => (false, "host-signal"),
+        Some(StopReason::GuestExit(_)) => (true, "guest-shutdown"),
+        Some(StopReason::Shutdown(_) | StopReason::GuestFault(_)) => (true, "guest-panic"),
+        None => (false, "host-error"),
+    };
+    qmp::event("SHUTDOWN", Some(json!({"guest": guest, "reason": why})))
+}
+
+impl Vm<'_, '_> {
+    fn status(&self) -> Value {
+        let (running, status) = if self.control.is_stopping() {
+            (false, "shutdown")
+        } else if self.control.is_paused() {
+            (false, "paused")
+        } else {
+            (true, "running")
+        };
+        json!({"running": running, "singlestep": false, "status": status})
+    }
+
+    fn stop(&mut self, events: &mut Vec<Value>) -> Outcome {
+        if self.control.is_paused() {
+            return Outcome::Return(json!({}));
+        }
+        if self.control.is_stopping() {
+            return Outcome::Error("GenericError", "the run is ending".into());
+        }
+        self.control.request_pause();
+        let deadline = Instant::now() + PAUSE_BOUND;
+        loop {
+            self.kicker.kick();
+            if self.control.wait_parked(KICK_INTERVAL) {
+                events.push(qmp::event("STOP", None));
+                return Outcome::Return(json!({}));
+            }
+            if self.control.is_stopping() {
+                self.control.resume();
+                return Outcome::Error("GenericError", "the run is ending".into());
+            }
+            if Instant::now() >= deadline {
+                self.control.resume();
+                return Outcome::Error(
+                    "GenericError",
+                    format!(
+                        "the vCPU did not pause within {} s: it is blocked in the kernel (e.g. a \
+                         port access waiting on a disk that does not answer); the VM is still \
+                         running",
+                        PAUSE_BOUND.as_secs()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn cont(&mut self, events: &mut Vec<Value>) -> Outcome {
+        if self.control.pause_requested() {
+            self.control.resume();
+            events.push(qmp::event("RESUME", None));
+        }
+        Outcome::Return(json!({}))
+    }
+
+    fn query_block(&self) -> Value {
+        let b = self.block;
+        json!([{
+            "device": DEVICE,
+            "type": "unknown",
+            "removable": false,
+            "locked": false,
+            "io-status": "ok",
+            "inserted": {
+                "file": b.file,
+                "ro": b.read_only,
+                "drv": "raw",
+                "encrypted": false,
+                "backing_file_depth": 0,
+                "detect_zeroes": "off",
+                "bps": 0, "bps_rd": 0, "bps_wr": 0,
+                "iops": 0, "iops_rd": 0, "iops_wr": 0,
+                "write_threshold": 0,
+                "cache": {"writeback": true, "direct": b.direct, "no-flush": false},
+                "image": {"filename": b.file, "format": "raw", "virtual-size": b.size},
+            },
+        }])
+    }
+
+    fn query_blockstats(&self) -> Outcome {
+        let deadline = Instant::now() + STATS_BOUND;
+        let (ide, errors) = loop {
+            match self.chipset.try_lock() {
+                Ok(c) => break (c.ide_stats(), c.disk().map_or(0, |d| d.io_errors())),
+                Err(TryLockError::Poisoned(p)) => {
+                    let c = p.into_inner();
+                    break (c.ide_stats(), c.disk().map_or(0, |d| d.io_errors()));
+                }
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Outcome::Error(
+                        "GenericError",
+                        "the disk controller is busy (a port access is waiting on the disk)".into(),
+                    );
+                }
+            }
+        };
+        Outcome::Return(json!([{
+            "device": DEVICE,
+            "stats": {
+                "rd_bytes": ide.bytes_read,
+                "wr_bytes": ide.bytes_written,
+                "rd_operations": ide.pio_reads + ide.dma_reads,
+                "wr_operations": ide.pio_writes + ide.dma_writes,
+                "flush_operations": ide.flushes + ide.write_through_flushes,
+                "unmap_operations": ide.trims,
+                "failed_operations_host_io": errors,
+                "aborted_commands": ide.aborted,
+            },
+        }]))
+    }
+}
+
+impl Commands for Vm<'_, '_> {
+    fn execute(&mut self, name: &str, _: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        match name {
+            "query-status" => Outcome::Return(self.status()),
+            "stop" => self.stop(events),
+            "cont" => self.cont(events),
+            "quit" => {
+                self.control.request_stop(StopReason::Quit);
+                self.kicker.kick();
+                Outcome::Quit
+            }
+            "query-block" => Outcome::Return(self.query_block()),
+            "query-blockstats" => self.query_blockstats(),
+            other => qmp::not_found(
+                other,
+                "vmdma serves qmp_capabilities, query-status, stop, cont, quit, query-block \
+                 and query-blockstats",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        let s = parse_spec("unix:/tmp/q.sock,server=on,wait=off").unwrap();
+        assert_eq!(s.path, PathBuf::from("/tmp/q.sock"));
+        assert_eq!(
+            parse_spec("unix:a,,b,server,nowait").unwrap().path,
+            PathBuf::from("a,b")
+        );
+        for bad in [
+            "tcp:127.0.0.1:4444,server=on,wait=off",
+            "unix:/tmp/q",
+            "unix:/tmp/q,server=on",
+            "unix:/tmp/q,server=on,wait=on",
+            "unix:,server=on,wait=off",
+            "unix:/tmp/q,server=on,wait=off,x=1",
+            "/tmp/q",
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_spec("tcp:1:2")
+                .unwrap_err()
+                .contains("only a Unix socket")
+        );
+    }
+
+    #[test]
+    fn shutdown_reasons() {
+        let e = shutdown_event(Some(StopReason::Quit));
+        assert_eq!(
+            e["data"],
+            json!({"guest": false, "reason": "host-qmp-quit"})
+        );
+        assert_eq!(e["event"], "SHUTDOWN");
+    }
+}

@@ -1,0 +1,537 @@
+//! `vmdma run --qmp`: the QMP monitor over its Unix socket, with raw lines
+//! (our own client, and `socat`), with QEMU's own Python client
+//! (`qemu.qmp`, tests/qmp_client.py), and a stop/cont in the middle of the
+//! conformance suite (requests in flight complete while paused, their
+//! interrupts arrive after `cont`, the suite passes). Also the option's
+//! usage errors and the monitor thread's seccomp filter.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::elf_builder::{ElfBuilder, code};
+use common::{SUITE_IMAGE_BYTES, kvm_available, sparse_image, status, stderr, write_file};
+
+/// One line-oriented QMP client on a Unix socket.
+struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    /// Connects (retrying while the runner starts) and reads the greeting.
+    fn connect(path: &Path) -> (Client, Value) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("connect {}: {e}", path.display()),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut c = Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let greeting = c.read();
+        (c, greeting)
+    }
+
+    fn read(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.ends_with("\r\n"), "QMP lines end with CRLF: {line:?}");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Sends `request`, returns what came back up to and including the
+    /// reply (events first).
+    fn call(&mut self, request: Value) -> (Vec<Value>, Value) {
+        self.send_raw(format!("{request}\n").as_bytes());
+        let mut events = Vec::new();
+        loop {
+            let v = self.read();
+            if v.get("event").is_some() {
+                events.push(v);
+            } else {
+                return (events, v);
+            }
+        }
+    }
+
+    fn ok(&mut self, command: &str) -> Vec<Value> {
+        let (events, reply) = self.call(json!({ "execute": command }));
+        assert_eq!(reply, json!({"return": {}}), "{command}");
+        events
+    }
+
+    fn status(&mut self) -> Value {
+        self.call(json!({"execute": "query-status"})).1["return"].clone()
+    }
+}
+
+/// A running `vmdma run --qmp` in a temporary directory.
+struct Vm {
+    child: Option<Child>,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Vm {
+    /// Starts `vmdma run` with `kernel` (None: the bundled guest), a disk of
+    /// `disk_bytes` and the monitor on a socket in a temporary directory.
+    fn start(kernel: Option<&[u8]>, disk_bytes: u64, extra: &[&str]) -> Vm {
+        let dir = tempfile::tempdir().unwrap();
+        let img = sparse_image(dir.path(), "disk.img", disk_bytes);
+        let socket = dir.path().join("qmp.sock");
+        let qmp = format!("unix:{},server=on,wait=off", socket.display());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmdma"));
+        cmd.arg("run")
+            .arg("--disk")
+            .arg(&img)
+            .arg("--qmp")
+            .arg(&qmp)
+            .args(["--timeout", "120"])
+            .args(extra);
+        if let Some(k) = kernel {
+            cmd.arg("--kernel")
+                .arg(write_file(dir.path(), "kernel.elf", k));
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Vm {
+            child: Some(child),
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// Waits (at most 120 s) for the runner to end.
+    fn wait(mut self) -> Output {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("vmdma did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Vm {
+    /// A test that failed half-way does not leave the runner behind.
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A guest that spins in `jmp $` forever: it never exits to the runner,
+/// so `stop` has to kick it out of KVM_RUN.
+fn spinner() -> Vec<u8> {
+    ElfBuilder::new(code::spin(b"spinning\n")).build()
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn raw_lines_negotiation_errors_clients_and_pause() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    let (mut c, greeting) = Client::connect(&vm.socket);
+    assert_eq!(greeting["QMP"]["version"]["qemu"]["major"], 7);
+    assert_eq!(greeting["QMP"]["capabilities"], json!([]));
+
+    // Before negotiation every command but qmp_capabilities is refused.
+    let (_, r) = c.call(json!({"execute": "query-status", "id": 1}));
+    assert_eq!(r["error"]["class"], "CommandNotFound");
+    assert_eq!(r["id"], 1);
+    let (_, r) = c.call(json!({"execute": "qmp_capabilities", "id": "neg"}));
+    assert_eq!(r, json!({"return": {}, "id": "neg"}));
+
+    // Unknown command: CommandNotFound, the id echoed as it came.
+    let (_, r) = c.call(json!({"execute": "no-such-command", "id": {"n": [1, 2]}}));
+    assert_eq!(r["error"]["class"], "CommandNotFound", "{r}");
+    assert_eq!(r["id"], json!({"n": [1, 2]}));
+
+    // Garbage: a GenericError, and the session goes on.
+    c.send_raw(b"}{ not json\n");
+    let r = c.read();
+    assert_eq!(r["error"]["class"], "GenericError", "{r}");
+    let (_, r) = c.call(json!([1, 2, 3]));
+    assert_eq!(r["error"]["class"], "GenericError", "{r}");
+    assert_eq!(
+        c.status(),
+        json!({"running": true, "singlestep": false, "status": "running"})
+    );
+
+    // stop: STOP before the reply, then paused; the spinning vCPU had to
+    // be kicked out of the guest.
+    let t = Instant::now();
+    let events = c.ok("stop");
+    let took = t.elapsed();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "STOP");
+    assert!(events[0]["timestamp"]["seconds"].as_u64().unwrap() > 0);
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    eprintln!("stop answered after {took:?}");
+    assert_eq!(c.status()["status"], "paused");
+    assert!(c.ok("stop").is_empty(), "stop while paused: no second STOP");
+
+    // A client that leaves in the middle of a request harms nothing.
+    c.send_raw(br#"{"execute": "cont", "#);
+    drop(c);
+
+    // A second client; the VM is still paused.
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    assert_eq!(c.status()["status"], "paused");
+    let events = c.ok("cont");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "RESUME");
+    assert_eq!(c.status()["running"], true);
+
+    // quit: the reply, then SHUTDOWN, then the connection closes.
+    let (_, r) = c.call(json!({"execute": "quit", "id": 9}));
+    assert_eq!(r, json!({"return": {}, "id": 9}));
+    let ev = c.read();
+    assert_eq!(ev["event"], "SHUTDOWN");
+    assert_eq!(
+        ev["data"],
+        json!({"guest": false, "reason": "host-qmp-quit"})
+    );
+    let mut rest = String::new();
+    assert_eq!(c.reader.read_line(&mut rest).unwrap(), 0, "{rest:?}");
+    let out = vm.wait();
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("quit (QMP)"), "{}", stderr(&out));
+}
+
+#[test]
+#[cfg_attr(
+    all(vmdma_kvm, not(vmdma_socat)),
+    ignore = "needs socat (.ci/run installs it)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn socat_raw_lines() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    // Wait until the socket answers, then talk through socat.
+    drop(Client::connect(&vm.socket));
+    let mut socat = Command::new("socat")
+        .arg("-t5")
+        .arg("-")
+        .arg(format!("UNIX-CONNECT:{}", vm.socket.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("socat runs");
+    let mut input = socat.stdin.take().unwrap();
+    input
+        .write_all(
+            b"{\"execute\": \"qmp_capabilities\"}\n\
+              {\"execute\": \"query-status\", \"id\": \"s\"}\n\
+              {\"execute\": \"quit\"}\n",
+        )
+        .unwrap();
+    let out = socat.wait_with_output().unwrap();
+    drop(input);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0].get("QMP").is_some(), "{lines:?}");
+    assert_eq!(lines[1], json!({"return": {}}));
+    assert_eq!(lines[2]["id"], "s");
+    assert_eq!(lines[2]["return"]["status"], "running");
+    assert_eq!(lines[3], json!({"return": {}}));
+    assert_eq!(lines[4]["event"], "SHUTDOWN");
+    let out = vm.wait();
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+#[cfg_attr(
+    all(vmdma_kvm, not(vmdma_qemu_qmp)),
+    ignore = "needs Python's qemu.qmp (.ci/run installs it: pip install qemu.qmp)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn qemu_python_client() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    drop(Client::connect(&vm.socket));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qmp_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&vm.socket)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
+    let vm_out = vm.wait();
+    assert_eq!(status(&vm_out), 0, "{}", stderr(&vm_out));
+}
+
+/// Stops and resumes the bundled conformance suite several times while it
+/// does disk I/O: requests in flight complete while paused and their
+/// interrupts arrive after `cont`; the suite ends with its verdict line
+/// and status 0, and the disk's counters do not move while paused but
+/// for requests already in flight.
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn stop_and_cont_with_io_in_flight() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(None, SUITE_IMAGE_BYTES, &[]);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    let mut pauses = 0;
+    let mut longest = Duration::ZERO;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        let (events, reply) = c.call(json!({"execute": "stop"}));
+        if reply.get("error").is_some() {
+            // The run ended (the suite finished) before this stop.
+            break;
+        }
+        longest = longest.max(t.elapsed());
+        assert_eq!(events[0]["event"], "STOP");
+        pauses += 1;
+        let before = c.call(json!({"execute": "query-blockstats"})).1;
+        std::thread::sleep(Duration::from_millis(100));
+        let after = c.call(json!({"execute": "query-blockstats"})).1;
+        // At most the requests that were in flight complete meanwhile: no
+        // new command starts while the vCPU is parked.
+        let ops = |v: &Value| {
+            v["return"][0]["stats"]["rd_operations"].as_u64().unwrap()
+                + v["return"][0]["stats"]["wr_operations"].as_u64().unwrap()
+        };
+        assert_eq!(ops(&before), ops(&after), "a command started while paused");
+        let events = c.ok("cont");
+        assert_eq!(events[0]["event"], "RESUME");
+    }
+    eprintln!("{pauses} pauses, the longest stop took {longest:?}");
+    assert!(pauses >= 3, "the suite ended before the pauses: {pauses}");
+    drop(c);
+    let out = vm.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status(&out), 0, "{stdout}\n{}", stderr(&out));
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn qmp_option_usage_errors() {
+    for bad in [
+        "tcp:127.0.0.1:4444,server=on,wait=off",
+        "unix:/tmp/x.sock",
+        "unix:/tmp/x.sock,server=on,wait=on",
+        "unix:/tmp/x.sock,server=on,wait=off,bogus",
+    ] {
+        let out = common::vmdma(&["run", "--qmp", bad]);
+        common::assert_one_line_error(&out, 64, "--qmp");
+    }
+    let out = common::vmdma(&["run", "--qmp", "tcp:127.0.0.1:4444,server=on,wait=off"]);
+    assert!(
+        stderr(&out).contains("only a Unix socket"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn forbidden_call_on_the_monitor_thread_ends_the_run() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(
+        Some(&spinner()),
+        1 << 20,
+        &["--seccomp-selftest", "monitor"],
+    );
+    let out = vm.wait();
+    let err = stderr(&out);
+    assert_eq!(status(&out), 159, "{err}");
+    assert!(
+        err.contains("the monitor thread made a forbidden system call")
+            && err.contains("number 41"),
+        "{err}"
+    );
+}
+
+/// SIGTERM ends a paused run as a running one: the parked vCPU leaves its
+/// park, the disk is drained and flushed (status 143), and the client gets
+/// SHUTDOWN (reason host-signal) before the connection closes.
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn sigterm_while_paused_ends_the_run() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    c.ok("stop");
+    assert_eq!(c.status()["status"], "paused");
+    let pid = i32::try_from(vm.child.as_ref().unwrap().id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let ev = c.read();
+    assert_eq!(ev["event"], "SHUTDOWN", "{ev}");
+    assert_eq!(ev["data"]["reason"], "host-signal");
+    let out = vm.wait();
+    assert_eq!(status(&out), 143, "{}", stderr(&out));
+}
+
+/// `stop` with a disk that does not answer (a FUSE image whose first read
+/// is held). With the read on an io_uring worker (`Direct`), the vCPU is
+/// free: `stop` pauses at once though the request is still in flight.
+/// With the read issued inline in `io_uring_enter` (`Cached`), the vCPU is
+/// blocked in the kernel inside the guest's port write: `stop` gives up
+/// after its 5 s bound with a GenericError and the VM reports running.
+/// Needs root and /dev/fuse (build-time cfg `vmdma_fuse`).
+fn stop_with_a_disk_that_does_not_answer(mode: common::fuse::Mode, cmdline: &str) -> Value {
+    use common::fuse::BlockingFuse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let fs = BlockingFuse::mount(&mnt, 64 << 20, mode).expect("mount the FUSE file system");
+    let socket = dir.path().join("qmp.sock");
+    let disk = format!("{},aio=io_uring", fs.image().display());
+    let qmp = format!("unix:{},server=on,wait=off", socket.display());
+    let mut vm = Vm {
+        child: Some(
+            Command::new(env!("CARGO_BIN_EXE_vmdma"))
+                .args(["run", "--disk", &disk, "--qmp", &qmp, "--timeout", "120"])
+                .args(["--cmdline", cmdline, "--shutdown-bound", "1"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ),
+        socket,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    let held = fs.next_read(Duration::from_secs(30));
+    assert!(held.is_some(), "the guest's read reached the disk");
+    let t = Instant::now();
+    let (events, reply) = c.call(json!({"execute": "stop"}));
+    let took = t.elapsed();
+    eprintln!("stop with the read held: {reply} after {took:?}");
+    assert!(took < Duration::from_secs(7), "{took:?}");
+    let status = c.status();
+    if reply.get("error").is_none() {
+        assert_eq!(events[0]["event"], "STOP");
+        assert_eq!(status["status"], "paused");
+    } else {
+        assert!(took >= Duration::from_secs(5), "{took:?}");
+        assert_eq!(status["status"], "running");
+    }
+    // Release the read (the FUSE connection is aborted), then end the run.
+    drop(fs);
+    if let Some(child) = vm.child.as_mut() {
+        let _ = child.kill();
+    }
+    reply
+}
+
+#[test]
+#[cfg_attr(
+    all(vmdma_kvm, not(vmdma_fuse)),
+    ignore = "needs root and /dev/fuse to mount a FUSE file system (checked at build time)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn stop_pauses_while_a_worker_waits_on_a_disk_that_does_not_answer() {
+    if !kvm_available() {
+        return;
+    }
+    let reply = stop_with_a_disk_that_does_not_answer(
+        common::fuse::Mode::Direct,
+        "bench=seq-read bench_count=1 bench_sectors=1024",
+    );
+    assert_eq!(reply, json!({"return": {}}));
+}
+
+#[test]
+#[cfg_attr(
+    all(vmdma_kvm, not(vmdma_fuse)),
+    ignore = "needs root and /dev/fuse to mount a FUSE file system (checked at build time)"
+)]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn stop_fails_within_its_bound_when_the_vcpu_is_blocked_in_the_kernel() {
+    if !kvm_available() {
+        return;
+    }
+    let reply = stop_with_a_disk_that_does_not_answer(
+        common::fuse::Mode::Cached,
+        "bench=dma-read bench_count=1 bench_sectors=8",
+    );
+    assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
+    let desc = reply["error"]["desc"].as_str().unwrap();
+    assert!(desc.contains("did not pause within 5 s"), "{desc}");
+}
