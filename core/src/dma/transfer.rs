@@ -262,6 +262,29 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         })
     }
 
+    /// A transfer of `sectors` whole sectors from `sector` on: as
+    /// [`SgTransfer::new`], but infallible (whole sectors are never
+    /// misaligned), so a device can build it where it keeps it.
+    pub const fn of_sectors(requester: DeviceId, dir: BlockDir, sector: u64, sectors: u64) -> Self {
+        let () = Self::CAPACITY_OK;
+        SgTransfer {
+            requester,
+            dir,
+            sector,
+            total: sectors.saturating_mul(SECTOR) / SECTOR * SECTOR,
+            done: 0,
+            cursor: SgPos {
+                index: 0,
+                offset: 0,
+            },
+            pieces: heapless::Vec::new(),
+            in_flight: None,
+            requests: 0,
+            bounced: 0,
+            staged: 0,
+        }
+    }
+
     /// Bytes transferred so far.
     pub fn bytes_done(&self) -> u64 {
         self.done

@@ -168,55 +168,67 @@ where
             self.dma_without_bus_master(cmd, self.dma_sectors(cmd).map(drop));
             return;
         }
-        let limit = u64::from(cmd.count) * SECTOR;
-        let mut sg = SgList::new();
-        let Some(stay_active) = self.dma_walk(cmd, &mut sg) else {
-            return;
-        };
         let dir = if cmd.kind == DmaKind::Write {
             BlockDir::Write
         } else {
             BlockDir::Read
         };
-        let lba = match self.dma_sectors(cmd) {
-            Ok(lba) => lba,
-            Err(e) => {
-                self.dma_fail(cmd, 0, Failure::Device, e);
-                return;
-            }
+        let lba = self.dma_sectors(cmd);
+        // Built where it lives, and filled there: the SG list and the
+        // transfer are tens of KiB at the runner's sizes, not to be built
+        // on the stack and moved in.
+        self.op = Op::Dma {
+            cmd,
+            stay_active: false,
+            sg: SgList::new(),
+            xfer: SgTransfer::of_sectors(
+                self.requester,
+                dir,
+                *lba.as_ref().unwrap_or(&0),
+                u64::from(cmd.count),
+            ),
         };
-        match SgTransfer::new(self.requester, dir, lba, limit) {
-            Ok(xfer) => {
-                self.op = Op::Dma {
-                    cmd,
-                    stay_active,
-                    sg,
-                    xfer,
-                };
-            }
-            Err(e) => {
-                self.dma_fail(cmd, 0, Failure::Device, IdeError::Transfer(e));
-                return;
-            }
+        let Some(stay) = self.dma_walk(cmd) else {
+            return;
+        };
+        // The PRD outcome first, then the range (as QEMU orders them).
+        if let Err(e) = lba {
+            self.op = Op::Idle;
+            self.dma_fail(cmd, 0, Failure::Device, e);
+            return;
+        }
+        if let Op::Dma { stay_active, .. } = &mut self.op {
+            *stay_active = stay;
         }
         self.dma_advance();
     }
 
     /// The PRD walk every DMA command (TRIM too) starts with: the PRD table
-    /// into `sg`, limited to the command's bytes. Returns whether the PRDs
+    /// into the SG list of the operation just put in `self.op` (`Op::Dma`
+    /// or `Op::Trim`), in place, limited to the command's bytes; the
+    /// operation is taken down again if the command ends here. Returns whether the PRDs
     /// described more than that (ACTIVE stays set at the end), or `None`
     /// when the command already ended: an unreadable or oversized table
     /// (BMDMA ERR, ABRT), or a short one (no data, no error, no IRQ).
-    pub(super) fn dma_walk(&mut self, cmd: DmaCmd, sg: &mut SgList<PRD>) -> Option<bool> {
+    pub(super) fn dma_walk(&mut self, cmd: DmaCmd) -> Option<bool> {
         let limit = u64::from(cmd.count) * SECTOR;
-        let described = match prd::walk(
+        let (Op::Dma { sg, .. } | Op::Trim { sg, .. }) = &mut self.op else {
+            return None;
+        };
+        let walked = prd::walk(
             self.mem,
             self.requester,
             self.bm.table,
             &mut self.bm.cursor,
             limit,
             sg,
-        ) {
+        );
+        let total = sg.total();
+        if walked.is_err() || total < limit {
+            // The command ends here, before its operation started.
+            self.op = Op::Idle;
+        }
+        let described = match walked {
             Ok(d) => d,
             Err(WalkError::Fetch(e)) => {
                 self.dma_fail(cmd, 0, Failure::HostBus, IdeError::Fetch(e));
@@ -232,7 +244,7 @@ where
                 return None;
             }
         };
-        if sg.total() < limit {
+        if total < limit {
             // Short PRD table: no data, no error, no IRQ; the guest times
             // out (QEMU since 2.3, the CVE-2014-9718 fix).
             self.tf(cmd.unit).status = Status::DRDY | Status::DSC;

@@ -125,19 +125,24 @@ where
             self.dma_without_bus_master(cmd, Ok(()));
             return;
         }
-        let mut sg = SgList::new();
-        let Some(stay_active) = self.dma_walk(cmd, &mut sg) else {
+        // Built in place and filled there (see `dma_start`).
+        self.op = Op::Trim {
+            run: TrimRun {
+                cmd,
+                stay_active: false,
+                offset: 0,
+                sg_index: 0,
+                sg_offset: 0,
+                token: None,
+            },
+            sg: SgList::new(),
+        };
+        let Some(stay) = self.dma_walk(cmd) else {
             return;
         };
-        let run = TrimRun {
-            cmd,
-            stay_active,
-            offset: 0,
-            sg_index: 0,
-            sg_offset: 0,
-            token: None,
-        };
-        self.op = Op::Trim { run, sg };
+        if let Op::Trim { run, .. } = &mut self.op {
+            run.stay_active = stay;
+        }
         self.trim_advance();
     }
 
