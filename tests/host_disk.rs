@@ -152,7 +152,7 @@ fn image_grown_while_the_guest_reads() {
 }
 
 /// A tmpfs of `bytes` at a fresh directory (root only, as CI runs; the
-/// ENOSPC test is `#[ignore]`d when the build saw no CAP_SYS_ADMIN,
+/// ENOSPC test is ignored when the build saw no CAP_SYS_ADMIN,
 /// `vmdma_tmpfs` in `runner/build.rs`). Unmounted on drop.
 struct SmallFs {
     dir: tempfile::TempDir,

@@ -16,7 +16,7 @@ use std::process::Command;
 use common::facts::{IDE_TEST_REQUIRED as REQUIRED, IDE_TEST_SKIPPED as SKIPPED};
 
 /// Where the binary is: `$VMDMA_IDE_TEST`, or the cache that
-/// `.ci/qemu-ide-test.sh` fills. The test is `#[ignore]`d when the build
+/// `.ci/qemu-ide-test.sh` fills. The test is ignored when the build
 /// did not find it there (`vmdma_ide_test`, `runner/build.rs`); one that
 /// runs anyway (the build found it, or `CI=true`) fails without it.
 fn ide_test_binary() -> PathBuf {

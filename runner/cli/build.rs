@@ -1,6 +1,6 @@
 //! Decides, for the integration tests (`tests/`, run by this package), what
 //! this host can do (`../probes.rs`): a test whose precondition is missing
-//! is `#[ignore]`d with the reason, which libtest shows.
+//! is ignored with the reason, which libtest shows.
 
 #[path = "../probes.rs"]
 mod probes;

@@ -75,23 +75,7 @@ pub fn parse_spec(s: &str) -> Result<QmpSpec, String> {
         }
         return Err(format!("'{s}' is not unix:PATH,server=on,wait=off"));
     };
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut chars = rest.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ',' {
-            if chars.peek() == Some(&',') {
-                chars.next();
-                cur.push(',');
-            } else {
-                parts.push(std::mem::take(&mut cur));
-            }
-        } else {
-            cur.push(c);
-        }
-    }
-    parts.push(cur);
-    let mut it = parts.into_iter();
+    let mut it = crate::cli::split_qemu_opts(rest).into_iter();
     let path = it.next().unwrap_or_default();
     if path.is_empty() {
         return Err("--qmp unix: needs a path".into());

@@ -151,7 +151,7 @@ pub const SYNC_SKIPPED: &[&str] = &["async_read_active_before_completion"];
 /// Tests that only vmdma can run (QEMU has no MMIO scratch region).
 pub const VMDMA_ONLY: &[&str] = &["dma_mmio_bounce", "dma_mmio_retry"];
 
-/// True when `qemu-system-x86_64` runs. The QEMU tests are `#[ignore]`d
+/// True when `qemu-system-x86_64` runs. The QEMU tests are ignored
 /// when the build found no QEMU (`vmdma_qemu`, `runner/build.rs`); one that
 /// runs anyway (the build found it, or `CI=true`) fails without it.
 pub fn qemu_available() -> bool {

@@ -105,23 +105,7 @@ impl Opts {
     /// element without `=`.
     fn parse(option: &str, text: &str, implied: Option<&str>) -> Result<Opts, UsageError> {
         let mut map = BTreeMap::new();
-        let mut parts = Vec::new();
-        let mut cur = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == ',' {
-                if chars.peek() == Some(&',') {
-                    chars.next();
-                    cur.push(',');
-                } else {
-                    parts.push(std::mem::take(&mut cur));
-                }
-            } else {
-                cur.push(c);
-            }
-        }
-        parts.push(cur);
-        for (i, part) in parts.into_iter().enumerate() {
+        for (i, part) in vmdma::cli::split_qemu_opts(text).into_iter().enumerate() {
             let (k, v) = match part.split_once('=') {
                 Some((k, v)) => (k.to_string(), v.to_string()),
                 None => match (i, implied) {
