@@ -293,11 +293,7 @@ pub mod testing {
         sector: u64,
         views: &[VolatileSlice<'m>],
     ) -> Result<RequestId, BlockError> {
-        let token = RequestToken::new();
-        let (id, iov) = (token.id(), lend(&token, views)?);
-        dev.submit(token, BlockRequest::Read { sector, iov: &iov })
-            .map(|()| id)
-            .map_err(|r| r.error)
+        rw(dev, false, sector, views)
     }
 
     /// Submits a write of `views` at `sector`.
@@ -306,11 +302,24 @@ pub mod testing {
         sector: u64,
         views: &[VolatileSlice<'m>],
     ) -> Result<RequestId, BlockError> {
+        rw(dev, true, sector, views)
+    }
+
+    fn rw<'m, B: BlockDevice<'m> + ?Sized>(
+        dev: &mut B,
+        write: bool,
+        sector: u64,
+        views: &[VolatileSlice<'m>],
+    ) -> Result<RequestId, BlockError> {
         let token = RequestToken::new();
         let (id, iov) = (token.id(), lend(&token, views)?);
-        dev.submit(token, BlockRequest::Write { sector, iov: &iov })
-            .map(|()| id)
-            .map_err(|r| r.error)
+        let iov = iov.as_slice();
+        let req = if write {
+            BlockRequest::Write { sector, iov }
+        } else {
+            BlockRequest::Read { sector, iov }
+        };
+        dev.submit(token, req).map(|()| id).map_err(|r| r.error)
     }
 
     /// Submits a flush.
