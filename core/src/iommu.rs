@@ -15,7 +15,9 @@
 //! request whose transfer was dropped in flight keeps its pin until the
 //! request's token is given to [`DmaMemory::reclaim`]. One translation
 //! stage pins per mapping: an IOMMU in front of another IOMMU refuses to
-//! map (`IommuFaultKind::Nested`).
+//! map (`IommuFaultKind::Nested`). Not covered: mappings made while the
+//! stage is disabled (pass-through) take no pin, so enabling it does not
+//! wait for them; a host turns translation on before its devices map.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 

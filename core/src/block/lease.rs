@@ -15,7 +15,11 @@
 //!   [`Refused`](super::Refused) when the request never started). A
 //!   [`Completion`](super::Completion) can only be built from a token by
 //!   value: a backend cannot complete a request it was not given, and a
-//!   device matches completions by the id it recorded at submission.
+//!   device matches completions by the id it recorded at submission. The
+//!   same holds for refusals: only a [`Refused`](super::Refused) carrying
+//!   the request's own token means "never started"; with any other token
+//!   the device keeps the request in flight (its memory reserved) until its
+//!   own token comes back.
 //! - [`Leased`] is one buffer of the request: the memory view plus the
 //!   request's id. It is `Copy`, and that is harmless, because it exposes
 //!   no memory by itself: [`Leased::view`] yields the view only together

@@ -10,10 +10,13 @@
 //! minimum the caller accepts. The retry queue lives under the same lock
 //! (see [`super::retry`] for the fairness guarantee).
 //!
-//! Space referenced by a request that never completed is *quarantined*,
-//! not freed: it stays allocated for the life of the arena and is counted
-//! ([`BounceBuffers::quarantined`]), so no late completion can ever write
-//! into space that belongs to someone else.
+//! Space referenced by a request whose owner went away while it was in
+//! flight is *quarantined* under the request's id, not freed: it stays
+//! allocated and counted ([`BounceBuffers::quarantined`]) until that
+//! request's token is handed to `DmaMemory::reclaim` (proof that no backend
+//! holds it any more), so no late completion can ever write into space
+//! that belongs to someone else. A token that is dropped instead leaves the
+//! space quarantined for good: safe, a leak.
 
 use heapless::Vec;
 use spin::Mutex;

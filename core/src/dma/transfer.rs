@@ -29,7 +29,9 @@
 //! the request's mappings: nothing else can unmap them
 //! ([`SgTransfer::cancel`] refuses while in flight), and dropping the
 //! transfer quarantines their bounce space under the request's id until the
-//! token is dropped wherever the completion ends up. The backend reaches
+//! token is handed to [`DmaMemory::reclaim`] wherever the completion ends up.
+//! A backend that refuses a request with some other token is taken to still
+//! hold the request: it stays in flight. The backend reaches
 //! the memory only through the token ([`crate::block::lease`]). So the
 //! memory a backend was given outlives the request, whatever the guest or
 //! the host does.
@@ -346,7 +348,7 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
             }
             let generation = mem.bounce_generation();
             if let Some(bytes) = self.map_chunk(mem, sg)? {
-                return self.submit(block, bytes);
+                return self.submit(mem, block, bytes);
             }
             match mem
                 .register_retry(self.requester, generation)
@@ -514,8 +516,14 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         TransferError::Memory(e)
     }
 
-    fn submit<B>(&mut self, block: &mut B, bytes: u64) -> Result<Progress, TransferError>
+    fn submit<M, B>(
+        &mut self,
+        mem: &'m M,
+        block: &mut B,
+        bytes: u64,
+    ) -> Result<Progress, TransferError>
     where
+        M: DmaMemory + ?Sized,
         B: BlockDevice<'m> + ?Sized,
     {
         let token = RequestToken::new();
@@ -541,10 +549,22 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                 self.requests = self.requests.saturating_add(1);
                 Ok(Progress::Submitted(id))
             }
-            Err(refused) => {
+            Err(refused) if refused.token.id() == id => {
                 // The backend gave the token back: it holds nothing.
                 self.rewind_chunk();
                 Err(TransferError::Block(refused.error))
+            }
+            Err(refused) => {
+                // A refusal with some other token: the backend may still
+                // hold this request's token, and with it the memory. The
+                // request stays in flight (the mappings stay the
+                // transfer's, quarantined if it is dropped) until its own
+                // token comes back; the other token is over.
+                self.in_flight = Some((id, bytes));
+                self.requests = self.requests.saturating_add(1);
+                let error = refused.error;
+                mem.reclaim(refused.token);
+                Err(TransferError::Block(error))
             }
         }
     }
@@ -565,12 +585,11 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
     where
         M: DmaMemory + ?Sized,
     {
-        let Some((id, bytes)) = self.in_flight else {
+        let Some((_, bytes)) = self.in_flight.filter(|&(id, _)| id == c.id()) else {
+            // Not this transfer's: that request is over, whoever made it.
+            mem.reclaim(c.token);
             return Err(TransferError::WrongToken);
         };
-        if id != c.id() {
-            return Err(TransferError::WrongToken);
-        }
         // The backend gave the token back: the memory is the transfer's
         // again, and it ends the mappings itself below.
         let Completion { token: _, result } = c;
@@ -651,8 +670,10 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
                         return Ok(Progress::Submitted(id));
                     };
                     // With one transfer per device a foreign completion
-                    // cannot happen; it is reported rather than lost.
+                    // cannot happen; it is reported (and its request's
+                    // quarantine given back) rather than lost.
                     if c.id() != id {
+                        mem.reclaim(c.token);
                         return Err(TransferError::WrongToken);
                     }
                     self.complete(mem, sg, c)?;

@@ -397,7 +397,8 @@ where
     /// both devices' registers and the IRQ line. The disks, the claimed PIO
     /// buffer, the configuration and the counters stay. A request still in
     /// flight after the bounded drain refuses the reset ([`ResetError`]):
-    /// poll and try again (its memory stays its own meanwhile). A
+    /// poll and try again (its memory stays its own meanwhile; completions
+    /// the drain delivered stay delivered). A
     /// controller that was dropped instead cannot be rebuilt on the same
     /// PIO buffer (it stays claimed), which is why this exists.
     pub fn reset(&mut self) -> Result<(), ResetError> {

@@ -34,6 +34,8 @@
 //! transfers nothing. A defused discard still punches its hole when taken,
 //! so the next request is ordered after it (`IOSQE_IO_DRAIN`) and cannot
 //! have its data punched away; a defused flush is merely an extra flush.
+//! Dropping the backend leaks the arrays of entries still defused rather
+//! than wait for a kernel that may not be enterable.
 #![allow(unsafe_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -764,7 +766,12 @@ impl Drop for UringDisk<'_> {
         let deadline = Instant::now() + DROP_BOUND;
         while !self.ops.is_empty() || !self.defused.is_empty() {
             self.reap();
-            if self.ops.is_empty() && self.defused.is_empty() {
+            if self.ops.is_empty() {
+                // Only defused entries are left (or none): they reach no
+                // guest memory, but the kernel may still read their arrays.
+                // Leak those rather than free them under it, and do not
+                // wait for a kernel that may not be enterable.
+                std::mem::forget(std::mem::take(&mut self.defused));
                 break;
             }
             if self.wait_until(deadline) {
@@ -774,13 +781,6 @@ impl Drop for UringDisk<'_> {
                 // The kernel could not be entered: try again shortly.
                 std::thread::sleep(ENTER_BACKOFF * 20);
             } else {
-                if self.ops.is_empty() {
-                    // Only defused entries are left: they reach no guest
-                    // memory, but the kernel may still read their arrays.
-                    // Leak those rather than free them under it.
-                    std::mem::forget(std::mem::take(&mut self.defused));
-                    return;
-                }
                 // The kernel still holds guest buffers; unmapping them under
                 // a running request would let it write freed memory.
                 eprintln!(

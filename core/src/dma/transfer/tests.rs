@@ -496,3 +496,79 @@ proptest! {
         check_model::<512, 2>(&entries, sectors, first, read)?;
     }
 }
+
+/// A backend that keeps a request (its token and buffers) and refuses it
+/// with a token of its own: the transfer must not take that as "never
+/// started". The request stays in flight, its bounce space stays reserved
+/// (quarantined when the transfer goes), and comes back only with the
+/// request's own token.
+#[test]
+fn a_refusal_with_another_token_keeps_the_request_in_flight() {
+    struct Keeper<'m> {
+        kept: Vec<(RequestToken, Vec<Leased<'m>>)>,
+    }
+    impl<'m> BlockDevice<'m> for Keeper<'m> {
+        fn sector_count(&self) -> u64 {
+            64
+        }
+        fn is_read_only(&self) -> bool {
+            false
+        }
+        fn submit(
+            &mut self,
+            token: RequestToken,
+            req: BlockRequest<'_, 'm>,
+        ) -> Result<(), crate::block::Refused> {
+            if let BlockRequest::Read { iov, .. } = req {
+                self.kept.push((token, iov.to_vec()));
+            }
+            Err(crate::block::Refused::new(
+                RequestToken::new(),
+                BlockError::Io(5),
+            ))
+        }
+        fn poll(&mut self) -> Option<Completion> {
+            None
+        }
+        fn wait(&mut self) -> Option<Completion> {
+            None
+        }
+    }
+    let mmio = RamLikeMmio::new(0x1000);
+    let arena = BounceArena::<1024>::new();
+    let mut m = RegionMap::<1>::new();
+    m.add_mmio(0x10000, 0x1000, &mmio, None).unwrap();
+    let space: AddressSpace<'_, 1> = AddressSpace::new(m, &arena);
+    let mut d = Keeper { kept: Vec::new() };
+    let list = sg(&[(0x10000, 512)]);
+    let mut t: SgTransfer<'_, 8> = SgTransfer::new(DEV, BlockDir::Read, 0, 512).unwrap();
+    assert_eq!(
+        t.step(&space, list.entries(), &mut d),
+        Err(TransferError::Block(BlockError::Io(5)))
+    );
+    assert!(
+        t.in_flight().is_some(),
+        "the request is still the backend's"
+    );
+    assert_eq!(space.bounce().in_use(), 512, "its space stays reserved");
+    drop(t);
+    assert_eq!(space.bounce().quarantined(), 512);
+    // Another client cannot get that space while the backend can reach it.
+    assert!(
+        space
+            .map(
+                DeviceId::test(9),
+                0x10400,
+                1024,
+                DmaDirection::DeviceWritesMemory
+            )
+            .map(|m| m.len())
+            .unwrap_or(0)
+            <= 512
+    );
+    let (token, kept) = d.kept.pop().unwrap();
+    let v = kept[0].view(&token).unwrap();
+    v.fill(0, v.len(), 0xEE);
+    space.reclaim(token);
+    assert_eq!(space.bounce().quarantined(), 0, "given back with its token");
+}

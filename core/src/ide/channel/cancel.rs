@@ -151,8 +151,9 @@ where
 
     /// The power-on state again, keeping the disks and the PIO buffer:
     /// only once nothing is in flight (the bounded drain first). Returns
-    /// false, changing nothing the guest sees, while a request is still in
-    /// flight: its memory stays the request's until it completes.
+    /// false, without resetting, while a request is still in flight (what
+    /// the drain already delivered stays delivered): its memory stays the
+    /// request's until it completes.
     pub(crate) fn power_on_reset(&mut self) -> bool {
         if !self.drain() {
             return false;
@@ -160,6 +161,8 @@ where
         self.settle();
         self.mem.cancel_retry(self.requester);
         // Nothing is in flight: the transfer's mappings end normally.
+        // A DMA command still waiting for START ends here, counted.
+        self.drop_pending_dma();
         self.op = Op::Idle;
         self.pio.stop();
         for unit in self.units.both_mut() {

@@ -305,11 +305,19 @@ where
                 iov: &iov,
             },
         };
-        if let Err(r) = drive.block.submit(token, request) {
-            return Outcome::Abort(IdeError::Block(r.error));
-        }
+        let polled = match drive.block.submit(token, request) {
+            Err(r) if r.token.id() == id => return Outcome::Abort(IdeError::Block(r.error)),
+            // Refused with some other token: the backend may still hold
+            // this block's token and the PIO buffer with it, so the block
+            // stays in flight until its own token comes back.
+            Err(r) => {
+                self.mem.reclaim(r.token);
+                None
+            }
+            Ok(()) => drive.block.poll(),
+        };
         let token = id;
-        match (drive.block.poll(), dir) {
+        match (polled, dir) {
             (Some(c), PioDir::Read) if c.id() == token => self.pio_read_done(block, c.result),
             (Some(c), PioDir::Write { .. }) if c.id() == token => {
                 self.pio_write_written(block, c.result)
