@@ -307,3 +307,40 @@ fn lba48_boundaries_pio() {
         assert_eq!(r.status(), ST_ERR);
     });
 }
+
+/// A backend that keeps a PIO block's token (and so may still reach the
+/// PIO buffer) but refuses it with a token of its own: the block stays in
+/// flight (BSY) instead of aborting and reusing the buffer.
+#[test]
+fn a_refusal_with_another_token_keeps_the_pio_block_in_flight() {
+    use crate::block::{BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken};
+    struct TokenKeeper {
+        kept: Vec<RequestToken>,
+    }
+    impl<'m> BlockDevice<'m> for TokenKeeper {
+        fn sector_count(&self) -> u64 {
+            64
+        }
+        fn is_read_only(&self) -> bool {
+            false
+        }
+        fn submit(&mut self, token: RequestToken, _: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+            self.kept.push(token);
+            Err(Refused::new(RequestToken::new(), BlockError::Io(5)))
+        }
+        fn poll(&mut self) -> Option<Completion> {
+            None
+        }
+        fn wait(&mut self) -> Option<Completion> {
+            None
+        }
+    }
+    let disk = TokenKeeper { kept: Vec::new() };
+    with_devices::<_, 256, _>(Env::default(), disk, None, |r| {
+        r.lba28(2, 1);
+        r.command(opcode::READ_SECTORS);
+        assert_eq!(r.alt_status() & 0x80, 0x80, "BSY: the block is in flight");
+        assert_eq!(r.ide.stats().aborted, 0, "not aborted");
+        assert_eq!(r.master().kept.len(), 1, "the backend holds it");
+    });
+}
