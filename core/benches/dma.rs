@@ -3,6 +3,10 @@
 //! - map+unmap of RAM (the zero-copy path) and of MMIO (the bounce path);
 //! - one 4 KiB SG → block transfer (map, lease, submit, complete, unmap)
 //!   into RAM and into MMIO, over an in-memory disk;
+//! - one 4 KiB READ DMA through the IDE controller's ports as a driver
+//!   issues it (the runner's IOV 256 / PRD 512), over an in-memory disk:
+//!   the core's fixed cost per command (run the bench binary under
+//!   `valgrind --tool=callgrind` for instruction counts);
 //! - I/O vector gather copies at 4 KiB, 64 KiB and 1 MiB;
 //! - region lookup with 1/16/64 regions, side by side with rust-vmm's
 //!   `vm-memory` `GuestMemoryMmap::find_region`.
@@ -15,8 +19,10 @@ use vmdma_core::block::MemDisk;
 use vmdma_core::dma::{
     AddressSpace, BlockDir, BounceArena, DmaDirection, DmaMemory, Progress, SgList, SgTransfer,
 };
+use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IrqLine, PioBuffer};
 use vmdma_core::iovec::IoVec;
 use vmdma_core::memory::{DeviceId, MmioError, MmioHandler, RamBacking, RegionMap, VolatileSlice};
+use vmdma_core::pci::PciFunction;
 
 struct NullMmio;
 impl MmioHandler for NullMmio {
@@ -108,6 +114,50 @@ fn transfer_4k(c: &mut Criterion) {
     g.finish();
 }
 
+fn ide_read_dma_4k(c: &mut Criterion) {
+    struct NoIrq;
+    impl IrqLine for NoIrq {
+        fn set_level(&self, _: bool) {}
+    }
+    const BM: u16 = 0xC000;
+    let mut ram = vec![0u8; 1 << 20];
+    let mut image = vec![0x5Au8; 1 << 20];
+    let pool = BounceArena::<{ 16 * 1024 }>::new();
+    let pio = PioBuffer::<{ 16 * 512 }>::new();
+    let mut m = RegionMap::<2>::new();
+    m.add_ram(0, RamBacking::from_mut_slice(&mut ram)).unwrap();
+    let dev: DeviceId = m.new_device().unwrap();
+    let space: AddressSpace<'_, 2> = AddressSpace::new(m, &pool);
+    let disk = MemDisk::new(&mut image, false);
+    let mut ide: IdeController<'_, _, _, _, 256, 512> =
+        IdeController::new(&space, NoIrq, &pio, disk, None, &IdeConfig::new(dev)).unwrap();
+    ide.firmware_init(BM).unwrap();
+    ide.config_write(4, AccessWidth::Word, 0x0005);
+    let mut prd = [0u8; 8];
+    prd[..4].copy_from_slice(&0x10000u32.to_le_bytes());
+    prd[4..].copy_from_slice(&(4096u32 | 1 << 31).to_le_bytes());
+    space.write(DeviceId::HOST, 0x1000, &prd).unwrap();
+    let b = AccessWidth::Byte;
+    c.bench_function("ide_read_dma_4k", |bench| {
+        bench.iter(|| {
+            ide.write_port(BM + 4, AccessWidth::Dword, 0x1000);
+            ide.write_port(0x1F6, b, 0xE0);
+            ide.write_port(0x1F2, b, 8);
+            ide.write_port(0x1F3, b, black_box(16));
+            ide.write_port(0x1F4, b, 0);
+            ide.write_port(0x1F5, b, 0);
+            ide.write_port(BM, b, 0x08);
+            ide.write_port(0x1F7, b, 0xC8);
+            ide.write_port(BM, b, 0x09);
+            let st = ide.read_port(BM + 2, b).unwrap();
+            assert_eq!(st & 7, 4, "BM INT");
+            ide.write_port(BM, b, 0x08);
+            assert_eq!(ide.read_port(0x1F7, b), Some(0x50));
+            ide.write_port(BM + 2, b, st);
+        })
+    });
+}
+
 fn iovec_copy(c: &mut Criterion) {
     let mut g = c.benchmark_group("iovec_copy_to_buf");
     for size in [4096usize, 64 << 10, 1 << 20] {
@@ -167,5 +217,12 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, map_unmap, transfer_4k, iovec_copy, lookup);
+criterion_group!(
+    benches,
+    map_unmap,
+    transfer_4k,
+    ide_read_dma_4k,
+    iovec_copy,
+    lookup
+);
 criterion_main!(benches);
