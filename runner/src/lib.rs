@@ -47,6 +47,7 @@ pub mod layout;
 pub mod machine;
 pub mod metrics;
 pub mod monitor;
+pub mod qemu_opts;
 pub mod qmp;
 pub mod sandbox;
 pub mod supervisor;

@@ -75,7 +75,7 @@ pub fn parse_spec(s: &str) -> Result<QmpSpec, String> {
         }
         return Err(format!("'{s}' is not unix:PATH,server=on,wait=off"));
     };
-    let mut it = crate::cli::split_qemu_opts(rest).into_iter();
+    let mut it = crate::qemu_opts::split_qemu_opts(rest).into_iter();
     let path = it.next().unwrap_or_default();
     if path.is_empty() {
         return Err("--qmp unix: needs a path".into());

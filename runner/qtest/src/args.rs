@@ -105,7 +105,10 @@ impl Opts {
     /// element without `=`.
     fn parse(option: &str, text: &str, implied: Option<&str>) -> Result<Opts, UsageError> {
         let mut map = BTreeMap::new();
-        for (i, part) in vmdma::cli::split_qemu_opts(text).into_iter().enumerate() {
+        for (i, part) in vmdma::qemu_opts::split_qemu_opts(text)
+            .into_iter()
+            .enumerate()
+        {
             let (k, v) = match part.split_once('=') {
                 Some((k, v)) => (k.to_string(), v.to_string()),
                 None => match (i, implied) {
