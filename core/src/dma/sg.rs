@@ -13,10 +13,15 @@ pub struct SgEntry {
 }
 
 /// Up to `N` SG entries with their total length.
+///
+/// `repr(C)` with the entries last (after the total): a new list's zeroed
+/// scalars are contiguous and precede the uninitialised capacity, so
+/// building one does not zero the capacity.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct SgList<const N: usize> {
-    entries: Vec<SgEntry, N>,
     total: u64,
+    entries: Vec<SgEntry, N>,
 }
 
 impl<const N: usize> SgList<N> {

@@ -197,6 +197,12 @@ struct Piece<'m> {
 /// `'m` is the lifetime of the DMA memory the mappings borrow; while a
 /// request is in flight the transfer owns its mappings (see the module
 /// docs), and dropping it then quarantines their bounce space.
+///
+/// `repr(C)`, fields in this order on purpose: the ones a new transfer
+/// sets from its arguments first, the zeroed ones next, the mappings'
+/// storage last, so building one does not zero that storage (tens of KiB
+/// at the runner's IOV).
+#[repr(C)]
 pub struct SgTransfer<'m, const IOV: usize> {
     requester: DeviceId,
     dir: BlockDir,
@@ -204,11 +210,11 @@ pub struct SgTransfer<'m, const IOV: usize> {
     total: u64,
     done: u64,
     cursor: SgPos,
-    pieces: heapless::Vec<Piece<'m>, IOV>,
     in_flight: Option<(RequestId, u64)>,
     requests: u32,
     bounced: u64,
     staged: u64,
+    pieces: heapless::Vec<Piece<'m>, IOV>,
 }
 
 impl<const IOV: usize> core::fmt::Debug for SgTransfer<'_, IOV> {

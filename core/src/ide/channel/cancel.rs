@@ -32,7 +32,7 @@ use super::super::bus_master::BusMaster;
 use super::super::registers::{AtaError, DeviceControl, Status};
 use super::super::stats::bump;
 use super::super::taskfile::TaskFile;
-use super::{Channel, Op, Unit};
+use super::{Channel, DmaRun, Op, Unit};
 
 /// Rounds a drain may take: one per block request of the longest command
 /// (65536 sectors, or 8 blocks of TRIM ranges), with margin.
@@ -67,7 +67,7 @@ where
                     }
                 }
                 None => match self.op {
-                    Op::Dma { .. } => {
+                    Op::Dma(DmaRun { .. }) => {
                         self.dma_advance();
                         if self.in_flight_unit().is_none() {
                             self.fail_bounce_wait();

@@ -10,7 +10,7 @@ use crate::dma::BounceWait;
 use super::super::IrqLine;
 use super::super::error::IdeError;
 use super::super::stats::bump;
-use super::{Channel, Op, Unit};
+use super::{Channel, DmaRun, Op, Unit};
 
 /// Completions one `poll` call delivers at most (one request is in flight
 /// at a time; the bound only caps a backend that keeps returning foreign
@@ -26,7 +26,7 @@ where
     /// The unit whose backend has a request of this channel in flight.
     pub(super) fn in_flight_unit(&self) -> Option<Unit> {
         match &self.op {
-            Op::Dma { cmd, xfer, .. } if xfer.in_flight().is_some() => Some(cmd.unit),
+            Op::Dma(DmaRun { cmd, xfer, .. }) if xfer.in_flight().is_some() => Some(cmd.unit),
             Op::Trim { run, .. } if run.token.is_some() => Some(run.cmd.unit),
             Op::Flush { unit, .. } => Some(*unit),
             Op::PioRead { block, .. } | Op::PioWrite { block, .. } => Some(block.unit),
@@ -64,7 +64,7 @@ where
     /// channel that no longer waits leaves the retry queue, so it cannot
     /// hold up the clients behind it.
     pub(crate) fn retry_bounce(&mut self) {
-        if matches!(self.op, Op::Dma { .. }) && self.in_flight_unit().is_none() {
+        if matches!(self.op, Op::Dma(DmaRun { .. })) && self.in_flight_unit().is_none() {
             self.dma_advance();
             self.settle();
         } else {
@@ -75,7 +75,7 @@ where
     /// Hands a completion to the operation waiting for it.
     pub(super) fn deliver(&mut self, c: Completion) {
         match &mut self.op {
-            Op::Dma { xfer, .. } if xfer.in_flight() == Some(c.id()) => {
+            Op::Dma(DmaRun { xfer, .. }) if xfer.in_flight() == Some(c.id()) => {
                 self.dma_completed(c);
                 return;
             }

@@ -47,7 +47,7 @@ use super::super::error::IdeError;
 use super::super::prd::{self, WalkError};
 use super::super::registers::{BmStatus, Status};
 use super::super::stats::bump;
-use super::{AfterFlush, Channel, DmaCmd, DmaKind, Op, Outcome, Unit};
+use super::{AfterFlush, Channel, DmaCmd, DmaKind, DmaRun, Op, Outcome, Unit};
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
 /// Bytes an all-zero PRD entry describes (a count of 0 means 64 KiB).
@@ -177,7 +177,7 @@ where
         // Built where it lives, and filled there: the SG list and the
         // transfer are tens of KiB at the runner's sizes, not to be built
         // on the stack and moved in.
-        self.op = Op::Dma {
+        self.op = Op::Dma(DmaRun {
             cmd,
             stay_active: false,
             sg: SgList::new(),
@@ -187,7 +187,7 @@ where
                 *lba.as_ref().unwrap_or(&0),
                 u64::from(cmd.count),
             ),
-        };
+        });
         let Some(stay) = self.dma_walk(cmd) else {
             return;
         };
@@ -197,7 +197,7 @@ where
             self.dma_fail(cmd, 0, Failure::Device, e);
             return;
         }
-        if let Op::Dma { stay_active, .. } = &mut self.op {
+        if let Op::Dma(DmaRun { stay_active, .. }) = &mut self.op {
             *stay_active = stay;
         }
         self.dma_advance();
@@ -212,7 +212,7 @@ where
     /// (BMDMA ERR, ABRT), or a short one (no data, no error, no IRQ).
     pub(super) fn dma_walk(&mut self, cmd: DmaCmd) -> Option<bool> {
         let limit = u64::from(cmd.count) * SECTOR;
-        let (Op::Dma { sg, .. } | Op::Trim { sg, .. }) = &mut self.op else {
+        let (Op::Dma(DmaRun { sg, .. }) | Op::Trim { sg, .. }) = &mut self.op else {
             return None;
         };
         let walked = prd::walk(
@@ -298,9 +298,9 @@ where
     /// round moves at least one sector, so the loop is bounded by the
     /// sector count.
     pub(super) fn dma_advance(&mut self) {
-        let Op::Dma {
+        let Op::Dma(DmaRun {
             cmd, stay_active, ..
-        } = self.op
+        }) = self.op
         else {
             return;
         };
@@ -309,7 +309,7 @@ where
             Stop::Done => self.dma_complete(cmd, stay_active),
             Stop::Failed(f, e) => {
                 let done = match &self.op {
-                    Op::Dma { xfer, .. } => xfer.bytes_done() / SECTOR,
+                    Op::Dma(DmaRun { xfer, .. }) => xfer.bytes_done() / SECTOR,
                     _ => 0,
                 };
                 self.dma_fail(cmd, done, f, e);
@@ -318,7 +318,7 @@ where
     }
 
     fn dma_rounds(&mut self) -> Stop {
-        let Op::Dma { cmd, sg, xfer, .. } = &mut self.op else {
+        let Op::Dma(DmaRun { cmd, sg, xfer, .. }) = &mut self.op else {
             return Stop::Wait;
         };
         let Some(drive) = self.units.get_mut(cmd.unit).drive.as_mut() else {
@@ -360,7 +360,7 @@ where
     /// The request in flight of the running transfer completed: on with
     /// the transfer, or fail after the sectors it moved.
     pub(super) fn dma_completed(&mut self, c: Completion) {
-        let Op::Dma { cmd, sg, xfer, .. } = &mut self.op else {
+        let Op::Dma(DmaRun { cmd, sg, xfer, .. }) = &mut self.op else {
             return;
         };
         let cmd = *cmd;
@@ -438,7 +438,7 @@ where
 
     /// Fails a DMA that waits for bounce space (no request in flight).
     pub(super) fn fail_bounce_wait(&mut self) {
-        if let Op::Dma { cmd, xfer, .. } = &self.op
+        if let Op::Dma(DmaRun { cmd, xfer, .. }) = &self.op
             && self.in_flight_unit().is_none()
         {
             let (cmd, done) = (*cmd, xfer.bytes_done() / SECTOR);
@@ -468,7 +468,7 @@ where
     fn account_transfer(&mut self, cmd: DmaCmd) {
         // By reference, then dropped in place: the transfer holds up to IOV
         // pieces and is not to be moved onto the stack.
-        if let Op::Dma { xfer: x, .. } = &mut self.op
+        if let Op::Dma(DmaRun { xfer: x, .. }) = &mut self.op
             && x.in_flight().is_none()
         {
             let bytes = x.bytes_done();
