@@ -1,10 +1,13 @@
 //! The disk backend the IDE controller sees: the synchronous raw image
-//! (`aio=sync`) or the io_uring one (`aio=io_uring`), one type for both.
+//! (`aio=sync`) or the io_uring one (`aio=io_uring`), one type for both,
+//! behind the [`Stage`] that applies fault injection and the error
+//! policies (and keeps requests back for `cont`).
 //!
 //! It also watches the results: an I/O error from the host (EIO when the
-//! image shrank under the guest, ENOSPC, ...) reaches the guest as an ATA
-//! error for that command, and the runner says so on stderr once per kind
-//! of error (a guest retrying must not flood the log) and counts them all.
+//! image shrank under the guest, ENOSPC, ...) is handled as the policy
+//! says (by default the guest gets an ATA error for that command), and the
+//! runner says so on stderr once per kind of error and decision (a guest
+//! retrying must not flood the log) and counts them all.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -16,15 +19,19 @@ use vmm_sys_util::eventfd::EventFd;
 use vmdma_core::block::{BlockDevice, BlockError, BlockRequest, Completion, Refused, RequestToken};
 
 use super::accounting::{DataPathCounters, HostRanges};
+use super::blkdebug::Blkdebug;
+use super::events::DiskEvents;
 use super::options::{Aio, Cache};
+use super::policy::ErrorPolicy;
 use super::raw::RawDisk;
+use super::stage::{Release, Stage};
 use super::uring::UringDisk;
 
-/// A raw image on one of the two engines, with its I/O error log.
+/// A raw image on one of the two engines, behind its stage.
 #[derive(Debug)]
 pub struct Disk<'m> {
     engine: Engine<'m>,
-    errors: IoErrors,
+    stage: Stage<'m>,
     accounting: Option<(HostRanges, Arc<DataPathCounters>)>,
 }
 
@@ -38,28 +45,39 @@ pub enum Engine<'m> {
     Uring(Box<UringDisk<'m>>),
 }
 
-/// Host I/O errors seen, and which have been reported.
-#[derive(Debug, Default)]
-struct IoErrors {
-    count: u64,
-    reported: Vec<i32>,
-}
+impl<'m> BlockDevice<'m> for Engine<'m> {
+    fn sector_count(&self) -> u64 {
+        match self {
+            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::sector_count(d),
+            Engine::Uring(u) => u.sector_count(),
+        }
+    }
 
-impl IoErrors {
-    /// Notes `result`; the first error of each errno gets one line on
-    /// stderr.
-    fn note(&mut self, result: &Result<(), BlockError>) {
-        let Err(BlockError::Io(errno)) = result else {
-            return;
-        };
-        self.count = self.count.saturating_add(1);
-        if !self.reported.contains(errno) {
-            self.reported.push(*errno);
-            eprintln!(
-                "vmdma: warning: disk I/O error: {} (the guest gets an ATA error for that \
-                 command; has the image been changed by another process?)",
-                io::Error::from_raw_os_error(*errno)
-            );
+    fn is_read_only(&self) -> bool {
+        match self {
+            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::is_read_only(d),
+            Engine::Uring(u) => u.is_read_only(),
+        }
+    }
+
+    fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
+        match self {
+            Engine::Sync(d) => d.submit(token, req),
+            Engine::Uring(u) => u.submit(token, req),
+        }
+    }
+
+    fn poll(&mut self) -> Option<Completion> {
+        match self {
+            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::poll(d),
+            Engine::Uring(u) => u.poll(),
+        }
+    }
+
+    fn wait(&mut self) -> Option<Completion> {
+        match self {
+            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::wait(d),
+            Engine::Uring(u) => u.wait(),
         }
     }
 }
@@ -69,9 +87,49 @@ impl<'m> Disk<'m> {
     pub fn new(engine: Engine<'m>) -> Self {
         Disk {
             engine,
-            errors: IoErrors::default(),
+            stage: Stage::new(),
             accounting: None,
         }
+    }
+
+    /// Applies the error policy; `events` is the monitor's queue (without
+    /// one, `stop` decisions report).
+    pub fn with_policy(mut self, policy: ErrorPolicy, events: Option<Arc<DiskEvents>>) -> Self {
+        self.stage.set_policy(policy, events);
+        self
+    }
+
+    /// Turns fault injection on with `rules`.
+    pub fn with_faults(mut self, rules: Blkdebug) -> Self {
+        self.stage.set_faults(rules);
+        self
+    }
+
+    /// The fault-injection rules, if on (for `qemu-io`'s breakpoints).
+    pub fn faults_mut(&mut self) -> Option<&mut Blkdebug> {
+        self.stage.faults_mut()
+    }
+
+    /// Releases kept requests (no I/O here: [`Disk::submit_released`] does
+    /// it on a thread that may). Returns how many.
+    pub fn release(&mut self, which: Release<'_>) -> usize {
+        self.stage.release(which)
+    }
+
+    /// Submits the released requests to the engine again.
+    pub fn submit_released(&mut self) {
+        self.stage.submit_released(&mut self.engine);
+    }
+
+    /// True while a request stopped by its error waits for `cont`.
+    pub fn has_stopped_request(&self) -> bool {
+        self.stage.has_stopped()
+    }
+
+    /// The run ends: kept requests complete with an error, and every
+    /// error from now on is reported.
+    pub fn abandon_kept(&mut self) {
+        self.stage.abandon();
     }
 
     /// Counts where the buffers of accepted requests are (guest RAM,
@@ -81,9 +139,9 @@ impl<'m> Disk<'m> {
         self
     }
 
-    /// Host I/O errors seen so far (each also failed its command).
+    /// Host I/O errors seen so far (whatever the policy did with them).
     pub fn io_errors(&self) -> u64 {
-        self.errors.count
+        self.stage.io_errors()
     }
 }
 
@@ -123,12 +181,13 @@ impl Disk<'_> {
         }
     }
 
-    /// Requests in flight.
+    /// Requests in flight: in the kernel, or kept back by the stage.
     pub fn in_flight(&self) -> usize {
-        match &self.engine {
+        let engine = match &self.engine {
             Engine::Sync(_) => 0,
             Engine::Uring(u) => u.in_flight(),
-        }
+        };
+        engine + self.stage.outside_engine()
     }
 
     /// The engine.
@@ -150,17 +209,11 @@ impl Disk<'_> {
 
 impl<'m> BlockDevice<'m> for Disk<'m> {
     fn sector_count(&self) -> u64 {
-        match &self.engine {
-            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::sector_count(d),
-            Engine::Uring(u) => u.sector_count(),
-        }
+        self.engine.sector_count()
     }
 
     fn is_read_only(&self) -> bool {
-        match &self.engine {
-            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::is_read_only(d),
-            Engine::Uring(u) => u.is_read_only(),
-        }
+        self.engine.is_read_only()
     }
 
     fn submit(&mut self, token: RequestToken, req: BlockRequest<'_, 'm>) -> Result<(), Refused> {
@@ -171,12 +224,13 @@ impl<'m> BlockDevice<'m> for Disk<'m> {
             ) => Some(ranges.tally(iov.iter().filter_map(|l| l.view(&token)))),
             _ => None,
         };
-        let r = match &mut self.engine {
-            Engine::Sync(d) => d.submit(token, req),
-            Engine::Uring(u) => u.submit(token, req),
-        };
+        let r = self.stage.submit(&mut self.engine, token, req);
         match (&r, tally, &self.accounting) {
-            (Err(refused), ..) => self.errors.note(&Err(refused.error)),
+            (Err(refused), ..) => {
+                if let BlockError::Io(errno) = refused.error {
+                    self.stage.note_refused(errno);
+                }
+            }
             (Ok(()), Some(t), Some((_, counters))) => counters.add(t),
             _ => {}
         }
@@ -184,24 +238,10 @@ impl<'m> BlockDevice<'m> for Disk<'m> {
     }
 
     fn poll(&mut self) -> Option<Completion> {
-        let c = match &mut self.engine {
-            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::poll(d),
-            Engine::Uring(u) => u.poll(),
-        };
-        if let Some(c) = &c {
-            self.errors.note(&c.result);
-        }
-        c
+        self.stage.next(&mut self.engine, false)
     }
 
     fn wait(&mut self) -> Option<Completion> {
-        let c = match &mut self.engine {
-            Engine::Sync(d) => <RawDisk as BlockDevice<'m>>::wait(d),
-            Engine::Uring(u) => u.wait(),
-        };
-        if let Some(c) = &c {
-            self.errors.note(&c.result);
-        }
-        c
+        self.stage.next(&mut self.engine, true)
     }
 }

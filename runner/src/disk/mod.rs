@@ -2,14 +2,20 @@
 //! turned into a [`Disk`] backend — synchronous ([`raw`]) or io_uring
 //! ([`uring`]) — with their locks ([`lock`]), direct-I/O rules
 //! ([`direct`]), the system calls behind them ([`sys`]) and the accounting
-//! of where the data goes ([`accounting`]).
+//! of where the data goes ([`accounting`]). In front of the engine, the
+//! [`stage`] applies fault injection ([`blkdebug`]) and the error policies
+//! ([`policy`]), and tells the monitor about errors ([`events`]).
 
 pub mod accounting;
 pub mod backend;
+pub mod blkdebug;
 pub mod direct;
+pub mod events;
 pub mod lock;
 pub mod options;
+pub mod policy;
 pub mod raw;
+pub mod stage;
 pub mod sys;
 pub mod uring;
 
