@@ -8,12 +8,12 @@ mod common;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::elf_builder::{ElfBuilder, code};
-use common::{kvm_available, sparse_image, write_file};
+use common::{SmallFs, kvm_available, sparse_image, write_file};
 
 /// Starts vmdma with stdout piped.
 fn spawn(args: &[&str]) -> Child {
@@ -148,39 +148,6 @@ fn image_grown_while_the_guest_reads() {
         assert_eq!(status, 0, "{aio}:\n{stdout}\n{err}");
         assert!(!err.contains("warning"), "{aio}:\n{err}");
         assert!(err.contains("; 0 host I/O errors"), "{aio}:\n{err}");
-    }
-}
-
-/// A tmpfs of `bytes` at a fresh directory (root only, as CI runs; the
-/// ENOSPC test is ignored when the build saw no CAP_SYS_ADMIN,
-/// `vmdma_tmpfs` in `runner/build.rs`). Unmounted on drop.
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    /// Mounts it; a failure fails the test (the build said it could).
-    fn mount(bytes: u64) -> SmallFs {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(dir.path())
-            .status();
-        assert!(
-            status.as_ref().is_ok_and(|s| s.success()),
-            "cannot mount a tmpfs ({status:?}), but the build saw CAP_SYS_ADMIN or CI=true requires it"
-        );
-        SmallFs { dir }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
 

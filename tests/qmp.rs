@@ -7,149 +7,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use common::elf_builder::{ElfBuilder, code};
-use common::{SUITE_IMAGE_BYTES, kvm_available, sparse_image, status, stderr, write_file};
-
-/// One line-oriented QMP client on a Unix socket.
-struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Client {
-    /// Connects (retrying while the runner starts) and reads the greeting.
-    fn connect(path: &Path) -> (Client, Value) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("connect {}: {e}", path.display()),
-            }
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut c = Client {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        let greeting = c.read();
-        (c, greeting)
-    }
-
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with("\r\n"), "QMP lines end with CRLF: {line:?}");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    /// Sends `request`, returns what came back up to and including the
-    /// reply (events first).
-    fn call(&mut self, request: Value) -> (Vec<Value>, Value) {
-        self.send_raw(format!("{request}\n").as_bytes());
-        let mut events = Vec::new();
-        loop {
-            let v = self.read();
-            if v.get("event").is_some() {
-                events.push(v);
-            } else {
-                return (events, v);
-            }
-        }
-    }
-
-    fn ok(&mut self, command: &str) -> Vec<Value> {
-        let (events, reply) = self.call(json!({ "execute": command }));
-        assert_eq!(reply, json!({"return": {}}), "{command}");
-        events
-    }
-
-    fn status(&mut self) -> Value {
-        self.call(json!({"execute": "query-status"})).1["return"].clone()
-    }
-}
-
-/// A running `vmdma run --qmp` in a temporary directory.
-struct Vm {
-    child: Option<Child>,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Vm {
-    /// Starts `vmdma run` with `kernel` (None: the bundled guest), a disk of
-    /// `disk_bytes` and the monitor on a socket in a temporary directory.
-    fn start(kernel: Option<&[u8]>, disk_bytes: u64, extra: &[&str]) -> Vm {
-        let dir = tempfile::tempdir().unwrap();
-        let img = sparse_image(dir.path(), "disk.img", disk_bytes);
-        let socket = dir.path().join("qmp.sock");
-        let qmp = format!("unix:{},server=on,wait=off", socket.display());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmdma"));
-        cmd.arg("run")
-            .arg("--disk")
-            .arg(&img)
-            .arg("--qmp")
-            .arg(&qmp)
-            .args(["--timeout", "120"])
-            .args(extra);
-        if let Some(k) = kernel {
-            cmd.arg("--kernel")
-                .arg(write_file(dir.path(), "kernel.elf", k));
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Vm {
-            child: Some(child),
-            socket,
-            _dir: dir,
-        }
-    }
-
-    /// Waits (at most 120 s) for the runner to end.
-    fn wait(mut self) -> Output {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("vmdma did not end");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Vm {
-    /// A test that failed half-way does not leave the runner behind.
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::qmp::{Client, Vm};
+use common::{SUITE_IMAGE_BYTES, kvm_available, status, stderr};
 
 /// A guest that spins in `jmp $` forever: it never exits to the runner,
 /// so `stop` has to kick it out of KVM_RUN.
@@ -467,7 +334,7 @@ fn stop_with_a_disk_that_does_not_answer(mode: common::fuse::Mode, cmdline: &str
                 .unwrap(),
         ),
         socket,
-        _dir: tempfile::tempdir().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
     };
     let (mut c, _) = Client::connect(&vm.socket);
     c.ok("qmp_capabilities");

@@ -29,6 +29,7 @@ use crate::devices::chipset::{Chipset, ChipsetError, IdeDisks, IrqSink};
 use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::MmioScratch;
 use crate::disk::accounting::{DataPathCounters, HostRanges};
+use crate::disk::events::DiskEvents;
 use crate::disk::{DiskMode, Image};
 use crate::kvm::memory::{GuestRam, MemoryError};
 
@@ -73,6 +74,9 @@ pub struct BoardSpec<'a, I> {
     pub data_path: Option<Arc<DataPathCounters>>,
     /// Hand out device 0's completion eventfd (for an I/O thread).
     pub completions: bool,
+    /// The monitor's queue of disk events: with it the error policies can
+    /// stop the VM (see `disk::policy`).
+    pub disk_events: Option<Arc<DiskEvents>>,
 }
 
 /// The built board, for the front end to run.
@@ -154,7 +158,7 @@ where
     let mut engines = [None, None];
     for (unit, image) in spec.disks.into_iter().enumerate() {
         let Some(image) = image else { continue };
-        let (mut disk, mode, warning) = image.into_backend();
+        let (mut disk, mode, warning) = image.into_backend(spec.disk_events.clone());
         if let Some(w) = warning {
             eprintln!("vmdma: warning: {w}");
         }

@@ -40,6 +40,7 @@ pub struct RunControl {
     left_guest: AtomicBool,
     last_command: Mutex<Option<LastCommand>>,
     probe: AtomicBool,
+    service: AtomicBool,
     exits: AtomicU64,
     pause: Mutex<Pause>,
     pause_changed: Condvar,
@@ -118,12 +119,27 @@ impl RunControl {
         p.parked
     }
 
+    /// Asks the vCPU thread to service the devices (the monitor released
+    /// requests the disk kept back: the vCPU thread submits them, as the
+    /// monitor's sandbox has no disk system calls). Wakes a parked vCPU;
+    /// the caller kicks a running one.
+    pub fn request_service(&self) {
+        self.service.store(true, Ordering::SeqCst);
+        let _p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        self.pause_changed.notify_all();
+    }
+
+    /// Takes a pending service request.
+    pub fn take_service(&self) -> bool {
+        self.service.swap(false, Ordering::SeqCst)
+    }
+
     /// On the vCPU thread, between two guest entries: if a pause is
-    /// requested, parks until it is withdrawn or the run stops. Requests
-    /// in flight go on completing meanwhile (the I/O thread delivers them
-    /// and raises the IRQ line; the in-kernel irqchip holds it for the
-    /// vCPU's next entry).
-    pub fn park_if_paused(&self) {
+    /// requested, parks until it is withdrawn or the run stops, running
+    /// `service` for every service request meanwhile. Requests in flight
+    /// go on completing (the I/O thread delivers them and raises the IRQ
+    /// line; the in-kernel irqchip holds it for the vCPU's next entry).
+    pub fn park_if_paused(&self, service: &dyn Fn()) {
         let mut p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
         if !p.requested {
             return;
@@ -131,6 +147,12 @@ impl RunControl {
         p.parked = true;
         self.pause_changed.notify_all();
         while p.requested && !self.is_stopping() {
+            if self.take_service() {
+                drop(p);
+                service();
+                p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
             // Bounded so that a stop is seen even without a notification.
             p = self
                 .pause_changed

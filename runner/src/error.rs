@@ -158,6 +158,9 @@ pub enum Error {
     /// The QMP monitor thread (`--qmp`) could not start, or failed.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    /// The eventfd between the disk and the monitor could not be made.
+    #[error("disk events eventfd: {0}")]
+    DiskEvents(std::io::Error),
 }
 
 impl Error {
@@ -189,7 +192,8 @@ impl Error {
             | Error::VcpuThreadPanicked
             | Error::Sandbox(_)
             | Error::IoThread(_)
-            | Error::Monitor(_) => EXIT_VMM_ERROR,
+            | Error::Monitor(_)
+            | Error::DiskEvents(_) => EXIT_VMM_ERROR,
         }
     }
 }

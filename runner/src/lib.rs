@@ -39,6 +39,7 @@ pub mod devices;
 pub mod disk;
 pub mod error;
 pub mod guest_image;
+pub mod hmp;
 pub mod input_file;
 pub mod io_thread;
 pub mod kick;

@@ -32,6 +32,7 @@ use crate::devices::irq::IrqLine;
 use crate::devices::mmio_scratch;
 use crate::devices::post_code::{POST_CODE_LEN, PostCode};
 use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
+use crate::disk::events::DiskEvents;
 use crate::disk::{self, accounting::DataPathCounters};
 use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::guest_image::BUNDLED_GUEST;
@@ -45,7 +46,7 @@ use crate::metrics::kvm::KvmStats;
 use crate::metrics::marks::{MarkLatch, Recorder};
 use crate::metrics::proc_memory::MemoryUse;
 use crate::metrics::report::{DiskReport, RunReport};
-use crate::monitor::{self, BlockInfo, Monitor};
+use crate::monitor::{self, BlockInfo, Monitor, MonitoredDisk};
 use crate::sandbox::{Role, Sandbox};
 use crate::supervisor;
 use crate::vcpu_loop::{self, dispatch::ExitContext};
@@ -119,6 +120,16 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     }
     boot::pvh::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
 
+    if let Some(spec) = &args.disk
+        && spec.policy.stops_explicitly()
+        && args.qmp.is_none()
+    {
+        return Err(Error::Usage(
+            "--disk werror=stop / rerror=stop needs --qmp: the VM pauses on an error and \
+             QMP cont resumes it"
+                .into(),
+        ));
+    }
     let disk = match &args.disk {
         Some(spec) => disk::open(spec).map_err(|source| Error::Disk {
             path: spec.path.display().to_string(),
@@ -222,6 +233,12 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     } = p;
     let vm = Vm::new(memory)?;
     let data_path = Arc::new(DataPathCounters::default());
+    // With a monitor, the disk tells it about I/O errors (and its policy
+    // may pause the VM); the eventfd is made before any sandbox.
+    let disk_events = match &monitor {
+        Some(_) => Some(Arc::new(DiskEvents::new().map_err(Error::DiskEvents)?)),
+        None => None,
+    };
     let spec = BoardSpec {
         ram: vm.ram(),
         mmio_scratch: true,
@@ -230,6 +247,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         ide_irq: IrqLine::new(vm.fd().clone(), IDE_IRQ),
         data_path: Some(data_path.clone()),
         completions: true,
+        disk_events: disk_events.clone(),
     };
     let run = Run {
         vm: &vm,
@@ -242,7 +260,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         shutdown_bound,
         data_path,
         control,
-        monitor,
+        monitor: monitor.zip(disk_events),
     };
     board::with_board(spec, |board| run.on_board(board))?
 }
@@ -259,7 +277,7 @@ struct Run<'a> {
     shutdown_bound: Duration,
     data_path: Arc<DataPathCounters>,
     control: &'a Arc<RunControl>,
-    monitor: Option<(UnixListener, BlockInfo)>,
+    monitor: Option<((UnixListener, BlockInfo), Arc<DiskEvents>)>,
 }
 
 impl Run<'_> {
@@ -360,13 +378,13 @@ impl Run<'_> {
             // The monitor (--qmp): its socket is bound already; it kicks
             // this thread for `stop`.
             let monitor = match monitor {
-                Some((listener, block)) => match Monitor::spawn(
+                Some(((listener, info), events)) => match Monitor::spawn(
                     scope,
                     listener,
                     control.clone(),
                     Kicker::current_thread(),
                     &chipset,
-                    block,
+                    MonitoredDisk { info, events },
                     sandbox,
                 ) {
                     Ok(m) => Some(m),
@@ -383,8 +401,23 @@ impl Run<'_> {
                 .enter(Role::Vcpu)
                 .map_err(Error::Sandbox)
                 .and_then(|()| {
-                    vcpu_loop::run(&mut vcpu, &ctx, control, &mut stats, &mut recorder)
-                        .map_err(Error::from)
+                    // Requests the monitor released are submitted here
+                    // (this thread's sandbox allows disk I/O).
+                    let service = || {
+                        chipset
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .service()
+                    };
+                    vcpu_loop::run(
+                        &mut vcpu,
+                        &ctx,
+                        control,
+                        &service,
+                        &mut stats,
+                        &mut recorder,
+                    )
+                    .map_err(Error::from)
                 });
             // From here on the vCPU thread shuts the devices down, with its
             // own bound: the supervisor stops kicking it.

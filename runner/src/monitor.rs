@@ -3,10 +3,19 @@
 //!
 //! One client at a time (others wait in the listen backlog until it
 //! leaves), any number over the run. Commands: `qmp_capabilities`,
-//! `query-status`, `stop`, `cont`, `quit`, `query-block`,
-//! `query-blockstats`; everything else is `CommandNotFound`. Events:
-//! `STOP`, `RESUME`, `SHUTDOWN` (the last one when the run ends, whatever
-//! ended it, just before the connection closes).
+//! `query-commands`, `query-version`, `query-status`, `stop`, `cont`,
+//! `quit`, `query-block`, `query-blockstats`, `human-monitor-command`
+//! (`qemu-io` breakpoints on a `blkdebug:` disk, see [`crate::hmp`]);
+//! everything else is `CommandNotFound`. Events: `BLOCK_IO_ERROR`, `STOP`,
+//! `RESUME`, `SHUTDOWN` (the last one when the run ends, whatever ended
+//! it, just before the connection closes).
+//!
+//! Disk errors: the disk queues a `BLOCK_IO_ERROR` for every host I/O
+//! error ([`DiskEvents`]) and wakes this thread, which sends it; when the
+//! error policy stopped the request (`werror=stop`, `enospc` on ENOSPC),
+//! the monitor pauses the VM as `stop` does, sends `STOP` and reports the
+//! status `io-error` until `cont`, which has the vCPU thread submit the
+//! kept request again before it re-enters the guest.
 //!
 //! `stop` asks the vCPU to park ([`RunControl::request_pause`]), kicks it
 //! out of `KVM_RUN` every 10 ms with the supervisor's signal and replies
@@ -39,6 +48,10 @@ use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::control::{RunControl, StopReason};
 use crate::devices::chipset::Chipset;
+use crate::disk::events::DiskEvents;
+use crate::disk::policy::Decision;
+use crate::disk::stage::Release;
+use crate::hmp::{self, Effect, Hmp};
 use crate::kick::Kicker;
 use crate::qmp::{self, Commands, Outcome, Output, Session};
 use crate::sandbox::{Role, Sandbox, SandboxError};
@@ -128,6 +141,16 @@ pub struct BlockInfo {
     pub direct: bool,
 }
 
+/// The disk as the monitor sees it: what `query-block` says, and the
+/// queue its errors arrive on.
+#[derive(Debug)]
+pub struct MonitoredDisk {
+    /// For `query-block`.
+    pub info: BlockInfo,
+    /// I/O errors and the policy's decisions.
+    pub events: Arc<DiskEvents>,
+}
+
 /// Why the monitor thread could not start or stop.
 #[derive(Debug, Error)]
 pub enum MonitorError {
@@ -161,6 +184,19 @@ pub struct Monitor<'scope> {
 const LISTENER: u64 = 0;
 const STOP: u64 = 1;
 const CLIENT: u64 = 2;
+const DISK: u64 = 3;
+
+/// The commands `query-commands` lists (besides the two every session has).
+const COMMANDS: [&str; 8] = [
+    "query-version",
+    "query-status",
+    "stop",
+    "cont",
+    "quit",
+    "query-block",
+    "query-blockstats",
+    "human-monitor-command",
+];
 
 /// What the monitor serves commands with.
 struct Vm<'a, 'm> {
@@ -168,6 +204,10 @@ struct Vm<'a, 'm> {
     kicker: Kicker,
     chipset: &'a Mutex<Chipset<'m>>,
     block: &'a BlockInfo,
+    events: &'a DiskEvents,
+    /// The VM is paused because a request's error stopped it: `failed` or
+    /// `nospace` (QMP's `io-status`), until `cont`.
+    io_error: Option<&'static str>,
 }
 
 impl<'scope> Monitor<'scope> {
@@ -179,15 +219,20 @@ impl<'scope> Monitor<'scope> {
         control: Arc<RunControl>,
         kicker: Kicker,
         chipset: &'scope Mutex<Chipset<'m>>,
-        block: BlockInfo,
+        disk: MonitoredDisk,
         sandbox: Sandbox,
     ) -> Result<Self, MonitorError> {
+        let MonitoredDisk {
+            info: block,
+            events,
+        } = disk;
         let stop = EventFd::new(EFD_NONBLOCK).map_err(MonitorError::EventFd)?;
         let stop_rx = stop.try_clone().map_err(MonitorError::EventFd)?;
         let epoll = Epoll::new().map_err(MonitorError::Epoll)?;
         for (fd, tag) in [
             (listener.as_raw_fd(), LISTENER),
             (stop_rx.as_raw_fd(), STOP),
+            (events.notify_fd().as_raw_fd(), DISK),
         ] {
             epoll
                 .ctl(
@@ -210,6 +255,8 @@ impl<'scope> Monitor<'scope> {
                         kicker,
                         chipset,
                         block: &block,
+                        events: &events,
+                        io_error: None,
                     };
                     serve(&epoll, &listener, &stop_rx, vm);
                 }
@@ -244,7 +291,7 @@ struct Client {
 /// to stop.
 fn serve(epoll: &Epoll, listener: &UnixListener, stop: &EventFd, mut vm: Vm<'_, '_>) {
     let mut client: Option<Client> = None;
-    let mut events = [EpollEvent::default(); 3];
+    let mut events = [EpollEvent::default(); 4];
     let mut buf = vec![0u8; 4096];
     loop {
         let n = match epoll.wait(-1, &mut events) {
@@ -262,6 +309,18 @@ fn serve(epoll: &Epoll, listener: &UnixListener, stop: &EventFd, mut vm: Vm<'_, 
                         let _ = send(&mut c.stream, &shutdown_event(vm.control.stop_reason()));
                     }
                     return;
+                }
+                DISK => {
+                    let out = vm.disk_events();
+                    if let Some(c) = client.as_mut()
+                        && c.session.negotiated()
+                    {
+                        for v in &out {
+                            if send(&mut c.stream, v).is_err() {
+                                break;
+                            }
+                        }
+                    }
                 }
                 LISTENER if client.is_none() => {
                     if let Some(c) = accept(epoll, listener) {
@@ -397,6 +456,8 @@ impl Vm<'_, '_> {
     fn status(&self) -> Value {
         let (running, status) = if self.control.is_stopping() {
             (false, "shutdown")
+        } else if self.control.is_paused() && self.io_error.is_some() {
+            (false, "io-error")
         } else if self.control.is_paused() {
             (false, "paused")
         } else {
@@ -405,46 +466,159 @@ impl Vm<'_, '_> {
         json!({"running": running, "singlestep": false, "status": status})
     }
 
-    fn stop(&mut self, events: &mut Vec<Value>) -> Outcome {
-        if self.control.is_paused() {
-            return Outcome::Return(json!({}));
+    /// Runs `f` on the chipset, waiting at most [`STATS_BOUND`] for its
+    /// lock (a port access blocked on the disk holds it).
+    fn with_chipset<R>(&self, f: impl FnOnce(&mut Chipset<'_>) -> R) -> Result<R, Outcome> {
+        let deadline = Instant::now() + STATS_BOUND;
+        loop {
+            match self.chipset.try_lock() {
+                Ok(mut c) => return Ok(f(&mut c)),
+                Err(TryLockError::Poisoned(p)) => return Ok(f(&mut p.into_inner())),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Outcome::Error(
+                        "GenericError",
+                        "the disk controller is busy (a port access is waiting on the disk)".into(),
+                    ));
+                }
+            }
         }
+    }
+
+    /// Pauses the vCPU (see the module docs); the error is the reason it
+    /// could not.
+    fn pause(&mut self) -> Result<(), String> {
         if self.control.is_stopping() {
-            return Outcome::Error("GenericError", "the run is ending".into());
+            return Err("the run is ending".into());
         }
         self.control.request_pause();
         let deadline = Instant::now() + PAUSE_BOUND;
         loop {
             self.kicker.kick();
             if self.control.wait_parked(KICK_INTERVAL) {
-                events.push(qmp::event("STOP", None));
-                return Outcome::Return(json!({}));
+                return Ok(());
             }
             if self.control.is_stopping() {
                 self.control.resume();
-                return Outcome::Error("GenericError", "the run is ending".into());
+                return Err("the run is ending".into());
             }
             if Instant::now() >= deadline {
                 self.control.resume();
-                return Outcome::Error(
-                    "GenericError",
-                    format!(
-                        "the vCPU did not pause within {} s: it is blocked in the kernel (e.g. a \
-                         port access waiting on a disk that does not answer); the VM is still \
-                         running",
-                        PAUSE_BOUND.as_secs()
-                    ),
-                );
+                return Err(format!(
+                    "the vCPU did not pause within {} s: it is blocked in the kernel (e.g. a \
+                     port access waiting on a disk that does not answer); the VM is still \
+                     running",
+                    PAUSE_BOUND.as_secs()
+                ));
             }
         }
     }
 
+    fn stop(&mut self, events: &mut Vec<Value>) -> Outcome {
+        if self.control.is_paused() {
+            return Outcome::Return(json!({}));
+        }
+        match self.pause() {
+            Ok(()) => {
+                events.push(qmp::event("STOP", None));
+                Outcome::Return(json!({}))
+            }
+            Err(e) => Outcome::Error("GenericError", e),
+        }
+    }
+
     fn cont(&mut self, events: &mut Vec<Value>) -> Outcome {
+        // Requests an error stopped go to the engine again; the vCPU thread
+        // submits them (it may do disk I/O) before it re-enters the guest.
+        let released = match self.with_chipset(|c| {
+            c.disk_mut(vmdma_core::ide::Unit::Master)
+                .map_or(0, |d| d.release(Release::Stopped))
+        }) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        if released > 0 {
+            self.control.request_service();
+        }
+        self.io_error = None;
         if self.control.pause_requested() {
             self.control.resume();
             events.push(qmp::event("RESUME", None));
         }
         Outcome::Return(json!({}))
+    }
+
+    /// The disk's queued errors, as events; pauses the VM when one of them
+    /// stopped its request (`BLOCK_IO_ERROR` first, then `STOP`, as QEMU).
+    fn disk_events(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut stop = None;
+        for e in self.events.drain() {
+            out.push(qmp::block_io_error(DEVICE, &e));
+            if e.decision == Decision::Stop {
+                stop = Some(if e.nospace { "nospace" } else { "failed" });
+            }
+        }
+        let Some(status) = stop else {
+            return out;
+        };
+        if self.control.is_paused() {
+            // Already paused (by `stop`): no second STOP.
+            self.io_error = Some(status);
+            return out;
+        }
+        match self.pause() {
+            Ok(()) => {
+                self.io_error = Some(status);
+                out.push(qmp::event("STOP", None));
+            }
+            // Cannot happen with a kept request (the vCPU is not blocked
+            // on it); the request stays kept until `cont` or the end.
+            Err(e) => eprintln!("vmdma: the disk error policy could not pause the VM: {e}"),
+        }
+        out
+    }
+
+    fn human_monitor_command(&mut self, arguments: Option<&Value>) -> Outcome {
+        let line = match qmp::hmp_command_line(arguments) {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        let Hmp::QemuIo { device, command } = match hmp::parse(line) {
+            Ok(h) => h,
+            Err(text) => return Outcome::Return(json!(format!("{text}\r\n"))),
+        };
+        if device != DEVICE {
+            return Outcome::Return(json!(format!("Device '{device}' not found\r\n")));
+        }
+        // `wait_break` asks again until the request is held (bounded).
+        let deadline = Instant::now() + PAUSE_BOUND;
+        loop {
+            let done = self.with_chipset(|c| match c.disk_mut(vmdma_core::ide::Unit::Master) {
+                Some(d) => hmp::execute(d, &command),
+                None => Err(format!("Device '{device}' not found")),
+            });
+            return match done {
+                Err(e) => e,
+                Ok(Err(text)) => Outcome::Return(json!(format!("{text}\r\n"))),
+                Ok(Ok(Effect::NotYet)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                Ok(Ok(Effect::NotYet)) => Outcome::Return(json!(format!(
+                    "no request reached the breakpoint within {} s\r\n",
+                    PAUSE_BOUND.as_secs()
+                ))),
+                Ok(Ok(Effect::Released)) => {
+                    self.control.request_service();
+                    self.kicker.kick();
+                    Outcome::Return(json!(""))
+                }
+                Ok(Ok(Effect::Done)) => Outcome::Return(json!("")),
+            };
+        }
     }
 
     fn query_block(&self) -> Value {
@@ -454,7 +628,7 @@ impl Vm<'_, '_> {
             "type": "unknown",
             "removable": false,
             "locked": false,
-            "io-status": "ok",
+            "io-status": self.io_error.unwrap_or("ok"),
             "inserted": {
                 "file": b.file,
                 "ro": b.read_only,
@@ -472,25 +646,11 @@ impl Vm<'_, '_> {
     }
 
     fn query_blockstats(&self) -> Outcome {
-        let deadline = Instant::now() + STATS_BOUND;
-        let (ide, errors) = loop {
-            match self.chipset.try_lock() {
-                Ok(c) => break (c.ide_stats(), c.disk().map_or(0, |d| d.io_errors())),
-                Err(TryLockError::Poisoned(p)) => {
-                    let c = p.into_inner();
-                    break (c.ide_stats(), c.disk().map_or(0, |d| d.io_errors()));
-                }
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Outcome::Error(
-                        "GenericError",
-                        "the disk controller is busy (a port access is waiting on the disk)".into(),
-                    );
-                }
-            }
-        };
+        let (ide, errors) =
+            match self.with_chipset(|c| (c.ide_stats(), c.disk().map_or(0, |d| d.io_errors()))) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
         Outcome::Return(json!([{
             "device": DEVICE,
             "stats": {
@@ -508,7 +668,12 @@ impl Vm<'_, '_> {
 }
 
 impl Commands for Vm<'_, '_> {
-    fn execute(&mut self, name: &str, _: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+    fn execute(
+        &mut self,
+        name: &str,
+        arguments: Option<&Value>,
+        events: &mut Vec<Value>,
+    ) -> Outcome {
         match name {
             "query-status" => Outcome::Return(self.status()),
             "stop" => self.stop(events),
@@ -520,10 +685,13 @@ impl Commands for Vm<'_, '_> {
             }
             "query-block" => Outcome::Return(self.query_block()),
             "query-blockstats" => self.query_blockstats(),
+            "query-version" => Outcome::Return(qmp::version()),
+            "query-commands" => Outcome::Return(qmp::commands(&COMMANDS)),
+            "human-monitor-command" => self.human_monitor_command(arguments),
             other => qmp::not_found(
                 other,
-                "vmdma serves qmp_capabilities, query-status, stop, cont, quit, query-block \
-                 and query-blockstats",
+                "vmdma serves qmp_capabilities, query-commands, query-version, query-status, \
+                 stop, cont, quit, query-block, query-blockstats and human-monitor-command",
             ),
         }
     }

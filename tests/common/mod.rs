@@ -7,6 +7,7 @@
 pub mod elf_builder;
 pub mod facts;
 pub mod fuse;
+pub mod qmp;
 pub mod suite;
 
 use std::fs::OpenOptions;
@@ -187,4 +188,49 @@ pub fn qemu_ide_drive(image: &Path) -> String {
         "file={},format=raw,if=ide,index=0,cache=writeback",
         image.display()
     )
+}
+
+/// A tmpfs of `bytes` at a fresh directory (root only, as CI runs; the
+/// ENOSPC test is ignored when the build saw no CAP_SYS_ADMIN,
+/// `vmdma_tmpfs` in `runner/build.rs`). Unmounted on drop.
+pub struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Mounts it; a failure fails the test (the build said it could).
+    pub fn mount(bytes: u64) -> SmallFs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "cannot mount a tmpfs ({status:?}), but the build saw CAP_SYS_ADMIN or CI=true requires it"
+        );
+        SmallFs { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Grows (or shrinks) it to `bytes` (`mount -o remount,size=`).
+    pub fn resize(&self, bytes: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(self.dir.path())
+            .status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "cannot remount the tmpfs: {status:?}"
+        );
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
 }

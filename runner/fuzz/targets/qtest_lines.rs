@@ -183,7 +183,7 @@ fn run_qmp(stream: &[u8], chunk: usize) {
     let mut quit = false;
     for piece in stream.chunks(chunk) {
         let mut out = Vec::new();
-        session.feed(piece, &mut out);
+        session.feed(piece, None, &mut out);
         for o in out {
             assert!(!quit, "a reply after quit");
             let v = match o {

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vmdma::cli::{MAX_MEMORY, parse_size};
+use vmdma::disk::Faults;
+use vmdma::disk::options::split_blkdebug;
+use vmdma::disk::policy::{ErrorPolicy, OnError};
 
 /// Guest RAM when `-m` is absent (QEMU's default for `pc`).
 pub const DEFAULT_RAM: u64 = 128 << 20;
@@ -68,6 +71,10 @@ pub struct DiskConfig {
     pub read_only: bool,
     /// IDENTIFY strings (device properties, then `-global`s).
     pub strings: DriveStrings,
+    /// `werror=` / `rerror=` of `-drive`.
+    pub policy: ErrorPolicy,
+    /// `file=blkdebug:CONFIG:IMAGE`.
+    pub faults: Option<Faults>,
 }
 
 /// Everything the front end needs from its command line.
@@ -91,6 +98,8 @@ struct Node {
     path: PathBuf,
     read_only: bool,
     used: bool,
+    policy: ErrorPolicy,
+    faults: Option<Faults>,
 }
 
 /// Sub-options of one option, with the implied first key resolved.
@@ -355,7 +364,24 @@ impl Parsed {
     fn drive(&mut self, option: &str, value: &str) -> Result<(), UsageError> {
         let mut o = Opts::parse(option, value, None)?;
         let file = o.require("file")?;
+        let (faults, file) =
+            split_blkdebug(&file).map_err(|e| UsageError(format!("{option}: {e}")))?;
         let path = check_file_name(option, &file)?;
+        let mut policy = ErrorPolicy::default();
+        if let Some(v) = o.take("werror") {
+            policy.write = OnError::parse(&v, true).ok_or_else(|| {
+                UsageError(format!(
+                    "{option}: werror={v} is not enospc, stop, report or ignore"
+                ))
+            })?;
+        }
+        if let Some(v) = o.take("rerror") {
+            policy.read = OnError::parse(&v, false).ok_or_else(|| {
+                UsageError(format!(
+                    "{option}: rerror={v} is not stop, report or ignore"
+                ))
+            })?;
+        }
         let interface = o.one_of("if", &["ide", "none"])?;
         o.one_of("format", &["raw"])?;
         o.one_of("cache", &["writeback"])?;
@@ -388,6 +414,8 @@ impl Parsed {
             path,
             read_only,
             used: false,
+            policy,
+            faults,
         };
         if interface.as_deref() == Some("none") {
             let Some(id) = id else {
@@ -424,6 +452,8 @@ impl Parsed {
                 path,
                 read_only,
                 used: false,
+                policy: ErrorPolicy::default(),
+                faults: None,
             },
         )
     }
@@ -540,6 +570,8 @@ impl Parsed {
                 path: node.path,
                 read_only: node.read_only,
                 strings: strings.or(&self.globals),
+                policy: node.policy,
+                faults: node.faults,
             };
             place(&mut units, index, disk, "-drive")?;
         }
@@ -555,6 +587,8 @@ impl Parsed {
                 path: node.path.clone(),
                 read_only: node.read_only,
                 strings: strings.or(&self.globals),
+                policy: node.policy,
+                faults: node.faults.clone(),
             };
             place(&mut units, unit, disk, "-device ide-hd")?;
         }
@@ -614,6 +648,29 @@ mod tests {
         let c = parse_with("").unwrap();
         assert_eq!(c.units, [None, None], "flush/nodev: no disk at all");
 
+        // flush and flush/retry_pci.
+        let c = parse_with(
+            "-drive file=blkdebug:/tmp/rules:/tmp/a,if=ide,cache=writeback,format=raw,\
+             rerror=stop,werror=stop",
+        )
+        .unwrap();
+        let d = c.units[0].as_ref().unwrap();
+        assert_eq!(d.path, PathBuf::from("/tmp/a"));
+        assert_eq!(
+            d.faults,
+            Some(Faults {
+                config: Some(PathBuf::from("/tmp/rules"))
+            })
+        );
+        assert_eq!(
+            (d.policy.read, d.policy.write),
+            (OnError::Stop, OnError::Stop)
+        );
+        let c = parse_with("-drive file=blkdebug::/tmp/a,if=ide").unwrap();
+        let d = c.units[0].as_ref().unwrap();
+        assert_eq!(d.faults, Some(Faults { config: None }));
+        assert_eq!(d.policy, ErrorPolicy::default());
+
         let c = parse_with("-m 256 -drive file=/tmp/a,,b,if=ide,media=disk").unwrap();
         assert_eq!(c.ram, 256 << 20);
         assert_eq!(c.units[0].as_ref().unwrap().path, PathBuf::from("/tmp/a,b"));
@@ -627,11 +684,13 @@ mod tests {
             ("-trace foo", "-trace: unsupported option"),
             ("-S", "-S: unsupported option"),
             ("disk.img", "positional"),
+            ("-drive file=nbd:x:1,if=ide", "block protocol 'nbd:'"),
             (
-                "-drive file=blkdebug::/tmp/a,if=ide",
-                "block protocol 'blkdebug:'",
+                "-drive file=blkdebug:/tmp/a,if=ide",
+                "blkdebug:CONFIG:IMAGE",
             ),
-            ("-drive file=/tmp/a,if=ide,rerror=stop", "'rerror'"),
+            ("-drive file=/tmp/a,if=ide,rerror=enospc", "rerror=enospc"),
+            ("-drive file=/tmp/a,if=ide,werror=halt", "werror=halt"),
             ("-drive file=/tmp/a,if=ide,format=qcow2", "format=qcow2"),
             ("-drive file=/tmp/a,if=ide,cache=none", "cache=none"),
             ("-drive file=/tmp/a,if=virtio", "if=virtio"),

@@ -58,6 +58,8 @@ pub fn run(args: &[String]) -> Result<(), QtestError> {
 fn open_disk(d: &DiskConfig) -> Result<disk::Image, QtestError> {
     let spec = disk::DiskSpec {
         read_only: d.read_only,
+        policy: d.policy,
+        faults: d.faults.clone(),
         ..disk::DiskSpec::new(&d.path)
     };
     disk::open(&spec).map_err(|source| QtestError::Disk {

@@ -21,6 +21,7 @@ use vmdma::devices::bus::{BusError, PioBus, Widths};
 use vmdma::devices::chipset::{Chipset, IDE_IRQ, IrqSink};
 use vmdma::devices::mmio::GuestSpace;
 use vmdma::disk::Image;
+use vmdma::disk::events::DiskEvents;
 use vmdma::kvm::memory::{GuestRam, MemoryError};
 
 use super::fw_cfg::{FW_CFG_LEN, FW_CFG_PORT, FwCfg};
@@ -92,10 +93,24 @@ pub type Reply = Result<Option<String>, String>;
 pub struct Machine<'m> {
     space: &'m GuestSpace<'m>,
     pio: PioBus<'m>,
-    chipset: Arc<Mutex<Chipset<'m>>>,
+    pub(crate) chipset: Arc<Mutex<Chipset<'m>>>,
     irq: Arc<IrqRecorder>,
     intercept: Option<InterceptKind>,
     clock_ns: u64,
+    /// The disks' error events (see `monitor`).
+    pub(crate) events: Arc<DiskEvents>,
+    /// Run state as the monitor reports it (no vCPU runs either way).
+    pub(crate) run: RunState,
+}
+
+/// What `query-status` says: running, paused by `stop`, or paused because
+/// a disk error stopped a request (`io_error`: QMP's `io-status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunState {
+    /// `stop` (or an error policy) paused the machine.
+    pub paused: bool,
+    /// `failed` or `nospace` while a request waits for `cont`.
+    pub io_error: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Machine<'_> {
@@ -127,6 +142,9 @@ pub enum MachineError {
     /// The board could not be built.
     #[error(transparent)]
     Board(#[from] BoardError),
+    /// The disks' event queue could not be made.
+    #[error("disk events eventfd: {0}")]
+    Events(std::io::Error),
     /// fw_cfg could not be put on the port bus.
     #[error(transparent)]
     Bus(#[from] BusError),
@@ -143,6 +161,9 @@ pub fn with_machine<R>(
     let len = usize::try_from(ram).map_err(|_| MachineError::RamTooLarge(ram))?;
     let ram = GuestRam::new(len)?;
     let irq = Arc::new(IrqRecorder::default());
+    // The disks tell the monitor about I/O errors; their policy may stop
+    // the machine (the QMP events and `cont` are the monitor's).
+    let events = Arc::new(DiskEvents::new().map_err(MachineError::Events)?);
     // The disks on their engine (io_uring by default): completions that
     // arrive between requests are delivered by `service`, before each one.
     let spec = BoardSpec {
@@ -153,6 +174,7 @@ pub fn with_machine<R>(
         ide_irq: RecorderSink(irq.clone()),
         data_path: None,
         completions: false,
+        disk_events: Some(events.clone()),
     };
     board::with_board(spec, |board| {
         let Board {
@@ -174,6 +196,8 @@ pub fn with_machine<R>(
             irq,
             intercept: None,
             clock_ns: 0,
+            events,
+            run: RunState::default(),
         };
         Ok(f(&mut m))
     })?

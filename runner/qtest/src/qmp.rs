@@ -1,17 +1,43 @@
-//! A minimal QMP monitor: the greeting, `qmp_capabilities`, `quit`, and a
-//! `CommandNotFound` error for every other command. Enough for libqtest,
-//! which negotiates capabilities at start and ends the process with
-//! SIGTERM.
+//! The QMP monitor of `vmdma qtest`: the greeting, `qmp_capabilities`,
+//! `query-commands`, `query-version`, `query-status`, `stop`, `cont`,
+//! `quit`, and `human-monitor-command` with `qemu-io`'s blkdebug
+//! breakpoints; `CommandNotFound` for every other command. Events:
+//! `BLOCK_IO_ERROR`, `STOP` (also when a disk's error policy stops a
+//! request) and `RESUME`. Enough for libqtest (which negotiates
+//! capabilities at start and ends the process with SIGTERM) and for
+//! ide-test's `flush` and `flush/retry_pci`.
+//!
+//! There is no vCPU: "paused" changes what `query-status` says and keeps
+//! requests an error stopped until `cont`, which submits them again at
+//! once (and moves the device on) before it replies.
 //!
 //! The protocol itself (framing with a bounded buffer, negotiation, the
 //! reply and error shapes) is the library's [`vmdma::qmp`], shared with
 //! `vmdma run --qmp`; this module only says which commands exist here.
 
-use serde_json::Value;
+use std::sync::PoisonError;
+
+use serde_json::{Value, json};
+use vmdma::disk::policy::Decision;
+use vmdma::disk::stage::Release;
+use vmdma::hmp::{self, Effect, Hmp};
 use vmdma::qmp::{self, Commands, Outcome, Output, Session};
+use vmdma_core::ide::Unit;
+
+use super::machine::{Machine, RunState};
 
 /// Most bytes of one unfinished QMP request kept.
 pub const MAX_QMP_INPUT: usize = qmp::MAX_INPUT;
+
+/// The commands `query-commands` lists (besides the two every session has).
+const COMMANDS: [&str; 6] = [
+    "query-version",
+    "query-status",
+    "stop",
+    "cont",
+    "quit",
+    "human-monitor-command",
+];
 
 /// What the session wants done after some input.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,16 +54,134 @@ pub struct QmpSession {
     session: Session,
 }
 
-/// The commands of `vmdma qtest`'s monitor: `quit` only.
-struct QuitOnly;
+/// QEMU's name for the disk at `unit` of the primary channel.
+fn device_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Master => "ide0-hd0",
+        Unit::Slave => "ide0-hd1",
+    }
+}
 
-impl Commands for QuitOnly {
-    fn execute(&mut self, name: &str, _: Option<&Value>, _: &mut Vec<Value>) -> Outcome {
-        match name {
-            "quit" => Outcome::Quit,
-            other => qmp::not_found(other, "vmdma serves qmp_capabilities and quit"),
+/// The commands, on a machine (or on none: before the machine exists and
+/// in the unit tests, only `quit` and the queries without state work).
+struct QtestCommands<'a, 'm> {
+    machine: Option<&'a mut Machine<'m>>,
+}
+
+impl Commands for QtestCommands<'_, '_> {
+    fn execute(
+        &mut self,
+        name: &str,
+        arguments: Option<&Value>,
+        events: &mut Vec<Value>,
+    ) -> Outcome {
+        match (name, self.machine.as_deref_mut()) {
+            ("quit", _) => Outcome::Quit,
+            ("query-version", _) => Outcome::Return(qmp::version()),
+            ("query-commands", _) => Outcome::Return(qmp::commands(&COMMANDS)),
+            ("query-status", Some(m)) => Outcome::Return(status(m)),
+            ("stop", Some(m)) => {
+                if !m.run.paused {
+                    m.run.paused = true;
+                    events.push(qmp::event("STOP", None));
+                }
+                Outcome::Return(json!({}))
+            }
+            ("cont", Some(m)) => {
+                release(m, Unit::Master, Release::Stopped);
+                release(m, Unit::Slave, Release::Stopped);
+                m.service();
+                let was = std::mem::take(&mut m.run);
+                if was.paused {
+                    events.push(qmp::event("RESUME", None));
+                }
+                Outcome::Return(json!({}))
+            }
+            ("human-monitor-command", Some(m)) => human_monitor_command(m, arguments),
+            (other, _) => qmp::not_found(
+                other,
+                "vmdma qtest serves qmp_capabilities, query-commands, query-version, \
+                 query-status, stop, cont, quit and human-monitor-command",
+            ),
         }
     }
+}
+
+fn status(m: &Machine<'_>) -> Value {
+    let status = match m.run {
+        RunState { paused: false, .. } => "running",
+        RunState {
+            io_error: Some(_), ..
+        } => "io-error",
+        _ => "paused",
+    };
+    json!({"running": !m.run.paused, "singlestep": false, "status": status})
+}
+
+fn release(m: &mut Machine<'_>, unit: Unit, which: Release<'_>) -> usize {
+    m.chipset
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .disk_mut(unit)
+        .map_or(0, |d| d.release(which))
+}
+
+fn human_monitor_command(m: &mut Machine<'_>, arguments: Option<&Value>) -> Outcome {
+    let line = match qmp::hmp_command_line(arguments) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let Hmp::QemuIo { device, command } = match hmp::parse(line) {
+        Ok(h) => h,
+        Err(text) => return Outcome::Return(json!(format!("{text}\r\n"))),
+    };
+    let Some(unit) = [Unit::Master, Unit::Slave]
+        .into_iter()
+        .find(|u| device_name(*u) == device)
+    else {
+        return Outcome::Return(json!(format!("Device '{device}' not found\r\n")));
+    };
+    let done = {
+        let mut c = m.chipset.lock().unwrap_or_else(PoisonError::into_inner);
+        match c.disk_mut(unit) {
+            Some(d) => hmp::execute(d, &command),
+            None => Err(format!("Device '{device}' not found")),
+        }
+    };
+    match done {
+        Err(text) => Outcome::Return(json!(format!("{text}\r\n"))),
+        Ok(Effect::Released) => {
+            m.service();
+            Outcome::Return(json!(""))
+        }
+        Ok(Effect::Done) => Outcome::Return(json!("")),
+        // Nothing moves between two requests here: say so at once.
+        Ok(Effect::NotYet) => Outcome::Return(json!("no request is held at that breakpoint\r\n")),
+    }
+}
+
+/// The disks' queued errors as events (`BLOCK_IO_ERROR`, then `STOP` if
+/// one stopped its request and the machine was running).
+pub fn disk_events(m: &mut Machine<'_>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut stopped = None;
+    for e in m.events.drain() {
+        // The events do not say which disk; ide-test has one.
+        out.push(qmp::block_io_error(device_name(Unit::Master), &e));
+        if e.decision == Decision::Stop {
+            stopped = Some(if e.nospace { "nospace" } else { "failed" });
+        }
+    }
+    if let Some(io) = stopped {
+        if !m.run.paused {
+            out.push(qmp::event("STOP", None));
+        }
+        m.run = RunState {
+            paused: true,
+            io_error: Some(io),
+        };
+    }
+    out
 }
 
 impl QmpSession {
@@ -51,10 +195,22 @@ impl QmpSession {
         qmp::greeting()
     }
 
-    /// Feeds bytes from the socket; replies are appended to `out`.
-    pub fn feed(&mut self, data: &[u8], out: &mut Vec<QmpOutput>) {
+    /// True once capabilities are negotiated (events may be sent).
+    pub fn negotiated(&self) -> bool {
+        self.session.negotiated()
+    }
+
+    /// Feeds bytes from the socket; replies are appended to `out`. Commands
+    /// act on `machine` (`None`: only those without state).
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        machine: Option<&mut Machine<'_>>,
+        out: &mut Vec<QmpOutput>,
+    ) {
         let mut o = Vec::new();
-        self.session.feed(data, &mut QuitOnly, &mut o);
+        self.session
+            .feed(data, &mut QtestCommands { machine }, &mut o);
         out.extend(o.into_iter().map(|o| match o {
             Output::Send(v) => QmpOutput::Reply(v),
             Output::Quit(v) => QmpOutput::Quit(v),
@@ -69,7 +225,7 @@ mod tests {
 
     fn feed(s: &mut QmpSession, data: &str) -> Vec<QmpOutput> {
         let mut out = Vec::new();
-        s.feed(data.as_bytes(), &mut out);
+        s.feed(data.as_bytes(), None, &mut out);
         out
     }
 
@@ -118,10 +274,10 @@ mod tests {
         assert_eq!(s.session.buffered(), 0, "dropped after a syntax error");
         // An endless string: dropped once it passes the limit.
         let mut out = Vec::new();
-        s.feed(b"{\"execute\": \"", &mut out);
+        s.feed(b"{\"execute\": \"", None, &mut out);
         let chunk = vec![b'a'; 16 << 10];
         for _ in 0..5 {
-            s.feed(&chunk, &mut out);
+            s.feed(&chunk, None, &mut out);
         }
         assert!(!out.is_empty());
         assert!(out.iter().all(|o| class(o) == Some("GenericError")));

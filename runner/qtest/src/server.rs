@@ -21,7 +21,7 @@ use vmm_sys_util::signal::register_signal_handler;
 
 use super::machine::{Machine, Reply};
 use super::protocol::{Line, LineReader, parse};
-use super::qmp::{QmpOutput, QmpSession};
+use super::qmp::{QmpOutput, QmpSession, disk_events};
 use crate::error::QtestError;
 
 /// The signal that asked us to stop (0: none).
@@ -176,12 +176,15 @@ impl Server {
             for ev in events.iter().take(n) {
                 let ended = match ev.data() {
                     QTEST => self.qtest_readable(machine, &mut buf)?,
-                    QMP => self.qmp_readable(&epoll, &mut buf)?,
+                    QMP => self.qmp_readable(&epoll, machine, &mut buf)?,
                     _ => None,
                 };
                 if let Some(end) = ended {
                     return Ok(end);
                 }
+                // What the disks reported meanwhile (an error that stopped
+                // a request: BLOCK_IO_ERROR and STOP) goes to the monitor.
+                self.send_disk_events(&epoll, machine)?;
             }
         }
     }
@@ -224,7 +227,31 @@ impl Server {
         Ok(None)
     }
 
-    fn qmp_readable(&mut self, epoll: &Epoll, buf: &mut [u8]) -> io::Result<Option<Ended>> {
+    fn send_disk_events(&mut self, epoll: &Epoll, machine: &mut Machine<'_>) -> io::Result<()> {
+        let events = disk_events(machine);
+        let negotiated = self.session.negotiated();
+        let Some(q) = self.qmp.as_mut().filter(|_| negotiated) else {
+            return Ok(());
+        };
+        for v in &events {
+            match send_json(q, v) {
+                Ok(()) => {}
+                Err(e) if peer_gone(&e) => {
+                    self.drop_monitor(epoll);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn qmp_readable(
+        &mut self,
+        epoll: &Epoll,
+        machine: &mut Machine<'_>,
+        buf: &mut [u8],
+    ) -> io::Result<Option<Ended>> {
         let Some(q) = self.qmp.as_mut() else {
             return Ok(None);
         };
@@ -239,7 +266,8 @@ impl Server {
             return Ok(None);
         }
         let mut out = Vec::new();
-        self.session.feed(buf.get(..n).unwrap_or(&[]), &mut out);
+        self.session
+            .feed(buf.get(..n).unwrap_or(&[]), Some(machine), &mut out);
         for o in out {
             let (v, quit) = match o {
                 QmpOutput::Reply(v) => (v, false),

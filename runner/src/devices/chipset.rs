@@ -305,6 +305,12 @@ impl<'m> Chipset<'m> {
         self.ide.disk(Unit::Master)
     }
 
+    /// The disk backend of unit 0 or 1, mutably (the monitor's fault
+    /// injection and releases).
+    pub fn disk_mut(&mut self, unit: Unit) -> Option<&mut Disk<'m>> {
+        self.ide.disk_mut(unit)
+    }
+
     /// Ends the devices' work before the VM goes away: every request in
     /// flight is completed (waiting for the disk), then the disk is flushed
     /// so data the guest wrote is durable, all within `bound` (checked
@@ -316,6 +322,13 @@ impl<'m> Chipset<'m> {
     /// drop waits for them).
     pub fn shutdown(&mut self, bound: std::time::Duration) -> Result<(), ShutdownError> {
         let deadline = std::time::Instant::now() + bound;
+        // Requests held at a breakpoint or stopped by an error policy will
+        // not be resumed any more: they complete with an error.
+        for unit in [Unit::Master, Unit::Slave] {
+            if let Some(disk) = self.ide.disk_mut(unit) {
+                disk.abandon_kept();
+            }
+        }
         while !self.ide.drain() {
             if std::time::Instant::now() >= deadline {
                 return Err(ShutdownError::Stuck(
@@ -359,6 +372,13 @@ impl<'m> Chipset<'m> {
     /// chipset claims, by the I/O thread, and by a host without vCPU exits
     /// (the qtest front end) between its own commands.
     pub fn service(&mut self) {
+        // Requests the disk kept back and the monitor released go to the
+        // engine first (this runs on a thread that may do disk I/O).
+        for unit in [Unit::Master, Unit::Slave] {
+            if let Some(disk) = self.ide.disk_mut(unit) {
+                disk.submit_released();
+            }
+        }
         self.ide.poll();
         for _ in 0..MAX_RETRIES_PER_ACCESS {
             match self.space.poll_retry() {

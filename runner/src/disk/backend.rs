@@ -121,6 +121,11 @@ impl<'m> Disk<'m> {
         self.stage.submit_released(&mut self.engine);
     }
 
+    /// True while a request is held at a breakpoint of `tag`.
+    pub fn is_held(&self, tag: &str) -> bool {
+        self.stage.is_held(tag)
+    }
+
     /// True while a request stopped by its error waits for `cont`.
     pub fn has_stopped_request(&self) -> bool {
         self.stage.has_stopped()

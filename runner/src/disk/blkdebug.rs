@@ -258,7 +258,10 @@ impl Blkdebug {
 
     fn add(&mut self, (event, state, action): (Event, u64, Action)) -> Result<(), BlkdebugError> {
         if self.rules.len() >= MAX_RULES {
-            return Err(BlkdebugError::Value("rules", format!("more than {MAX_RULES}")));
+            return Err(BlkdebugError::Value(
+                "rules",
+                format!("more than {MAX_RULES}"),
+            ));
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -385,7 +388,12 @@ impl Blkdebug {
 
 impl fmt::Display for Blkdebug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "blkdebug: state {}, {} rule(s)", self.state, self.rules.len())
+        write!(
+            f,
+            "blkdebug: state {}, {} rule(s)",
+            self.state,
+            self.rules.len()
+        )
     }
 }
 
@@ -571,12 +579,27 @@ mod tests {
             ("[suspend]\nevent = \"read_aio\"\n", "section [suspend]"),
             ("event = \"read_aio\"\n", "outside a section"),
             ("[inject-error]\nevent = read_aio\n", "line 2"),
-            ("[inject-error]\nevent = \"cluster_alloc\"\n", "'cluster_alloc'"),
+            (
+                "[inject-error]\nevent = \"cluster_alloc\"\n",
+                "'cluster_alloc'",
+            ),
             ("[inject-error]\nerrno = \"5\"\n", "needs an event"),
-            ("[inject-error]\nevent = \"read_aio\"\nerrno = \"x\"\n", "errno"),
-            ("[inject-error]\nevent = \"read_aio\"\nnew_state = \"2\"\n", "'new_state'"),
-            ("[set-state]\nevent = \"read_aio\"\nonce = \"on\"\n", "'once'"),
-            ("[inject-error]\nevent = \"read_aio\"\niotype = \"zap\"\n", "iotype"),
+            (
+                "[inject-error]\nevent = \"read_aio\"\nerrno = \"x\"\n",
+                "errno",
+            ),
+            (
+                "[inject-error]\nevent = \"read_aio\"\nnew_state = \"2\"\n",
+                "'new_state'",
+            ),
+            (
+                "[set-state]\nevent = \"read_aio\"\nonce = \"on\"\n",
+                "'once'",
+            ),
+            (
+                "[inject-error]\nevent = \"read_aio\"\niotype = \"zap\"\n",
+                "iotype",
+            ),
         ] {
             let e = Blkdebug::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");

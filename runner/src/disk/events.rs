@@ -8,14 +8,11 @@
 //! drains. The queue is bounded ([`MAX_QUEUED`]): a guest that fails
 //! request after request with `report` cannot grow it; what does not fit
 //! is counted.
-//!
-//! It also carries the other direction: work for the thread that may do
-//! disk I/O (the monitor's seccomp list has no disk system calls), set by
-//! the monitor after it released kept requests, taken by the vCPU thread
-//! ([`DiskEvents::take_service`]).
+//! (The other direction, the monitor releasing kept requests, goes through
+//! the chipset's lock and `RunControl::request_service`: the monitor's
+//! seccomp list has no disk system calls, the vCPU thread submits them.)
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
@@ -60,7 +57,6 @@ struct Queue {
 pub struct DiskEvents {
     queue: Mutex<Queue>,
     notify: EventFd,
-    service: AtomicBool,
 }
 
 impl DiskEvents {
@@ -69,7 +65,6 @@ impl DiskEvents {
         Ok(DiskEvents {
             queue: Mutex::default(),
             notify: EventFd::new(EFD_NONBLOCK)?,
-            service: AtomicBool::new(false),
         })
     }
 
@@ -105,17 +100,6 @@ impl DiskEvents {
             .unwrap_or_else(PoisonError::into_inner)
             .dropped
     }
-
-    /// Asks the thread that does disk I/O to service the devices (kept
-    /// requests were released).
-    pub fn request_service(&self) {
-        self.service.store(true, Ordering::SeqCst);
-    }
-
-    /// Takes a pending service request.
-    pub fn take_service(&self) -> bool {
-        self.service.swap(false, Ordering::SeqCst)
-    }
 }
 
 #[cfg(test)]
@@ -138,9 +122,5 @@ mod tests {
         assert_eq!(q.drain().len(), MAX_QUEUED);
         assert_eq!(q.dropped(), 5);
         assert!(q.drain().is_empty());
-        assert!(!q.take_service());
-        q.request_service();
-        assert!(q.take_service());
-        assert!(!q.take_service());
     }
 }

@@ -21,13 +21,17 @@ pub mod uring;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
 
 pub use backend::{Disk, DiskMode, Engine};
-pub use options::{Aio, Cache, DiskSpec};
+pub use options::{Aio, Cache, DiskSpec, Faults};
 pub use raw::{DiskError, RawDisk};
 pub use uring::UringDisk;
 
+use blkdebug::Blkdebug;
 use direct::DirectIo;
+use events::DiskEvents;
+use policy::ErrorPolicy;
 
 use crate::input_file::{InputFileError, open_regular_with};
 
@@ -45,6 +49,8 @@ pub struct Image {
     aio: Aio,
     cache: Cache,
     direct: Option<DirectIo>,
+    policy: ErrorPolicy,
+    faults: Option<Blkdebug>,
 }
 
 impl Image {
@@ -53,10 +59,25 @@ impl Image {
         self.sectors
     }
 
+    /// The error policy.
+    pub fn policy(&self) -> ErrorPolicy {
+        self.policy
+    }
+
+    /// Sets the error policy (front ends with their own option syntax).
+    pub fn set_policy(&mut self, policy: ErrorPolicy) {
+        self.policy = policy;
+    }
+
     /// The backend for this image. With `aio=io_uring` on a kernel that
     /// refuses io_uring, the synchronous engine is used instead and the
-    /// second value is the one-line warning to print.
-    pub fn into_backend<'m>(self) -> (Disk<'m>, DiskMode, Option<String>) {
+    /// second value is the one-line warning to print. `events` is the
+    /// monitor's queue: without one the policy cannot stop the VM (see
+    /// [`ErrorPolicy::without_monitor`]).
+    pub fn into_backend<'m>(
+        self,
+        events: Option<Arc<DiskEvents>>,
+    ) -> (Disk<'m>, DiskMode, Option<String>) {
         let Image {
             file,
             sectors,
@@ -64,6 +85,8 @@ impl Image {
             aio,
             cache,
             direct,
+            policy,
+            faults,
         } = self;
         let sync = |file| {
             Disk::new(Engine::Sync(RawDisk::checked(
@@ -81,6 +104,15 @@ impl Image {
             aio: disk.aio(),
             cache,
         };
+        let policy = if events.is_some() {
+            policy
+        } else {
+            policy.without_monitor()
+        };
+        let mut disk = disk.with_policy(policy, events);
+        if let Some(rules) = faults {
+            disk = disk.with_faults(rules);
+        }
         (disk, mode, warning)
     }
 }
@@ -98,7 +130,17 @@ pub fn open(spec: &DiskSpec) -> Result<Image, DiskError> {
         InputFileError::Io(e) => DiskError::Open(e),
         InputFileError::NotRegularFile(what) => DiskError::NotRegularFile(what),
     })?;
-    image(file, spec.read_only, spec.aio, spec.cache)
+    let faults = match &spec.faults {
+        None => None,
+        Some(Faults { config: None }) => Some(Blkdebug::new()),
+        Some(Faults { config: Some(p) }) => {
+            Some(Blkdebug::from_file(p).map_err(DiskError::Blkdebug)?)
+        }
+    };
+    let mut image = image(file, spec.read_only, spec.aio, spec.cache)?;
+    image.policy = spec.policy;
+    image.faults = faults;
+    Ok(image)
 }
 
 fn image(file: File, read_only: bool, aio: Aio, cache: Cache) -> Result<Image, DiskError> {
@@ -114,6 +156,8 @@ fn image(file: File, read_only: bool, aio: Aio, cache: Cache) -> Result<Image, D
         aio,
         cache,
         direct,
+        policy: ErrorPolicy::default(),
+        faults: None,
     })
 }
 
@@ -185,7 +229,7 @@ mod tests {
         for aio in [Aio::Sync, Aio::IoUring] {
             let img = temporary(TEMP_IMAGE_SIZE, aio).unwrap();
             assert_eq!(img.sectors(), TEMP_IMAGE_SIZE / 512);
-            let (d, mode, warning) = img.into_backend();
+            let (d, mode, warning) = img.into_backend(None);
             assert_eq!((mode.aio, warning), (aio, None), "this kernel has io_uring");
             assert_eq!(d.sector_count(), TEMP_IMAGE_SIZE / 512);
             assert!(!d.is_read_only());

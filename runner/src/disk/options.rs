@@ -1,6 +1,9 @@
-//! How an image is opened: `--disk PATH[,readonly][,aio=sync|io_uring][,cache=writeback|none]`.
+//! How an image is opened: `--disk
+//! [blkdebug:CONFIG:]PATH[,readonly][,aio=sync|io_uring][,cache=writeback|none][,werror=..][,rerror=..]`.
 
 use std::path::PathBuf;
+
+use super::policy::{ErrorPolicy, OnError};
 
 /// The I/O engine of the disk backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -60,6 +63,36 @@ pub struct DiskSpec {
     pub aio: Aio,
     /// Page-cache policy.
     pub cache: Cache,
+    /// What host I/O errors do (`werror=`, `rerror=`).
+    pub policy: ErrorPolicy,
+    /// Fault injection (`blkdebug:CONFIG:PATH`).
+    pub faults: Option<Faults>,
+}
+
+/// `blkdebug:CONFIG:PATH`: fault injection with QEMU's blkdebug rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Faults {
+    /// The rules file; none for `blkdebug::PATH` (breakpoints set later
+    /// through the monitor).
+    pub config: Option<PathBuf>,
+}
+
+/// Splits QEMU's `blkdebug:CONFIG:IMAGE` file name (CONFIG may be empty);
+/// any other name is the image itself.
+pub fn split_blkdebug(name: &str) -> Result<(Option<Faults>, String), String> {
+    let Some(rest) = name.strip_prefix("blkdebug:") else {
+        return Ok((None, name.to_string()));
+    };
+    let Some((config, image)) = rest.split_once(':') else {
+        return Err(format!(
+            "'{name}': blkdebug needs blkdebug:CONFIG:IMAGE (CONFIG may be empty)"
+        ));
+    };
+    if image.is_empty() {
+        return Err(format!("'{name}': blkdebug with no image"));
+    }
+    let config = (!config.is_empty()).then(|| PathBuf::from(config));
+    Ok((Some(Faults { config }), image.to_string()))
 }
 
 impl DiskSpec {
@@ -70,11 +103,14 @@ impl DiskSpec {
             read_only: false,
             aio: Aio::default(),
             cache: Cache::default(),
+            policy: ErrorPolicy::default(),
+            faults: None,
         }
     }
 }
 
-const KNOWN: &str = "readonly, ro, rw, aio=sync|io_uring, cache=writeback|none";
+const KNOWN: &str = "readonly, ro, rw, aio=sync|io_uring, cache=writeback|none, \
+                     werror=enospc|stop|report|ignore, rerror=stop|report|ignore";
 
 /// What is wrong with a `--disk` value; each names the option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +130,15 @@ pub enum DiskOptionError {
     /// `cache=` with another value than `writeback` or `none`.
     #[error("--disk option cache={0}: expected writeback or none")]
     Cache(String),
+    /// `werror=` with another value than QEMU's.
+    #[error("--disk option werror={0}: expected enospc, stop, report or ignore")]
+    Werror(String),
+    /// `rerror=` with another value than QEMU's.
+    #[error("--disk option rerror={0}: expected stop, report or ignore")]
+    Rerror(String),
+    /// A malformed `blkdebug:` name.
+    #[error("--disk {0}")]
+    Blkdebug(String),
     /// An option that is none of the known ones.
     #[error("unknown --disk option '{0}' (known: {KNOWN}; a comma in the path is written ',,')")]
     Unknown(String),
@@ -124,8 +169,11 @@ pub fn parse(s: &str) -> Result<DiskSpec, DiskOptionError> {
     if path.is_empty() {
         return Err(DiskOptionError::EmptyPath);
     }
+    let (faults, path) = split_blkdebug(&path).map_err(DiskOptionError::Blkdebug)?;
     let mut spec = DiskSpec::new(path);
+    spec.faults = faults;
     let (mut seen_mode, mut seen_aio, mut seen_cache) = (false, false, false);
+    let (mut seen_werror, mut seen_rerror) = (false, false);
     for opt in it {
         let once = |seen: &mut bool, what: &'static str| {
             if std::mem::replace(seen, true) {
@@ -154,6 +202,16 @@ pub fn parse(s: &str) -> Result<DiskSpec, DiskOptionError> {
                     "none" => Cache::None,
                     _ => return Err(DiskOptionError::Cache(v.to_string())),
                 };
+            }
+            Some(("werror", v)) => {
+                once(&mut seen_werror, "werror")?;
+                spec.policy.write = OnError::parse(v, true)
+                    .ok_or_else(|| DiskOptionError::Werror(v.to_string()))?;
+            }
+            Some(("rerror", v)) => {
+                once(&mut seen_rerror, "rerror")?;
+                spec.policy.read = OnError::parse(v, false)
+                    .ok_or_else(|| DiskOptionError::Rerror(v.to_string()))?;
             }
             _ if opt.is_empty() => {
                 return Err(DiskOptionError::EmptyOption);
@@ -186,6 +244,24 @@ mod tests {
         assert_eq!(d.path, PathBuf::from("a,b.img"));
         assert!(d.read_only);
         assert_eq!(parse("x.img").unwrap(), DiskSpec::new("x.img"));
+        let d = parse("x.img,werror=stop,rerror=ignore").unwrap();
+        assert_eq!(
+            (d.policy.write, d.policy.read),
+            (OnError::Stop, OnError::Ignore)
+        );
+        assert_eq!(parse("x.img").unwrap().policy, ErrorPolicy::default());
+        let d = parse("blkdebug:rules.conf:x.img,ro").unwrap();
+        assert_eq!(
+            (d.path, d.faults),
+            (
+                PathBuf::from("x.img"),
+                Some(Faults {
+                    config: Some(PathBuf::from("rules.conf"))
+                })
+            )
+        );
+        let d = parse("blkdebug::x.img").unwrap();
+        assert_eq!(d.faults, Some(Faults { config: None }));
     }
 
     #[test]
@@ -204,6 +280,11 @@ mod tests {
             ("a.img,ro,rw", "'readonly/rw' given twice"),
             ("a.img,aio=sync,aio=sync", "'aio' given twice"),
             ("a.img,", "empty --disk option"),
+            ("a.img,werror=halt", "werror=halt: expected"),
+            ("a.img,rerror=enospc", "rerror=enospc: expected"),
+            ("a.img,werror=stop,werror=stop", "'werror' given twice"),
+            ("blkdebug:x.img", "blkdebug needs blkdebug:CONFIG:IMAGE"),
+            ("blkdebug:c:", "blkdebug with no image"),
             (",readonly", "empty disk path"),
             ("", "empty disk path"),
         ] {

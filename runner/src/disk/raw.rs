@@ -51,6 +51,9 @@ pub enum DiskError {
     /// Direct I/O (`cache=none`) cannot be used on the image.
     #[error(transparent)]
     Direct(#[from] DirectIoError),
+    /// The blkdebug rules could not be read.
+    #[error(transparent)]
+    Blkdebug(#[from] super::blkdebug::BlkdebugError),
     /// The temporary image could not be created.
     #[error("cannot create a temporary image in {dir}: {source}")]
     Temporary {

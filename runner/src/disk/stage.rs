@@ -86,6 +86,15 @@ impl<'m> Owned<'m> {
     }
 }
 
+/// The C library's text for `errno` (without Rust's " (os error N)").
+pub fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text.get(..i).unwrap_or(&text).to_string(),
+        None => text,
+    }
+}
+
 fn kind_of(req: &BlockRequest<'_, '_>) -> IoType {
     match req {
         BlockRequest::Read { .. } => IoType::Read,
@@ -136,7 +145,7 @@ impl IoErrors {
             return;
         }
         self.said.push((errno, decision));
-        let e = std::io::Error::from_raw_os_error(errno);
+        let e = strerror(errno);
         match decision {
             Decision::Report => eprintln!(
                 "vmdma: warning: disk I/O error: {e} (the guest gets an ATA error for that \
@@ -223,6 +232,13 @@ impl<'m> Stage<'m> {
     /// (kept, released, or failed by injection and not yet polled).
     pub fn outside_engine(&self) -> usize {
         self.kept() + self.ready.len()
+    }
+
+    /// True while a request is held at a breakpoint of `tag`.
+    pub fn is_held(&self, tag: &str) -> bool {
+        self.kept
+            .iter()
+            .any(|k| matches!(&k.why, Why::Held { tag: t, .. } if t == tag))
     }
 
     /// True while a request stopped by its error waits for `cont`.
@@ -391,8 +407,7 @@ impl<'m> Stage<'m> {
                     copy: None,
                 });
                 self.recycle(Some(req));
-                self.ready
-                    .push_back(Completion::new(r.token, Err(r.error)));
+                self.ready.push_back(Completion::new(r.token, Err(r.error)));
             }
         }
     }
@@ -410,8 +425,10 @@ impl<'m> Stage<'m> {
                 copy: None,
             });
             self.recycle(Some(k.req));
-            self.ready
-                .push_back(Completion::new(k.token, Err(BlockError::Io(libc::ECANCELED))));
+            self.ready.push_back(Completion::new(
+                k.token,
+                Err(BlockError::Io(libc::ECANCELED)),
+            ));
         }
     }
 
@@ -469,7 +486,7 @@ impl<'m> Stage<'m> {
                 kind: t.kind,
                 decision,
                 nospace: errno == libc::ENOSPC,
-                reason: std::io::Error::from_raw_os_error(errno).to_string(),
+                reason: strerror(errno),
             });
         }
         match (decision, t.copy) {

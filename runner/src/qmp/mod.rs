@@ -180,10 +180,7 @@ impl Session {
 pub fn greeting() -> Value {
     json!({
         "QMP": {
-            "version": {
-                "qemu": {"micro": 0, "minor": 2, "major": 7},
-                "package": concat!("vmdma ", env!("CARGO_PKG_VERSION")),
-            },
+            "version": version(),
             "capabilities": [],
         }
     })
@@ -230,6 +227,53 @@ pub fn event(name: &str, data: Option<Value>) -> Value {
         obj.insert("data".into(), d);
     }
     v
+}
+
+/// `BLOCK_IO_ERROR` for `e` on `device`, with QEMU's fields (`nospace`
+/// always given; no `node-name`, which is optional).
+pub fn block_io_error(device: &str, e: &crate::disk::events::IoErrorEvent) -> Value {
+    event(
+        "BLOCK_IO_ERROR",
+        Some(json!({
+            "device": device,
+            "operation": e.operation(),
+            "action": e.decision.name(),
+            "nospace": e.nospace,
+            "reason": e.reason,
+        })),
+    )
+}
+
+/// `query-version`'s answer (the version of QEMU whose behaviour vmdma
+/// follows, and vmdma's own in `package`).
+pub fn version() -> Value {
+    json!({
+        "qemu": {"micro": 0, "minor": 2, "major": 7},
+        "package": concat!("vmdma ", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// `query-commands`' answer for `names` (plus the two every session has).
+pub fn commands(names: &[&str]) -> Value {
+    let all = ["qmp_capabilities", "query-commands"]
+        .iter()
+        .chain(names)
+        .map(|n| json!({ "name": n }))
+        .collect::<Vec<_>>();
+    Value::Array(all)
+}
+
+/// The `command-line` argument of `human-monitor-command`.
+pub fn hmp_command_line(arguments: Option<&Value>) -> Result<&str, Outcome> {
+    arguments
+        .and_then(|a| a.get("command-line"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Outcome::Error(
+                "GenericError",
+                "Parameter 'command-line' is missing".to_string(),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -27,20 +27,26 @@ pub enum LoopError {
     Exit(String),
 }
 
-/// Runs `vcpu` until a stop is requested or the VMM fails.
+/// Runs `vcpu` until a stop is requested or the VMM fails. `service`
+/// moves the devices on when the monitor asks for it
+/// ([`RunControl::request_service`]).
 pub fn run(
     vcpu: &mut Vcpu,
     ctx: &ExitContext<'_, '_>,
     control: &RunControl,
+    service: &dyn Fn(),
     stats: &mut ExitStats,
     recorder: &mut Recorder,
 ) -> Result<(), LoopError> {
     let mut coalesced = Vec::new();
     loop {
         // The monitor's `stop`: park here, out of the guest, until `cont`.
-        control.park_if_paused();
+        control.park_if_paused(service);
         if control.is_stopping() {
             break;
+        }
+        if control.take_service() {
+            service();
         }
         let exit = vcpu.run(&mut coalesced)?;
         // Writes KVM coalesced come before the exit that ended the run.

@@ -255,8 +255,12 @@ fn without_a_monitor_stop_reports() {
 fn a_discard_is_retried_after_a_stop() {
     let (f, mut raw) = image();
     {
-        let mut file = std::fs::OpenOptions::new().write(true).open(f.path()).unwrap();
-        file.write_all(&vec![0x11u8; SECTORS as usize * 512]).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(f.path())
+            .unwrap();
+        file.write_all(&vec![0x11u8; SECTORS as usize * 512])
+            .unwrap();
     }
     let events = Arc::new(DiskEvents::new().unwrap());
     let mut stage = stop_writes(&events);
@@ -281,5 +285,9 @@ fn a_discard_is_retried_after_a_stop() {
     d.stage.release(Release::Stopped);
     d.stage.submit_released(d.engine);
     assert_eq!(done(d.poll()), Some((id, Ok(()))));
-    assert_eq!(sector(&f, 8), vec![0; 512], "the retried discard punched the hole");
+    assert_eq!(
+        sector(&f, 8),
+        vec![0; 512],
+        "the retried discard punched the hole"
+    );
 }
