@@ -50,6 +50,42 @@ fn raw_lines_negotiation_errors_clients_and_pause() {
     assert_eq!(r["error"]["class"], "CommandNotFound", "{r}");
     assert_eq!(r["id"], json!({"n": [1, 2]}));
 
+    // What is served, and which QEMU it follows.
+    let (_, r) = c.call(json!({"execute": "query-version"}));
+    assert_eq!(
+        r["return"]["qemu"],
+        json!({"major": 7, "minor": 2, "micro": 0})
+    );
+    let (_, r) = c.call(json!({"execute": "query-commands"}));
+    let names: Vec<&str> = r["return"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "qmp_capabilities",
+        "stop",
+        "cont",
+        "quit",
+        "human-monitor-command",
+    ] {
+        assert!(names.contains(&n), "{n}: {names:?}");
+    }
+    assert!(!names.contains(&"system_reset"), "{names:?}");
+    // A human-monitor command other than qemu-io answers with text.
+    let (_, r) = c.call(json!({
+        "execute": "human-monitor-command",
+        "arguments": {"command-line": "info status"},
+    }));
+    assert!(
+        r["return"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown command: 'info'"),
+        "{r}"
+    );
+
     // Garbage: a GenericError, and the session goes on.
     c.send_raw(b"}{ not json\n");
     let r = c.read();
@@ -98,9 +134,11 @@ fn raw_lines_negotiation_errors_clients_and_pause() {
     );
     let mut rest = String::new();
     assert_eq!(c.reader.read_line(&mut rest).unwrap(), 0, "{rest:?}");
-    let out = vm.wait();
+    let socket = vm.socket.clone();
+    let (out, _dir) = vm.wait_keeping_dir();
     assert_eq!(status(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("quit (QMP)"), "{}", stderr(&out));
+    assert!(!socket.exists(), "the socket file goes with the run");
 }
 
 #[test]

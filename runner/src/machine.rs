@@ -214,7 +214,18 @@ pub fn create_output(option: &'static str, path: &Path) -> Result<File, Error> {
 /// and run on the vCPU thread.
 pub fn run(p: Prepared, timeout: Option<Duration>) -> Result<RunReport, Error> {
     let bound = p.shutdown_bound;
-    supervisor::run(bound, timeout, move |control| run_vm(p, control))
+    // The monitor's socket file goes when the run ends, as QEMU's does
+    // (here, on the supervising thread: the others are sandboxed).
+    let socket = p
+        .monitor
+        .as_ref()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let result = supervisor::run(bound, timeout, move |control| run_vm(p, control));
+    if let Some(path) = socket {
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
 
 /// On the vCPU thread: the VM and its RAM, then the board on it.

@@ -159,6 +159,13 @@ impl Vm {
         }
     }
 
+    /// [`Vm::wait`], keeping the temporary directory (files the runner
+    /// left, or removed, in it).
+    pub fn wait_keeping_dir(mut self) -> (Output, tempfile::TempDir) {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.wait(), dir)
+    }
+
     /// Waits (at most 120 s) for the runner to end.
     pub fn wait(mut self) -> Output {
         let mut child = self.child.take().unwrap();
