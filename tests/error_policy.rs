@@ -413,11 +413,7 @@ fn the_suite_passes_with_its_reads_held_at_a_breakpoint() {
         c.ok("qmp_capabilities");
         let deadline = Instant::now() + Duration::from_secs(300);
         let mut held = 0;
-        loop {
-            let Some(r) = hmp_or_end(&mut c, "qemu-io ide0-hd0 \"break read_aio A\"", deadline)
-            else {
-                break;
-            };
+        while let Some(r) = hmp_or_end(&mut c, "qemu-io ide0-hd0 \"break read_aio A\"", deadline) {
             assert_eq!(r, "");
             match hmp_or_end(&mut c, "qemu-io ide0-hd0 \"wait_break A\"", deadline) {
                 None => break,
