@@ -158,7 +158,12 @@ where
     let mut engines = [None, None];
     for (unit, image) in spec.disks.into_iter().enumerate() {
         let Some(image) = image else { continue };
-        let (mut disk, mode, warning) = image.into_backend(spec.disk_events.clone());
+        // QEMU's names for the drives of the primary channel.
+        let device = ["ide0-hd0", "ide0-hd1"]
+            .get(unit)
+            .copied()
+            .unwrap_or("ide0-hd0");
+        let (mut disk, mode, warning) = image.into_backend(spec.disk_events.clone(), device);
         if let Some(w) = warning {
             eprintln!("vmdma: warning: {w}");
         }

@@ -556,7 +556,7 @@ impl Vm<'_, '_> {
         let mut out = Vec::new();
         let mut stop = None;
         for e in self.events.drain() {
-            out.push(qmp::block_io_error(DEVICE, &e));
+            out.push(qmp::block_io_error(&e));
             if e.decision == Decision::Stop {
                 stop = Some(if e.nospace { "nospace" } else { "failed" });
             }

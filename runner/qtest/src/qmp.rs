@@ -166,8 +166,7 @@ pub fn disk_events(m: &mut Machine<'_>) -> Vec<Value> {
     let mut out = Vec::new();
     let mut stopped = None;
     for e in m.events.drain() {
-        // The events do not say which disk; ide-test has one.
-        out.push(qmp::block_io_error(device_name(Unit::Master), &e));
+        out.push(qmp::block_io_error(&e));
         if e.decision == Decision::Stop {
             stopped = Some(if e.nospace { "nospace" } else { "failed" });
         }

@@ -93,9 +93,14 @@ impl<'m> Disk<'m> {
     }
 
     /// Applies the error policy; `events` is the monitor's queue (without
-    /// one, `stop` decisions report).
-    pub fn with_policy(mut self, policy: ErrorPolicy, events: Option<Arc<DiskEvents>>) -> Self {
-        self.stage.set_policy(policy, events);
+    /// one, `stop` decisions report), `device` the drive's name in it.
+    pub fn with_policy(
+        mut self,
+        policy: ErrorPolicy,
+        events: Option<Arc<DiskEvents>>,
+        device: &'static str,
+    ) -> Self {
+        self.stage.set_policy(policy, events, device);
         self
     }
 

@@ -212,6 +212,8 @@ impl Default for Blkdebug {
 
 /// The most rules a configuration (and the breakpoints set later) may hold.
 pub const MAX_RULES: usize = 256;
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 10;
 
 impl Blkdebug {
     /// No rules (`blkdebug::IMAGE`, for breakpoints set later).
@@ -219,12 +221,22 @@ impl Blkdebug {
         Blkdebug::default()
     }
 
-    /// Reads the configuration file at `path`.
+    /// Reads the configuration file at `path`: a regular file (a FIFO or
+    /// device is refused, never waited on) of at most [`MAX_CONFIG_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, BlkdebugError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BlkdebugError::Read {
+        use std::io::Read;
+        let err = |error: String| BlkdebugError::Read {
             path: path.display().to_string(),
-            error: e.to_string(),
-        })?;
+            error,
+        };
+        let file = crate::input_file::open_regular(path, false).map_err(|e| err(e.to_string()))?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| err(e.to_string()))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
         Self::parse(&text)
     }
 
@@ -571,6 +583,42 @@ mod tests {
         assert_eq!(b.run(IoType::Read, Some((0, 1)), 0).0, Verdict::Pass);
         assert_eq!(b.state(), 3);
         assert_eq!(b.run(IoType::Read, Some((0, 1)), 0).0, Verdict::Fail(5));
+    }
+
+    #[test]
+    fn files_are_bounded_and_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.conf");
+        std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+        let e = Blkdebug::from_file(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        let e = Blkdebug::from_file(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let ok = dir.path().join("ok.conf");
+        std::fs::write(
+            &ok,
+            "[set-state]\nevent = \"read_aio\"\nnew_state = \"2\"\n",
+        )
+        .unwrap();
+        assert!(Blkdebug::from_file(&ok).is_ok());
+        let mut many = String::new();
+        for _ in 0..=MAX_RULES {
+            many.push_str("[set-state]\nevent = \"read_aio\"\n");
+        }
+        assert!(
+            Blkdebug::parse(&many)
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
+        let mut b = Blkdebug::new();
+        for i in 0..MAX_RULES {
+            b.add_break("read_aio", &i.to_string()).unwrap();
+        }
+        assert!(
+            b.add_break("read_aio", "x").is_err(),
+            "breakpoints count too"
+        );
     }
 
     #[test]

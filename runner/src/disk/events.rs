@@ -26,6 +26,8 @@ pub const MAX_QUEUED: usize = 64;
 /// A host I/O error and what was done about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IoErrorEvent {
+    /// QEMU's name of the drive (`ide0-hd0`, `ide0-hd1`).
+    pub device: &'static str,
     /// The request's kind.
     pub kind: IoType,
     /// The policy's decision.
@@ -110,6 +112,7 @@ mod tests {
     fn the_queue_is_bounded_and_counts_what_it_drops() {
         let q = DiskEvents::new().unwrap();
         let e = IoErrorEvent {
+            device: "ide0-hd0",
             kind: IoType::Flush,
             decision: Decision::Report,
             nospace: false,

@@ -77,6 +77,7 @@ impl Image {
     pub fn into_backend<'m>(
         self,
         events: Option<Arc<DiskEvents>>,
+        device: &'static str,
     ) -> (Disk<'m>, DiskMode, Option<String>) {
         let Image {
             file,
@@ -109,7 +110,7 @@ impl Image {
         } else {
             policy.without_monitor()
         };
-        let mut disk = disk.with_policy(policy, events);
+        let mut disk = disk.with_policy(policy, events, device);
         if let Some(rules) = faults {
             disk = disk.with_faults(rules);
         }
@@ -229,7 +230,7 @@ mod tests {
         for aio in [Aio::Sync, Aio::IoUring] {
             let img = temporary(TEMP_IMAGE_SIZE, aio).unwrap();
             assert_eq!(img.sectors(), TEMP_IMAGE_SIZE / 512);
-            let (d, mode, warning) = img.into_backend(None);
+            let (d, mode, warning) = img.into_backend(None, "ide0-hd0");
             assert_eq!((mode.aio, warning), (aio, None), "this kernel has io_uring");
             assert_eq!(d.sector_count(), TEMP_IMAGE_SIZE / 512);
             assert!(!d.is_read_only());

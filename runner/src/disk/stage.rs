@@ -180,6 +180,7 @@ pub struct Stage<'m> {
     policy: Option<ErrorPolicy>,
     faults: Option<Blkdebug>,
     events: Option<Arc<DiskEvents>>,
+    device: &'static str,
     tracked: Vec<Tracked<'m>>,
     kept: Vec<Kept<'m>>,
     released: VecDeque<Kept<'m>>,
@@ -196,10 +197,17 @@ impl<'m> Stage<'m> {
     }
 
     /// Applies `policy`; `Stop` decisions need `events` (the monitor that
-    /// pauses the VM and resumes it); without it they report.
-    pub fn set_policy(&mut self, policy: ErrorPolicy, events: Option<Arc<DiskEvents>>) {
+    /// pauses the VM and resumes it); without it they report. `device` is
+    /// the drive's name in the events.
+    pub fn set_policy(
+        &mut self,
+        policy: ErrorPolicy,
+        events: Option<Arc<DiskEvents>>,
+        device: &'static str,
+    ) {
         self.policy = Some(policy);
         self.events = events;
+        self.device = device;
     }
 
     /// Turns fault injection on with `rules`.
@@ -483,6 +491,7 @@ impl<'m> Stage<'m> {
         self.errors.note(errno, decision);
         if let Some(ev) = self.events.as_ref().filter(|_| !self.ending) {
             ev.push(IoErrorEvent {
+                device: self.device,
                 kind: t.kind,
                 decision,
                 nospace: errno == libc::ENOSPC,

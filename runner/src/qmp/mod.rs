@@ -229,13 +229,13 @@ pub fn event(name: &str, data: Option<Value>) -> Value {
     v
 }
 
-/// `BLOCK_IO_ERROR` for `e` on `device`, with QEMU's fields (`nospace`
+/// `BLOCK_IO_ERROR` for `e`, with QEMU's fields (`nospace`
 /// always given; no `node-name`, which is optional).
-pub fn block_io_error(device: &str, e: &crate::disk::events::IoErrorEvent) -> Value {
+pub fn block_io_error(e: &crate::disk::events::IoErrorEvent) -> Value {
     event(
         "BLOCK_IO_ERROR",
         Some(json!({
-            "device": device,
+            "device": e.device,
             "operation": e.operation(),
             "action": e.decision.name(),
             "nospace": e.nospace,

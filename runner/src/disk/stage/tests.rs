@@ -70,6 +70,7 @@ fn stop_writes(events: &Arc<DiskEvents>) -> Stage<'static> {
             read: OnError::Stop,
         },
         Some(events.clone()),
+        "ide0-hd0",
     );
     s
 }
@@ -126,6 +127,7 @@ fn report_and_ignore_complete_at_once() {
                 read: policy,
             },
             Some(events.clone()),
+            "ide0-hd0",
         );
         stage.set_faults(Blkdebug::parse("[inject-error]\nevent = \"read_aio\"\n").unwrap());
         let mut buf = vec![0u8; 1024];
@@ -239,6 +241,7 @@ fn without_a_monitor_stop_reports() {
             read: OnError::Stop,
         },
         None,
+        "ide0-hd0",
     );
     stage.set_faults(Blkdebug::parse("[inject-error]\nevent = \"write_aio\"\n").unwrap());
     let mut buf = vec![0u8; 512];
