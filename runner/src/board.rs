@@ -29,7 +29,7 @@ use crate::devices::chipset::{Chipset, ChipsetError, IdeDisks, IrqSink};
 use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::MmioScratch;
 use crate::disk::accounting::{DataPathCounters, HostRanges};
-use crate::disk::{DiskMode, Image};
+use crate::disk::{Disk, DiskMode, Engine, Image, RawDisk};
 use crate::kvm::memory::{GuestRam, MemoryError};
 
 /// Bytes of the IDE channel's PIO buffer (16 sectors: READ/WRITE MULTIPLE).
@@ -53,6 +53,18 @@ pub enum BoardError {
     /// The chipset could not be built.
     #[error(transparent)]
     Chipset(#[from] ChipsetError),
+    /// The empty medium of a CD-ROM drive could not be set up.
+    #[error("empty CD-ROM medium (/dev/null): {0}")]
+    NoMedium(io::Error),
+}
+
+/// The backend of a CD-ROM drive without a medium: 0 sectors (QEMU's
+/// anonymous empty block backend); no request ever reaches it.
+fn no_medium<'m>() -> io::Result<Disk<'m>> {
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(Disk::new(Engine::Sync(RawDisk::checked(
+        file, 0, true, None,
+    ))))
 }
 
 /// What to build.
@@ -65,6 +77,9 @@ pub struct BoardSpec<'a, I> {
     pub mmio_scratch: bool,
     /// Device 0 and 1 of the primary IDE channel (opened and checked).
     pub disks: [Option<Image>; 2],
+    /// Which units are ATAPI CD-ROM drives (the image is their medium;
+    /// without one the drive is empty).
+    pub cdrom: [bool; 2],
     /// Their IDENTIFY strings.
     pub info: [DriveInfo<'a>; 2],
     /// Where the IDE channel's INTRQ (IRQ 14) goes.
@@ -153,7 +168,12 @@ where
     let mut completions = None;
     let mut engines = [None, None];
     for (unit, image) in spec.disks.into_iter().enumerate() {
-        let Some(image) = image else { continue };
+        let Some(image) = image else {
+            if spec.cdrom.get(unit).copied().unwrap_or(false) {
+                engines[unit] = Some(no_medium().map_err(BoardError::NoMedium)?);
+            }
+            continue;
+        };
         let (mut disk, mode, warning) = image.into_backend();
         if let Some(w) = warning {
             eprintln!("vmdma: warning: {w}");
@@ -182,6 +202,7 @@ where
             slave,
             master_info,
             slave_info,
+            cdrom: spec.cdrom,
         },
         spec.ide_irq,
     )?));

@@ -226,6 +226,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         ram: vm.ram(),
         mmio_scratch: true,
         disks: [Some(disk), None],
+        cdrom: [false; 2],
         info: [DriveInfo::MASTER, DriveInfo::SLAVE],
         ide_irq: IrqLine::new(vm.fd().clone(), IDE_IRQ),
         data_path: Some(data_path.clone()),

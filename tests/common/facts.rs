@@ -31,6 +31,10 @@ pub const IDE_TEST_REQUIRED: &[&str] = &[
     "/x86_64/ide/bmdma/various_prdts",
     "/x86_64/ide/bmdma/no_busmaster",
     "/x86_64/ide/flush/nodev",
+    "/x86_64/ide/flush/empty_drive",
+    "/x86_64/ide/cdrom/pio",
+    "/x86_64/ide/cdrom/pio_large",
+    "/x86_64/ide/cdrom/dma",
 ];
 
 /// ide-test cases skipped with `-s`, and why (docs/ide-test.md has the same list).
@@ -40,8 +44,4 @@ pub const IDE_TEST_SKIPPED: &[(&str, &str)] = &[
         "/x86_64/ide/flush/retry_pci",
         "blkdebug, werror=stop, QMP stop/cont",
     ),
-    ("/x86_64/ide/flush/empty_drive", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio_large", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/dma", "ide-cd (ATAPI)"),
 ];

@@ -43,6 +43,13 @@ impl DriveInfo<'static> {
         serial: "VD00001",
         firmware: "0.1",
     };
+    /// vmdma's default identity for a CD-ROM drive.
+    #[cfg(feature = "atapi")]
+    pub const CDROM: DriveInfo<'static> = DriveInfo {
+        model: "VMDMA DVD-ROM",
+        serial: "VD00003",
+        firmware: "0.1",
+    };
     /// vmdma's default identity for the slave disk.
     pub const SLAVE: DriveInfo<'static> = DriveInfo {
         model: "VMDMA HARDDISK",

@@ -111,6 +111,8 @@ impl std::fmt::Debug for Machine<'_> {
 pub struct MachineDisks<'a> {
     /// Device 0 and 1 of the primary channel (opened and checked).
     pub units: [Option<Image>; 2],
+    /// Which of them are CD-ROM drives (one without an image is empty).
+    pub cdrom: [bool; 2],
     /// Their IDENTIFY strings.
     pub info: [DriveInfo<'a>; 2],
 }
@@ -149,6 +151,7 @@ pub fn with_machine<R>(
         ram: &ram,
         mmio_scratch: false,
         disks: disks.units,
+        cdrom: disks.cdrom,
         info: disks.info,
         ide_irq: RecorderSink(irq.clone()),
         data_path: None,
@@ -356,6 +359,7 @@ mod tests {
             dir,
             MachineDisks {
                 units: [Some(disk), None],
+                cdrom: [false; 2],
                 info: [DriveInfo::MASTER, DriveInfo::SLAVE],
             },
         )
