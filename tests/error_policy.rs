@@ -368,13 +368,11 @@ fn quit_while_a_request_is_stopped_ends_the_run() {
 /// Sends a human-monitor command line; its text, or `None` once the run
 /// has ended (SHUTDOWN, or the connection closed).
 fn hmp_or_end(c: &mut Client, line: &str, deadline: Instant) -> Option<String> {
-    c.send_raw(
-        format!(
-            "{}\n",
-            json!({"execute": "human-monitor-command", "arguments": {"command-line": line}})
-        )
-        .as_bytes(),
-    );
+    let request = json!({"execute": "human-monitor-command", "arguments": {"command-line": line}});
+    if !c.try_send(format!("{request}\n").as_bytes()) {
+        // The run ended and closed the connection.
+        return None;
+    }
     loop {
         let v = c.next_until(deadline)?;
         if v["event"] == "SHUTDOWN" {

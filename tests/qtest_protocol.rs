@@ -258,9 +258,9 @@ fn unsupported_options_are_one_line_errors() {
     };
     assert_one_line_error(&with(&["-S"]), 64, "-S: unsupported option");
     assert_one_line_error(
-        &with(&["-device", "ide-cd,bus=ide.0"]),
+        &with(&["-device", "ide-cd,bus=ide.1"]),
         64,
-        "ide-cd is not supported",
+        "bus=ide.1 is not supported",
     );
     assert_one_line_error(
         &with(&["-drive", "file=blkdebug::/x,if=ide"]),

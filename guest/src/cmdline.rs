@@ -31,6 +31,8 @@ pub enum Suite {
     /// The hostile-guest suite: attacks on the controller, each ending in a
     /// verdict (PASS, REJECT, FAIL, WEDGED, SKIP).
     Hostile,
+    /// The ATAPI CD-ROM suite: a CD-ROM with the test image on device 1.
+    Atapi,
 }
 
 impl Suite {
@@ -40,6 +42,7 @@ impl Suite {
             Suite::Conformance => "conformance",
             Suite::ReadOnly => "readonly",
             Suite::Hostile => "hostile",
+            Suite::Atapi => "atapi",
         }
     }
 }
@@ -288,6 +291,7 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     "conformance" => Suite::Conformance,
                     "readonly" => Suite::ReadOnly,
                     "hostile" => Suite::Hostile,
+                    "atapi" => Suite::Atapi,
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;

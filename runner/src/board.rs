@@ -30,7 +30,7 @@ use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::MmioScratch;
 use crate::disk::accounting::{DataPathCounters, HostRanges};
 use crate::disk::events::DiskEvents;
-use crate::disk::{DiskMode, Image};
+use crate::disk::{Disk, DiskMode, Engine, Image, RawDisk};
 use crate::kvm::memory::{GuestRam, MemoryError};
 
 /// Bytes of the IDE channel's PIO buffer (16 sectors: READ/WRITE MULTIPLE).
@@ -54,6 +54,18 @@ pub enum BoardError {
     /// The chipset could not be built.
     #[error(transparent)]
     Chipset(#[from] ChipsetError),
+    /// The empty medium of a CD-ROM drive could not be set up.
+    #[error("empty CD-ROM medium (/dev/null): {0}")]
+    NoMedium(io::Error),
+}
+
+/// The backend of a CD-ROM drive without a medium: 0 sectors (QEMU's
+/// anonymous empty block backend); no request ever reaches it.
+fn no_medium<'m>() -> io::Result<Disk<'m>> {
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(Disk::new(Engine::Sync(RawDisk::checked(
+        file, 0, true, None,
+    ))))
 }
 
 /// What to build.
@@ -66,6 +78,9 @@ pub struct BoardSpec<'a, I> {
     pub mmio_scratch: bool,
     /// Device 0 and 1 of the primary IDE channel (opened and checked).
     pub disks: [Option<Image>; 2],
+    /// Which units are ATAPI CD-ROM drives (the image is their medium;
+    /// without one the drive is empty).
+    pub cdrom: [bool; 2],
     /// Their IDENTIFY strings.
     pub info: [DriveInfo<'a>; 2],
     /// Where the IDE channel's INTRQ (IRQ 14) goes.
@@ -157,12 +172,20 @@ where
     let mut completions = None;
     let mut engines = [None, None];
     for (unit, image) in spec.disks.into_iter().enumerate() {
-        let Some(image) = image else { continue };
+        let cdrom = spec.cdrom.get(unit).copied().unwrap_or(false);
+        let Some(image) = image else {
+            if cdrom {
+                engines[unit] = Some(no_medium().map_err(BoardError::NoMedium)?);
+            }
+            continue;
+        };
         // QEMU's names for the drives of the primary channel.
-        let device = ["ide0-hd0", "ide0-hd1"]
-            .get(unit)
-            .copied()
-            .unwrap_or("ide0-hd0");
+        let device = match (cdrom, unit) {
+            (false, 0) => "ide0-hd0",
+            (false, _) => "ide0-hd1",
+            (true, 0) => "ide0-cd0",
+            (true, _) => "ide0-cd1",
+        };
         let (mut disk, mode, warning) = image.into_backend(spec.disk_events.clone(), device);
         if let Some(w) = warning {
             eprintln!("vmdma: warning: {w}");
@@ -191,6 +214,7 @@ where
             slave,
             master_info,
             slave_info,
+            cdrom: spec.cdrom,
         },
         spec.ide_irq,
     )?));

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// used and deleted at exit.
     #[arg(long, value_name = "PATH[,readonly][,aio=io_uring|sync][,cache=writeback|none]", value_parser = parse_disk)]
     pub disk: Option<DiskSpec>,
+    /// ISO or raw CD image (size a multiple of 2048), attached read-only as
+    /// an ATAPI CD-ROM drive on device 1 of the primary channel.
+    #[arg(long, value_name = "PATH")]
+    pub cdrom: Option<PathBuf>,
     /// Guest RAM size, e.g. 64M or 1G (suffixes K, M, G are powers of 1024;
     /// 4M..=3G).
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_memory)]

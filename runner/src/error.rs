@@ -79,6 +79,14 @@ pub enum Error {
         /// What is wrong with it.
         source: DiskError,
     },
+    /// The CD-ROM image cannot be used.
+    #[error("cdrom {path}: {reason}")]
+    Cdrom {
+        /// The image file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The temporary disk image could not be created.
     #[error("temporary disk: {0}")]
     TempDisk(DiskError),
@@ -173,7 +181,8 @@ impl Error {
             | Error::KernelNotRegular { .. }
             | Error::KernelTooLarge { .. }
             | Error::Kernel { .. }
-            | Error::Disk { .. } => EXIT_BAD_INPUT,
+            | Error::Disk { .. }
+            | Error::Cdrom { .. } => EXIT_BAD_INPUT,
             Error::TempDisk(_)
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }

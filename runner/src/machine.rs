@@ -58,6 +58,7 @@ pub struct Prepared {
     cmdline: String,
     memory: usize,
     disk: disk::Image,
+    cdrom: Option<disk::Image>,
     manifest: Option<(String, File)>,
     coalesced_pio: bool,
     trace: bool,
@@ -101,6 +102,30 @@ fn read_kernel(path: &Path, memory: u64) -> Result<Vec<u8>, Error> {
     Ok(kernel)
 }
 
+/// Opens a CD-ROM image: read-only (shared lock), synchronous I/O (only
+/// device 0's io_uring completions reach the I/O thread), a whole number
+/// of 2048-byte blocks.
+fn open_cdrom(path: &Path) -> Result<disk::Image, Error> {
+    let shown = || path.display().to_string();
+    let spec = disk::DiskSpec {
+        read_only: true,
+        aio: disk::Aio::Sync,
+        ..disk::DiskSpec::new(path)
+    };
+    let image = disk::open(&spec).map_err(|e| Error::Cdrom {
+        path: shown(),
+        reason: e.to_string(),
+    })?;
+    let bytes = image.sectors().saturating_mul(512);
+    if bytes % 2048 != 0 {
+        return Err(Error::Cdrom {
+            path: shown(),
+            reason: format!("{bytes} bytes is not a multiple of 2048 (CD blocks)"),
+        });
+    }
+    Ok(image)
+}
+
 /// Validates the inputs of `args`.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     let (kernel, name) = match &args.kernel {
@@ -139,6 +164,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
             disk::temporary(disk::TEMP_IMAGE_SIZE, disk::Aio::default()).map_err(Error::TempDisk)?
         }
     };
+    let cdrom = args.cdrom.as_deref().map(open_cdrom).transpose()?;
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
     #[cfg(debug_assertions)]
@@ -188,6 +214,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
         cmdline,
         memory,
         disk,
+        cdrom,
         manifest,
         coalesced_pio: !args.no_coalesced_pio,
         trace: args.trace_io,
@@ -235,6 +262,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         cmdline,
         memory,
         disk,
+        cdrom,
         manifest,
         coalesced_pio,
         trace,
@@ -253,7 +281,8 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     let spec = BoardSpec {
         ram: vm.ram(),
         mmio_scratch: true,
-        disks: [Some(disk), None],
+        cdrom: [false, cdrom.is_some()],
+        disks: [Some(disk), cdrom],
         info: [DriveInfo::MASTER, DriveInfo::SLAVE],
         ide_irq: IrqLine::new(vm.fd().clone(), IDE_IRQ),
         data_path: Some(data_path.clone()),

@@ -33,12 +33,11 @@ pub const IDE_TEST_REQUIRED: &[&str] = &[
     "/x86_64/ide/flush/nodev",
     "/x86_64/ide/flush",
     "/x86_64/ide/flush/retry_pci",
+    "/x86_64/ide/flush/empty_drive",
+    "/x86_64/ide/cdrom/pio",
+    "/x86_64/ide/cdrom/pio_large",
+    "/x86_64/ide/cdrom/dma",
 ];
 
 /// ide-test cases skipped with `-s`, and why (docs/ide-test.md has the same list).
-pub const IDE_TEST_SKIPPED: &[(&str, &str)] = &[
-    ("/x86_64/ide/flush/empty_drive", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/pio_large", "ide-cd (ATAPI)"),
-    ("/x86_64/ide/cdrom/dma", "ide-cd (ATAPI)"),
-];
+pub const IDE_TEST_SKIPPED: &[(&str, &str)] = &[];

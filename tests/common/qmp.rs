@@ -67,6 +67,7 @@ impl Client {
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) && Instant::now() < deadline => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
                 Err(e) => panic!("reading from the monitor: {e}"),
             }
         }
@@ -82,6 +83,11 @@ impl Client {
             .as_str()
             .unwrap_or_else(|| panic!("{line}: {reply}"))
             .to_string()
+    }
+
+    /// Sends `bytes`; false if the runner has closed the connection.
+    pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.writer.write_all(bytes).is_ok()
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

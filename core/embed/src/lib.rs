@@ -81,6 +81,9 @@ pub type Controller = IdeController<'static, Space, RamDisk, &'static IrqPin, IO
 
 static RAM: StaticRam<RAM_BYTES> = StaticRam::new();
 static DISK: StaticBytes<{ DISK_SECTORS * SECTOR_SIZE }> = StaticBytes::new();
+/// The medium of the CD-ROM slave (feature `atapi`): four 2048-byte blocks.
+#[cfg(feature = "atapi")]
+static CD: StaticBytes<{ 4 * 2048 }> = StaticBytes::new();
 static ARENA: Arena = Arena::new();
 static PIO: PioBuffer<PIO_BYTES> = PioBuffer::new();
 /// Guest-physical memory: RAM at 0, built at compile time.
@@ -284,6 +287,12 @@ pub fn boot() -> Result<(), EmbedError> {
         .map_err(|_| EmbedError::Setup)?;
     ide.attach(Unit::Master, RamDisk::new(disk))
         .map_err(|_| EmbedError::Setup)?;
+    #[cfg(feature = "atapi")]
+    {
+        let cd = CD.claim().ok_or(EmbedError::AlreadyBooted)?;
+        ide.attach_cdrom(Unit::Slave, RamDisk::new(cd))
+            .map_err(|_| EmbedError::Setup)?;
+    }
     ide.firmware_init(BMDMA).map_err(|_| EmbedError::Setup)?;
     // The guest driver enables I/O decode and bus mastering.
     ide.config_write(header::COMMAND, AccessWidth::Word, 0x0005);

@@ -105,6 +105,13 @@ pub fn stamp_sector(lba: u64, pattern: u32, out: &mut [u8; STAMP_SECTOR]) {
     }
 }
 
+/// The CD-ROM image the `suite=atapi` tests expect on device 1: this many
+/// 2048-byte blocks, 512-byte sector `s` holding [`stamp_sector`]`(s,
+/// CD_PATTERN)`.
+pub const CD_TEST_BLOCKS: u64 = 64;
+/// The stamp pattern of the `suite=atapi` CD-ROM image.
+pub const CD_PATTERN: u32 = 0xC0D1_5C00;
+
 /// Prefix of the manifest lines with which the guest announces every write
 /// it makes to the disk, in order (decimal numbers). The host replays them
 /// to compute the expected image:

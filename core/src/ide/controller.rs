@@ -3,7 +3,7 @@
 
 use crate::block::BlockDevice;
 use crate::dma::DmaMemory;
-use crate::memory::DeviceId;
+use crate::memory::{DeviceId, VolatileSlice};
 use crate::pci::{AccessWidth, PciError, PciFunction, Piix3Ide};
 
 use super::IrqLine;
@@ -119,6 +119,34 @@ impl core::fmt::Display for AttachError {
 
 impl core::error::Error for AttachError {}
 
+/// Why a medium could not be changed.
+#[cfg(feature = "atapi")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// No CD-ROM drive at that position.
+    NotCdrom,
+    /// The guest locked the tray (PREVENT ALLOW MEDIUM REMOVAL) and the
+    /// change was not forced; the drive got an eject request (GESN).
+    Locked,
+    /// A request of the channel is in flight, or a DMA waits for START.
+    Busy,
+}
+
+#[cfg(feature = "atapi")]
+impl core::fmt::Display for MediaError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            MediaError::NotCdrom => "no CD-ROM drive there",
+            MediaError::Locked => "the guest locked the tray (use force)",
+            MediaError::Busy => "the drive is busy",
+        })
+    }
+}
+
+#[cfg(feature = "atapi")]
+impl core::error::Error for MediaError {}
+
 /// A PIIX3 IDE controller: the primary channel (master disk, optional
 /// slave) with bus-master DMA, and its PCI function (`8086:7010`).
 ///
@@ -230,8 +258,9 @@ where
         Ok(c)
     }
 
-    /// Attaches a disk at `unit` (IDENTIFY strings from the configuration).
-    pub fn attach(&mut self, unit: Unit, block: B) -> Result<(), AttachError> {
+    /// Checks that a device can be attached at `unit`; claims the PIO
+    /// buffer with the first one.
+    fn claim_slot(&mut self, unit: Unit) -> Result<Option<VolatileSlice<'m>>, AttachError> {
         if !self.configured {
             return Err(AttachError::NotConfigured);
         }
@@ -240,11 +269,16 @@ where
         }
         let first =
             self.channel.drive(Unit::Master).is_none() && self.channel.drive(Unit::Slave).is_none();
-        let buf = if first {
+        Ok(if first {
             Some(self.pio.claim().ok_or(AttachError::PioBufferInUse)?)
         } else {
             None
-        };
+        })
+    }
+
+    /// Attaches a disk at `unit` (IDENTIFY strings from the configuration).
+    pub fn attach(&mut self, unit: Unit, block: B) -> Result<(), AttachError> {
+        let buf = self.claim_slot(unit)?;
         let info = match unit {
             Unit::Master => self.master_info,
             Unit::Slave => self.slave_info,
@@ -252,6 +286,33 @@ where
         let drive = Drive::new(block, &info, self.pio.max_multiple());
         self.channel.attach(unit, drive, buf);
         Ok(())
+    }
+
+    /// Attaches an ATAPI CD-ROM drive at `unit` whose medium is `block`
+    /// (read-only use; a backend of 0 sectors is an empty drive). Its
+    /// IDENTIFY PACKET DEVICE strings come from the configuration.
+    #[cfg(feature = "atapi")]
+    pub fn attach_cdrom(&mut self, unit: Unit, block: B) -> Result<(), AttachError> {
+        let buf = self.claim_slot(unit)?;
+        let info = match unit {
+            Unit::Master => self.master_info,
+            Unit::Slave => self.slave_info,
+        };
+        self.channel.attach(unit, Drive::cdrom(block, &info), buf);
+        Ok(())
+    }
+
+    /// Replaces the medium of the CD-ROM drive at `unit` with `block`, as
+    /// a host-side media change (QMP `blockdev-change-medium`, `eject`
+    /// with an empty backend): the tray closes, the guest sees "no
+    /// medium" then "medium may have changed" on its next commands and a
+    /// GESN new-media event, and INTRQ is raised. Refused while a request
+    /// of the channel is in flight or a DMA waits for START, and while the
+    /// guest locked the tray unless `force` (then the lock is dropped).
+    /// Returns the previous medium.
+    #[cfg(feature = "atapi")]
+    pub fn change_medium(&mut self, unit: Unit, block: B, force: bool) -> Result<B, MediaError> {
+        self.channel.change_medium(unit, block, force)
     }
 
     /// Maps a port number to the block and offset it reaches, if the
@@ -326,6 +387,10 @@ where
     /// `block` (widths as for [`IdeController::read`]).
     pub fn write(&mut self, block: IoBlock, offset: u16, width: AccessWidth, value: u32) {
         let bus_master = self.pci.bus_master_enabled();
+        #[cfg(feature = "atapi")]
+        {
+            self.channel.bus_master_on = bus_master;
+        }
         match block {
             IoBlock::Command if offset == 0 && width != AccessWidth::Byte => {
                 self.channel.write_data(width, value);

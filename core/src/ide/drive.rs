@@ -24,6 +24,9 @@ pub(crate) struct Drive<B> {
     /// by a flush before it completes (write-through).
     pub write_cache: bool,
     pub identify: IdentifyData,
+    /// The ATAPI state of a CD-ROM drive (`None`: an ATA disk).
+    #[cfg(feature = "atapi")]
+    pub atapi: Option<super::atapi::AtapiState>,
 }
 
 impl<B> Drive<B> {
@@ -44,7 +47,43 @@ impl<B> Drive<B> {
             multiple: max_multiple,
             write_cache: true,
             identify,
+            #[cfg(feature = "atapi")]
+            atapi: None,
         }
+    }
+
+    /// A CD-ROM drive whose medium is `block` (a backend of 0 sectors is
+    /// an empty drive).
+    #[cfg(feature = "atapi")]
+    pub(crate) fn cdrom(block: B, info: &DriveInfo<'_>) -> Self {
+        let geometry = Geometry::guess(0);
+        Drive {
+            block,
+            default_geometry: geometry,
+            geometry,
+            max_multiple: 0,
+            multiple: 0,
+            write_cache: false,
+            identify: IdentifyData::packet(info),
+            atapi: Some(super::atapi::AtapiState::default()),
+        }
+    }
+
+    /// True for an ATAPI (CD-ROM) drive.
+    pub(crate) fn is_atapi(&self) -> bool {
+        #[cfg(feature = "atapi")]
+        return self.atapi.is_some();
+        #[cfg(not(feature = "atapi"))]
+        false
+    }
+
+    /// 2048-byte blocks on the medium (whole blocks of the backend).
+    #[cfg(feature = "atapi")]
+    pub(crate) fn cd_blocks<'m>(&self) -> u64
+    where
+        B: BlockDevice<'m>,
+    {
+        self.sectors() / super::atapi::SECTORS_PER_BLOCK
     }
 
     /// Current capacity in sectors (asked from the backend each time).
@@ -67,6 +106,11 @@ impl<B> Drive<B> {
     /// CHS translation (the write cache and transfer mode persist, as in
     /// QEMU).
     pub(crate) fn soft_reset(&mut self) {
+        #[cfg(feature = "atapi")]
+        if let Some(a) = self.atapi.as_mut() {
+            a.reset();
+            return;
+        }
         self.multiple = self.max_multiple;
         self.identify.set_multiple(self.max_multiple);
         self.geometry = self.default_geometry;

@@ -52,6 +52,19 @@ pub enum IdeError {
     /// A PIO command on a controller without a PIO buffer (no disk was ever
     /// attached).
     NoPioBuffer,
+    /// An ATA command an ATAPI device answers with its signature and ABRT.
+    #[cfg(feature = "atapi")]
+    PacketDevice {
+        /// The opcode.
+        opcode: u8,
+    },
+    /// FLUSH CACHE on a CD-ROM drive without a medium.
+    #[cfg(feature = "atapi")]
+    NoMedium,
+    /// A PIO data transfer with a byte-count limit no block fits (0, or 1
+    /// for more than one byte).
+    #[cfg(feature = "atapi")]
+    ByteCountLimit,
 }
 
 impl core::fmt::Display for IdeError {
@@ -84,6 +97,14 @@ impl core::fmt::Display for IdeError {
             }
             IdeError::MultipleDisabled => f.write_str("READ/WRITE MULTIPLE with multiple mode off"),
             IdeError::NoPioBuffer => f.write_str("no PIO buffer (no disk attached)"),
+            #[cfg(feature = "atapi")]
+            IdeError::PacketDevice { opcode } => {
+                write!(f, "ATA command {opcode:#04x} sent to an ATAPI device")
+            }
+            #[cfg(feature = "atapi")]
+            IdeError::NoMedium => f.write_str("no medium in the CD-ROM drive"),
+            #[cfg(feature = "atapi")]
+            IdeError::ByteCountLimit => f.write_str("PACKET PIO byte-count limit too small"),
         }
     }
 }

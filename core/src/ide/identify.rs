@@ -43,6 +43,13 @@ impl DriveInfo<'static> {
         serial: "VD00001",
         firmware: "0.1",
     };
+    /// vmdma's default identity for a CD-ROM drive.
+    #[cfg(feature = "atapi")]
+    pub const CDROM: DriveInfo<'static> = DriveInfo {
+        model: "VMDMA DVD-ROM",
+        serial: "VD00003",
+        firmware: "0.1",
+    };
     /// vmdma's default identity for the slave disk.
     pub const SLAVE: DriveInfo<'static> = DriveInfo {
         model: "VMDMA HARDDISK",
@@ -164,6 +171,51 @@ impl IdentifyData {
         d.set(169, 1); // DATA SET MANAGEMENT / TRIM supported
         d.set_write_cache(write_cache);
         d
+    }
+
+    /// The IDENTIFY PACKET DEVICE data of a CD-ROM drive (ATA/ATAPI-6),
+    /// the words QEMU's `ide-cd` reports: ATAPI CD-ROM, removable, DRQ
+    /// within 50 us of PACKET (no interrupt before the packet), 12-byte
+    /// packets; LBA and DMA; PIO 3-4, multiword DMA 0-2, UDMA 0-5.
+    #[cfg(feature = "atapi")]
+    pub(crate) fn packet(info: &DriveInfo<'_>) -> Self {
+        let mut d = IdentifyData {
+            words: [0; IDENTIFY_WORDS],
+        };
+        d.set(0, 0x85C0);
+        d.put_string(10, 10, info.serial);
+        d.set(20, 3);
+        d.set(21, 512);
+        d.set(22, 4);
+        d.put_string(23, 4, info.firmware);
+        d.put_string(27, 20, info.model);
+        d.set(48, 1);
+        d.set(49, (1 << 9) | (1 << 8)); // LBA, DMA
+        d.set(53, 0x0007);
+        d.set(62, SWDMA_SUPPORTED);
+        d.set(63, MWDMA_SUPPORTED);
+        d.set(64, 0x0003);
+        d.set(65, 0xB4);
+        d.set(66, 0xB4);
+        d.set(67, 0x12C);
+        d.set(68, 0xB4);
+        d.set(71, 30);
+        d.set(72, 30);
+        d.set(80, 0x001E); // ATA-1 .. ATA-4
+        d.set(88, UDMA_SUPPORTED | UDMA5_SELECTED);
+        d
+    }
+
+    /// The ATA string of `words` words from `first`, in reading order,
+    /// into `out` (as far as it reaches).
+    #[cfg(feature = "atapi")]
+    pub(crate) fn string(&self, first: usize, words: usize, out: &mut [u8]) {
+        let src = self.words.iter().skip(first).take(words);
+        for (dst, w) in out.chunks_mut(2).zip(src) {
+            for (d, s) in dst.iter_mut().zip(w.to_be_bytes()) {
+                *d = s;
+            }
+        }
     }
 
     /// Copies the 512 bytes (little-endian words) into `out`.

@@ -154,6 +154,18 @@
 //! - The secondary channel has BMDMA registers (plain storage) but no
 //!   task-file ports.
 //!
+//! # ATAPI CD-ROM (feature `atapi`)
+//! `IdeController::attach_cdrom` puts a CD-ROM drive on either unit: the
+//! ATAPI signature (0x14/0xEB) after reset, SRST and EXECUTE DEVICE
+//! DIAGNOSTIC (Status 0, no IRQ), IDENTIFY PACKET DEVICE, IDENTIFY DEVICE
+//! and READ SECTORS aborted with the signature, DEVICE RESET, and PACKET
+//! with PIO (blocks bounded by the byte-count limit, interrupt reasons as
+//! ATA/ATAPI-6) or DMA (READ straight into guest memory through the PRD
+//! walk and SG transfer READ DMA uses). The MMC commands, sense data and
+//! the media-change sequence are in the `atapi` module;
+//! `IdeController::change_medium` is the host's media change. A backend
+//! of 0 sectors is an empty drive.
+//!
 //! # No-panic contract
 //! Every guest value is validated where it enters: register writes are
 //! stored as bytes, PRDs are parsed into [`Prd`] and walked at most 512
@@ -166,6 +178,8 @@
 //! [`on_bounce_free`]: IdeController::on_bounce_free
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "atapi")]
+pub mod atapi;
 mod bus_master;
 mod channel;
 mod command;
@@ -181,6 +195,8 @@ mod taskfile;
 
 pub use channel::Unit;
 pub use command::{AtaCommand, feature, opcode};
+#[cfg(feature = "atapi")]
+pub use controller::MediaError;
 pub use controller::{AttachError, DEFAULT_IOV, IdeConfig, IdeController, IoBlock, ResetError};
 pub use error::IdeError;
 pub use identify::{DriveInfo, IDENTIFY_WORDS};

@@ -115,6 +115,16 @@ impl TaskFile {
         self.hcyl = cyl;
     }
 
+    /// The ATAPI signature: Sector Count 1, LBA low 1, LBA mid 0x14, LBA
+    /// high 0xEB; clears the head bits.
+    pub(crate) fn set_packet_signature(&mut self) {
+        self.select.remove(DeviceHead::HEAD);
+        self.nsector = 1;
+        self.sector = 1;
+        self.lcyl = 0x14;
+        self.hcyl = 0xEB;
+    }
+
     /// A guest write to registers 1–5: the old value moves to the HOB copy.
     pub(crate) fn write_fifo(&mut self, reg: CommandBlockReg, v: u8) {
         match reg {

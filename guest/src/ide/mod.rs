@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod dma;
+pub mod packet;
 pub mod pio;
 
 use core::fmt;

@@ -1,8 +1,8 @@
 //! The test lists, in run order.
 
 use super::{
-    Test, async_io, commands, dma, errors, identify, integrity, irq, mmio, pio, prd, readonly,
-    registers,
+    Test, async_io, atapi, commands, dma, errors, identify, integrity, irq, mmio, pio, prd,
+    readonly, registers,
 };
 
 /// The conformance suite, in run order (later tests change device state:
@@ -100,4 +100,24 @@ pub const READONLY: &[Test] = &[
     Test::new("readonly_reads_agree", readonly::reads_agree),
     Test::new("readonly_refuses_pio_write", readonly::refuses_pio_write),
     Test::new("readonly_refuses_dma_write", readonly::refuses_dma_write),
+];
+
+/// The ATAPI suite (run with `suite=atapi` and a CD-ROM on device 1 holding
+/// the image `vmdma_protocol::CD_TEST_BLOCKS` / `CD_PATTERN` describe).
+pub const ATAPI: &[Test] = &[
+    Test::new("atapi_signature", atapi::signature),
+    Test::new(
+        "atapi_identify_device_aborts",
+        atapi::identify_device_aborts,
+    ),
+    Test::new("atapi_identify_packet", atapi::identify_packet),
+    Test::new("atapi_test_unit_ready", atapi::test_unit_ready),
+    Test::new("atapi_inquiry", atapi::inquiry),
+    Test::new("atapi_read_capacity", atapi::read_capacity),
+    Test::new("atapi_pio_read_limits", atapi::pio_read_limits),
+    Test::new("atapi_pio_limit_zero", atapi::pio_limit_zero),
+    Test::new("atapi_dma_read_odd_prds", atapi::dma_read_odd_prds),
+    Test::new("atapi_sense_bad_lba", atapi::sense_bad_lba),
+    Test::new("atapi_unknown_opcode", atapi::unknown_opcode),
+    Test::new("atapi_read_toc", atapi::read_toc),
 ];

@@ -23,6 +23,7 @@
 )]
 
 mod async_io;
+mod atapi;
 mod commands;
 mod ctx;
 mod dma;
@@ -52,7 +53,7 @@ use crate::platform::BootInfo;
 use crate::println;
 
 pub use ctx::Ctx;
-use lists::{CONFORMANCE, READONLY};
+use lists::{ATAPI, CONFORMANCE, READONLY};
 
 /// How a test ended, when it did not fail.
 #[expect(
@@ -153,6 +154,7 @@ pub fn run(
     let tests = match options.suite {
         Suite::Conformance => CONFORMANCE,
         Suite::ReadOnly => READONLY,
+        Suite::Atapi => ATAPI,
         Suite::Hostile => return hostile::run(options, boot, ide, mem, stage),
     };
     let mut ctx = match Ctx::new(options, ide.bmiba, mem, stage) {

@@ -56,6 +56,7 @@ fn run_qtest(stream: &[u8], chunk: usize) {
     assert_eq!(lines.len(), newlines, "one line per newline");
     let disks = MachineDisks {
         units: [None, None],
+        cdrom: [false; 2],
         info: [DriveInfo::MASTER, DriveInfo::SLAVE],
     };
     with_machine(RAM as u64, disks, |m| {

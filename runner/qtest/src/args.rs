@@ -62,13 +62,15 @@ impl DriveStrings {
     }
 }
 
-/// A disk attached to the primary IDE channel.
+/// A disk or CD-ROM drive attached to the primary IDE channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskConfig {
-    /// The raw image.
-    pub path: PathBuf,
-    /// Opened read-only.
+    /// The raw image (`None`: a CD-ROM drive without a medium).
+    pub path: Option<PathBuf>,
+    /// Opened read-only (always, for a CD-ROM).
     pub read_only: bool,
+    /// An ATAPI CD-ROM drive (`media=cdrom`, `-device ide-cd`).
+    pub cdrom: bool,
     /// IDENTIFY strings (device properties, then `-global`s).
     pub strings: DriveStrings,
     /// `werror=` / `rerror=` of `-drive`.
@@ -97,9 +99,31 @@ pub struct QtestConfig {
 struct Node {
     path: PathBuf,
     read_only: bool,
+    /// `media=cdrom`.
+    cdrom: bool,
     used: bool,
     policy: ErrorPolicy,
     faults: Option<Faults>,
+}
+
+/// The `-global` strings that apply: `ide-hd`'s, not to a CD-ROM.
+fn globals_for(cdrom: bool, globals: &DriveStrings) -> &DriveStrings {
+    static NONE: DriveStrings = DriveStrings {
+        serial: None,
+        ver: None,
+        model: None,
+    };
+    if cdrom { &NONE } else { globals }
+}
+
+/// A `-device ide-hd` / `ide-cd`.
+#[derive(Debug)]
+struct Device {
+    /// The block node (`None`: an ide-cd without a medium).
+    node: Option<String>,
+    unit: Option<u8>,
+    strings: DriveStrings,
+    cdrom: bool,
 }
 
 /// Sub-options of one option, with the implied first key resolved.
@@ -226,7 +250,7 @@ struct Parsed {
     /// `-drive if=ide` drives in order, with an optional index.
     ide_drives: Vec<(Option<u8>, Node, DriveStrings)>,
     /// `-device ide-hd`: node name, unit, device strings.
-    devices: Vec<(String, Option<u8>, DriveStrings)>,
+    devices: Vec<Device>,
     globals: DriveStrings,
 }
 
@@ -385,18 +409,12 @@ impl Parsed {
         let interface = o.one_of("if", &["ide", "none"])?;
         o.one_of("format", &["raw"])?;
         o.one_of("cache", &["writeback"])?;
-        if let Some(m) = o.take("media") {
-            match m.as_str() {
-                "disk" => {}
-                "cdrom" => {
-                    return usage(format!(
-                        "{option}: media=cdrom is not supported (no ATAPI / ide-cd)"
-                    ));
-                }
-                _ => return usage(format!("{option}: media={m} is not supported")),
-            }
-        }
-        let read_only = o.bool("readonly")? || o.bool("read-only")?;
+        let cdrom = match o.take("media").as_deref() {
+            None | Some("disk") => false,
+            Some("cdrom") => true,
+            Some(m) => return usage(format!("{option}: media={m} is not supported")),
+        };
+        let read_only = o.bool("readonly")? || o.bool("read-only")? || cdrom;
         let id = o.take("id");
         let index = match o.take("index") {
             None => None,
@@ -413,6 +431,7 @@ impl Parsed {
         let node = Node {
             path,
             read_only,
+            cdrom,
             used: false,
             policy,
             faults,
@@ -422,9 +441,8 @@ impl Parsed {
                 return usage(format!("{option}: if=none needs an id"));
             };
             o.done()?;
-            if index.is_some() {
-                return usage(format!("{option}: index is not supported with if=none"));
-            }
+            // With if=none the index places nothing (QEMU accepts and
+            // ignores it; ide-test's cdrom cases pass index=0).
             return self.add_node(option, id, node);
         }
         o.done()?;
@@ -451,6 +469,7 @@ impl Parsed {
             Node {
                 path,
                 read_only,
+                cdrom: false,
                 used: false,
                 policy: ErrorPolicy::default(),
                 faults: None,
@@ -461,16 +480,17 @@ impl Parsed {
     fn device(&mut self, option: &str, value: &str) -> Result<(), UsageError> {
         let mut o = Opts::parse(option, value, Some("driver"))?;
         let driver = o.require("driver")?;
-        match driver.as_str() {
-            "ide-hd" => {}
-            "ide-cd" => {
-                return usage(format!(
-                    "{option}: ide-cd is not supported (no ATAPI in vmdma-core)"
-                ));
-            }
+        let cdrom = match driver.as_str() {
+            "ide-hd" => false,
+            "ide-cd" => true,
             _ => return usage(format!("{option}: device '{driver}' is not supported")),
-        }
-        let node = o.require("drive")?;
+        };
+        // An ide-cd without a drive is an empty CD-ROM drive.
+        let node = if cdrom {
+            o.take("drive")
+        } else {
+            Some(o.require("drive")?)
+        };
         match o.take("bus").as_deref() {
             None | Some("ide.0") => {}
             Some("ide.1") => {
@@ -494,7 +514,12 @@ impl Parsed {
         }
         o.take("id");
         o.done()?;
-        self.devices.push((node, unit, strings));
+        self.devices.push(Device {
+            node,
+            unit,
+            strings,
+            cdrom,
+        });
         Ok(())
     }
 
@@ -567,30 +592,49 @@ impl Parsed {
             self.ide_drives.into_iter().partition(|(i, ..)| i.is_some());
         for (index, node, strings) in placed.into_iter().chain(free) {
             let disk = DiskConfig {
-                path: node.path,
+                path: Some(node.path),
                 read_only: node.read_only,
-                strings: strings.or(&self.globals),
+                cdrom: node.cdrom,
+                strings: strings.or(globals_for(node.cdrom, &self.globals)),
                 policy: node.policy,
                 faults: node.faults,
             };
             place(&mut units, index, disk, "-drive")?;
         }
-        for (name, unit, strings) in self.devices {
-            let node = self
-                .nodes
-                .get_mut(&name)
-                .ok_or_else(|| UsageError(format!("-device ide-hd: no drive '{name}'")))?;
-            if std::mem::replace(&mut node.used, true) {
-                return usage(format!("-device ide-hd: drive '{name}' is already in use"));
-            }
-            let disk = DiskConfig {
-                path: node.path.clone(),
-                read_only: node.read_only,
-                strings: strings.or(&self.globals),
-                policy: node.policy,
-                faults: node.faults.clone(),
+        for dev in self.devices {
+            let what = if dev.cdrom {
+                "-device ide-cd"
+            } else {
+                "-device ide-hd"
             };
-            place(&mut units, unit, disk, "-device ide-hd")?;
+            let disk = match dev.node {
+                Some(name) => {
+                    let node = self
+                        .nodes
+                        .get_mut(&name)
+                        .ok_or_else(|| UsageError(format!("{what}: no drive '{name}'")))?;
+                    if std::mem::replace(&mut node.used, true) {
+                        return usage(format!("{what}: drive '{name}' is already in use"));
+                    }
+                    DiskConfig {
+                        path: Some(node.path.clone()),
+                        read_only: node.read_only || dev.cdrom,
+                        cdrom: dev.cdrom,
+                        strings: dev.strings.or(globals_for(dev.cdrom, &self.globals)),
+                        policy: node.policy,
+                        faults: node.faults.clone(),
+                    }
+                }
+                None => DiskConfig {
+                    path: None,
+                    read_only: true,
+                    cdrom: true,
+                    strings: dev.strings,
+                    policy: ErrorPolicy::default(),
+                    faults: None,
+                },
+            };
+            place(&mut units, dev.unit, disk, what)?;
         }
         Ok(QtestConfig {
             qtest_socket,
@@ -630,7 +674,7 @@ mod tests {
         assert_eq!(c.qtest_log, Some(PathBuf::from("/dev/null")));
         assert_eq!(c.ram, DEFAULT_RAM);
         let d = c.units[0].as_ref().unwrap();
-        assert_eq!(d.path, PathBuf::from("/tmp/a"));
+        assert_eq!(d.path, Some(PathBuf::from("/tmp/a")));
         assert!(!d.read_only);
         assert_eq!(d.strings.serial.as_deref(), Some("testdisk"));
         assert_eq!(d.strings.ver.as_deref(), Some("version"));
@@ -643,7 +687,10 @@ mod tests {
              -device ide-hd,drive=hdb,bus=ide.0,unit=1",
         )
         .unwrap();
-        assert_eq!(c.units[1].as_ref().unwrap().path, PathBuf::from("/tmp/b"));
+        assert_eq!(
+            c.units[1].as_ref().unwrap().path,
+            Some(PathBuf::from("/tmp/b"))
+        );
 
         let c = parse_with("").unwrap();
         assert_eq!(c.units, [None, None], "flush/nodev: no disk at all");
@@ -655,7 +702,7 @@ mod tests {
         )
         .unwrap();
         let d = c.units[0].as_ref().unwrap();
-        assert_eq!(d.path, PathBuf::from("/tmp/a"));
+        assert_eq!(d.path, Some(PathBuf::from("/tmp/a")));
         assert_eq!(
             d.faults,
             Some(Faults {
@@ -673,7 +720,10 @@ mod tests {
 
         let c = parse_with("-m 256 -drive file=/tmp/a,,b,if=ide,media=disk").unwrap();
         assert_eq!(c.ram, 256 << 20);
-        assert_eq!(c.units[0].as_ref().unwrap().path, PathBuf::from("/tmp/a,b"));
+        assert_eq!(
+            c.units[0].as_ref().unwrap().path,
+            Some(PathBuf::from("/tmp/a,b"))
+        );
         assert_eq!(parse_with("-m 1G").unwrap().ram, 1 << 30);
         assert_eq!(parse_with("-m size=64M").unwrap().ram, 64 << 20);
     }
@@ -694,10 +744,9 @@ mod tests {
             ("-drive file=/tmp/a,if=ide,format=qcow2", "format=qcow2"),
             ("-drive file=/tmp/a,if=ide,cache=none", "cache=none"),
             ("-drive file=/tmp/a,if=virtio", "if=virtio"),
-            ("-drive file=/tmp/a,media=cdrom", "media=cdrom"),
+            ("-drive file=/tmp/a,media=floppy", "media=floppy"),
             ("-drive file=/tmp/a,index=2", "index=2"),
             ("-drive if=ide", "'file' is required"),
-            ("-device ide-cd,bus=ide.0", "ide-cd"),
             ("-device virtio-blk,drive=x", "'virtio-blk'"),
             (
                 "-blockdev driver=file,node-name=a,filename=/x -device ide-hd,drive=a,bus=ide.1",
@@ -762,6 +811,24 @@ mod tests {
         let e = parse(&args("-qtest unix:/x -machine pc -accel")).unwrap_err();
         assert!(e.0.contains("requires an argument"), "{e}");
         assert!(parse(&args("-qtest unix:/x -machine pc -accel qtest")).is_ok());
+    }
+
+    #[test]
+    fn cdrom_drives_as_ide_test_passes_them() {
+        let c = parse_with(
+            "-drive if=none,file=/tmp/cd,media=cdrom,format=raw,id=sr0,index=0 \
+             -device ide-cd,drive=sr0,bus=ide.0",
+        )
+        .unwrap();
+        let d = c.units[0].as_ref().unwrap();
+        assert!(d.cdrom && d.read_only);
+        assert_eq!(d.path, Some(PathBuf::from("/tmp/cd")));
+        let c = parse_with("-device ide-cd,bus=ide.0").unwrap();
+        let d = c.units[0].as_ref().unwrap();
+        assert!(d.cdrom && d.path.is_none(), "flush/empty_drive: no medium");
+        let c = parse_with("-drive file=/tmp/cd,if=ide,media=cdrom,index=1").unwrap();
+        assert!(c.units[1].as_ref().unwrap().cdrom);
+        assert!(c.units[0].is_none());
     }
 
     #[test]

@@ -55,23 +55,31 @@ pub fn run(args: &[String]) -> Result<(), QtestError> {
     serve(&config)
 }
 
-fn open_disk(d: &DiskConfig) -> Result<disk::Image, QtestError> {
+/// The image of a disk or CD-ROM (`None`: a CD-ROM drive without medium).
+fn open_disk(d: &DiskConfig) -> Result<Option<disk::Image>, QtestError> {
+    let Some(path) = &d.path else {
+        return Ok(None);
+    };
     let spec = disk::DiskSpec {
         read_only: d.read_only,
         policy: d.policy,
         faults: d.faults.clone(),
-        ..disk::DiskSpec::new(&d.path)
+        ..disk::DiskSpec::new(path)
     };
-    disk::open(&spec).map_err(|source| QtestError::Disk {
-        path: d.path.display().to_string(),
-        source,
-    })
+    disk::open(&spec)
+        .map(Some)
+        .map_err(|source| QtestError::Disk {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn info<'a>(d: Option<&'a DiskConfig>, default: DriveInfo<'static>) -> DriveInfo<'a> {
-    let Some(s) = d.map(|d| &d.strings) else {
+    let Some(d) = d else {
         return default;
     };
+    let default = if d.cdrom { DriveInfo::CDROM } else { default };
+    let s = &d.strings;
     DriveInfo {
         model: s.model.as_deref().unwrap_or(default.model),
         serial: s.serial.as_deref().unwrap_or(default.serial),
@@ -82,11 +90,13 @@ fn info<'a>(d: Option<&'a DiskConfig>, default: DriveInfo<'static>) -> DriveInfo
 fn serve(config: &QtestConfig) -> Result<(), QtestError> {
     let [u0, u1] = &config.units;
     let units = [
-        u0.as_ref().map(open_disk).transpose()?,
-        u1.as_ref().map(open_disk).transpose()?,
+        u0.as_ref().map(open_disk).transpose()?.flatten(),
+        u1.as_ref().map(open_disk).transpose()?.flatten(),
     ];
+    let cdrom = [u0, u1].map(|u| u.as_ref().is_some_and(|d| d.cdrom));
     let disks = MachineDisks {
         units,
+        cdrom,
         info: [
             info(u0.as_ref(), DriveInfo::MASTER),
             info(u1.as_ref(), DriveInfo::SLAVE),

@@ -126,6 +126,8 @@ impl std::fmt::Debug for Machine<'_> {
 pub struct MachineDisks<'a> {
     /// Device 0 and 1 of the primary channel (opened and checked).
     pub units: [Option<Image>; 2],
+    /// Which of them are CD-ROM drives (one without an image is empty).
+    pub cdrom: [bool; 2],
     /// Their IDENTIFY strings.
     pub info: [DriveInfo<'a>; 2],
 }
@@ -170,6 +172,7 @@ pub fn with_machine<R>(
         ram: &ram,
         mmio_scratch: false,
         disks: disks.units,
+        cdrom: disks.cdrom,
         info: disks.info,
         ide_irq: RecorderSink(irq.clone()),
         data_path: None,
@@ -380,6 +383,7 @@ mod tests {
             dir,
             MachineDisks {
                 units: [Some(disk), None],
+                cdrom: [false; 2],
                 info: [DriveInfo::MASTER, DriveInfo::SLAVE],
             },
         )

@@ -135,6 +135,8 @@ pub struct IdeDisks<'m> {
     pub master_info: DriveInfo<'m>,
     /// IDENTIFY strings of device 1.
     pub slave_info: DriveInfo<'m>,
+    /// Which of device 0 and 1 are ATAPI CD-ROM drives.
+    pub cdrom: [bool; 2],
 }
 
 impl<'m> IdeDisks<'m> {
@@ -145,6 +147,7 @@ impl<'m> IdeDisks<'m> {
             slave: None,
             master_info: DriveInfo::MASTER,
             slave_info: DriveInfo::SLAVE,
+            cdrom: [false; 2],
         }
     }
 }
@@ -269,10 +272,17 @@ impl<'m> Chipset<'m> {
         // small stacks use a `static` instead (see core/README.md).
         let mut ide = Box::new(IdeController::empty(space, IdeIrq(Box::new(irq)), pio));
         ide.configure(&config).map_err(ChipsetError::Configure)?;
-        for (unit, disk) in [(Unit::Master, disks.master), (Unit::Slave, disks.slave)] {
-            if let Some(d) = disk {
-                ide.attach(unit, d).map_err(ChipsetError::Attach)?;
+        let [cd0, cd1] = disks.cdrom;
+        for (unit, disk, cdrom) in [
+            (Unit::Master, disks.master, cd0),
+            (Unit::Slave, disks.slave, cd1),
+        ] {
+            match disk {
+                Some(d) if cdrom => ide.attach_cdrom(unit, d),
+                Some(d) => ide.attach(unit, d),
+                None => Ok(()),
             }
+            .map_err(ChipsetError::Attach)?;
         }
         ide.firmware_init(BMDMA_BASE)
             .map_err(ChipsetError::FirmwareInit)?;

@@ -142,6 +142,11 @@ where
             unit.tf.error = AtaError::AMNF;
             if let Some(d) = unit.drive.as_mut() {
                 d.soft_reset();
+                if d.is_atapi() {
+                    // ATAPI: the signature, and DRDY clear after SRST.
+                    unit.tf.set_packet_signature();
+                    unit.tf.status = Status::empty();
+                }
             }
         }
         self.selected = Unit::Master;
@@ -169,6 +174,9 @@ where
             unit.tf = TaskFile::after_reset(unit.drive.is_some());
             if let Some(d) = unit.drive.as_mut() {
                 d.soft_reset();
+                if d.is_atapi() {
+                    unit.tf.set_packet_signature();
+                }
             }
         }
         self.selected = Unit::Master;

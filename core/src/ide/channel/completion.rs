@@ -30,6 +30,8 @@ where
             Op::Trim { run, .. } if run.token.is_some() => Some(run.cmd.unit),
             Op::Flush { unit, .. } => Some(*unit),
             Op::PioRead { block, .. } | Op::PioWrite { block, .. } => Some(block.unit),
+            #[cfg(feature = "atapi")]
+            Op::PacketRead { block, .. } => Some(block.after.unit),
             _ => None,
         }
     }
@@ -97,6 +99,13 @@ where
                 self.op = Op::Idle;
                 let outcome = self.pio_write_written(block, c.result);
                 self.finish(block.unit, outcome);
+                return;
+            }
+            #[cfg(feature = "atapi")]
+            &mut Op::PacketRead { block, token } if token == c.id() => {
+                self.op = Op::Idle;
+                let outcome = self.packet_read_done(block, c.result);
+                self.finish(block.after.unit, outcome);
                 return;
             }
             _ => {}

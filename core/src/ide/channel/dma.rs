@@ -150,14 +150,16 @@ where
 
     /// Starts the pending DMA command now that the bus master is active:
     /// TRIM in `trim`, READ/WRITE DMA here.
-    fn dma_kick(&mut self, bus_master: bool) {
+    pub(super) fn dma_kick(&mut self, bus_master: bool) {
         let Op::DmaPending(cmd) = self.op else {
             return;
         };
         self.op = Op::Idle;
         match cmd.kind {
             DmaKind::Trim => self.trim_start(cmd, bus_master),
-            DmaKind::Read | DmaKind::Write => self.dma_start(cmd, bus_master),
+            #[cfg(feature = "atapi")]
+            DmaKind::CdReply => self.packet_reply_dma(cmd, bus_master),
+            _ => self.dma_start(cmd, bus_master),
         }
     }
 
@@ -211,7 +213,7 @@ where
     /// when the command already ended: an unreadable or oversized table
     /// (BMDMA ERR, ABRT), or a short one (no data, no error, no IRQ).
     pub(super) fn dma_walk(&mut self, cmd: DmaCmd) -> Option<bool> {
-        let limit = u64::from(cmd.count) * SECTOR;
+        let limit = cmd.bytes();
         let (Op::Dma(DmaRun { sg, .. }) | Op::Trim { sg, .. }) = &mut self.op else {
             return None;
         };
@@ -289,7 +291,7 @@ where
         }
         let entries = u64::try_from(prd::MAX_PRD_ENTRIES).unwrap_or(u64::MAX);
         let zeroed_table = ZERO_PRD_BYTES.saturating_mul(entries);
-        let stay_active = zeroed_table > u64::from(cmd.count) * SECTOR;
+        let stay_active = zeroed_table > cmd.bytes();
         self.dma_finish(cmd, stay_active);
     }
 
@@ -397,6 +399,12 @@ where
     pub(super) fn dma_finish(&mut self, cmd: DmaCmd, stay_active: bool) {
         self.op = Op::Idle;
         bump(&mut self.stats.dma_ended, 1);
+        #[cfg(feature = "atapi")]
+        if cmd.kind.is_packet() {
+            self.packet_dma_end(cmd, None);
+            self.bm.set_active(stay_active);
+            return;
+        }
         let unit = self.units.get_mut(cmd.unit);
         if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
             && cmd.kind != DmaKind::Trim
@@ -417,6 +425,13 @@ where
         self.account_transfer(cmd);
         self.op = Op::Idle;
         bump(&mut self.stats.dma_ended, 1);
+        #[cfg(feature = "atapi")]
+        if cmd.kind.is_packet() {
+            self.last_error = Some(e);
+            self.packet_dma_end(cmd, Some(failure));
+            self.bm.set_active(false);
+            return;
+        }
         let unit = self.units.get_mut(cmd.unit);
         if let (Some(lba), Some(d)) = (cmd.lba, unit.drive.as_ref())
             && cmd.kind != DmaKind::Trim
@@ -477,6 +492,10 @@ where
             bump(&mut s.staged_bytes, x.staged_bytes());
             match cmd.kind {
                 DmaKind::Read => bump(&mut s.bytes_read, bytes),
+                #[cfg(feature = "atapi")]
+                DmaKind::CdRead => bump(&mut s.bytes_read, bytes),
+                #[cfg(feature = "atapi")]
+                DmaKind::CdReply => {}
                 DmaKind::Write => bump(&mut s.bytes_written, bytes),
                 DmaKind::Trim => {}
             }

@@ -27,6 +27,12 @@ where
         if !self.present(u) {
             return;
         }
+        #[cfg(feature = "atapi")]
+        if opcode == super::packet::ata_op::DEVICE_RESET && self.is_packet_unit(u) {
+            self.lower_irq();
+            self.device_reset(u);
+            return;
+        }
         if self
             .units
             .get(u)
@@ -49,6 +55,10 @@ where
         let Some(multiple) = self.drive(u).map(|d| u32::from(d.multiple)) else {
             return Outcome::Abort(IdeError::NoDevice);
         };
+        #[cfg(feature = "atapi")]
+        if self.is_packet_unit(u) {
+            return self.packet_dispatch(u, opcode);
+        }
         match cmd {
             AtaCommand::ReadSectors { ext } => {
                 self.tf(u).begin_command(ext);
@@ -134,23 +144,31 @@ where
     /// ERR); the Device register reads 0xA0 (DEV clear) afterwards, as in
     /// QEMU, and device 0 is selected if present (QEMU keeps its internal
     /// unit, as for SRST).
-    fn execute_device_diagnostic(&mut self) -> Outcome {
+    pub(super) fn execute_device_diagnostic(&mut self) -> Outcome {
+        let atapi_selected = self.drive(self.selected).is_some_and(|d| d.is_atapi());
         for unit in self.units.both_mut() {
             unit.tf.select = DeviceHead::OBSOLETE;
-            if unit.drive.is_some() {
+            if let Some(d) = unit.drive.as_ref() {
                 unit.tf.set_signature(true);
                 unit.tf.status = Status::DRDY | Status::DSC;
                 unit.tf.error = AtaError::AMNF;
+                if d.is_atapi() {
+                    // ATAPI: the signature, DRDY clear, and no interrupt.
+                    unit.tf.set_packet_signature();
+                    unit.tf.status = Status::empty();
+                }
             }
         }
         if self.present(Unit::Master) {
             self.selected = Unit::Master;
         }
-        self.raise_irq();
+        if !atapi_selected {
+            self.raise_irq();
+        }
         Outcome::Started
     }
 
-    fn identify(&mut self, u: Unit) -> Outcome {
+    pub(super) fn identify(&mut self, u: Unit) -> Outcome {
         let Some(drive) = self.units.get(u).drive.as_ref() else {
             return Outcome::Abort(IdeError::NoDevice);
         };
@@ -165,7 +183,7 @@ where
         Outcome::Started
     }
 
-    fn set_features(&mut self, u: Unit, opcode: u8) -> Outcome {
+    pub(super) fn set_features(&mut self, u: Unit, opcode: u8) -> Outcome {
         let unit = self.units.get_mut(u);
         let Some(drive) = unit.drive.as_mut() else {
             return Outcome::Abort(IdeError::NoDevice);

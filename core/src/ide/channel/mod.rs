@@ -25,6 +25,8 @@
 //!   transfer.
 //! - `trim`: DATA SET MANAGEMENT (TRIM), a DMA command of discards.
 //! - `flush`: FLUSH CACHE and the write-through flushes.
+//! - `packet` (feature `atapi`): the ATAPI PACKET protocol of a CD-ROM
+//!   unit: command packets, data in by PIO or DMA, status.
 //! - `completion`: the host's `poll` and bounce retries, routing each
 //!   completion to its operation.
 //! - `cancel`: BMDMA stop, SRST and power-on reset, the bounded drain they
@@ -35,6 +37,8 @@ mod completion;
 mod dma;
 mod exec;
 mod flush;
+#[cfg(feature = "atapi")]
+mod packet;
 mod pio;
 mod trim;
 
@@ -99,6 +103,20 @@ pub(crate) enum DmaKind {
     Read,
     Write,
     Trim,
+    /// An ATAPI READ: `lba`/`count` in 512-byte sectors of the backend.
+    #[cfg(feature = "atapi")]
+    CdRead,
+    /// An ATAPI reply of `count` bytes from the PIO buffer.
+    #[cfg(feature = "atapi")]
+    CdReply,
+}
+
+#[cfg(feature = "atapi")]
+impl DmaKind {
+    /// An ATAPI transfer (completes with a packet status).
+    pub(crate) fn is_packet(self) -> bool {
+        matches!(self, DmaKind::CdRead | DmaKind::CdReply)
+    }
 }
 
 /// An accepted DMA command.
@@ -108,8 +126,20 @@ pub(crate) struct DmaCmd {
     pub kind: DmaKind,
     /// First sector (`None`: a CHS address with sector 0, refused at start).
     pub lba: Option<u64>,
-    /// Sectors (read/write) or 512-byte blocks of TRIM ranges.
+    /// Sectors (read/write) or 512-byte blocks of TRIM ranges (an ATAPI
+    /// reply: bytes).
     pub count: u32,
+}
+
+impl DmaCmd {
+    /// Bytes the PRD table must describe.
+    pub(crate) fn bytes(&self) -> u64 {
+        #[cfg(feature = "atapi")]
+        if self.kind == DmaKind::CdReply {
+            return u64::from(self.count);
+        }
+        u64::from(self.count) * crate::block::SECTOR_SIZE as u64
+    }
 }
 
 /// A PIO block in flight at the backend.
@@ -195,6 +225,12 @@ pub(crate) enum Op<'m, const IOV: usize, const PRD: usize> {
     PioRead { block: PioBlock, token: RequestId },
     /// A PIO block is being written from the PIO buffer (Status BSY).
     PioWrite { block: PioBlock, token: RequestId },
+    /// An ATAPI PIO block is being read into the PIO buffer (Status BSY).
+    #[cfg(feature = "atapi")]
+    PacketRead {
+        block: packet::CdBlock,
+        token: RequestId,
+    },
 }
 
 /// Guest actions whose effect waits for the request in flight.
@@ -234,6 +270,10 @@ pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usiz
     pio: pio::Pio<'m>,
     op: Op<'m, IOV, PRD>,
     deferred: Deferred,
+    /// PCI bus mastering was on at the last register write (a packet
+    /// that starts a DMA arrives through the data port).
+    #[cfg(feature = "atapi")]
+    pub(crate) bus_master_on: bool,
     pub(crate) stats: IdeStats,
     pub(crate) last_error: Option<IdeError>,
 }
@@ -270,6 +310,8 @@ where
                 stop: false,
                 reset: false,
             },
+            #[cfg(feature = "atapi")]
+            bus_master_on: false,
             stats: IdeStats::new(),
             last_error: None,
         }
@@ -283,6 +325,9 @@ where
         }
         let slot = self.units.get_mut(u);
         slot.tf = TaskFile::after_reset(true);
+        if drive.is_atapi() {
+            slot.tf.set_packet_signature();
+        }
         slot.drive = Some(drive);
     }
 

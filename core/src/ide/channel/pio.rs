@@ -57,6 +57,15 @@ pub(super) enum Phase {
         unit: Unit,
         per_block: u32,
     },
+    /// An ATAPI command packet, host to device.
+    #[cfg(feature = "atapi")]
+    Packet {
+        unit: Unit,
+        dma: bool,
+    },
+    /// An ATAPI data block, device to host.
+    #[cfg(feature = "atapi")]
+    PacketIn(super::packet::DataIn),
 }
 
 /// The data-phase buffer and cursor.
@@ -90,10 +99,15 @@ impl<'m> Pio<'m> {
         self.end = 0;
     }
 
-    fn start(&mut self, phase: Phase, len: usize) {
+    pub(super) fn start(&mut self, phase: Phase, len: usize) {
+        self.start_range(phase, 0, len);
+    }
+
+    /// A data phase over bytes `start..end` of the buffer (clamped to it).
+    pub(super) fn start_range(&mut self, phase: Phase, start: usize, end: usize) {
         self.phase = phase;
-        self.pos = 0;
-        self.end = len.min(self.buf.len());
+        self.end = end.min(self.buf.len());
+        self.pos = start.min(self.end);
     }
 
     fn unit(&self) -> Option<Unit> {
@@ -102,10 +116,30 @@ impl<'m> Pio<'m> {
             Phase::Identify(u) | Phase::Read { unit: u, .. } | Phase::Write { unit: u, .. } => {
                 Some(u)
             }
+            #[cfg(feature = "atapi")]
+            Phase::Packet { unit, .. } => Some(unit),
+            #[cfg(feature = "atapi")]
+            Phase::PacketIn(d) => Some(d.unit),
         }
     }
 
+    /// The unit whose data phase is open.
+    #[cfg(feature = "atapi")]
+    pub(super) fn phase_unit(&self) -> Option<Unit> {
+        self.unit()
+    }
+
+    /// The buffer.
+    #[cfg(feature = "atapi")]
+    pub(super) fn buffer(&self) -> &VolatileSlice<'m> {
+        &self.buf
+    }
+
     fn device_to_host(&self) -> bool {
+        #[cfg(feature = "atapi")]
+        if matches!(self.phase, Phase::PacketIn(_)) {
+            return true;
+        }
         matches!(self.phase, Phase::Identify(_) | Phase::Read { .. })
     }
 
@@ -131,14 +165,20 @@ where
         {
             return 0;
         }
-        let Some(end) = self.pio.pos.checked_add(width.bytes()) else {
+        // An access past the end of the block reads 0 and moves nothing,
+        // except that one access may finish a block of odd length (an
+        // ATAPI transfer's last block).
+        let avail = self.pio.end.saturating_sub(self.pio.pos);
+        let n = if width.bytes() <= avail {
+            width.bytes()
+        } else if avail % 2 == 1 {
+            avail
+        } else {
             return 0;
         };
-        if end > self.pio.end {
-            return 0;
-        }
+        let end = self.pio.pos + n;
         let mut v = [0u8; 4];
-        if let Some(dst) = v.get_mut(..width.bytes()) {
+        if let Some(dst) = v.get_mut(..n) {
             self.pio.buf.copy_to(self.pio.pos, dst);
         }
         self.pio.pos = end;
@@ -188,6 +228,19 @@ where
             }
             Phase::Write { per_block, .. } => {
                 let outcome = self.pio_write_block(u, per_block);
+                self.finish(u, outcome);
+            }
+            #[cfg(feature = "atapi")]
+            Phase::Packet { dma, .. } => {
+                self.pio.stop();
+                let outcome = self.packet_received(u, dma);
+                self.finish(u, outcome);
+            }
+            #[cfg(feature = "atapi")]
+            Phase::PacketIn(d) => {
+                let at = self.pio.end;
+                self.pio.stop();
+                let outcome = self.packet_next_block(d, at);
                 self.finish(u, outcome);
             }
         }

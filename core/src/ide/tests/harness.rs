@@ -457,3 +457,79 @@ pub const ST_READY: u8 = 0x50;
 pub const ST_DRQ: u8 = 0x58;
 pub const ST_ERR: u8 = 0x41;
 pub const ERR_ABRT: u8 = 0x04;
+
+/// A rig whose master is a CD-ROM drive over `medium` (`cd_slave`: a
+/// second CD-ROM, empty, as the slave) — feature `atapi`.
+#[cfg(feature = "atapi")]
+pub fn with_cdrom<B, R>(
+    medium: B,
+    slave_disk: Option<B>,
+    f: impl FnOnce(&mut Rig<'_, B, 256>) -> R,
+) -> R
+where
+    B: for<'x> BlockDevice<'x>,
+{
+    let env = Env::default();
+    let Memory {
+        mut ram,
+        mmio,
+        normal,
+        tiny,
+        pio,
+        irq,
+    } = Memory::new(&env);
+    let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
+    let dev = space.new_device().unwrap();
+    let mut ide = IdeController::empty(&space, &irq, &pio);
+    ide.configure(&IdeConfig::new(dev)).unwrap();
+    ide.attach_cdrom(Unit::Master, medium).unwrap();
+    if let Some(s) = slave_disk {
+        ide.attach(Unit::Slave, s).unwrap();
+    }
+    let mut rig = Rig {
+        ide,
+        space: &space,
+        mmio: &mmio,
+        irq: &irq,
+        lease: None,
+    };
+    f(&mut rig)
+}
+
+/// A CD-ROM master over a deferred disk of `image` (requests complete
+/// when released) — feature `atapi`.
+#[cfg(feature = "atapi")]
+pub fn with_deferred_cdrom<R>(
+    image: Vec<u8>,
+    f: impl for<'a> FnOnce(&mut Rig<'a, Deferred<'a>, 256>) -> R,
+) -> R {
+    let mut image = image;
+    let env = Env::default();
+    let Memory {
+        mut ram,
+        mmio,
+        normal,
+        tiny,
+        pio,
+        irq,
+    } = Memory::new(&env);
+    let space = space(env.pool, &mut ram, &mmio, (&normal, &tiny));
+    let checker = LeaseChecker::new(space.bounce());
+    let mut disk = DeferredDisk::new(&mut image, true);
+    disk.observe(&checker);
+    let dev = space.new_device().unwrap();
+    let mut ide = IdeController::empty(&space, &irq, &pio);
+    ide.configure(&IdeConfig::new(dev)).unwrap();
+    ide.attach_cdrom(Unit::Master, disk).unwrap();
+    let mut rig = Rig {
+        ide,
+        space: &space,
+        mmio: &mmio,
+        irq: &irq,
+        lease: Some(&checker),
+    };
+    let r = f(&mut rig);
+    let v = checker.violations.borrow();
+    assert!(v.is_empty(), "lease violations: {v:#?}");
+    r
+}

@@ -3,6 +3,8 @@
 
 mod harness;
 
+#[cfg(feature = "atapi")]
+mod atapi;
 mod bmdma_regs;
 mod dma;
 mod dma_errors;

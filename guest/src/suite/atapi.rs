@@ -1,0 +1,279 @@
+//! The ATAPI suite (`suite=atapi`): a CD-ROM drive on device 1 whose medium
+//! is the test image (`CD_TEST_BLOCKS` blocks stamped with `CD_PATTERN`),
+//! driven with polled PACKET commands by PIO and DMA. The same results are
+//! expected on QEMU (`-drive if=ide,index=1,media=cdrom`) and vmdma
+//! (`--cdrom`).
+
+use vmdma_guest::ata::identify::Identify;
+use vmdma_guest::ata::regs::{cmd, error, reg, status};
+use vmdma_guest::ata::taskfile::{Drive, TaskFile};
+use vmdma_guest::prd::{Region, encode_table};
+use vmdma_protocol::{CD_PATTERN, CD_TEST_BLOCKS, stamp_byte};
+
+use super::{Ctx, Fail, PASS, TestResult};
+use crate::arch::dma_memory::DATA_LEN;
+use crate::ide::packet::{self, IDENTIFY_PACKET_DEVICE, PacketOutcome};
+use crate::ide::pio;
+use crate::{ensure, ensure_eq};
+
+const CD: Drive = Drive::Slave;
+const BLOCK: usize = 2048;
+
+fn read10(lba: u32, blocks: u16) -> [u8; 12] {
+    let [a, b, c, d] = lba.to_be_bytes();
+    let [h, l] = blocks.to_be_bytes();
+    [0x28, 0, a, b, c, d, 0, h, l, 0, 0, 0]
+}
+
+fn cdb(head: &[u8]) -> [u8; 12] {
+    let mut c = [0u8; 12];
+    for (d, s) in c.iter_mut().zip(head) {
+        *d = *s;
+    }
+    c
+}
+
+/// Checks that `data` is `blocks` blocks of the image from block `lba`.
+fn check_image(data: &[u8], lba: u32) -> Result<(), Fail> {
+    for (i, b) in data.iter().enumerate() {
+        let off = u64::from(lba) * BLOCK as u64 + i as u64;
+        let want = stamp_byte(off / 512, CD_PATTERN, (off % 512) as usize);
+        ensure!(
+            *b == want,
+            "image byte {off}: got {b:#04x}, want {want:#04x}"
+        );
+    }
+    Ok(())
+}
+
+fn expect_good(what: &str, o: &PacketOutcome) -> Result<(), Fail> {
+    ensure!(
+        o.good(),
+        "{what}: status {:#04x} error {:#04x} reason {:#04x}",
+        o.status,
+        o.error,
+        o.reason
+    );
+    Ok(())
+}
+
+/// Runs a data command by PIO with the largest limit into the staging
+/// buffer; returns the reply length.
+fn reply(ctx: &mut Ctx, c: [u8; 12]) -> Result<usize, Fail> {
+    let o = packet::pio(&ctx.ch, CD, &c, 0xFFFE, &mut ctx.stage.bytes)?;
+    expect_good("reply", &o)?;
+    Ok(o.bytes)
+}
+
+/// REQUEST SENSE: (key, ASC).
+fn sense(ctx: &mut Ctx) -> Result<(u8, u8), Fail> {
+    let mut buf = [0u8; 18];
+    let o = packet::pio(&ctx.ch, CD, &cdb(&[0x03, 0, 0, 0, 18]), 18, &mut buf)?;
+    expect_good("REQUEST SENSE", &o)?;
+    Ok((buf[2] & 0x0F, buf[12]))
+}
+
+/// After SRST the CD-ROM shows the ATAPI signature.
+pub fn signature(ctx: &mut Ctx) -> TestResult {
+    ctx.ch.soft_reset()?;
+    ctx.ch.write(reg::DEVICE, 0xB0);
+    let _ = ctx.ch.alt_status();
+    ctx.ch.wait_not_busy("CD-ROM after SRST")?;
+    let sig = [
+        ctx.ch.read(reg::COUNT),
+        ctx.ch.read(reg::LBA_LOW),
+        ctx.ch.read(reg::LBA_MID),
+        ctx.ch.read(reg::LBA_HIGH),
+    ];
+    ensure!(
+        sig == [1, 1, 0x14, 0xEB],
+        "signature {sig:02x?}, want 01 01 14 eb"
+    );
+    ensure_eq!(ctx.ch.error(), error::DIAG_PASSED, "diagnostic code");
+    PASS
+}
+
+/// IDENTIFY DEVICE to the CD-ROM aborts and leaves the signature.
+pub fn identify_device_aborts(ctx: &mut Ctx) -> TestResult {
+    let tf = TaskFile::plain(CD, 0, 0);
+    ctx.ch.issue(&tf, cmd::IDENTIFY)?;
+    let st = ctx.ch.wait_not_busy("IDENTIFY DEVICE to ATAPI")?;
+    ensure!(st & status::ERR != 0, "status {st:#04x}: not aborted");
+    ensure_eq!(ctx.ch.error() & error::ABRT, error::ABRT, "Error ABRT");
+    ensure_eq!(ctx.ch.read(reg::LBA_MID), 0x14, "LBA mid");
+    ensure_eq!(ctx.ch.read(reg::LBA_HIGH), 0xEB, "LBA high");
+    let _ = ctx.ch.status();
+    PASS
+}
+
+/// IDENTIFY PACKET DEVICE: an ATAPI CD-ROM with 12-byte packets.
+pub fn identify_packet(ctx: &mut Ctx) -> TestResult {
+    let mut raw = [0u8; 512];
+    let tf = TaskFile::plain(CD, 0, 0);
+    pio::data_in(
+        &ctx.ch,
+        &tf,
+        IDENTIFY_PACKET_DEVICE,
+        pio::Width::Bits16,
+        1,
+        &mut raw,
+    )?;
+    let id = Identify::from_bytes(&raw);
+    let w0 = id.word(0);
+    ensure_eq!(w0 >> 14, 2, "word 0 bits 15:14 (ATAPI)");
+    ensure_eq!((w0 >> 8) & 0x1F, 5, "word 0 command set (CD-ROM)");
+    ensure_eq!(w0 & 0x80, 0x80, "word 0 removable");
+    ensure_eq!(w0 & 3, 0, "word 0 packet size (12 bytes)");
+    ensure_eq!(id.word(49) & 0x0300, 0x0300, "word 49 LBA and DMA");
+    PASS
+}
+
+/// TEST UNIT READY with the medium in.
+pub fn test_unit_ready(ctx: &mut Ctx) -> TestResult {
+    let o = packet::pio(&ctx.ch, CD, &cdb(&[0x00]), 0, &mut [])?;
+    expect_good("TEST UNIT READY", &o)?;
+    ensure_eq!(o.bytes, 0, "no data");
+    PASS
+}
+
+/// INQUIRY: a removable CD/DVD device.
+pub fn inquiry(ctx: &mut Ctx) -> TestResult {
+    let n = reply(ctx, cdb(&[0x12, 0, 0, 0, 36]))?;
+    ensure_eq!(n, 36, "INQUIRY length");
+    let b = &ctx.stage.bytes;
+    ensure_eq!(b[0] & 0x1F, 5, "peripheral type");
+    ensure_eq!(b[1] & 0x80, 0x80, "removable");
+    // An even allocation length: QEMU cannot end an odd last DRQ block
+    // with 16-bit reads (it stays DRQ); vmdma can (core unit tests).
+    let n = reply(ctx, cdb(&[0x12, 0, 0, 0, 6]))?;
+    ensure_eq!(n, 6, "allocation length honoured");
+    PASS
+}
+
+/// READ CAPACITY: the image's last block, 2048-byte blocks.
+pub fn read_capacity(ctx: &mut Ctx) -> TestResult {
+    let n = reply(ctx, cdb(&[0x25]))?;
+    ensure_eq!(n, 8, "READ CAPACITY length");
+    let b = &ctx.stage.bytes;
+    let last = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let size = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    ensure_eq!(u64::from(last), CD_TEST_BLOCKS - 1, "last block");
+    ensure_eq!(size, 2048, "block size");
+    PASS
+}
+
+/// PIO READ(10) with several byte-count limits: the data is the image,
+/// every DRQ block is at most the limit, only the last may be odd.
+pub fn pio_read_limits(ctx: &mut Ctx) -> TestResult {
+    for (lba, blocks, limit) in [
+        (0u32, 1u16, 2048u16),
+        (3, 5, 5120),
+        (7, 3, 2049),
+        (11, 2, 1000),
+        (20, 4, 0xFFFE),
+        (30, 1, 6),
+    ] {
+        let len = usize::from(blocks) * BLOCK;
+        let buf = ctx.stage.bytes.get_mut(..len).unwrap_or(&mut []);
+        buf.fill(0);
+        let o = packet::pio(&ctx.ch, CD, &read10(lba, blocks), limit, buf)?;
+        expect_good("PIO READ(10)", &o)?;
+        ensure_eq!(o.bytes, len, "bytes offered");
+        ensure!(
+            o.largest <= limit,
+            "limit {limit}: a block of {} bytes",
+            o.largest
+        );
+        ensure!(
+            !o.odd_inner_block,
+            "limit {limit}: an odd block before the last"
+        );
+        check_image(ctx.stage.bytes.get(..len).unwrap_or(&[]), lba)?;
+    }
+    PASS
+}
+
+/// A byte-count limit of 0 aborts a PIO data command (ABRT, not CHECK
+/// CONDITION), and the drive works afterwards.
+pub fn pio_limit_zero(ctx: &mut Ctx) -> TestResult {
+    let o = packet::pio(&ctx.ch, CD, &read10(0, 1), 0, &mut [])?;
+    ensure!(o.status & status::ERR != 0, "status {:#04x}", o.status);
+    ensure_eq!(o.error & error::ABRT, error::ABRT, "Error ABRT");
+    ensure_eq!(o.bytes, 0, "no data");
+    test_unit_ready(ctx)
+}
+
+/// DMA READ(10) of 4 blocks through PRDs of odd (even-byte) sizes.
+pub fn dma_read_odd_prds(ctx: &mut Ctx) -> TestResult {
+    let sizes = [1000u32, 2, 3094, 4096];
+    let total: usize = 4 * BLOCK;
+    ensure!(total <= DATA_LEN, "buffer");
+    ctx.mem.data.get_mut(..total).unwrap_or(&mut []).fill(0xEE);
+    let mut regions = [Region { addr: 0, len: 0 }; 4];
+    let mut off = 0usize;
+    for (r, len) in regions.iter_mut().zip(sizes) {
+        let addr = ctx
+            .mem
+            .data_phys(off)
+            .ok_or(Fail(vmdma_guest::msg!("buffer address")))?;
+        *r = Region { addr, len };
+        off += len as usize;
+    }
+    let prd = ctx
+        .mem
+        .prd_phys()
+        .ok_or(Fail(vmdma_guest::msg!("PRD address")))?;
+    encode_table(&regions, &mut ctx.mem.prd).map_err(|e| Fail(vmdma_guest::msg!("{e}")))?;
+    let o = packet::dma(&ctx.ch, CD, &read10(9, 4), prd)?;
+    expect_good("DMA READ(10)", &o)?;
+    check_image(ctx.mem.data.get(..total).unwrap_or(&[]), 9)?;
+    PASS
+}
+
+/// READ past the end: CHECK CONDITION, sense ILLEGAL REQUEST / LBA out of
+/// range; READ CAPACITY still works.
+pub fn sense_bad_lba(ctx: &mut Ctx) -> TestResult {
+    let end = u32::try_from(CD_TEST_BLOCKS).unwrap_or(u32::MAX);
+    for c in [read10(end, 1), read10(end - 1, 2)] {
+        let o = packet::pio(&ctx.ch, CD, &c, 2048, &mut [])?;
+        ensure!(o.status & status::ERR != 0, "status {:#04x}", o.status);
+        ensure_eq!(o.error >> 4, 5, "sense key in Error");
+        ensure_eq!(o.bytes, 0, "no data");
+        let (key, asc) = sense(ctx)?;
+        ensure!(
+            (key, asc) == (5, 0x21),
+            "sense {key:#x}/{asc:#04x}, want 5/0x21"
+        );
+    }
+    read_capacity(ctx)
+}
+
+/// An opcode the drive does not implement: ILLEGAL REQUEST, invalid
+/// command operation code.
+pub fn unknown_opcode(ctx: &mut Ctx) -> TestResult {
+    let o = packet::pio(&ctx.ch, CD, &cdb(&[0xFF]), 2048, &mut [])?;
+    ensure!(o.status & status::ERR != 0, "status {:#04x}", o.status);
+    let (key, asc) = sense(ctx)?;
+    ensure!(
+        (key, asc) == (5, 0x20),
+        "sense {key:#x}/{asc:#04x}, want 5/0x20"
+    );
+    PASS
+}
+
+/// READ TOC format 0: one track and the lead-out at the image's end.
+pub fn read_toc(ctx: &mut Ctx) -> TestResult {
+    let n = reply(ctx, cdb(&[0x43, 0, 0, 0, 0, 0, 0, 0, 100]))?;
+    ensure_eq!(n, 20, "TOC length");
+    let b = &ctx.stage.bytes;
+    ensure!(
+        (b[2], b[3]) == (1, 1),
+        "tracks {}..{}, want 1..1",
+        b[2],
+        b[3]
+    );
+    ensure_eq!(b[14], 0xAA, "lead-out track");
+    let lead_out = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+    ensure_eq!(u64::from(lead_out), CD_TEST_BLOCKS, "lead-out address");
+    PASS
+}
