@@ -51,6 +51,7 @@ pub mod monitor;
 pub mod qemu_opts;
 pub mod qmp;
 pub mod sandbox;
+pub mod snapshot;
 pub mod supervisor;
 pub mod vcpu_loop;
 

@@ -52,6 +52,9 @@ pub enum MemoryError {
     },
 }
 
+/// The page size `resident_pages` reports in.
+pub const PAGE: usize = 4096;
+
 /// Anonymous, private, zero-filled host memory that backs guest RAM from
 /// guest-physical address 0.
 ///
@@ -122,8 +125,15 @@ impl GuestRam {
     /// `None` if the kernel refuses. This is how much RAM the guest has
     /// touched: the mapping is anonymous and populated on first touch.
     pub fn resident_bytes(&self) -> Option<u64> {
-        let page = 4096usize;
-        let mut vec = vec![0u8; self.len.div_ceil(page)];
+        let pages = self.resident_pages()?.iter().filter(|&&r| r).count();
+        Some(pages as u64 * PAGE as u64)
+    }
+
+    /// For each 4 KiB page of the mapping, whether it is resident
+    /// (`mincore`); `None` if the kernel refuses. A page that is not has
+    /// never been touched and reads as zeros.
+    pub fn resident_pages(&self) -> Option<Vec<bool>> {
+        let mut vec = vec![0u8; self.len.div_ceil(PAGE)];
         // SAFETY: `ptr..ptr + len` is this object's live mapping (page
         // aligned, from mmap); `vec` has one byte per page of it, as
         // mincore(2) writes.
@@ -131,8 +141,7 @@ impl GuestRam {
         if r != 0 {
             return None;
         }
-        let pages = vec.iter().filter(|&&b| b & 1 != 0).count();
-        Some(pages as u64 * page as u64)
+        Some(vec.iter().map(|&b| b & 1 != 0).collect())
     }
 
     /// Always false: a mapping is never empty (`new` refuses size 0).

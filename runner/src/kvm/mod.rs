@@ -6,5 +6,6 @@
 pub mod coalesced;
 pub mod exit;
 pub mod memory;
+pub mod state;
 pub mod vcpu;
 pub mod vm;

@@ -123,6 +123,11 @@ impl Vcpu {
         self.id
     }
 
+    /// The vCPU file descriptor (for `kvm::state`).
+    pub(crate) fn fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
     /// Sets the PVH entry state: 32-bit protected mode, paging off, flat
     /// 4 GiB code (CS) and data (DS/ES/FS/GS/SS) segments from the GDT at
     /// [`GDT_ADDR`], a valid TR, EBX = `start_info` (the guest-physical

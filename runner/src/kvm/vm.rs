@@ -8,6 +8,7 @@ use kvm_ioctls::{Kvm, VmFd};
 use thiserror::Error;
 
 use crate::kvm::memory::{GuestRam, MemoryError};
+use crate::kvm::state::{self, StateError, VcpuState, VmState};
 use crate::kvm::vcpu::{Vcpu, VcpuError};
 use crate::layout::{KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR};
 
@@ -31,6 +32,9 @@ pub enum VmError {
     /// A vCPU could not be created.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+    /// The list of MSRs to save could not be read.
+    #[error(transparent)]
+    State(StateError),
 }
 
 fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, VmError> {
@@ -46,6 +50,8 @@ pub struct Vm {
     fd: Arc<VmFd>,
     kvm: Kvm,
     ram: GuestRam,
+    /// The MSRs a snapshot saves (read before any sandbox).
+    msrs: Vec<u32>,
 }
 
 impl Vm {
@@ -73,7 +79,8 @@ impl Vm {
             ..Default::default()
         };
         ioctl("KVM_CREATE_PIT2", fd.create_pit2(pit))?;
-        Ok(Vm { fd, kvm, ram })
+        let msrs = state::msr_list(&kvm).map_err(VmError::State)?;
+        Ok(Vm { fd, kvm, ram, msrs })
     }
 
     /// The VM file descriptor (shared with interrupt triggers).
@@ -84,6 +91,31 @@ impl Vm {
     /// Guest RAM.
     pub fn ram(&self) -> &GuestRam {
         &self.ram
+    }
+
+    /// Guest RAM, mutably (a restore writes it before the vCPU runs).
+    pub fn ram_mut(&mut self) -> &mut GuestRam {
+        &mut self.ram
+    }
+
+    /// Reads the irqchip, PIT and clock (for a snapshot).
+    pub fn read_state(&self) -> Result<VmState, StateError> {
+        VmState::read(&self.fd)
+    }
+
+    /// Puts saved irqchip, PIT and clock state in place.
+    pub fn write_state(&self, s: &VmState) -> Result<(), StateError> {
+        s.write(&self.fd)
+    }
+
+    /// Reads the state of `vcpu` (not running).
+    pub fn read_vcpu_state(&self, vcpu: &Vcpu) -> Result<VcpuState, StateError> {
+        VcpuState::read(vcpu.fd(), &self.msrs, state::xsave_size(&self.fd))
+    }
+
+    /// Puts saved state into `vcpu` (before its first run).
+    pub fn write_vcpu_state(&self, vcpu: &Vcpu, s: &VcpuState) -> Result<(), StateError> {
+        s.write(vcpu.fd(), state::xsave_size(&self.fd))
     }
 
     /// Creates vCPU `id`.
