@@ -33,6 +33,9 @@ pub enum Suite {
     Hostile,
     /// The ATAPI CD-ROM suite: a CD-ROM with the test image on device 1.
     Atapi,
+    /// Reads a NoCloud seed ISO (volume `cidata`) on the CD-ROM on
+    /// device 1 and prints its first file.
+    Iso,
 }
 
 impl Suite {
@@ -43,6 +46,7 @@ impl Suite {
             Suite::ReadOnly => "readonly",
             Suite::Hostile => "hostile",
             Suite::Atapi => "atapi",
+            Suite::Iso => "iso",
         }
     }
 }
@@ -292,6 +296,7 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     "readonly" => Suite::ReadOnly,
                     "hostile" => Suite::Hostile,
                     "atapi" => Suite::Atapi,
+                    "iso" => Suite::Iso,
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;
