@@ -36,6 +36,8 @@ pub enum Suite {
     /// Reads a NoCloud seed ISO (volume `cidata`) on the CD-ROM on
     /// device 1 and prints its first file.
     Iso,
+    /// Follows the host opening and closing the CD-ROM's tray (QMP).
+    AtapiTray,
 }
 
 impl Suite {
@@ -47,6 +49,7 @@ impl Suite {
             Suite::Hostile => "hostile",
             Suite::Atapi => "atapi",
             Suite::Iso => "iso",
+            Suite::AtapiTray => "atapi_tray",
         }
     }
 }
@@ -297,6 +300,7 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     "hostile" => Suite::Hostile,
                     "atapi" => Suite::Atapi,
                     "iso" => Suite::Iso,
+                    "atapi_tray" => Suite::AtapiTray,
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;

@@ -37,6 +37,7 @@ use thiserror::Error;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
+use crate::cdrom::CDROM_DEVICE;
 use crate::control::{RunControl, StopReason};
 use crate::devices::chipset::Chipset;
 use crate::kick::Kicker;
@@ -126,6 +127,8 @@ pub struct BlockInfo {
     pub size: u64,
     /// `cache=none` (O_DIRECT).
     pub direct: bool,
+    /// The CD-ROM's image at start (`--cdrom`), if there is a CD-ROM.
+    pub cdrom: Option<String>,
 }
 
 /// Why the monitor thread could not start or stop.
@@ -168,6 +171,8 @@ struct Vm<'a, 'm> {
     kicker: Kicker,
     chipset: &'a Mutex<Chipset<'m>>,
     block: &'a BlockInfo,
+    /// The CD-ROM's image (`None`: no CD-ROM drive).
+    cdrom: Option<String>,
 }
 
 impl<'scope> Monitor<'scope> {
@@ -210,6 +215,7 @@ impl<'scope> Monitor<'scope> {
                         kicker,
                         chipset,
                         block: &block,
+                        cdrom: block.cdrom.clone(),
                     };
                     serve(&epoll, &listener, &stop_rx, vm);
                 }
@@ -447,9 +453,9 @@ impl Vm<'_, '_> {
         Outcome::Return(json!({}))
     }
 
-    fn query_block(&self) -> Value {
+    fn query_block(&self) -> Outcome {
         let b = self.block;
-        json!([{
+        let mut list = vec![json!({
             "device": DEVICE,
             "type": "unknown",
             "removable": false,
@@ -468,7 +474,110 @@ impl Vm<'_, '_> {
                 "cache": {"writeback": true, "direct": b.direct, "no-flush": false},
                 "image": {"filename": b.file, "format": "raw", "virtual-size": b.size},
             },
-        }])
+        })];
+        if let Some(file) = &self.cdrom {
+            let tray = match self.with_chipset(|c| c.cdrom_tray()) {
+                Ok(t) => t,
+                Err(o) => return o,
+            };
+            let (open, locked) = tray.map_or((false, false), |t| (t.open, t.locked));
+            let mut cd = json!({
+                "device": CDROM_DEVICE,
+                "type": "unknown",
+                "removable": true,
+                "locked": locked,
+                "tray_open": open,
+                "io-status": "ok",
+            });
+            if !open {
+                cd["inserted"] = json!({
+                    "file": file, "ro": true, "drv": "raw", "encrypted": false,
+                    "image": {"filename": file, "format": "raw"},
+                });
+            }
+            list.push(cd);
+        }
+        Outcome::Return(Value::Array(list))
+    }
+
+    /// Runs `f` on the chipset, waiting at most `STATS_BOUND` for its lock
+    /// (a vCPU may hold it inside a port access waiting on a disk).
+    fn with_chipset<R>(&self, f: impl FnOnce(&mut Chipset<'_>) -> R) -> Result<R, Outcome> {
+        let deadline = Instant::now() + STATS_BOUND;
+        loop {
+            match self.chipset.try_lock() {
+                Ok(mut c) => return Ok(f(&mut c)),
+                Err(TryLockError::Poisoned(p)) => return Ok(f(&mut p.into_inner())),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Outcome::Error(
+                        "GenericError",
+                        "the disk controller is busy (a port access is waiting on the disk)".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The CD-ROM a command names (`device` or `id`), or the error.
+    fn cdrom_arg(&self, args: Option<&Value>) -> Result<(), Outcome> {
+        let name = args
+            .and_then(|a| a.get("id").or_else(|| a.get("device")))
+            .and_then(Value::as_str);
+        match name {
+            Some(n) if n == CDROM_DEVICE && self.cdrom.is_some() => Ok(()),
+            Some(n) => Err(Outcome::Error(
+                "DeviceNotFound",
+                format!("Device '{n}' not found"),
+            )),
+            None => Err(Outcome::Error(
+                "GenericError",
+                "Parameter 'id' is missing".into(),
+            )),
+        }
+    }
+
+    fn tray_event(open: bool) -> Value {
+        qmp::event(
+            "DEVICE_TRAY_MOVED",
+            Some(json!({"device": CDROM_DEVICE, "id": "", "tray-open": open})),
+        )
+    }
+
+    fn locked_error() -> Outcome {
+        Outcome::Error(
+            "GenericError",
+            format!(
+                "Device '{CDROM_DEVICE}' is locked and force was not specified, wait for tray \
+                 to open and try again"
+            ),
+        )
+    }
+
+    /// `eject` and `blockdev-open-tray`: opens the tray (the guest sees no
+    /// medium). Unlike QEMU's `eject`, the image stays in the drive (and
+    /// open) behind the open tray: `blockdev-close-tray` brings it back.
+    fn eject(&mut self, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        if let Err(o) = self.cdrom_arg(args) {
+            return o;
+        }
+        let force = args
+            .and_then(|a| a.get("force"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        match self.with_chipset(|c| (c.cdrom_tray(), c.cdrom_open_tray(force))) {
+            Err(o) => o,
+            Ok((_, Err(vmdma_core::ide::MediaError::Locked))) => Self::locked_error(),
+            Ok((_, Err(e))) => Outcome::Error("GenericError", e.to_string()),
+            Ok((before, Ok(()))) => {
+                if before.is_some_and(|t| !t.open) {
+                    events.push(Self::tray_event(true));
+                }
+                Outcome::Return(json!({}))
+            }
+        }
     }
 
     fn query_blockstats(&self) -> Outcome {
@@ -505,10 +614,30 @@ impl Vm<'_, '_> {
             },
         }]))
     }
+
+    /// `blockdev-close-tray`: closes the tray; the medium in it (the
+    /// image the drive has) is reachable again, and the guest sees a media
+    /// change (NOT READY, then UNIT ATTENTION 28h, and a GESN new-media
+    /// event), as on QEMU.
+    fn close_tray(&mut self, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        if let Err(o) = self.cdrom_arg(args) {
+            return o;
+        }
+        match self.with_chipset(|c| (c.cdrom_tray(), c.cdrom_close_tray())) {
+            Err(o) => o,
+            Ok((_, Err(e))) => Outcome::Error("GenericError", e.to_string()),
+            Ok((before, Ok(()))) => {
+                if before.is_some_and(|t| t.open) {
+                    events.push(Self::tray_event(false));
+                }
+                Outcome::Return(json!({}))
+            }
+        }
+    }
 }
 
 impl Commands for Vm<'_, '_> {
-    fn execute(&mut self, name: &str, _: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+    fn execute(&mut self, name: &str, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
         match name {
             "query-status" => Outcome::Return(self.status()),
             "stop" => self.stop(events),
@@ -518,12 +647,15 @@ impl Commands for Vm<'_, '_> {
                 self.kicker.kick();
                 Outcome::Quit
             }
-            "query-block" => Outcome::Return(self.query_block()),
+            "query-block" => self.query_block(),
             "query-blockstats" => self.query_blockstats(),
+            "eject" => self.eject(args, events),
+            "blockdev-open-tray" => self.eject(args, events),
+            "blockdev-close-tray" => self.close_tray(args, events),
             other => qmp::not_found(
                 other,
-                "vmdma serves qmp_capabilities, query-status, stop, cont, quit, query-block \
-                 and query-blockstats",
+                "vmdma serves qmp_capabilities, query-status, stop, cont, quit, query-block, \
+                 query-blockstats, eject, blockdev-open-tray and blockdev-close-tray",
             ),
         }
     }

@@ -375,3 +375,97 @@ fn dma_block(ctx: &mut Ctx, lba: u32) -> Result<(), Fail> {
     let o = packet::dma(&ctx.ch, CD, &read10(lba, 1), prd)?;
     expect_good("DMA READ(10)", &o)
 }
+
+/// GESN polls the tray test makes at most per step.
+const TRAY_POLLS: u32 = 200_000;
+
+/// GESN (media class): (event code, media status).
+fn gesn(ctx: &mut Ctx) -> Result<(u8, u8), Fail> {
+    let mut b = [0u8; 8];
+    let c = cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]);
+    let o = packet::pio(&ctx.ch, CD, &c, 8, &mut b)?;
+    expect_good("GESN", &o)?;
+    Ok((b[4], b[5]))
+}
+
+/// Polls GESN until `done(code, status)`.
+fn wait_gesn(ctx: &mut Ctx, what: &str, done: fn(u8, u8) -> bool) -> Result<(), Fail> {
+    for _ in 0..TRAY_POLLS {
+        let (code, st) = gesn(ctx)?;
+        if done(code, st) {
+            return Ok(());
+        }
+    }
+    Err(Fail(vmdma_guest::msg!(
+        "no {what} within {TRAY_POLLS} GESN polls"
+    )))
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL.
+fn prevent(ctx: &mut Ctx, lock: bool) -> Result<(), Fail> {
+    let o = packet::pio(
+        &ctx.ch,
+        CD,
+        &cdb(&[0x1E, 0, 0, 0, u8::from(lock)]),
+        0,
+        &mut [],
+    )?;
+    expect_good("PREVENT ALLOW MEDIUM REMOVAL", &o)
+}
+
+/// TEST UNIT READY: (Status, Error).
+fn tur(ctx: &mut Ctx) -> Result<(u8, u8), Fail> {
+    let o = packet::pio(&ctx.ch, CD, &cdb(&[0x00]), 0, &mut [])?;
+    Ok((o.status, o.error))
+}
+
+/// The host's tray, driven through QMP: the guest locks the tray; an eject
+/// without force must come as a GESN eject request, which the guest
+/// honours by unlocking; the host then opens the tray (no medium) and
+/// closes it again, which the guest sees as a media change (NOT READY,
+/// UNIT ATTENTION 28h until REQUEST SENSE, GESN new media); the medium
+/// reads as before.
+pub fn host_tray(ctx: &mut Ctx) -> TestResult {
+    let mut block = [0u8; BLOCK];
+    let o = packet::pio(&ctx.ch, CD, &read10(0, 1), 2048, &mut block)?;
+    expect_good("READ(10)", &o)?;
+    check_image(&block, 0)?;
+    prevent(ctx, true)?;
+    crate::println!("atapi-tray: locked");
+    wait_gesn(ctx, "eject request", |code, _| code == 1)?;
+    prevent(ctx, false)?;
+    crate::println!("atapi-tray: eject requested, unlocked");
+    wait_gesn(ctx, "open tray", |_, st| st & 1 != 0)?;
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 2,
+        "tray open: TUR status {st:#04x} error {err:#04x}"
+    );
+    wait_gesn(ctx, "new medium", |code, _| code == 2)?;
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 2,
+        "first TUR after the change: {st:#04x}/{err:#04x}"
+    );
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 6,
+        "second TUR after the change: {st:#04x}/{err:#04x}"
+    );
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 6,
+        "unit attention pending: {st:#04x}/{err:#04x}"
+    );
+    let (key, asc) = sense(ctx)?;
+    ensure!(
+        (key, asc) == (6, 0x28),
+        "sense {key:#x}/{asc:#04x}, want 6/0x28"
+    );
+    let (st, _) = tur(ctx)?;
+    ensure!(st & status::ERR == 0, "TUR after REQUEST SENSE: {st:#04x}");
+    let o = packet::pio(&ctx.ch, CD, &read10(0, 1), 2048, &mut block)?;
+    expect_good("READ(10) after the change", &o)?;
+    check_image(&block, 0)?;
+    PASS
+}

@@ -165,7 +165,6 @@ where
         };
         if st.locked && !st.tray_open && !force {
             st.event = atapi::MediaEvent::EjectRequest;
-            self.raise_irq();
             return Err(MediaError::Locked);
         }
         st.locked = false;
@@ -177,8 +176,52 @@ where
             let tf = self.tf(u);
             tf.status = Status::DRDY | Status::DSC;
         }
-        self.raise_irq();
         Ok(old)
+    }
+
+    /// The host opens the tray of unit `u` (QMP `eject`; see
+    /// `IdeController::open_tray`).
+    pub(crate) fn open_tray(&mut self, u: Unit, force: bool) -> Result<(), MediaError> {
+        if !self.is_packet_unit(u) {
+            return Err(MediaError::NotCdrom);
+        }
+        let Some(st) = self
+            .units
+            .get_mut(u)
+            .drive
+            .as_mut()
+            .and_then(|d| d.atapi.as_mut())
+        else {
+            return Err(MediaError::NotCdrom);
+        };
+        if st.tray_open {
+            return Ok(());
+        }
+        if st.locked && !force {
+            st.event = atapi::MediaEvent::EjectRequest;
+            return Err(MediaError::Locked);
+        }
+        st.locked = false;
+        st.tray_open = true;
+        Ok(())
+    }
+
+    /// The host closes the tray of unit `u` (see
+    /// `IdeController::close_tray`).
+    pub(crate) fn close_tray(&mut self, u: Unit) -> Result<(), MediaError> {
+        let Some(st) = self
+            .units
+            .get_mut(u)
+            .drive
+            .as_mut()
+            .and_then(|d| d.atapi.as_mut())
+        else {
+            return Err(MediaError::NotCdrom);
+        };
+        if st.tray_open {
+            st.medium_changed();
+        }
+        Ok(())
     }
 
     /// PACKET: DRQ for the 12-byte packet, interrupt reason "command", no

@@ -380,8 +380,7 @@ fn media_change_reports_no_medium_then_unit_attention() {
             .ide
             .change_medium(Unit::Master, MemDisk::new(&mut second, true), false);
         assert!(old.is_ok());
-        assert!(r.irq.level(), "the change raises INTRQ");
-        r.status();
+        assert!(!r.irq.level(), "no interrupt without a command");
         r.packet(cdb(&[0x00]), 0, false);
         r.check(2, 0x3A);
         r.packet(cdb(&[0x00]), 0, false);
@@ -402,7 +401,6 @@ fn media_change_reports_no_medium_then_unit_attention() {
                 .err(),
             Some(MediaError::Locked)
         );
-        r.status();
         let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
         assert_eq!(e[4], 1, "GESN: eject requested");
     });
@@ -471,4 +469,56 @@ fn cdrom_and_disk_share_the_channel() {
             assert_eq!(data, image(0, 4));
         },
     );
+}
+
+#[test]
+fn the_host_opens_the_tray_unless_locked() {
+    with_cd(16, |r| {
+        r.ok(cdb(&[0x1E, 0, 0, 0, 1]));
+        let tray = r.ide.tray(Unit::Master).unwrap();
+        assert!(tray.locked && !tray.open);
+        assert_eq!(
+            r.ide.open_tray(Unit::Master, false),
+            Err(MediaError::Locked)
+        );
+        assert!(!r.irq.level(), "no interrupt without a command");
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!(
+            (e[4], e[5]),
+            (1, 2),
+            "GESN: eject requested, medium present"
+        );
+        r.ok(cdb(&[0x00]));
+        assert_eq!(r.ide.open_tray(Unit::Master, true), Ok(()));
+        let tray = r.ide.tray(Unit::Master).unwrap();
+        assert!(tray.open && !tray.locked);
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check(2, 0x3A);
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!(e[5], 1, "GESN: tray open");
+        assert_eq!(
+            r.ide.open_tray(Unit::Slave, false),
+            Err(MediaError::NotCdrom)
+        );
+    });
+}
+
+#[test]
+fn closing_the_tray_is_a_media_change() {
+    with_cd(16, |r| {
+        assert_eq!(r.ide.close_tray(Unit::Master), Ok(()), "closed: nothing");
+        assert!(!r.irq.level());
+        r.ok(cdb(&[0x00]));
+        r.ide.open_tray(Unit::Master, false).unwrap();
+        r.ide.close_tray(Unit::Master).unwrap();
+        assert!(!r.irq.level(), "no interrupt without a command");
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!((e[4], e[5]), (2, 2), "GESN: new media, present");
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check(2, 0x3A);
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check_no_sense_read(6);
+        assert_eq!(r.sense(), (6, 0x28));
+        r.ok(cdb(&[0x00]));
+    });
 }
