@@ -121,9 +121,12 @@ where
 
     /// DEVICE RESET (ATAPI only; accepted while BSY or DRQ): the device's
     /// own reset, once nothing of it is in flight (otherwise ignored, like
-    /// any command while BSY). Status 0, the signature, no IRQ.
+    /// any command while BSY; a DMA waiting for bounce space fails first,
+    /// as under SRST). Status 0, the signature, no IRQ.
     pub(super) fn device_reset(&mut self, u: Unit) {
-        if self.in_flight_unit() == Some(u) && !self.drain() {
+        let running_here = self.in_flight_unit() == Some(u)
+            || matches!(&self.op, Op::Dma(DmaRun { cmd, .. }) if cmd.unit == u);
+        if running_here && !self.drain() {
             return;
         }
         if let Op::DmaPending(cmd) = self.op

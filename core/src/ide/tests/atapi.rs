@@ -522,3 +522,24 @@ fn closing_the_tray_is_a_media_change() {
         r.ok(cdb(&[0x00]));
     });
 }
+
+#[test]
+fn device_reset_waits_for_the_block_in_flight_or_is_ignored() {
+    with_deferred_cdrom(medium(8), |r| {
+        r.packet(read10(0, 2), 2048, false);
+        assert_eq!(r.alt_status(), 0xC0, "BSY: the block is being read");
+        // The backend does not finish within its bound: ignored, BSY stays.
+        r.master_mut().set_wait_completes(false);
+        r.command(DEVICE_RESET);
+        assert_eq!(r.alt_status(), 0xC0, "ignored while the read is in flight");
+        // It finishes within its bound: the read completes, then the reset.
+        r.master_mut().set_wait_completes(true);
+        r.command(DEVICE_RESET);
+        assert_eq!((r.alt_status(), r.error()), (0, 0));
+        assert_eq!(signature(r), [1, 1, 0x14, 0xEB]);
+        assert!(r.ide.is_idle());
+        r.status();
+        r.packet(cdb(&[0x00]), 0, false);
+        assert_eq!(r.status(), ST_READY);
+    });
+}
