@@ -27,7 +27,7 @@ pub fn test_preconditions(wanted: &[&str]) {
         None
     };
     type Probe<'a> = (&'static str, &'a dyn Fn() -> bool);
-    let probes: [Probe<'_>; 9] = [
+    let probes: [Probe<'_>; 10] = [
         // tests/*.rs that boot a guest under KVM.
         ("vmdma_kvm", &kvm_usable),
         // tests/shutdown.rs: a FUSE disk that never answers.
@@ -50,6 +50,8 @@ pub fn test_preconditions(wanted: &[&str]) {
             runs("python3", &["-c", "import qemu.qmp"])
         }),
         ("vmdma_socat", &|| runs("socat", &["-V"])),
+        // tests/seed_iso.rs: a NoCloud seed ISO.
+        ("vmdma_genisoimage", &|| runs("genisoimage", &["--version"])),
     ];
     for (cfg, probe) in probes {
         if !want(cfg) {

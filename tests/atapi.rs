@@ -5,30 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::suite::{Outcome, parse_run};
 use common::{
-    assert_one_line_error, kvm_available, qemu_available, sparse_image, status, stderr, vmdma,
-    write_file,
+    assert_one_line_error, cd_image, kvm_available, qemu_available, sparse_image, status, stderr,
+    vmdma, write_file,
 };
-use vmdma_protocol::{
-    CD_PATTERN, CD_TEST_BLOCKS, EXIT_BAD_INPUT, GUEST_EXIT_PASS, STAMP_SECTOR, qemu_exit_status,
-    stamp_sector,
-};
-
-/// The test image the guest expects: `CD_TEST_BLOCKS` blocks, sector `s`
-/// stamped with `CD_PATTERN`.
-fn cd_image(dir: &Path) -> PathBuf {
-    let sectors = CD_TEST_BLOCKS * 4;
-    let mut bytes = Vec::new();
-    let mut sector = [0u8; STAMP_SECTOR];
-    for s in 0..sectors {
-        stamp_sector(s, CD_PATTERN, &mut sector);
-        bytes.extend_from_slice(&sector);
-    }
-    write_file(dir, "cd.img", &bytes)
-}
+use vmdma_protocol::{EXIT_BAD_INPUT, GUEST_EXIT_PASS, qemu_exit_status};
 
 const DISK_BYTES: u64 = 64 << 20;
 

@@ -440,3 +440,96 @@ fn stop_fails_within_its_bound_when_the_vcpu_is_blocked_in_the_kernel() {
     let desc = reply["error"]["desc"].as_str().unwrap();
     assert!(desc.contains("did not pause within 5 s"), "{desc}");
 }
+
+/// The CD-ROM drive's entry in `query-block`.
+fn cdrom_entry(c: &mut Client) -> Value {
+    let (_, r) = c.call(json!({"execute": "query-block"}));
+    r["return"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["device"] == "ide0-cd1").cloned())
+        .unwrap_or_else(|| panic!("no ide0-cd1 in {r}"))
+}
+
+/// Polls `query-block` until the CD-ROM's `locked` is `locked`.
+fn wait_locked(c: &mut Client, locked: bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cdrom_entry(c)["locked"] != json!(locked) {
+        assert!(
+            Instant::now() < deadline,
+            "the guest never set locked={locked}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn eject_and_close_tray_of_the_cdrom() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cd = common::cd_image(dir.path());
+    let vm = Vm::start(
+        None,
+        64 << 20,
+        &[
+            "--cdrom",
+            cd.to_str().unwrap(),
+            "--cmdline",
+            "suite=atapi_tray",
+        ],
+    );
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    let e = cdrom_entry(&mut c);
+    assert_eq!(
+        (e["removable"].clone(), e["tray_open"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(e["inserted"]["file"], json!(cd.to_str().unwrap()));
+    let (_, r) = c.call(json!({"execute": "eject", "arguments": {"id": "ide0-hd0"}}));
+    assert_eq!(r["error"]["class"], "DeviceNotFound", "{r}");
+
+    // The guest locks the tray: eject without force is refused (the
+    // guest gets an eject request and unlocks).
+    wait_locked(&mut c, true);
+    let (events, r) = c.call(json!({"execute": "eject", "arguments": {"id": "ide0-cd1"}}));
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(r["error"]["class"], "GenericError", "{r}");
+    assert!(
+        r["error"]["desc"].as_str().unwrap().contains("is locked"),
+        "{r}"
+    );
+    wait_locked(&mut c, false);
+
+    // Now the tray opens: no medium for the guest.
+    let (events, r) = c.call(json!({"execute": "eject", "arguments": {"device": "ide0-cd1"}}));
+    assert_eq!(r, json!({"return": {}}));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "DEVICE_TRAY_MOVED");
+    assert_eq!(events[0]["data"]["tray-open"], true);
+    let e = cdrom_entry(&mut c);
+    assert_eq!(e["tray_open"], true);
+    assert!(e.get("inserted").is_none(), "{e}");
+
+    // The guest sees the tray open (GESN), then the tray closes: a media
+    // change for the guest, the same medium.
+    std::thread::sleep(Duration::from_millis(500));
+    let (events, r) =
+        c.call(json!({"execute": "blockdev-close-tray", "arguments": {"id": "ide0-cd1"}}));
+    assert_eq!(r, json!({"return": {}}));
+    assert_eq!(events[0]["data"]["tray-open"], false, "{events:?}");
+    drop(c);
+    let out = vm.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("test atapi_host_tray ... ok"),
+        "{text}\n{}",
+        stderr(&out)
+    );
+    assert_eq!(status(&out), 0, "{text}");
+}

@@ -33,6 +33,11 @@ pub enum Suite {
     Hostile,
     /// The ATAPI CD-ROM suite: a CD-ROM with the test image on device 1.
     Atapi,
+    /// Reads a NoCloud seed ISO (volume `cidata`) on the CD-ROM on
+    /// device 1 and prints its first file.
+    Iso,
+    /// Follows the host opening and closing the CD-ROM's tray (QMP).
+    AtapiTray,
 }
 
 impl Suite {
@@ -43,6 +48,8 @@ impl Suite {
             Suite::ReadOnly => "readonly",
             Suite::Hostile => "hostile",
             Suite::Atapi => "atapi",
+            Suite::Iso => "iso",
+            Suite::AtapiTray => "atapi_tray",
         }
     }
 }
@@ -292,6 +299,8 @@ pub fn parse(cmdline: &str) -> Result<Options, CmdlineError> {
                     "readonly" => Suite::ReadOnly,
                     "hostile" => Suite::Hostile,
                     "atapi" => Suite::Atapi,
+                    "iso" => Suite::Iso,
+                    "atapi_tray" => Suite::AtapiTray,
                     _ => return Err(CmdlineError::UnknownSuite),
                 };
                 set_once(&mut suite, s, "suite")?;

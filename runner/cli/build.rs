@@ -18,5 +18,6 @@ fn main() {
         "vmdma_odirect",
         "vmdma_qemu_qmp",
         "vmdma_socat",
+        "vmdma_genisoimage",
     ]);
 }

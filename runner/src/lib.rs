@@ -33,6 +33,7 @@
 
 pub mod board;
 pub mod boot;
+pub mod cdrom;
 pub mod cli;
 pub mod control;
 pub mod devices;

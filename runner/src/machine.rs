@@ -22,6 +22,7 @@ use vmdma_protocol::{MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN};
 
 use crate::board::{self, Board, BoardSpec};
 use crate::boot;
+use crate::cdrom;
 use crate::cli::RunArgs;
 use crate::control::{RunControl, describe};
 use crate::devices::bus::Widths;
@@ -102,30 +103,6 @@ fn read_kernel(path: &Path, memory: u64) -> Result<Vec<u8>, Error> {
     Ok(kernel)
 }
 
-/// Opens a CD-ROM image: read-only (shared lock), synchronous I/O (only
-/// device 0's io_uring completions reach the I/O thread), a whole number
-/// of 2048-byte blocks.
-fn open_cdrom(path: &Path) -> Result<disk::Image, Error> {
-    let shown = || path.display().to_string();
-    let spec = disk::DiskSpec {
-        read_only: true,
-        aio: disk::Aio::Sync,
-        ..disk::DiskSpec::new(path)
-    };
-    let image = disk::open(&spec).map_err(|e| Error::Cdrom {
-        path: shown(),
-        reason: e.to_string(),
-    })?;
-    let bytes = image.sectors().saturating_mul(512);
-    if bytes % 2048 != 0 {
-        return Err(Error::Cdrom {
-            path: shown(),
-            reason: format!("{bytes} bytes is not a multiple of 2048 (CD blocks)"),
-        });
-    }
-    Ok(image)
-}
-
 /// Validates the inputs of `args`.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     let (kernel, name) = match &args.kernel {
@@ -164,7 +141,16 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
             disk::temporary(disk::TEMP_IMAGE_SIZE, disk::Aio::default()).map_err(Error::TempDisk)?
         }
     };
-    let cdrom = args.cdrom.as_deref().map(open_cdrom).transpose()?;
+    let cdrom = args
+        .cdrom
+        .as_deref()
+        .map(|p| {
+            cdrom::open(p).map_err(|reason| Error::Cdrom {
+                path: p.display().to_string(),
+                reason,
+            })
+        })
+        .transpose()?;
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
     #[cfg(debug_assertions)]
@@ -198,6 +184,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
                     .disk
                     .as_ref()
                     .is_some_and(|d| d.cache == disk::Cache::None),
+                cdrom: args.cdrom.as_ref().map(|p| p.display().to_string()),
             };
             let listener = monitor::listen(&q.path).map_err(|source| Error::Output {
                 option: "--qmp",

@@ -46,6 +46,7 @@ use thiserror::Error;
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
+use crate::cdrom::CDROM_DEVICE;
 use crate::control::{RunControl, StopReason};
 use crate::devices::chipset::Chipset;
 use crate::disk::events::DiskEvents;
@@ -139,6 +140,8 @@ pub struct BlockInfo {
     pub size: u64,
     /// `cache=none` (O_DIRECT).
     pub direct: bool,
+    /// The CD-ROM's image at start (`--cdrom`), if there is a CD-ROM.
+    pub cdrom: Option<String>,
 }
 
 /// The disk as the monitor sees it: what `query-block` says, and the
@@ -187,7 +190,10 @@ const CLIENT: u64 = 2;
 const DISK: u64 = 3;
 
 /// The commands `query-commands` lists (besides the two every session has).
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 11] = [
+    "eject",
+    "blockdev-open-tray",
+    "blockdev-close-tray",
     "query-version",
     "query-status",
     "stop",
@@ -208,6 +214,8 @@ struct Vm<'a, 'm> {
     /// The VM is paused because a request's error stopped it: `failed` or
     /// `nospace` (QMP's `io-status`), until `cont`.
     io_error: Option<&'static str>,
+    /// The CD-ROM's image (`None`: no CD-ROM drive).
+    cdrom: Option<String>,
 }
 
 impl<'scope> Monitor<'scope> {
@@ -257,6 +265,7 @@ impl<'scope> Monitor<'scope> {
                         block: &block,
                         events: &events,
                         io_error: None,
+                        cdrom: block.cdrom.clone(),
                     };
                     serve(&epoll, &listener, &stop_rx, vm);
                 }
@@ -621,9 +630,9 @@ impl Vm<'_, '_> {
         }
     }
 
-    fn query_block(&self) -> Value {
+    fn query_block(&self) -> Outcome {
         let b = self.block;
-        json!([{
+        let mut list = vec![json!({
             "device": DEVICE,
             "type": "unknown",
             "removable": false,
@@ -642,7 +651,89 @@ impl Vm<'_, '_> {
                 "cache": {"writeback": true, "direct": b.direct, "no-flush": false},
                 "image": {"filename": b.file, "format": "raw", "virtual-size": b.size},
             },
-        }])
+        })];
+        if let Some(file) = &self.cdrom {
+            let tray = match self.with_chipset(|c| c.cdrom_tray()) {
+                Ok(t) => t,
+                Err(o) => return o,
+            };
+            let (open, locked) = tray.map_or((false, false), |t| (t.open, t.locked));
+            let mut cd = json!({
+                "device": CDROM_DEVICE,
+                "type": "unknown",
+                "removable": true,
+                "locked": locked,
+                "tray_open": open,
+                "io-status": "ok",
+            });
+            if !open {
+                cd["inserted"] = json!({
+                    "file": file, "ro": true, "drv": "raw", "encrypted": false,
+                    "image": {"filename": file, "format": "raw"},
+                });
+            }
+            list.push(cd);
+        }
+        Outcome::Return(Value::Array(list))
+    }
+
+    /// The CD-ROM a command names (`device` or `id`), or the error.
+    fn cdrom_arg(&self, args: Option<&Value>) -> Result<(), Outcome> {
+        let name = args
+            .and_then(|a| a.get("id").or_else(|| a.get("device")))
+            .and_then(Value::as_str);
+        match name {
+            Some(n) if n == CDROM_DEVICE && self.cdrom.is_some() => Ok(()),
+            Some(n) => Err(Outcome::Error(
+                "DeviceNotFound",
+                format!("Device '{n}' not found"),
+            )),
+            None => Err(Outcome::Error(
+                "GenericError",
+                "Parameter 'id' is missing".into(),
+            )),
+        }
+    }
+
+    fn tray_event(open: bool) -> Value {
+        qmp::event(
+            "DEVICE_TRAY_MOVED",
+            Some(json!({"device": CDROM_DEVICE, "id": "", "tray-open": open})),
+        )
+    }
+
+    fn locked_error() -> Outcome {
+        Outcome::Error(
+            "GenericError",
+            format!(
+                "Device '{CDROM_DEVICE}' is locked and force was not specified, wait for tray \
+                 to open and try again"
+            ),
+        )
+    }
+
+    /// `eject` and `blockdev-open-tray`: opens the tray (the guest sees no
+    /// medium). Unlike QEMU's `eject`, the image stays in the drive (and
+    /// open) behind the open tray: `blockdev-close-tray` brings it back.
+    fn eject(&mut self, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        if let Err(o) = self.cdrom_arg(args) {
+            return o;
+        }
+        let force = args
+            .and_then(|a| a.get("force"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        match self.with_chipset(|c| (c.cdrom_tray(), c.cdrom_open_tray(force))) {
+            Err(o) => o,
+            Ok((_, Err(vmdma_core::ide::MediaError::Locked))) => Self::locked_error(),
+            Ok((_, Err(e))) => Outcome::Error("GenericError", e.to_string()),
+            Ok((before, Ok(()))) => {
+                if before.is_some_and(|t| !t.open) {
+                    events.push(Self::tray_event(true));
+                }
+                Outcome::Return(json!({}))
+            }
+        }
     }
 
     fn query_blockstats(&self) -> Outcome {
@@ -665,6 +756,26 @@ impl Vm<'_, '_> {
             },
         }]))
     }
+
+    /// `blockdev-close-tray`: closes the tray; the medium in it (the
+    /// image the drive has) is reachable again, and the guest sees a media
+    /// change (NOT READY, then UNIT ATTENTION 28h, and a GESN new-media
+    /// event), as on QEMU.
+    fn close_tray(&mut self, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        if let Err(o) = self.cdrom_arg(args) {
+            return o;
+        }
+        match self.with_chipset(|c| (c.cdrom_tray(), c.cdrom_close_tray())) {
+            Err(o) => o,
+            Ok((_, Err(e))) => Outcome::Error("GenericError", e.to_string()),
+            Ok((before, Ok(()))) => {
+                if before.is_some_and(|t| t.open) {
+                    events.push(Self::tray_event(false));
+                }
+                Outcome::Return(json!({}))
+            }
+        }
+    }
 }
 
 impl Commands for Vm<'_, '_> {
@@ -683,15 +794,19 @@ impl Commands for Vm<'_, '_> {
                 self.kicker.kick();
                 Outcome::Quit
             }
-            "query-block" => Outcome::Return(self.query_block()),
+            "query-block" => self.query_block(),
             "query-blockstats" => self.query_blockstats(),
             "query-version" => Outcome::Return(qmp::version()),
             "query-commands" => Outcome::Return(qmp::commands(&COMMANDS)),
             "human-monitor-command" => self.human_monitor_command(arguments),
+            "eject" => self.eject(arguments, events),
+            "blockdev-open-tray" => self.eject(arguments, events),
+            "blockdev-close-tray" => self.close_tray(arguments, events),
             other => qmp::not_found(
                 other,
                 "vmdma serves qmp_capabilities, query-commands, query-version, query-status, \
-                 stop, cont, quit, query-block, query-blockstats and human-monitor-command",
+                 stop, cont, quit, query-block, query-blockstats, human-monitor-command, eject, \
+                 blockdev-open-tray and blockdev-close-tray",
             ),
         }
     }

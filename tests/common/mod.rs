@@ -234,3 +234,17 @@ impl Drop for SmallFs {
         let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
+
+/// The CD-ROM test image the guest's `suite=atapi` and the hostile ATAPI
+/// cases expect, written to `dir/cd.img`: `CD_TEST_BLOCKS` 2048-byte
+/// blocks, 512-byte sector `s` stamped with `CD_PATTERN`.
+pub fn cd_image(dir: &Path) -> PathBuf {
+    use vmdma_protocol::{CD_PATTERN, CD_TEST_BLOCKS, STAMP_SECTOR, stamp_sector};
+    let mut bytes = Vec::new();
+    let mut sector = [0u8; STAMP_SECTOR];
+    for s in 0..CD_TEST_BLOCKS * 4 {
+        stamp_sector(s, CD_PATTERN, &mut sector);
+        bytes.extend_from_slice(&sector);
+    }
+    write_file(dir, "cd.img", &bytes)
+}

@@ -2,6 +2,9 @@
 //! control and BMDMA port reads/writes of every width, PCI config writes, and
 //! stores into guest RAM (so PRD tables and TRIM ranges are guest-chosen).
 //! The controller must never panic, and every action must return (no hang).
+//! Device 0 is a disk, device 1 an ATAPI CD-ROM (feature `atapi`) over 8
+//! blocks, so PACKET, its data phases and its DMA are reachable (the Device
+//! register's bit 4 selects it).
 //! Memory: 256 KiB RAM at 0, a 16 KiB RAM-like MMIO window at 0x10_0000
 //! (bounce path), holes everywhere else. Input length is capped at 4 KiB by
 //! the loop below (at most 1024 actions).
@@ -12,7 +15,7 @@
 
 use vmdma_core::block::MemDisk;
 use vmdma_core::dma::{AddressSpace, BounceArena, BounceWait, DmaMemory};
-use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine, PioBuffer};
+use vmdma_core::ide::{AccessWidth, IdeConfig, IdeController, IoBlock, IrqLine, PioBuffer, Unit};
 use vmdma_core::memory::{DeviceId, RamBacking, RegionMap};
 use vmdma_core::pci::PciFunction;
 use vmdma_core::testutil::RamLikeMmio;
@@ -44,6 +47,7 @@ pub fn run(data: &[u8]) {
     let dev = map.new_device().unwrap();
     let space: AddressSpace<'_, 2> = AddressSpace::new(map, &pool);
     let mut image = vec![0u8; 64 * 512];
+    let mut cd: Vec<u8> = (0..8 * 2048).map(|i| (i / 7) as u8).collect();
     let cfg = IdeConfig::new(dev);
     let mut ide: IdeController<'_, _, MemDisk<'_>, Irq, 16> = IdeController::new(
         &space,
@@ -54,6 +58,8 @@ pub fn run(data: &[u8]) {
         &cfg,
     )
     .unwrap();
+    ide.attach_cdrom(Unit::Slave, MemDisk::new(&mut cd, true))
+        .unwrap();
     ide.firmware_init(0xC000).unwrap();
     ide.config_write(0x04, AccessWidth::Word, 0x0005); // I/O + bus master
 

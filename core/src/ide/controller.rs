@@ -119,6 +119,16 @@ impl core::fmt::Display for AttachError {
 
 impl core::error::Error for AttachError {}
 
+/// The tray of a CD-ROM drive, as the host sees it.
+#[cfg(feature = "atapi")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrayState {
+    /// The tray is open (no medium reachable).
+    pub open: bool,
+    /// The guest locked it (PREVENT ALLOW MEDIUM REMOVAL).
+    pub locked: bool,
+}
+
 /// Why a medium could not be changed.
 #[cfg(feature = "atapi")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,13 +316,50 @@ where
     /// a host-side media change (QMP `blockdev-change-medium`, `eject`
     /// with an empty backend): the tray closes, the guest sees "no
     /// medium" then "medium may have changed" on its next commands and a
-    /// GESN new-media event, and INTRQ is raised. Refused while a request
+    /// GESN new-media event (no interrupt: see below). Refused while a request
     /// of the channel is in flight or a DMA waits for START, and while the
     /// guest locked the tray unless `force` (then the lock is dropped).
     /// Returns the previous medium.
     #[cfg(feature = "atapi")]
     pub fn change_medium(&mut self, unit: Unit, block: B, force: bool) -> Result<B, MediaError> {
         self.channel.change_medium(unit, block, force)
+    }
+
+    /// The tray of the CD-ROM drive at `unit` (`None`: no CD-ROM there).
+    #[cfg(feature = "atapi")]
+    pub fn tray(&self, unit: Unit) -> Option<TrayState> {
+        let st = self.channel.drive(unit)?.atapi.as_ref()?;
+        Some(TrayState {
+            open: st.tray_open,
+            locked: st.locked,
+        })
+    }
+
+    /// Opens the tray of the CD-ROM drive at `unit` (QMP `eject`): the
+    /// medium, if any, is out of reach (NOT READY, medium not present) until
+    /// `change_medium` puts one in or `close_tray` closes it. Refused while
+    /// the guest locked the tray unless `force` (then the lock is dropped);
+    /// a refusal posts a GESN eject request, as a drive's eject button
+    /// does.
+    ///
+    /// None of the host's media operations raises INTRQ (QEMU raises one
+    /// with no command running; ATA interrupts only for commands): guests
+    /// learn of them by polling GESN or TEST UNIT READY, as Linux does. A
+    /// host can therefore call them from a thread that may not touch the
+    /// VM's interrupt lines.
+    #[cfg(feature = "atapi")]
+    pub fn open_tray(&mut self, unit: Unit, force: bool) -> Result<(), MediaError> {
+        self.channel.open_tray(unit, force)
+    }
+
+    /// Closes the tray of the CD-ROM drive at `unit` (QMP
+    /// `blockdev-close-tray`) over the medium it has: as after
+    /// `change_medium`, the guest sees "no medium", then "medium may have
+    /// changed", and a GESN new-media event (no interrupt). Nothing
+    /// happens if the tray is closed.
+    #[cfg(feature = "atapi")]
+    pub fn close_tray(&mut self, unit: Unit) -> Result<(), MediaError> {
+        self.channel.close_tray(unit)
     }
 
     /// Maps a port number to the block and offset it reaches, if the

@@ -195,9 +195,9 @@ mod taskfile;
 
 pub use channel::Unit;
 pub use command::{AtaCommand, feature, opcode};
-#[cfg(feature = "atapi")]
-pub use controller::MediaError;
 pub use controller::{AttachError, DEFAULT_IOV, IdeConfig, IdeController, IoBlock, ResetError};
+#[cfg(feature = "atapi")]
+pub use controller::{MediaError, TrayState};
 pub use error::IdeError;
 pub use identify::{DriveInfo, IDENTIFY_WORDS};
 pub use pio_buffer::{PioBuffer, PioStorage};

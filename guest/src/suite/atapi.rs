@@ -277,3 +277,195 @@ pub fn read_toc(ctx: &mut Ctx) -> TestResult {
     ensure_eq!(u64::from(lead_out), CD_TEST_BLOCKS, "lead-out address");
     PASS
 }
+
+/// Bytes of a file the seed test prints at most.
+const SEED_FILE_MAX: usize = 1024;
+
+/// A NoCloud seed ISO on the CD-ROM: the ISO 9660 primary volume
+/// descriptor at block 16 (read by PIO) has the label `cidata`; the root
+/// directory and the first regular file in it are read by DMA, and the
+/// file is printed as `iso-file NAME SIZE` and `iso-data HEX` lines for
+/// the host to compare.
+pub fn nocloud_seed(ctx: &mut Ctx) -> TestResult {
+    let mut pvd = [0u8; BLOCK];
+    let o = packet::pio(&ctx.ch, CD, &read10(16, 1), 2048, &mut pvd)?;
+    expect_good("READ(10) of block 16", &o)?;
+    ensure!(
+        pvd[0] == 1 && &pvd[1..6] == b"CD001",
+        "no primary volume descriptor at block 16"
+    );
+    let label = pvd.get(40..72).unwrap_or(&[]);
+    let label_len = label.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
+    ensure!(
+        label.get(..label_len) == Some(b"cidata".as_slice()),
+        "volume label is not cidata"
+    );
+    let le32 = |b: &[u8], i: usize| {
+        u32::from_le_bytes([
+            b.get(i).copied().unwrap_or(0),
+            b.get(i + 1).copied().unwrap_or(0),
+            b.get(i + 2).copied().unwrap_or(0),
+            b.get(i + 3).copied().unwrap_or(0),
+        ])
+    };
+    // The root directory record at offset 156: extent at +2, size at +10.
+    let root = le32(&pvd, 156 + 2);
+    dma_block(ctx, root)?;
+    let dir: [u8; BLOCK] = {
+        let mut d = [0u8; BLOCK];
+        d.copy_from_slice(ctx.mem.data.get(..BLOCK).unwrap_or(&[0; BLOCK]));
+        d
+    };
+    let mut at = 0usize;
+    let mut found = None;
+    while at + 33 < BLOCK {
+        let at_byte = |i: usize| dir.get(i).copied().unwrap_or(0);
+        let len = usize::from(at_byte(at));
+        if len == 0 {
+            break;
+        }
+        let flags = at_byte(at + 25);
+        let name_len = usize::from(at_byte(at + 32));
+        let name = dir.get(at + 33..at + 33 + name_len).unwrap_or(&[]);
+        let special = name == [0] || name == [1];
+        if !special && flags & 0x02 == 0 {
+            found = Some((le32(&dir, at + 2), le32(&dir, at + 10), at + 33, name_len));
+            break;
+        }
+        at += len;
+    }
+    let Some((extent, size, name_at, name_len)) = found else {
+        return Err(Fail(vmdma_guest::msg!("no file in the root directory")));
+    };
+    let name =
+        core::str::from_utf8(dir.get(name_at..name_at + name_len).unwrap_or(&[])).unwrap_or("?");
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    ensure!(
+        size <= SEED_FILE_MAX,
+        "file {name} has {size} bytes (at most {SEED_FILE_MAX})"
+    );
+    dma_block(ctx, extent)?;
+    crate::println!("iso-file {name} {size}");
+    crate::print!("iso-data ");
+    for b in ctx.mem.data.get(..size).unwrap_or(&[]) {
+        crate::print!("{b:02x}");
+    }
+    crate::println!();
+    PASS
+}
+
+/// One block into the start of the DMA buffer by DMA (one PRD).
+fn dma_block(ctx: &mut Ctx, lba: u32) -> Result<(), Fail> {
+    let addr = ctx
+        .mem
+        .data_phys(0)
+        .ok_or(Fail(vmdma_guest::msg!("buffer address")))?;
+    let prd = ctx
+        .mem
+        .prd_phys()
+        .ok_or(Fail(vmdma_guest::msg!("PRD address")))?;
+    encode_table(
+        &[Region {
+            addr,
+            len: BLOCK as u32,
+        }],
+        &mut ctx.mem.prd,
+    )
+    .map_err(|e| Fail(vmdma_guest::msg!("{e}")))?;
+    let o = packet::dma(&ctx.ch, CD, &read10(lba, 1), prd)?;
+    expect_good("DMA READ(10)", &o)
+}
+
+/// GESN polls the tray test makes at most per step.
+const TRAY_POLLS: u32 = 200_000;
+
+/// GESN (media class): (event code, media status).
+fn gesn(ctx: &mut Ctx) -> Result<(u8, u8), Fail> {
+    let mut b = [0u8; 8];
+    let c = cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]);
+    let o = packet::pio(&ctx.ch, CD, &c, 8, &mut b)?;
+    expect_good("GESN", &o)?;
+    Ok((b[4], b[5]))
+}
+
+/// Polls GESN until `done(code, status)`.
+fn wait_gesn(ctx: &mut Ctx, what: &str, done: fn(u8, u8) -> bool) -> Result<(), Fail> {
+    for _ in 0..TRAY_POLLS {
+        let (code, st) = gesn(ctx)?;
+        if done(code, st) {
+            return Ok(());
+        }
+    }
+    Err(Fail(vmdma_guest::msg!(
+        "no {what} within {TRAY_POLLS} GESN polls"
+    )))
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL.
+fn prevent(ctx: &mut Ctx, lock: bool) -> Result<(), Fail> {
+    let o = packet::pio(
+        &ctx.ch,
+        CD,
+        &cdb(&[0x1E, 0, 0, 0, u8::from(lock)]),
+        0,
+        &mut [],
+    )?;
+    expect_good("PREVENT ALLOW MEDIUM REMOVAL", &o)
+}
+
+/// TEST UNIT READY: (Status, Error).
+fn tur(ctx: &mut Ctx) -> Result<(u8, u8), Fail> {
+    let o = packet::pio(&ctx.ch, CD, &cdb(&[0x00]), 0, &mut [])?;
+    Ok((o.status, o.error))
+}
+
+/// The host's tray, driven through QMP: the guest locks the tray; an eject
+/// without force must come as a GESN eject request, which the guest
+/// honours by unlocking; the host then opens the tray (no medium) and
+/// closes it again, which the guest sees as a media change (NOT READY,
+/// UNIT ATTENTION 28h until REQUEST SENSE, GESN new media); the medium
+/// reads as before.
+pub fn host_tray(ctx: &mut Ctx) -> TestResult {
+    let mut block = [0u8; BLOCK];
+    let o = packet::pio(&ctx.ch, CD, &read10(0, 1), 2048, &mut block)?;
+    expect_good("READ(10)", &o)?;
+    check_image(&block, 0)?;
+    prevent(ctx, true)?;
+    crate::println!("atapi-tray: locked");
+    wait_gesn(ctx, "eject request", |code, _| code == 1)?;
+    prevent(ctx, false)?;
+    crate::println!("atapi-tray: eject requested, unlocked");
+    wait_gesn(ctx, "open tray", |_, st| st & 1 != 0)?;
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 2,
+        "tray open: TUR status {st:#04x} error {err:#04x}"
+    );
+    wait_gesn(ctx, "new medium", |code, _| code == 2)?;
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 2,
+        "first TUR after the change: {st:#04x}/{err:#04x}"
+    );
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 6,
+        "second TUR after the change: {st:#04x}/{err:#04x}"
+    );
+    let (st, err) = tur(ctx)?;
+    ensure!(
+        st & status::ERR != 0 && err >> 4 == 6,
+        "unit attention pending: {st:#04x}/{err:#04x}"
+    );
+    let (key, asc) = sense(ctx)?;
+    ensure!(
+        (key, asc) == (6, 0x28),
+        "sense {key:#x}/{asc:#04x}, want 6/0x28"
+    );
+    let (st, _) = tur(ctx)?;
+    ensure!(st & status::ERR == 0, "TUR after REQUEST SENSE: {st:#04x}");
+    let o = packet::pio(&ctx.ch, CD, &read10(0, 1), 2048, &mut block)?;
+    expect_good("READ(10) after the change", &o)?;
+    check_image(&block, 0)?;
+    PASS
+}

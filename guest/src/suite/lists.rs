@@ -121,3 +121,11 @@ pub const ATAPI: &[Test] = &[
     Test::new("atapi_unknown_opcode", atapi::unknown_opcode),
     Test::new("atapi_read_toc", atapi::read_toc),
 ];
+
+/// The seed-ISO suite (run with `suite=iso` and a NoCloud seed ISO on the
+/// CD-ROM on device 1).
+pub const ISO: &[Test] = &[Test::new("iso_nocloud_seed", atapi::nocloud_seed)];
+
+/// The tray suite (`suite=atapi_tray`, with the CD-ROM test image on device
+/// 1 and a host that answers through QMP: see `tests/qmp.rs`).
+pub const ATAPI_TRAY: &[Test] = &[Test::new("atapi_host_tray", atapi::host_tray)];

@@ -53,7 +53,7 @@ use crate::platform::BootInfo;
 use crate::println;
 
 pub use ctx::Ctx;
-use lists::{ATAPI, CONFORMANCE, READONLY};
+use lists::{ATAPI, ATAPI_TRAY, CONFORMANCE, ISO, READONLY};
 
 /// How a test ended, when it did not fail.
 #[expect(
@@ -155,6 +155,8 @@ pub fn run(
         Suite::Conformance => CONFORMANCE,
         Suite::ReadOnly => READONLY,
         Suite::Atapi => ATAPI,
+        Suite::Iso => ISO,
+        Suite::AtapiTray => ATAPI_TRAY,
         Suite::Hostile => return hostile::run(options, boot, ide, mem, stage),
     };
     let mut ctx = match Ctx::new(options, ide.bmiba, mem, stage) {

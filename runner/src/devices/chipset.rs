@@ -12,7 +12,8 @@ use std::sync::Arc;
 use vmdma_core::block::BlockDevice;
 use vmdma_core::dma::BounceWait;
 use vmdma_core::ide::{
-    AttachError, DriveInfo, IdeConfig, IdeController, IdeStats, PioStorage, Unit,
+    AttachError, DriveInfo, IdeConfig, IdeController, IdeStats, MediaError, PioStorage, TrayState,
+    Unit,
 };
 use vmdma_core::memory::MemError;
 use vmdma_core::pci::{
@@ -303,6 +304,22 @@ impl<'m> Chipset<'m> {
     /// Publishes every ATA command the guest writes to `control` too.
     pub fn publish_commands(&mut self, control: Arc<RunControl>) {
         self.publish = Some(control);
+    }
+
+    /// The tray of the CD-ROM drive on device 1 (`None`: there is none).
+    pub fn cdrom_tray(&self) -> Option<TrayState> {
+        self.ide.tray(Unit::Slave)
+    }
+
+    /// Opens the tray of the CD-ROM drive on device 1 (QMP `eject`).
+    pub fn cdrom_open_tray(&mut self, force: bool) -> Result<(), MediaError> {
+        self.ide.open_tray(Unit::Slave, force)
+    }
+
+    /// Closes the tray of the CD-ROM drive on device 1 (QMP
+    /// `blockdev-close-tray`): the guest sees a media change.
+    pub fn cdrom_close_tray(&mut self) -> Result<(), MediaError> {
+        self.ide.close_tray(Unit::Slave)
     }
 
     /// The IDE controller's counters.

@@ -121,9 +121,12 @@ where
 
     /// DEVICE RESET (ATAPI only; accepted while BSY or DRQ): the device's
     /// own reset, once nothing of it is in flight (otherwise ignored, like
-    /// any command while BSY). Status 0, the signature, no IRQ.
+    /// any command while BSY; a DMA waiting for bounce space fails first,
+    /// as under SRST). Status 0, the signature, no IRQ.
     pub(super) fn device_reset(&mut self, u: Unit) {
-        if self.in_flight_unit() == Some(u) && !self.drain() {
+        let running_here = self.in_flight_unit() == Some(u)
+            || matches!(&self.op, Op::Dma(DmaRun { cmd, .. }) if cmd.unit == u);
+        if running_here && !self.drain() {
             return;
         }
         if let Op::DmaPending(cmd) = self.op
@@ -165,7 +168,6 @@ where
         };
         if st.locked && !st.tray_open && !force {
             st.event = atapi::MediaEvent::EjectRequest;
-            self.raise_irq();
             return Err(MediaError::Locked);
         }
         st.locked = false;
@@ -177,8 +179,52 @@ where
             let tf = self.tf(u);
             tf.status = Status::DRDY | Status::DSC;
         }
-        self.raise_irq();
         Ok(old)
+    }
+
+    /// The host opens the tray of unit `u` (QMP `eject`; see
+    /// `IdeController::open_tray`).
+    pub(crate) fn open_tray(&mut self, u: Unit, force: bool) -> Result<(), MediaError> {
+        if !self.is_packet_unit(u) {
+            return Err(MediaError::NotCdrom);
+        }
+        let Some(st) = self
+            .units
+            .get_mut(u)
+            .drive
+            .as_mut()
+            .and_then(|d| d.atapi.as_mut())
+        else {
+            return Err(MediaError::NotCdrom);
+        };
+        if st.tray_open {
+            return Ok(());
+        }
+        if st.locked && !force {
+            st.event = atapi::MediaEvent::EjectRequest;
+            return Err(MediaError::Locked);
+        }
+        st.locked = false;
+        st.tray_open = true;
+        Ok(())
+    }
+
+    /// The host closes the tray of unit `u` (see
+    /// `IdeController::close_tray`).
+    pub(crate) fn close_tray(&mut self, u: Unit) -> Result<(), MediaError> {
+        let Some(st) = self
+            .units
+            .get_mut(u)
+            .drive
+            .as_mut()
+            .and_then(|d| d.atapi.as_mut())
+        else {
+            return Err(MediaError::NotCdrom);
+        };
+        if st.tray_open {
+            st.medium_changed();
+        }
+        Ok(())
     }
 
     /// PACKET: DRQ for the 12-byte packet, interrupt reason "command", no

@@ -380,8 +380,7 @@ fn media_change_reports_no_medium_then_unit_attention() {
             .ide
             .change_medium(Unit::Master, MemDisk::new(&mut second, true), false);
         assert!(old.is_ok());
-        assert!(r.irq.level(), "the change raises INTRQ");
-        r.status();
+        assert!(!r.irq.level(), "no interrupt without a command");
         r.packet(cdb(&[0x00]), 0, false);
         r.check(2, 0x3A);
         r.packet(cdb(&[0x00]), 0, false);
@@ -402,7 +401,6 @@ fn media_change_reports_no_medium_then_unit_attention() {
                 .err(),
             Some(MediaError::Locked)
         );
-        r.status();
         let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
         assert_eq!(e[4], 1, "GESN: eject requested");
     });
@@ -471,4 +469,77 @@ fn cdrom_and_disk_share_the_channel() {
             assert_eq!(data, image(0, 4));
         },
     );
+}
+
+#[test]
+fn the_host_opens_the_tray_unless_locked() {
+    with_cd(16, |r| {
+        r.ok(cdb(&[0x1E, 0, 0, 0, 1]));
+        let tray = r.ide.tray(Unit::Master).unwrap();
+        assert!(tray.locked && !tray.open);
+        assert_eq!(
+            r.ide.open_tray(Unit::Master, false),
+            Err(MediaError::Locked)
+        );
+        assert!(!r.irq.level(), "no interrupt without a command");
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!(
+            (e[4], e[5]),
+            (1, 2),
+            "GESN: eject requested, medium present"
+        );
+        r.ok(cdb(&[0x00]));
+        assert_eq!(r.ide.open_tray(Unit::Master, true), Ok(()));
+        let tray = r.ide.tray(Unit::Master).unwrap();
+        assert!(tray.open && !tray.locked);
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check(2, 0x3A);
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!(e[5], 1, "GESN: tray open");
+        assert_eq!(
+            r.ide.open_tray(Unit::Slave, false),
+            Err(MediaError::NotCdrom)
+        );
+    });
+}
+
+#[test]
+fn closing_the_tray_is_a_media_change() {
+    with_cd(16, |r| {
+        assert_eq!(r.ide.close_tray(Unit::Master), Ok(()), "closed: nothing");
+        assert!(!r.irq.level());
+        r.ok(cdb(&[0x00]));
+        r.ide.open_tray(Unit::Master, false).unwrap();
+        r.ide.close_tray(Unit::Master).unwrap();
+        assert!(!r.irq.level(), "no interrupt without a command");
+        let e = r.reply(cdb(&[0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8]));
+        assert_eq!((e[4], e[5]), (2, 2), "GESN: new media, present");
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check(2, 0x3A);
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check_no_sense_read(6);
+        assert_eq!(r.sense(), (6, 0x28));
+        r.ok(cdb(&[0x00]));
+    });
+}
+
+#[test]
+fn device_reset_waits_for_the_block_in_flight_or_is_ignored() {
+    with_deferred_cdrom(medium(8), |r| {
+        r.packet(read10(0, 2), 2048, false);
+        assert_eq!(r.alt_status(), 0xC0, "BSY: the block is being read");
+        // The backend does not finish within its bound: ignored, BSY stays.
+        r.master_mut().set_wait_completes(false);
+        r.command(DEVICE_RESET);
+        assert_eq!(r.alt_status(), 0xC0, "ignored while the read is in flight");
+        // It finishes within its bound: the read completes, then the reset.
+        r.master_mut().set_wait_completes(true);
+        r.command(DEVICE_RESET);
+        assert_eq!((r.alt_status(), r.error()), (0, 0));
+        assert_eq!(signature(r), [1, 1, 0x14, 0xEB]);
+        assert!(r.ide.is_idle());
+        r.status();
+        r.packet(cdb(&[0x00]), 0, false);
+        assert_eq!(r.status(), ST_READY);
+    });
 }

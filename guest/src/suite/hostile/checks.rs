@@ -4,7 +4,7 @@
 //! (guard areas, free low memory, the guest image).
 
 use vmdma_guest::ata::identify::Identify;
-use vmdma_guest::ata::regs::{bm, error, status};
+use vmdma_guest::ata::regs::{bm, error, reg, status};
 use vmdma_guest::ata::taskfile::Drive;
 use vmdma_guest::msg;
 use vmdma_guest::msg::Msg;
@@ -74,7 +74,11 @@ impl Hx {
         if reset.is_err() {
             reset = ch.soft_reset();
         }
-        let st = reset.map_err(|e| msg!("SRST: {e}"))?;
+        reset.map_err(|e| msg!("SRST: {e}"))?;
+        // Read device 0's registers: QEMU keeps the device selected before
+        // SRST, and an ATAPI device 1 reads Status 0 after it.
+        ch.write(reg::DEVICE, Drive::Master.select_bits());
+        let st = ch.status();
         let err = ch.error();
         if st & (status::BSY | status::DRQ | status::ERR) != 0 || st & status::DRDY == 0 {
             return Err(msg!("status {st:#04x} after SRST"));

@@ -4,7 +4,8 @@
 //! later case would only measure that.
 
 use super::{
-    Case, busy, irq, lba, midway, opcodes, params, pci_cfg, pio_flood, prd_addr, prd_table, trim,
+    Case, atapi, busy, irq, lba, midway, opcodes, params, pci_cfg, pio_flood, prd_addr, prd_table,
+    trim,
 };
 
 /// Every hostile case.
@@ -243,5 +244,16 @@ pub const CASES: &[Case] = &[
     Case::new("prog_if_native_mode", pci_cfg::prog_if_native_mode),
     Case::new("idetim_decode_off", pci_cfg::idetim_decode_off),
     Case::new("command_register_storm", pci_cfg::command_register_storm),
+    // The ATAPI CD-ROM on device 1 (skipped without one; kept before the
+    // last case, which may leave the configuration ports shadowed).
+    Case::new("atapi_limit_zero", atapi::atapi_limit_zero),
+    Case::new("atapi_limit_one", atapi::atapi_limit_one),
+    Case::new("atapi_limit_odd", atapi::atapi_limit_odd),
+    Case::new("atapi_read_past_end", atapi::atapi_read_past_end),
+    Case::new("atapi_read12_wraps", atapi::atapi_read12_wraps),
+    Case::new("atapi_packet_while_drq", atapi::atapi_packet_while_drq),
+    Case::new("atapi_short_packet", atapi::atapi_short_packet),
+    Case::new("atapi_srst_mid_packet", atapi::atapi_srst_mid_packet),
+    Case::new("atapi_srst_mid_data", atapi::atapi_srst_mid_data),
     Case::new("bar4_onto_pci_config", pci_cfg::bar4_onto_pci_config),
 ];

@@ -42,6 +42,7 @@
 //! re-stamping write of the same sectors.
 #![forbid(unsafe_code)]
 
+mod atapi;
 mod busy;
 mod checks;
 mod env;
