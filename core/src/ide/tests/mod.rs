@@ -16,6 +16,8 @@ mod pio;
 mod prd_outcomes;
 mod prop;
 mod registers;
+#[cfg(feature = "snapshot")]
+mod snapshot;
 mod srst;
 mod stop;
 mod trim;
