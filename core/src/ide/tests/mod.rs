@@ -18,6 +18,8 @@ mod prop;
 mod registers;
 #[cfg(feature = "snapshot")]
 mod snapshot;
+#[cfg(all(feature = "snapshot", feature = "atapi"))]
+mod snapshot_atapi;
 mod srst;
 mod stop;
 mod trim;
