@@ -9,7 +9,7 @@ use crate::snapshot::{Reader, SnapshotError, Writer};
 
 use super::super::IrqLine;
 use super::super::bus_master::BusMaster;
-use super::super::channel::snapshot::{read_bm, write_bm};
+use super::super::channel::snapshot::{ChannelImage, read_bm, write_bm};
 use super::IdeController;
 
 /// Magic bytes of the controller's section.
@@ -59,6 +59,26 @@ where
     /// bounce space. The counters ([`IdeController::stats`]) and
     /// [`IdeController::last_error`] are host-side and not restored.
     pub fn restore_state(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let (channel, pci, secondary) = self.parse_state(r)?;
+        self.channel.apply(channel);
+        self.pci.apply_state(pci);
+        self.secondary = secondary;
+        Ok(())
+    }
+
+    /// Everything [`IdeController::restore_state`] checks, without
+    /// changing the controller: `Ok` means `restore_state` of the same
+    /// bytes succeeds now (and reads as many). For hosts that restore
+    /// several devices all or nothing.
+    pub fn validate_state(&self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        self.parse_state(r).map(drop)
+    }
+
+    /// Reads and validates a whole state.
+    fn parse_state<'r>(
+        &self,
+        r: &mut Reader<'r>,
+    ) -> Result<(ChannelImage<'r>, [u8; 256], BusMaster), SnapshotError> {
         r.header(MAGIC, Self::STATE_VERSION)?;
         let caps = [
             ("I/O vector capacity (IOV)", IOV),
@@ -83,10 +103,7 @@ where
                 "secondary BMDMA ACTIVE differs from START",
             ));
         }
-        self.channel.apply(channel);
-        self.pci.apply_state(pci);
-        self.secondary = secondary;
-        Ok(())
+        Ok((channel, pci, secondary))
     }
 
     /// Re-issues the operation that was outstanding when the restored
