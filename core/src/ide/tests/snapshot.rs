@@ -376,6 +376,10 @@ fn saved_state_has_no_host_addresses_and_fits_the_bound() {
         }
         let state = save(a);
         assert!(state.len() <= a.ide.max_state_len());
+        // The layout of core/README.md: 400 bytes for an idle controller
+        // with one disk, plus the op's fields (a PIO block: 17) and the
+        // bytes of the block being written.
+        assert_eq!(state.len(), 400 + 17 + 512);
         // No 8-byte window equals the address of the PIO buffer, RAM or
         // the controller itself.
         let ram_addr = a.space as *const _ as usize as u64;

@@ -202,6 +202,9 @@ mod tests {
             outb(a, 0x1F7, 0xC8);
             assert_eq!(inb(a, 0x3F6), 0x58);
             let state = a.save_state().unwrap();
+            // Latch and bridges 540 bytes, the IDE controller 400 idle plus
+            // 15 for the command waiting for START.
+            assert_eq!(state.len(), 6 + 10 + 2 * 262 + 400 + 15);
             let seen = observe(a, line_a);
             let mut ram = vec![0u8; RAM];
             space_a.read(DeviceId::HOST, 0, &mut ram).unwrap();
