@@ -27,6 +27,7 @@ ide_ports   core/fuzz    4096
 inflight    core/fuzz    800
 elf_loader  runner/fuzz  16384
 qtest_lines runner/fuzz  4096
+snapshot_restore core/fuzz 4096
 "
 
 totals() {

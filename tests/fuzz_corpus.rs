@@ -19,6 +19,8 @@ mod ide_ports;
 mod inflight;
 #[path = "../runner/fuzz/targets/qtest_lines.rs"]
 mod qtest_lines;
+#[path = "../core/fuzz/targets/snapshot_restore.rs"]
+mod snapshot_restore;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("inflight", inflight::run),
     ("elf_loader", elf_loader::run),
     ("qtest_lines", qtest_lines::run),
+    ("snapshot_restore", snapshot_restore::run),
 ];
 
 /// The cargo-fuzz crates whose `[[bin]]`s are fuzz targets.

@@ -85,6 +85,8 @@ pub mod iommu;
 pub mod iovec;
 pub mod memory;
 pub mod pci;
+#[cfg(feature = "snapshot")]
+pub mod snapshot;
 mod vec_util;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -481,6 +481,8 @@ pub fn demo() -> Result<(), EmbedError> {
             got: IRQ.raised(),
         });
     }
+    #[cfg(feature = "snapshot")]
+    snapshot_round_trip()?;
     // Software reset, as a driver's error handling does.
     outb(0x3F6, 0x0C);
     outb(0x3F6, 0x08);
@@ -488,6 +490,24 @@ pub fn demo() -> Result<(), EmbedError> {
     if !IDE.lock().drain() {
         return Err(EmbedError::Setup);
     }
+    Ok(())
+}
+
+/// Saves the controller's state into a stack buffer, restores it into the
+/// same (idle) controller and restarts it, as a host taking a snapshot
+/// and resuming from it would (feature `snapshot`).
+#[cfg(feature = "snapshot")]
+fn snapshot_round_trip() -> Result<(), EmbedError> {
+    use vmdma_core::snapshot::{Reader, Writer};
+    let mut buf = [0u8; PIO_BYTES + Controller::STATE_OVERHEAD];
+    let mut ide = IDE.lock();
+    let mut w = Writer::new(&mut buf);
+    ide.save_state(&mut w).map_err(|_| EmbedError::Setup)?;
+    let n = w.len();
+    let saved = buf.get(..n).ok_or(EmbedError::Setup)?;
+    ide.restore_state(&mut Reader::new(saved))
+        .map_err(|_| EmbedError::Setup)?;
+    ide.restart();
     Ok(())
 }
 

@@ -334,6 +334,24 @@ impl<'m, const IOV: usize> SgTransfer<'m, IOV> {
         self.done == self.total && self.in_flight.is_none()
     }
 
+    /// Skips the first `bytes` of a transfer that has not started, as if
+    /// they had been transferred: a transfer re-issued after a restore
+    /// resumes where the original had completed. `bytes` must be whole
+    /// sectors within the transfer and within `sg`; refused once a request
+    /// was submitted.
+    pub fn skip(&mut self, sg: &[SgEntry], bytes: u64) -> Result<(), TransferError> {
+        if self.in_flight.is_some() || self.requests > 0 || !self.pieces.is_empty() {
+            return Err(TransferError::InFlight);
+        }
+        if !bytes.is_multiple_of(SECTOR) || bytes > self.total - self.done {
+            return Err(TransferError::Misaligned);
+        }
+        self.cursor = walk(sg, self.cursor, bytes, |_, _, _| Ok(()))?;
+        self.done += bytes;
+        self.sector = self.sector.saturating_add(bytes / SECTOR);
+        Ok(())
+    }
+
     /// Maps the next part of `sg` and submits it to `block`.
     pub fn step<M, B>(
         &mut self,

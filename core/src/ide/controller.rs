@@ -16,6 +16,9 @@ use super::pio_buffer::PioStorage;
 use super::prd::MAX_PRD_ENTRIES;
 use super::stats::IdeStats;
 
+#[cfg(feature = "snapshot")]
+mod snapshot;
+
 /// Default I/O vector capacity of one DMA block request: enough for Linux's
 /// largest PRD table (128 SG elements, each split at 64 KiB boundaries)
 /// without splitting the command.
@@ -406,6 +409,8 @@ where
     /// every other register is 8 bits wide, and wider accesses to them are
     /// split into byte accesses (bytes beyond the block read `0xFF`).
     pub fn read(&mut self, block: IoBlock, offset: u16, width: AccessWidth) -> u32 {
+        #[cfg(feature = "snapshot")]
+        self.channel.restart();
         match block {
             IoBlock::Command if offset == 0 && width != AccessWidth::Byte => {
                 self.channel.read_data(width)
@@ -433,6 +438,8 @@ where
     /// A guest write of the low `width` bytes of `value` at `offset` in
     /// `block` (widths as for [`IdeController::read`]).
     pub fn write(&mut self, block: IoBlock, offset: u16, width: AccessWidth, value: u32) {
+        #[cfg(feature = "snapshot")]
+        self.channel.restart();
         let bus_master = self.pci.bus_master_enabled();
         #[cfg(feature = "atapi")]
         {
@@ -483,12 +490,16 @@ where
     /// when the backend signals completions. Returns whether any was
     /// delivered. Synchronous backends never need it.
     pub fn poll(&mut self) -> bool {
+        #[cfg(feature = "snapshot")]
+        self.channel.restart();
         self.channel.poll()
     }
 
     /// Resumes a DMA transfer that waited for bounce-buffer space; call it
     /// when [`BounceWait::poll_retry`](crate::dma::BounceWait::poll_retry) returns [`IdeController::requester`].
     pub fn on_bounce_free(&mut self) {
+        #[cfg(feature = "snapshot")]
+        self.channel.restart();
         self.channel.retry_bounce();
     }
 
@@ -498,6 +509,8 @@ where
     /// a backend's bound ran out (call again, or keep polling: the memory of
     /// the request stays reserved either way).
     pub fn drain(&mut self) -> bool {
+        #[cfg(feature = "snapshot")]
+        self.channel.restart();
         let drained = self.channel.drain();
         self.channel.settle();
         drained

@@ -227,15 +227,17 @@ impl IdentifyData {
 
     /// Records a SET FEATURES transfer-mode selection (words 62, 63, 88).
     pub(crate) fn set_transfer_mode(&mut self, mode: TransferMode) {
-        let (sw, mw, udma) = match mode {
-            TransferMode::Pio => (0, 0, 0),
-            TransferMode::SingleWordDma(n) => (1u16 << (8 + n), 0, 0),
-            TransferMode::MultiwordDma(n) => (0, 1u16 << (8 + n), 0),
-            TransferMode::UltraDma(n) => (0, 0, 1u16 << (8 + n)),
-        };
-        self.set(62, SWDMA_SUPPORTED | sw);
-        self.set(63, MWDMA_SUPPORTED | mw);
-        self.set(88, UDMA_SUPPORTED | udma);
+        let [w62, w63, w88] = transfer_words(mode);
+        self.set(62, w62);
+        self.set(63, w63);
+        self.set(88, w88);
+    }
+
+    /// Words 62, 63 and 88 (the selected transfer mode).
+    #[cfg(feature = "snapshot")]
+    pub(crate) fn transfer_mode_words(&self) -> [u16; 3] {
+        let w = |i: usize| self.words.get(i).copied().unwrap_or(0);
+        [w(62), w(63), w(88)]
     }
 
     /// Records the write-cache state (word 85 bit 5).
@@ -307,6 +309,30 @@ impl IdentifyData {
             *w = u16::from_le_bytes([0xA5, 0u8.wrapping_sub(sum)]);
         }
     }
+}
+
+/// Words 62, 63 and 88 with `mode` selected.
+fn transfer_words(mode: TransferMode) -> [u16; 3] {
+    let (sw, mw, udma) = match mode {
+        TransferMode::Pio => (0, 0, 0),
+        TransferMode::SingleWordDma(n) => (1u16 << (8 + n), 0, 0),
+        TransferMode::MultiwordDma(n) => (0, 1u16 << (8 + n), 0),
+        TransferMode::UltraDma(n) => (0, 0, 1u16 << (8 + n)),
+    };
+    [
+        SWDMA_SUPPORTED | sw,
+        MWDMA_SUPPORTED | mw,
+        UDMA_SUPPORTED | udma,
+    ]
+}
+
+/// The transfer mode whose words 62, 63 and 88 are `words`, if any (the
+/// power-on words select UDMA5).
+#[cfg(feature = "snapshot")]
+pub(crate) fn transfer_mode_of(words: [u16; 3]) -> Option<TransferMode> {
+    (0u8..=0x47)
+        .filter_map(TransferMode::decode)
+        .find(|&m| transfer_words(m) == words)
 }
 
 /// The low 16 bits of `v` (the mask makes the cast lossless).

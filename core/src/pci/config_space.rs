@@ -230,3 +230,47 @@ const fn copy_in(dst: &mut [u8; SIZE], offset: u8, v: &[u8]) {
         i += 1;
     }
 }
+
+#[cfg(feature = "snapshot")]
+impl ConfigSpace {
+    /// Saves the 256 bytes.
+    pub(crate) fn save(
+        &self,
+        w: &mut crate::snapshot::Writer<'_>,
+    ) -> Result<(), crate::snapshot::SnapshotError> {
+        w.bytes(&self.bytes)
+    }
+
+    /// Reads 256 saved bytes and checks them against this space: bits the
+    /// guest cannot write must hold this space's values (a write-1-to-clear
+    /// bit may be clear). Changes nothing; [`ConfigSpace::apply`] does.
+    pub(crate) fn parse(
+        &self,
+        r: &mut crate::snapshot::Reader<'_>,
+        what: &'static str,
+    ) -> Result<[u8; SIZE], crate::snapshot::SnapshotError> {
+        let saved: [u8; SIZE] = r.array()?;
+        let fixed_ok = saved
+            .iter()
+            .zip(
+                self.bytes
+                    .iter()
+                    .zip(self.wmask.iter().zip(self.w1c.iter())),
+            )
+            .all(|(&s, (&cur, (&wm, &w1c)))| {
+                let differ = (s ^ cur) & !wm;
+                // A differing bit is only allowed where the guest cleared it.
+                differ & !(w1c & cur & !s) == 0
+            });
+        if fixed_ok {
+            Ok(saved)
+        } else {
+            Err(crate::snapshot::SnapshotError::Invalid(what))
+        }
+    }
+
+    /// Installs bytes [`ConfigSpace::parse`] accepted.
+    pub(crate) fn apply(&mut self, bytes: [u8; SIZE]) {
+        self.bytes = bytes;
+    }
+}

@@ -8,7 +8,7 @@ use super::{AccessWidth, ConfigSpace, PciFunction, header};
 /// the scratch fields is writable, and it has no BARs.
 #[derive(Clone, Debug)]
 pub struct HostBridge {
-    config: ConfigSpace,
+    pub(super) config: ConfigSpace,
 }
 
 impl Default for HostBridge {

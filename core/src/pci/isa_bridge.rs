@@ -15,7 +15,7 @@ const PIRQRC: u8 = 0x60;
 /// routing disabled) are writable; nothing else is modelled.
 #[derive(Clone, Debug)]
 pub struct IsaBridge {
-    config: ConfigSpace,
+    pub(super) config: ConfigSpace,
 }
 
 impl Default for IsaBridge {

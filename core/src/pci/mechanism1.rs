@@ -74,6 +74,9 @@ const ADDRESS_BITS: u32 = ENABLE | 0x00FF_FFFC;
 /// Bits 1:0 of `CONFIG_ADDRESS`: read as zero, but latched and ORed into
 /// the register offset of data-window accesses, as QEMU does.
 const BYTE_BITS: u32 = 0x3;
+/// Every bit the address latch can hold.
+#[cfg(feature = "snapshot")]
+pub(super) const LATCH_BITS: u32 = ADDRESS_BITS | BYTE_BITS;
 
 /// Configuration mechanism #1.
 ///
@@ -94,7 +97,7 @@ const BYTE_BITS: u32 = 0x3;
 ///   dropped (a master abort).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConfigMechanism1 {
-    address: u32,
+    pub(super) address: u32,
 }
 
 impl ConfigMechanism1 {

@@ -31,6 +31,8 @@ mod host_bridge;
 mod isa_bridge;
 mod mechanism1;
 mod piix_ide;
+#[cfg(feature = "snapshot")]
+mod snapshot;
 
 pub use access::AccessWidth;
 pub use config_space::{ConfigSpace, PciCommand, header};

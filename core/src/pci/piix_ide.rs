@@ -31,7 +31,7 @@ const IDETIM_SECONDARY: u8 = 0x42;
 /// interpret, like QEMU.
 #[derive(Clone, Debug)]
 pub struct Piix3Ide {
-    config: ConfigSpace,
+    pub(super) config: ConfigSpace,
 }
 
 impl Default for Piix3Ide {

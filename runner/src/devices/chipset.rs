@@ -28,6 +28,9 @@ use crate::devices::last_command::TaskFileShadow;
 use crate::devices::mmio::GuestSpace;
 use crate::disk::Disk;
 
+/// Saving and restoring the chipset's device state.
+mod snapshot;
+
 /// Configuration mechanism #1 ports.
 const CF8: u16 = ConfigMechanism1::PORT_BASE;
 const CF8_LEN: u16 = ConfigMechanism1::PORT_COUNT;

@@ -217,6 +217,10 @@ where
         let (Op::Dma(DmaRun { sg, .. }) | Op::Trim { sg, .. }) = &mut self.op else {
             return None;
         };
+        #[cfg(feature = "snapshot")]
+        {
+            self.prd_start = self.bm.cursor;
+        }
         let walked = prd::walk(
             self.mem,
             self.requester,

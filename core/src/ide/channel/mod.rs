@@ -40,6 +40,8 @@ mod flush;
 #[cfg(feature = "atapi")]
 mod packet;
 mod pio;
+#[cfg(feature = "snapshot")]
+pub(crate) mod snapshot;
 mod trim;
 
 use crate::block::{BlockDevice, RequestId};
@@ -276,6 +278,13 @@ pub(crate) struct Channel<'m, M: ?Sized, B, I, const IOV: usize, const PRD: usiz
     pub(crate) bus_master_on: bool,
     pub(crate) stats: IdeStats,
     pub(crate) last_error: Option<IdeError>,
+    /// Where the PRD walk of the running DMA command started (the fetch
+    /// pointer before it): a restored command re-walks from there.
+    #[cfg(feature = "snapshot")]
+    prd_start: u32,
+    /// The operation a restore left to re-issue (`restart`).
+    #[cfg(feature = "snapshot")]
+    restart: Option<snapshot::SavedOp>,
 }
 
 impl<'m, M, B, I, const IOV: usize, const PRD: usize> Channel<'m, M, B, I, IOV, PRD>
@@ -314,6 +323,10 @@ where
             bus_master_on: false,
             stats: IdeStats::new(),
             last_error: None,
+            #[cfg(feature = "snapshot")]
+            prd_start: 0,
+            #[cfg(feature = "snapshot")]
+            restart: None,
         }
     }
 

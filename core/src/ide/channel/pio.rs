@@ -70,10 +70,10 @@ pub(super) enum Phase {
 
 /// The data-phase buffer and cursor.
 pub(super) struct Pio<'m> {
-    buf: VolatileSlice<'m>,
-    pos: usize,
-    end: usize,
-    phase: Phase,
+    pub(super) buf: VolatileSlice<'m>,
+    pub(super) pos: usize,
+    pub(super) end: usize,
+    pub(super) phase: Phase,
 }
 
 impl<'m> Pio<'m> {
@@ -322,7 +322,7 @@ where
     /// address, hands the PIO buffer to the backend and finishes the block
     /// now if the backend completed it inline, or leaves the channel busy
     /// until its completion.
-    fn pio_submit_block(&mut self, u: Unit, per_block: u32, dir: PioDir) -> Outcome {
+    pub(super) fn pio_submit_block(&mut self, u: Unit, per_block: u32, dir: PioDir) -> Outcome {
         let unit = self.units.get_mut(u);
         let remaining = unit.tf.nsector;
         let Some(drive) = unit.drive.as_mut() else {
@@ -436,7 +436,7 @@ fn block_bytes(n: u32) -> usize {
 
 /// Which way a PIO block moves.
 #[derive(Clone, Copy)]
-enum PioDir {
+pub(super) enum PioDir {
     /// Disk → PIO buffer → guest.
     Read,
     /// Guest → PIO buffer (`len` bytes filled) → disk.

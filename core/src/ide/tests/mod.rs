@@ -16,6 +16,10 @@ mod pio;
 mod prd_outcomes;
 mod prop;
 mod registers;
+#[cfg(feature = "snapshot")]
+mod snapshot;
+#[cfg(all(feature = "snapshot", feature = "atapi"))]
+mod snapshot_atapi;
 mod srst;
 mod stop;
 mod trim;
