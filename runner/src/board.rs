@@ -108,6 +108,8 @@ pub struct Board<'m> {
     /// Device 0's completion eventfd and its count of requests in the
     /// kernel (io_uring only, and only if asked for).
     pub completions: Option<(EventFd, Arc<AtomicUsize>)>,
+    /// The MMIO scratch region, if mapped (its bytes go into snapshots).
+    pub scratch: Option<&'m MmioScratch>,
 }
 
 impl std::fmt::Debug for Board<'_> {
@@ -226,5 +228,6 @@ where
         chipset,
         modes,
         completions,
+        scratch: scratch.as_ref(),
     }))
 }

@@ -77,6 +77,17 @@ pub struct RunArgs {
     /// the STOP, RESUME and SHUTDOWN events.
     #[arg(long, value_name = "unix:PATH,server=on,wait=off", value_parser = crate::monitor::parse_spec)]
     pub qmp: Option<crate::monitor::QmpSpec>,
+    /// Restore the snapshot QMP `migrate` wrote to PATH instead of booting
+    /// (QEMU's -incoming; the other options must match the saved VM's).
+    #[arg(long, value_name = "file:PATH", value_parser = parse_incoming)]
+    pub incoming: Option<PathBuf>,
+    /// With --incoming: restore over a disk image whose sampled sectors
+    /// differ from the one the snapshot was taken with.
+    #[arg(long, requires = "incoming")]
+    pub incoming_any_disk: bool,
+    /// Start paused (QEMU's -S): the vCPU waits for QMP `cont`. Needs --qmp.
+    #[arg(long, requires = "qmp")]
+    pub paused: bool,
     /// Log every access to an unclaimed I/O port or MMIO address to stderr.
     #[arg(long)]
     pub trace_io: bool,
@@ -192,6 +203,17 @@ pub fn parse_memory(s: &str) -> Result<u64, MemoryError> {
         return Err(MemoryError::NotPageMultiple(s.into()));
     }
     Ok(n)
+}
+
+/// Parses `--incoming file:PATH` (QEMU's URI for a snapshot file).
+pub fn parse_incoming(s: &str) -> Result<PathBuf, String> {
+    match s.strip_prefix("file:") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        Some(_) => Err("file: needs a path".into()),
+        None => Err(format!(
+            "'{s}': only file:PATH is supported (a snapshot written by QMP migrate)"
+        )),
+    }
 }
 
 /// Parses a number of seconds (fractions allowed): at least 1 ns, at most

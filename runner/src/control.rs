@@ -6,8 +6,11 @@
 //! (the vCPU parks between two guest entries until `cont`).
 
 use std::fmt;
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,59 @@ pub struct RunControl {
     exits: AtomicU64,
     pause: Mutex<Pause>,
     pause_changed: Condvar,
+    snapshot: Mutex<Option<SnapshotJob>>,
+    opener: Mutex<Option<Opener>>,
+}
+
+/// Passes an [`OpenRequest`] to the supervising thread; false if it is gone.
+pub struct Opener(pub Box<dyn Fn(OpenRequest) -> bool + Send>);
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Opener")
+    }
+}
+
+/// A snapshot the monitor asked for: the file, opened for it by the
+/// supervising thread, and where the vCPU thread reports the result.
+#[derive(Debug)]
+pub struct SnapshotJob {
+    /// The file to write (empty, regular).
+    pub file: File,
+    /// The result: what was written, or the one-line error.
+    pub reply: mpsc::Sender<Result<SnapshotDone, String>>,
+}
+
+/// What a snapshot wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotDone {
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// Guest RAM in it (pages that are not zero).
+    pub ram_bytes: u64,
+    /// Pages left out because they are zero.
+    pub zero_pages: u64,
+    /// From the vCPU thread taking the job to the file being durable.
+    pub took: Duration,
+}
+
+/// Work for a parked vCPU thread.
+#[derive(Debug)]
+pub enum Parked {
+    /// Service the devices (`RunControl::request_service`).
+    Service,
+    /// Write a snapshot.
+    Snapshot(SnapshotJob),
+}
+
+/// A request to open a snapshot file, served by the supervising thread
+/// (the others are sandboxed without `open`).
+#[derive(Debug)]
+pub struct OpenRequest {
+    /// The path.
+    pub path: PathBuf,
+    /// The file (created or truncated; regular files only) or the error.
+    pub reply: mpsc::Sender<std::io::Result<File>>,
 }
 
 /// The pause handshake between the monitor and the vCPU.
@@ -134,12 +190,54 @@ impl RunControl {
         self.service.swap(false, Ordering::SeqCst)
     }
 
+    /// Asks the parked vCPU thread to write a snapshot (the caller paused
+    /// the VM first). Replaces a job not yet taken (its reply channel then
+    /// closes, which its waiter sees).
+    pub fn request_snapshot(&self, job: SnapshotJob) {
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
+        let _p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+        self.pause_changed.notify_all();
+    }
+
+    fn take_snapshot(&self) -> Option<SnapshotJob> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Lets the supervising thread open files for snapshots
+    /// ([`RunControl::open_for_snapshot`]).
+    pub fn set_opener(&self, opener: Opener) {
+        *self.opener.lock().unwrap_or_else(PoisonError::into_inner) = Some(opener);
+    }
+
+    /// Has the supervising thread open `path` for a snapshot, waiting at
+    /// most `bound`.
+    pub fn open_for_snapshot(&self, path: PathBuf, bound: Duration) -> std::io::Result<File> {
+        let (tx, rx) = mpsc::channel();
+        let sent = self
+            .opener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|o| (o.0)(OpenRequest { path, reply: tx }));
+        if !sent {
+            return Err(std::io::Error::other(
+                "no thread opens snapshot files in this run",
+            ));
+        }
+        rx.recv_timeout(bound)
+            .map_err(|_| std::io::Error::other("opening the snapshot file took too long"))?
+    }
+
     /// On the vCPU thread, between two guest entries: if a pause is
     /// requested, parks until it is withdrawn or the run stops, running
-    /// `service` for every service request meanwhile. Requests in flight
-    /// go on completing (the I/O thread delivers them and raises the IRQ
-    /// line; the in-kernel irqchip holds it for the vCPU's next entry).
-    pub fn park_if_paused(&self, service: &dyn Fn()) {
+    /// `work` for every service request or snapshot meanwhile. Requests
+    /// in flight go on completing (the I/O thread delivers them and raises
+    /// the IRQ line; the in-kernel irqchip holds it for the vCPU's next
+    /// entry).
+    pub fn park_if_paused(&self, work: &mut dyn FnMut(Parked)) {
         let mut p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
         if !p.requested {
             return;
@@ -147,9 +245,14 @@ impl RunControl {
         p.parked = true;
         self.pause_changed.notify_all();
         while p.requested && !self.is_stopping() {
-            if self.take_service() {
+            let job = if self.take_service() {
+                Some(Parked::Service)
+            } else {
+                self.take_snapshot().map(Parked::Snapshot)
+            };
+            if let Some(job) = job {
                 drop(p);
-                service();
+                work(job);
                 p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
                 continue;
             }

@@ -166,6 +166,18 @@ pub enum Error {
     /// The QMP monitor thread (`--qmp`) could not start, or failed.
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    /// `--incoming`: the snapshot cannot be restored (malformed, or made by
+    /// another VM).
+    #[error("--incoming {path}: {source}")]
+    Incoming {
+        /// The snapshot file.
+        path: String,
+        /// What is wrong.
+        source: crate::snapshot::SnapshotError,
+    },
+    /// Putting the snapshot's state into the new VM failed.
+    #[error("restoring the snapshot: {0}")]
+    Restore(crate::snapshot::SnapshotError),
     /// The eventfd between the disk and the monitor could not be made.
     #[error("disk events eventfd: {0}")]
     DiskEvents(std::io::Error),
@@ -182,7 +194,8 @@ impl Error {
             | Error::KernelTooLarge { .. }
             | Error::Kernel { .. }
             | Error::Disk { .. }
-            | Error::Cdrom { .. } => EXIT_BAD_INPUT,
+            | Error::Cdrom { .. }
+            | Error::Incoming { .. } => EXIT_BAD_INPUT,
             Error::TempDisk(_)
             | Error::NoBundledGuest
             | Error::WriteGuestElf { .. }
@@ -202,6 +215,7 @@ impl Error {
             | Error::Sandbox(_)
             | Error::IoThread(_)
             | Error::Monitor(_)
+            | Error::Restore(_)
             | Error::DiskEvents(_) => EXIT_VMM_ERROR,
         }
     }

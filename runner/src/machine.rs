@@ -24,7 +24,7 @@ use crate::board::{self, Board, BoardSpec};
 use crate::boot;
 use crate::cdrom;
 use crate::cli::RunArgs;
-use crate::control::{RunControl, describe};
+use crate::control::{LastCommand, RunControl, SnapshotJob, describe};
 use crate::devices::bus::Widths;
 use crate::devices::chipset::{COALESCED_ZONES, IDE_IRQ, SHUTDOWN_BOUND, ShutdownError, StuckDisk};
 use crate::devices::debug_console::{DEBUG_CONSOLE_LEN, DebugConsole};
@@ -46,11 +46,13 @@ use crate::metrics::exits::ExitStats;
 use crate::metrics::kvm::KvmStats;
 use crate::metrics::marks::{MarkLatch, Recorder};
 use crate::metrics::proc_memory::MemoryUse;
-use crate::metrics::report::{DiskReport, RunReport};
+use crate::metrics::report::{DiskReport, RestoreTimes, RunReport};
 use crate::monitor::{self, BlockInfo, Monitor, MonitoredDisk};
 use crate::sandbox::{Role, Sandbox};
+use crate::snapshot::{self, Devices, Incoming, config::Config as SnapshotConfig};
 use crate::supervisor;
-use crate::vcpu_loop::{self, dispatch::ExitContext};
+use crate::vcpu_loop::{self, Hooks, dispatch::ExitContext};
+use vmdma_core::ide::AtaCommand;
 
 /// Everything a run needs, validated.
 #[derive(Debug)]
@@ -66,6 +68,48 @@ pub struct Prepared {
     sandbox: Sandbox,
     shutdown_bound: Duration,
     monitor: Option<(UnixListener, BlockInfo)>,
+    /// `--incoming`: the snapshot to restore, checked, and how long that
+    /// took.
+    incoming: Option<(Incoming, Duration)>,
+    /// `--paused`.
+    paused: bool,
+    /// What a snapshot of this run records (and a restore must match).
+    config: SnapshotConfig,
+}
+
+/// The snapshot configuration of a run with `memory` bytes of RAM, `disk`
+/// and `cdrom` (no fingerprint samples).
+fn snapshot_config(memory: u64, disk: &disk::Image, cdrom: Option<&disk::Image>) -> SnapshotConfig {
+    let unit = |kind: u8, sectors: u64| snapshot::config::Unit {
+        kind,
+        sectors,
+        samples: Vec::new(),
+    };
+    SnapshotConfig {
+        ram: memory,
+        scratch: MMIO_SCRATCH_LEN,
+        units: [
+            unit(1, disk.sectors()),
+            match cdrom {
+                Some(c) => unit(2, c.sectors()),
+                None => unit(0, 0),
+            },
+        ],
+    }
+}
+
+/// The sectors a command may still be writing when a snapshot is taken:
+/// `None` if it writes nothing, `Some(None)` if it may write anywhere (a
+/// TRIM, whose ranges are in guest memory).
+fn written_by(c: Option<LastCommand>) -> Option<Option<(u64, u64)>> {
+    let c = c?;
+    match AtaCommand::decode(c.opcode) {
+        AtaCommand::WriteSectors { .. }
+        | AtaCommand::WriteMultiple { .. }
+        | AtaCommand::WriteDma { .. } => Some(c.range.map(|(lba, n)| (lba, u64::from(n)))),
+        AtaCommand::DataSetManagement => Some(None),
+        _ => None,
+    }
 }
 
 /// Reads the kernel file: a regular file of at most `memory` bytes. The size
@@ -151,6 +195,26 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
             })
         })
         .transpose()?;
+    let config = snapshot_config(args.memory, &disk, cdrom.as_ref());
+    let check_start = std::time::Instant::now();
+    let incoming = match &args.incoming {
+        Some(path) => Some(
+            Incoming::read(
+                path,
+                // RAM plus room for the other sections.
+                args.memory.saturating_add(64 << 20),
+                &config,
+                [Some(disk.file()), cdrom.as_ref().map(disk::Image::file)],
+                args.incoming_any_disk,
+            )
+            .map_err(|source| Error::Incoming {
+                path: path.display().to_string(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let incoming = incoming.map(|i| (i, check_start.elapsed()));
     let memory = usize::try_from(args.memory)
         .map_err(|_| Error::Usage(format!("--memory {} does not fit this host", args.memory)))?;
     #[cfg(debug_assertions)]
@@ -196,6 +260,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
         None => None,
     };
     Ok(Prepared {
+        incoming,
+        paused: args.paused,
+        config,
         monitor,
         kernel,
         cmdline,
@@ -256,6 +323,9 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         sandbox,
         shutdown_bound,
         monitor,
+        incoming,
+        paused,
+        config,
     } = p;
     let vm = Vm::new(memory)?;
     let data_path = Arc::new(DataPathCounters::default());
@@ -288,6 +358,10 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
         data_path,
         control,
         monitor: monitor.zip(disk_events),
+        incoming: incoming.as_ref().map(|(i, _)| i),
+        check_time: incoming.as_ref().map(|(_, t)| *t),
+        paused,
+        config,
     };
     board::with_board(spec, |board| run.on_board(board))?
 }
@@ -305,6 +379,10 @@ struct Run<'a> {
     data_path: Arc<DataPathCounters>,
     control: &'a Arc<RunControl>,
     monitor: Option<((UnixListener, BlockInfo), Arc<DiskEvents>)>,
+    incoming: Option<&'a Incoming>,
+    check_time: Option<Duration>,
+    paused: bool,
+    config: SnapshotConfig,
 }
 
 impl Run<'_> {
@@ -324,6 +402,10 @@ impl Run<'_> {
             data_path,
             control,
             monitor,
+            incoming,
+            check_time,
+            paused,
+            config,
         } = self;
         let Board {
             space,
@@ -331,11 +413,15 @@ impl Run<'_> {
             chipset,
             modes,
             completions,
+            scratch,
         } = board;
-        let serial = Arc::new(Mutex::new(SerialPort::new(
-            IrqLine::new(vm.fd().clone(), COM1_IRQ),
-            ConsoleOut::new(std::io::stdout()),
-        )));
+        let com1_irq = IrqLine::new(vm.fd().clone(), COM1_IRQ);
+        let com1_out = ConsoleOut::new(std::io::stdout());
+        let serial = Arc::new(Mutex::new(match incoming {
+            Some(inc) => SerialPort::from_state_bytes(inc.serial_state(), com1_irq, com1_out)
+                .map_err(|e| Error::Restore(snapshot::SnapshotError::Device(e)))?,
+            None => SerialPort::new(com1_irq, com1_out),
+        }));
         pio.insert(COM1_BASE, COM1_LEN, Widths::BYTE, serial.clone())?;
         pio.insert(
             DEBUG_EXIT_PORT,
@@ -366,14 +452,53 @@ impl Run<'_> {
             Arc::new(Mutex::new(PostCode::new(latch.clone()))),
         )?;
 
-        let entry = boot::load(
-            vm.ram(),
-            kernel,
-            cmdline,
-            &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
-        )?;
         let mut vcpu = vm.create_vcpu(0)?;
-        vcpu.set_pvh_entry(entry.entry, entry.start_info)?;
+        // What a snapshot covers besides KVM and RAM (also what a restore
+        // puts back).
+        let serial_state = || {
+            serial
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .state_bytes()
+        };
+        let flush_manifest = || {
+            let _ = manifest
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .flush();
+        };
+        let devices = Devices {
+            chipset: &chipset,
+            serial_state: &serial_state,
+            scratch,
+            flush_manifest: &flush_manifest,
+        };
+        let apply_start = std::time::Instant::now();
+        match incoming {
+            Some(inc) => inc.restore(vm, &vcpu, &devices).map_err(Error::Restore)?,
+            None => {
+                let entry = boot::load(
+                    vm.ram(),
+                    kernel,
+                    cmdline,
+                    &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
+                )?;
+                vcpu.set_pvh_entry(entry.entry, entry.start_info)?;
+            }
+        }
+        let restore = check_time.map(|check| RestoreTimes {
+            check,
+            apply: apply_start.elapsed(),
+        });
+        // The image, for the fingerprint a snapshot records (its own
+        // descriptor: the vCPU thread's sandbox has no `dup`).
+        let disk_file = chipset
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .disk()
+            .map(|d| d.file().try_clone())
+            .transpose()
+            .map_err(|e| Error::Restore(snapshot::SnapshotError::Io(e)))?;
         let coalesced_pio = coalesced_pio
             && coalesced::register(vm.fd(), &COALESCED_ZONES).map_err(Error::CoalescedPio)?;
         if coalesced_pio {
@@ -422,6 +547,18 @@ impl Run<'_> {
                 },
                 None => None,
             };
+            // A restored VM: the requests the chipset had in flight when
+            // the snapshot was taken are issued again (completions can be
+            // delivered now). `--paused`: the vCPU waits for `cont`.
+            if incoming.is_some() {
+                chipset
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .restart();
+            }
+            if paused {
+                control.request_pause();
+            }
             // Everything is open and mapped: from here on the vCPU thread
             // may only make the system calls on its list.
             let result = sandbox
@@ -436,15 +573,27 @@ impl Run<'_> {
                             .unwrap_or_else(PoisonError::into_inner)
                             .service()
                     };
-                    vcpu_loop::run(
-                        &mut vcpu,
-                        &ctx,
-                        control,
-                        &service,
-                        &mut stats,
-                        &mut recorder,
-                    )
-                    .map_err(Error::from)
+                    // QMP `migrate`: the monitor paused the VM; this thread
+                    // writes the file it opened through the supervisor.
+                    let snapshot = |vcpu: &crate::kvm::vcpu::Vcpu, job: SnapshotJob| {
+                        let SnapshotJob { file, reply } = job;
+                        let done = snapshot::save(
+                            vm,
+                            vcpu,
+                            &devices,
+                            config.clone(),
+                            disk_file.as_ref(),
+                            written_by(control.last_command()),
+                            file,
+                        );
+                        let _ = reply.send(done.map_err(|e| e.to_string()));
+                    };
+                    let hooks = Hooks {
+                        service: &service,
+                        snapshot: &snapshot,
+                    };
+                    vcpu_loop::run(&mut vcpu, &ctx, control, &hooks, &mut stats, &mut recorder)
+                        .map_err(Error::from)
                 });
             // From here on the vCPU thread shuts the devices down, with its
             // own bound: the supervisor stops kicking it.
@@ -522,6 +671,7 @@ impl Run<'_> {
                 guest_ram_rss_kib: vm.ram().resident_bytes().map(|b| b / 1024),
             },
             coalesced_pio,
+            restore,
         })
     }
 }

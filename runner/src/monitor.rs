@@ -47,7 +47,7 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::cdrom::CDROM_DEVICE;
-use crate::control::{RunControl, StopReason};
+use crate::control::{RunControl, SnapshotDone, SnapshotJob, StopReason};
 use crate::devices::chipset::Chipset;
 use crate::disk::events::DiskEvents;
 use crate::disk::policy::Decision;
@@ -190,10 +190,12 @@ const CLIENT: u64 = 2;
 const DISK: u64 = 3;
 
 /// The commands `query-commands` lists (besides the two every session has).
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 13] = [
     "eject",
     "blockdev-open-tray",
     "blockdev-close-tray",
+    "migrate",
+    "query-migrate",
     "query-version",
     "query-status",
     "stop",
@@ -216,7 +218,21 @@ struct Vm<'a, 'm> {
     io_error: Option<&'static str>,
     /// The CD-ROM's image (`None`: no CD-ROM drive).
     cdrom: Option<String>,
+    /// The last `migrate`, for `query-migrate`.
+    migration: Option<Migration>,
+    /// Paused after a `migrate` (status `postmigrate`), until `cont`.
+    postmigrate: bool,
 }
+
+/// How the last `migrate` went.
+#[derive(Debug, Clone)]
+enum Migration {
+    Completed { done: SnapshotDone, total: Duration },
+    Failed(String),
+}
+
+/// How long `migrate` waits for the snapshot to be written.
+pub const MIGRATE_BOUND: Duration = Duration::from_secs(60);
 
 impl<'scope> Monitor<'scope> {
     /// Starts the monitor thread in `scope` on `listener`. `kicker` kicks
@@ -266,6 +282,8 @@ impl<'scope> Monitor<'scope> {
                         events: &events,
                         io_error: None,
                         cdrom: block.cdrom.clone(),
+                        migration: None,
+                        postmigrate: false,
                     };
                     serve(&epoll, &listener, &stop_rx, vm);
                 }
@@ -467,6 +485,8 @@ impl Vm<'_, '_> {
             (false, "shutdown")
         } else if self.control.is_paused() && self.io_error.is_some() {
             (false, "io-error")
+        } else if self.control.is_paused() && self.postmigrate {
+            (false, "postmigrate")
         } else if self.control.is_paused() {
             (false, "paused")
         } else {
@@ -552,11 +572,94 @@ impl Vm<'_, '_> {
             self.control.request_service();
         }
         self.io_error = None;
+        self.postmigrate = false;
         if self.control.pause_requested() {
             self.control.resume();
             events.push(qmp::event("RESUME", None));
         }
         Outcome::Return(json!({}))
+    }
+
+    /// `migrate` with `file:PATH`: pauses the VM (if it runs), has the
+    /// supervising thread open the file and the vCPU thread write the
+    /// snapshot; replies when it is durable. The VM stays paused until
+    /// `cont`, as QEMU's source does after a migration.
+    fn migrate(&mut self, arguments: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        let Some(uri) = arguments.and_then(|a| a.get("uri")).and_then(Value::as_str) else {
+            return Outcome::Error("GenericError", "Parameter 'uri' is missing".into());
+        };
+        let Some(path) = uri.strip_prefix("file:").filter(|p| !p.is_empty()) else {
+            return Outcome::Error(
+                "GenericError",
+                format!("'{uri}': vmdma migrates to file:PATH only (a snapshot file)"),
+            );
+        };
+        let start = Instant::now();
+        let file = match self
+            .control
+            .open_for_snapshot(std::path::PathBuf::from(path), PAUSE_BOUND)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                return Outcome::Error("GenericError", format!("cannot open '{path}': {e}"));
+            }
+        };
+        if !self.control.is_paused() {
+            if let Err(e) = self.pause() {
+                return Outcome::Error("GenericError", e);
+            }
+            events.push(qmp::event("STOP", None));
+        }
+        events.push(qmp::event("MIGRATION", Some(json!({"status": "active"}))));
+        let (tx, rx) = mpsc::channel();
+        self.control
+            .request_snapshot(SnapshotJob { file, reply: tx });
+        let result = rx
+            .recv_timeout(MIGRATE_BOUND)
+            .unwrap_or_else(|_| Err("the vCPU thread did not write the snapshot in time".into()));
+        let (status, migration) = match result {
+            Ok(done) => (
+                "completed",
+                Migration::Completed {
+                    done,
+                    total: start.elapsed(),
+                },
+            ),
+            Err(e) => ("failed", Migration::Failed(e)),
+        };
+        self.migration = Some(migration.clone());
+        self.postmigrate = true;
+        events.push(qmp::event("MIGRATION", Some(json!({"status": status}))));
+        match migration {
+            Migration::Completed { .. } => Outcome::Return(json!({})),
+            Migration::Failed(e) => Outcome::Error("GenericError", e),
+        }
+    }
+
+    /// `query-migrate`: QEMU's fields for a finished migration.
+    fn query_migrate(&self) -> Value {
+        match &self.migration {
+            None => json!({}),
+            Some(Migration::Failed(e)) => json!({"status": "failed", "error-desc": e}),
+            Some(Migration::Completed { done, total }) => {
+                let page = crate::kvm::memory::PAGE as u64;
+                json!({
+                    "status": "completed",
+                    "total-time": total.as_millis() as u64,
+                    "downtime": total.as_millis() as u64,
+                    "setup-time": 0,
+                    "ram": {
+                        "transferred": done.file_bytes,
+                        "total": done.ram_bytes + done.zero_pages * page,
+                        "remaining": 0,
+                        "duplicate": done.zero_pages,
+                        "normal": done.ram_bytes / page,
+                        "normal-bytes": done.ram_bytes,
+                        "page-size": page,
+                    },
+                })
+            }
+        }
     }
 
     /// The disk's queued errors, as events; pauses the VM when one of them
@@ -802,11 +905,13 @@ impl Commands for Vm<'_, '_> {
             "eject" => self.eject(arguments, events),
             "blockdev-open-tray" => self.eject(arguments, events),
             "blockdev-close-tray" => self.close_tray(arguments, events),
+            "migrate" => self.migrate(arguments, events),
+            "query-migrate" => Outcome::Return(self.query_migrate()),
             other => qmp::not_found(
                 other,
                 "vmdma serves qmp_capabilities, query-commands, query-version, query-status, \
                  stop, cont, quit, query-block, query-blockstats, human-monitor-command, eject, \
-                 blockdev-open-tray and blockdev-close-tray",
+                 blockdev-open-tray, blockdev-close-tray, migrate and query-migrate",
             ),
         }
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::signal::{Killable, register_signal_handler};
 
-use crate::control::{RunControl, StopReason, describe};
+use crate::control::{OpenRequest, Opener, RunControl, StopReason, describe};
 use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::kick::kick_signal;
 use crate::metrics::report::RunReport;
@@ -81,15 +81,22 @@ where
         })?;
     }
     let shutdown_limit = shutdown_bound + SHUTDOWN_MARGIN;
+    crate::sandbox::allocator::prepare();
     let control = Arc::new(RunControl::new());
-    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<Wake>();
+    // The monitor has this thread open snapshot files (the others are
+    // sandboxed without `open`).
+    let open_tx = done_tx.clone();
+    control.set_opener(Opener(Box::new(move |req| {
+        open_tx.send(Wake::Open(req)).is_ok()
+    })));
     let vcpu_control = control.clone();
     let handle = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
             let r = vcpu(&vcpu_control);
             // The receiver only disappears if the supervisor gave up.
-            let _ = done_tx.send(());
+            let _ = done_tx.send(Wake::VcpuDone);
             r
         })
         .map_err(Error::VcpuThreadSpawn)?;
@@ -112,7 +119,11 @@ where
             to_deadline.min(PROBE_INTERVAL)
         };
         match done_rx.recv_timeout(wait) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::VcpuDone) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::Open(req)) => {
+                let _ = req.reply.send(open_snapshot_file(&req.path));
+                continue;
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
         if control.has_left_guest() {
@@ -176,4 +187,31 @@ where
         last_exits = exits;
     }
     handle.join().map_err(|_| Error::VcpuThreadPanicked)?
+}
+
+/// What wakes the supervising thread besides its timer.
+enum Wake {
+    /// The vCPU thread ended.
+    VcpuDone,
+    /// The monitor needs a snapshot file opened.
+    Open(OpenRequest),
+}
+
+/// Creates (or empties) a snapshot file: a regular file only. Opened
+/// non-blocking, so a FIFO without a reader fails at once instead of
+/// holding this thread; a device or directory is refused before anything
+/// is truncated.
+fn open_snapshot_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.set_len(0)?;
+    Ok(f)
 }

@@ -80,6 +80,9 @@ fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             eprint!("{}", vmdma::metrics::report::disk_report(d));
         }
         eprint!("{}", vmdma::sandbox::report(!args.no_seccomp));
+        if let Some(line) = vmdma::metrics::report::restore_report(&report, start) {
+            eprint!("{line}");
+        }
     }
     if let Some((path, file)) = stats_json {
         let output_err = |source| Error::Output {

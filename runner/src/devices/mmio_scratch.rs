@@ -27,6 +27,24 @@ impl MmioScratch {
         }
     }
 
+    /// Its bytes (for a snapshot).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.buf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts saved bytes back; they must be exactly its length.
+    pub fn restore(&self, bytes: &[u8]) -> Result<(), &'static str> {
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        if bytes.len() != buf.len() {
+            return Err("MMIO scratch region of another size");
+        }
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
     fn range(
         &self,
         offset: u64,

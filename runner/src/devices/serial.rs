@@ -96,6 +96,65 @@ impl<T: Trigger, W: Write> SerialPort<T, W> {
     pub fn writer_mut(&mut self) -> &mut W {
         self.uart.writer_mut()
     }
+
+    /// The UART's registers and receive FIFO, as bytes (for a snapshot):
+    /// the nine registers, then the FIFO's length and bytes.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let s = self.uart.state();
+        let mut v = vec![
+            s.baud_divisor_low,
+            s.baud_divisor_high,
+            s.interrupt_enable,
+            s.interrupt_identification,
+            s.line_control,
+            s.line_status,
+            s.modem_control,
+            s.modem_status,
+            s.scratch,
+            s.in_buffer.len() as u8,
+        ];
+        v.extend_from_slice(&s.in_buffer);
+        v
+    }
+
+    /// A UART in the state [`SerialPort::state_bytes`] gave (the pending
+    /// interrupt, if any, is raised again). The bytes are checked.
+    pub fn from_state_bytes(bytes: &[u8], irq: T, out: W) -> Result<Self, &'static str> {
+        let [
+            baud_divisor_low,
+            baud_divisor_high,
+            interrupt_enable,
+            interrupt_identification,
+            line_control,
+            line_status,
+            modem_control,
+            modem_status,
+            scratch,
+            n,
+            rest @ ..,
+        ] = bytes
+        else {
+            return Err("COM1 state truncated");
+        };
+        if rest.len() != usize::from(*n) {
+            return Err("COM1 receive FIFO length does not match");
+        }
+        let state = vm_superio::serial::SerialState {
+            baud_divisor_low: *baud_divisor_low,
+            baud_divisor_high: *baud_divisor_high,
+            interrupt_enable: *interrupt_enable,
+            interrupt_identification: *interrupt_identification,
+            line_control: *line_control,
+            line_status: *line_status,
+            modem_control: *modem_control,
+            modem_status: *modem_status,
+            scratch: *scratch,
+            in_buffer: rest.to_vec(),
+        };
+        let uart = Serial::from_state(&state, irq, vm_superio::serial::NoEvents, out)
+            .map_err(|_| "COM1 state refused (receive FIFO too long, or its interrupt)")?;
+        Ok(SerialPort { uart, errors: 0 })
+    }
 }
 
 impl<T: Trigger + Send, W: Write + Send> PioDevice for SerialPort<T, W> {
@@ -119,6 +178,26 @@ impl<T: Trigger + Send, W: Write + Send> PioDevice for SerialPort<T, W> {
 mod tests {
     use super::*;
     use crate::devices::irq::NoIrq;
+
+    #[test]
+    fn state_round_trips_and_is_checked() {
+        let mut s = SerialPort::new(NoIrq, Vec::new());
+        // Line control, scratch, interrupt enable.
+        s.write(3, &[0x03]);
+        s.write(7, &[0x5A]);
+        s.write(1, &[0x01]);
+        let b = s.state_bytes();
+        let mut t = SerialPort::from_state_bytes(&b, NoIrq, Vec::new()).unwrap();
+        assert_eq!(t.state_bytes(), b);
+        let mut scratch = [0u8];
+        t.read(7, &mut scratch);
+        assert_eq!(scratch[0], 0x5A);
+        assert!(SerialPort::from_state_bytes(&b[..5], NoIrq, Vec::new()).is_err());
+        let mut long = b.clone();
+        long[9] = 200;
+        long.extend(std::iter::repeat_n(0u8, 200));
+        assert!(SerialPort::from_state_bytes(&long, NoIrq, Vec::new()).is_err());
+    }
 
     #[test]
     fn transmit_goes_to_the_writer() {

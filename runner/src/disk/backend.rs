@@ -126,6 +126,14 @@ impl<'m> Disk<'m> {
         self.stage.submit_released(&mut self.engine);
     }
 
+    /// The image file.
+    pub fn file(&self) -> &std::fs::File {
+        match &self.engine {
+            Engine::Sync(d) => d.file(),
+            Engine::Uring(u) => u.file(),
+        }
+    }
+
     /// True while a request is held at a breakpoint of `tag`.
     pub fn is_held(&self, tag: &str) -> bool {
         self.stage.is_held(tag)

@@ -59,6 +59,11 @@ impl Image {
         self.sectors
     }
 
+    /// The image file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// The error policy.
     pub fn policy(&self) -> ErrorPolicy {
         self.policy

@@ -95,6 +95,12 @@ pub fn check_and_lock(file: &File, read_only: bool) -> Result<u64, DiskError> {
 }
 
 impl RawDisk {
+    /// The image file (snapshots read a few sectors of it to tell images
+    /// apart).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Uses `file` (opened read-write unless `read_only`) as a disk after
     /// locking it and checking its size.
     pub fn new(file: File, read_only: bool) -> Result<Self, DiskError> {

@@ -195,6 +195,12 @@ impl std::fmt::Debug for UringDisk<'_> {
 }
 
 impl<'m> UringDisk<'m> {
+    /// The image file (snapshots read a few sectors of it to tell images
+    /// apart).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// A backend on `file` (already checked and locked) of `sectors`
     /// sectors; `direct` when it was opened with `O_DIRECT`.
     /// On failure the file is handed back (for the synchronous engine).

@@ -123,6 +123,15 @@ impl Vcpu {
         self.id
     }
 
+    /// Sets `kvm_run.immediate_exit`: with it set, `KVM_RUN` completes the
+    /// port or MMIO access userspace just handled (the rest of a `rep
+    /// ins/outs`, the value of an `in`) and returns without running guest
+    /// code. KVM's state is consistent only after that (KVM's API
+    /// documentation, "KVM_RUN"), so a pause does it before a snapshot.
+    pub fn set_immediate_exit(&mut self, on: bool) {
+        self.fd.set_kvm_immediate_exit(u8::from(on));
+    }
+
     /// The vCPU file descriptor (for `kvm::state`).
     pub(crate) fn fd(&self) -> &VcpuFd {
         &self.fd

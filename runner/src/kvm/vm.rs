@@ -52,6 +52,9 @@ pub struct Vm {
     ram: GuestRam,
     /// The MSRs a snapshot saves (read before any sandbox).
     msrs: Vec<u32>,
+    /// The vCPU's XSAVE area size (`KVM_CAP_XSAVE2`, read before any
+    /// sandbox).
+    xsave_size: usize,
 }
 
 impl Vm {
@@ -80,7 +83,14 @@ impl Vm {
         };
         ioctl("KVM_CREATE_PIT2", fd.create_pit2(pit))?;
         let msrs = state::msr_list(&kvm).map_err(VmError::State)?;
-        Ok(Vm { fd, kvm, ram, msrs })
+        let xsave_size = state::xsave_size(&fd);
+        Ok(Vm {
+            fd,
+            kvm,
+            ram,
+            msrs,
+            xsave_size,
+        })
     }
 
     /// The VM file descriptor (shared with interrupt triggers).
@@ -110,12 +120,12 @@ impl Vm {
 
     /// Reads the state of `vcpu` (not running).
     pub fn read_vcpu_state(&self, vcpu: &Vcpu) -> Result<VcpuState, StateError> {
-        VcpuState::read(vcpu.fd(), &self.msrs, state::xsave_size(&self.fd))
+        VcpuState::read(vcpu.fd(), &self.msrs, self.xsave_size)
     }
 
     /// Puts saved state into `vcpu` (before its first run).
     pub fn write_vcpu_state(&self, vcpu: &Vcpu, s: &VcpuState) -> Result<(), StateError> {
-        s.write(vcpu.fd(), state::xsave_size(&self.fd))
+        s.write(vcpu.fd(), self.xsave_size)
     }
 
     /// Creates vCPU `id`.

@@ -47,6 +47,17 @@ pub struct RunReport {
     pub memory: MemoryUse,
     /// Whether KVM coalesced the side-effect-free port writes.
     pub coalesced_pio: bool,
+    /// `--incoming`: how long restoring took.
+    pub restore: Option<RestoreTimes>,
+}
+
+/// The phases of a restore (`--incoming`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreTimes {
+    /// Reading the snapshot file and checking it whole.
+    pub check: std::time::Duration,
+    /// Putting RAM, KVM and device state back.
+    pub apply: std::time::Duration,
 }
 
 /// What the disk backend did.
@@ -80,6 +91,7 @@ impl RunReport {
             marks_dropped: 0,
             memory: MemoryUse::default(),
             coalesced_pio: false,
+            restore: None,
         }
     }
 
@@ -89,6 +101,22 @@ impl RunReport {
     pub fn read_memory_use(&mut self) {
         self.memory.max_rss_kib = crate::metrics::proc_memory::max_rss_kib();
     }
+}
+
+/// The `--stats` line about a restore: `start` is when the process
+/// started.
+pub fn restore_report(r: &RunReport, start: std::time::Instant) -> Option<String> {
+    let t = r.restore?;
+    let first = r
+        .started_at
+        .map(|s| s.saturating_duration_since(start).as_secs_f64() * 1e3);
+    Some(format!(
+        "vmdma stats: restored from a snapshot: read and checked in {:.2} ms, state put back in \
+         {:.2} ms; first guest entry {} after process start\n",
+        t.check.as_secs_f64() * 1e3,
+        t.apply.as_secs_f64() * 1e3,
+        first.map_or_else(|| "unknown".into(), |ms| format!("{ms:.2} ms")),
+    ))
 }
 
 /// The `--stats` line about the disk backend.

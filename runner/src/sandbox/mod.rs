@@ -19,6 +19,7 @@
 //! `vmdma qtest` runs without a filter (a test front end, no guest code).
 //! `--no-seccomp` turns the filters off for debugging.
 
+pub mod allocator;
 pub mod rules;
 mod sigsys;
 

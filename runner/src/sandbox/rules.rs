@@ -9,7 +9,7 @@ use seccompiler::{BackendError, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition
 /// KVM request numbers, encoded as <linux/kvm.h> does.
 mod kvm {
     #![allow(missing_docs)]
-    use vmm_sys_util::{ioctl_io_nr, ioctl_ior_nr, ioctl_iow_nr};
+    use vmm_sys_util::{ioctl_io_nr, ioctl_ior_nr, ioctl_iow_nr, ioctl_iowr_nr};
 
     const KVMIO: u32 = 0xAE;
     ioctl_io_nr!(KVM_RUN, KVMIO, 0x80);
@@ -17,6 +17,20 @@ mod kvm {
     ioctl_ior_nr!(KVM_GET_REGS, KVMIO, 0x81, kvm_bindings::kvm_regs);
     ioctl_ior_nr!(KVM_GET_SREGS, KVMIO, 0x83, kvm_bindings::kvm_sregs);
     ioctl_ior_nr!(KVM_GET_MP_STATE, KVMIO, 0x98, kvm_bindings::kvm_mp_state);
+    ioctl_ior_nr!(KVM_GET_XSAVE, KVMIO, 0xa4, kvm_bindings::kvm_xsave);
+    ioctl_ior_nr!(KVM_GET_XCRS, KVMIO, 0xa6, kvm_bindings::kvm_xcrs);
+    ioctl_iowr_nr!(KVM_GET_MSRS, KVMIO, 0x88, kvm_bindings::kvm_msrs);
+    ioctl_ior_nr!(KVM_GET_LAPIC, KVMIO, 0x8e, kvm_bindings::kvm_lapic_state);
+    ioctl_ior_nr!(
+        KVM_GET_VCPU_EVENTS,
+        KVMIO,
+        0x9f,
+        kvm_bindings::kvm_vcpu_events
+    );
+    ioctl_ior_nr!(KVM_GET_DEBUGREGS, KVMIO, 0xa1, kvm_bindings::kvm_debugregs);
+    ioctl_iowr_nr!(KVM_GET_IRQCHIP, KVMIO, 0x62, kvm_bindings::kvm_irqchip);
+    ioctl_ior_nr!(KVM_GET_PIT2, KVMIO, 0x9f, kvm_bindings::kvm_pit_state2);
+    ioctl_ior_nr!(KVM_GET_CLOCK, KVMIO, 0x7c, kvm_bindings::kvm_clock_data);
     ioctl_iow_nr!(
         KVM_SET_USER_MEMORY_REGION,
         KVMIO,
@@ -37,7 +51,19 @@ pub fn ioctls(role: Role) -> Vec<(u64, &'static str)> {
                 KVM_GET_REGS(),
                 "KVM_GET_REGS: the halt probe, guest-fault reports",
             ),
-            (KVM_GET_SREGS(), "KVM_GET_SREGS: guest-fault reports"),
+            (
+                KVM_GET_SREGS(),
+                "KVM_GET_SREGS: guest-fault reports, snapshots",
+            ),
+            (KVM_GET_XSAVE(), "KVM_GET_XSAVE: snapshots"),
+            (KVM_GET_XCRS(), "KVM_GET_XCRS: snapshots"),
+            (KVM_GET_MSRS(), "KVM_GET_MSRS: snapshots"),
+            (KVM_GET_LAPIC(), "KVM_GET_LAPIC: snapshots"),
+            (KVM_GET_VCPU_EVENTS(), "KVM_GET_VCPU_EVENTS: snapshots"),
+            (KVM_GET_DEBUGREGS(), "KVM_GET_DEBUGREGS: snapshots"),
+            (KVM_GET_IRQCHIP(), "KVM_GET_IRQCHIP: snapshots"),
+            (KVM_GET_PIT2(), "KVM_GET_PIT2: snapshots"),
+            (KVM_GET_CLOCK(), "KVM_GET_CLOCK: snapshots"),
             (
                 KVM_SET_USER_MEMORY_REGION(),
                 "KVM_SET_USER_MEMORY_REGION: deleting the RAM slot at the end",

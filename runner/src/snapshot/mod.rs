@@ -4,5 +4,219 @@
 //!   untrusted input.
 //! - [`ram`]: guest RAM without its zero pages.
 
+pub mod config;
 pub mod format;
 pub mod ram;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use thiserror::Error;
+
+use crate::control::SnapshotDone;
+use crate::devices::chipset::Chipset;
+use crate::devices::mmio_scratch::MmioScratch;
+use crate::kvm::memory::PAGE;
+use crate::kvm::state::{StateError, VcpuState, VmState};
+use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::Vm;
+
+use config::{Config, ConfigError};
+use format::{FormatError, Sections, SnapshotWriter, tags};
+
+/// Why a snapshot could not be written or restored (one line).
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    /// Writing the file.
+    #[error("writing the snapshot: {0}")]
+    Io(#[from] std::io::Error),
+    /// The container is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The configuration does not match, or the image differs.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The RAM section.
+    #[error(transparent)]
+    Ram(#[from] ram::RamError),
+    /// KVM state (reading, parsing, or KVM refusing it).
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The chipset's state.
+    #[error("chipset state: {0}")]
+    Chipset(String),
+    /// The other port devices or the scratch region.
+    #[error("{0}")]
+    Device(&'static str),
+}
+
+/// The devices a snapshot covers besides KVM and RAM.
+pub struct Devices<'a, 'm> {
+    /// PCI, bridges, IDE.
+    pub chipset: &'a Mutex<Chipset<'m>>,
+    /// COM1's state bytes, read under its lock.
+    pub serial_state: &'a dyn Fn() -> Vec<u8>,
+    /// The MMIO scratch region.
+    pub scratch: Option<&'a MmioScratch>,
+    /// Makes the write manifest durable up to now (`--manifest`).
+    pub flush_manifest: &'a dyn Fn(),
+}
+
+/// Writes a snapshot of the paused VM (`vcpu` parked) to `file`, and
+/// makes it durable. `config` is the run's own configuration; its disk
+/// fingerprints are taken here.
+pub fn save(
+    vm: &Vm,
+    vcpu: &Vcpu,
+    devices: &Devices<'_, '_>,
+    mut config: Config,
+    disk_file: Option<&File>,
+    in_flight: Option<Option<(u64, u64)>>,
+    file: File,
+) -> Result<SnapshotDone, SnapshotError> {
+    let start = Instant::now();
+    let cpu = vm.read_vcpu_state(vcpu)?;
+    let kvm = vm.read_state()?;
+    let chip = devices
+        .chipset
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .save_state()
+        .map_err(|e| SnapshotError::Chipset(e.to_string()))?;
+    let ports = (devices.serial_state)();
+    let scratch = devices.scratch.map(MmioScratch::bytes).unwrap_or_default();
+    if let (Some(f), Some(u)) = (disk_file, config.units.first_mut())
+        && u.kind == 1
+    {
+        // `in_flight`: None when nothing writes, Some(None) when a TRIM
+        // may touch anything.
+        let exclude = match in_flight {
+            None => Some((0, 0)),
+            Some(range) => range,
+        };
+        u.samples = config::fingerprint(f, &config::sample_sectors(u.sectors, exclude))?;
+    }
+    (devices.flush_manifest)();
+    let runs = ram::nonzero_runs(vm.ram());
+    let ram_pages: u64 = runs.iter().map(|(_, n)| n).sum();
+    let mut out = SnapshotWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+    out.section(tags::CONFIG, &config.to_bytes())?;
+    out.streamed(tags::RAM, ram::section_len(&runs), |w| {
+        ram::write(vm.ram(), &runs, w)
+    })?;
+    let mut b = Vec::new();
+    cpu.to_bytes(&mut b);
+    out.section(tags::VCPU, &b)?;
+    b.clear();
+    kvm.to_bytes(&mut b);
+    out.section(tags::KVM, &b)?;
+    out.section(tags::CHIPSET, &chip)?;
+    out.section(tags::PORTS, &ports)?;
+    out.section(tags::SCRATCH, &scratch)?;
+    let (w, file_bytes) = out.finish()?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_data()?;
+    Ok(SnapshotDone {
+        file_bytes,
+        ram_bytes: ram_pages * PAGE as u64,
+        zero_pages: (vm.ram().len() / PAGE) as u64 - ram_pages,
+        took: start.elapsed(),
+    })
+}
+
+/// A snapshot read and checked whole, before any VM state changes
+/// (`vmdma run --incoming file:PATH`).
+#[derive(Debug)]
+pub struct Incoming {
+    bytes: Vec<u8>,
+    /// Where each section's payload is in `bytes`.
+    at: Vec<(format::Tag, std::ops::Range<usize>)>,
+}
+
+impl Incoming {
+    /// Reads `path` (a regular file of at most `limit` bytes) and checks
+    /// it: the container, the configuration against `this` (and the disk
+    /// images, unless `any_disk`), the RAM section, the KVM state's
+    /// lengths.
+    pub fn read(
+        path: &std::path::Path,
+        limit: u64,
+        this: &Config,
+        files: [Option<&File>; 2],
+        any_disk: bool,
+    ) -> Result<Self, SnapshotError> {
+        use std::io::Read;
+        let f = crate::input_file::open_regular(path, false)
+            .map_err(|e| SnapshotError::Io(std::io::Error::other(e.to_string())))?;
+        let mut bytes = Vec::new();
+        f.take(limit + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(SnapshotError::Ram(ram::RamError::Size {
+                saved: bytes.len() as u64,
+                this: this.ram,
+            }));
+        }
+        let s = Sections::parse(&bytes)?;
+        Config::from_bytes(s.get(tags::CONFIG))?.check(this, files, any_disk)?;
+        ram::check(s.get(tags::RAM), this.ram)?;
+        VcpuState::from_bytes(s.get(tags::VCPU))?;
+        VmState::from_bytes(s.get(tags::KVM))?;
+        if s.get(tags::SCRATCH).len() as u64 != this.scratch {
+            return Err(SnapshotError::Device("MMIO scratch region of another size"));
+        }
+        let base = bytes.as_ptr() as usize;
+        let at = tags::ALL
+            .iter()
+            .map(|t| {
+                let p = s.get(*t);
+                let start = p.as_ptr() as usize - base;
+                (*t, start..start + p.len())
+            })
+            .collect();
+        Ok(Incoming { bytes, at })
+    }
+
+    /// The payload of `tag`.
+    fn get(&self, tag: format::Tag) -> &[u8] {
+        self.at
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .and_then(|(_, r)| self.bytes.get(r.clone()))
+            .unwrap_or(&[])
+    }
+
+    /// COM1's saved state bytes.
+    pub fn serial_state(&self) -> &[u8] {
+        self.get(tags::PORTS)
+    }
+
+    /// Puts the snapshot into a VM built like the saved one: RAM, the
+    /// in-kernel devices and clock, `vcpu`, the chipset and the scratch
+    /// region (COM1 is built from [`Incoming::serial_state`] by the
+    /// caller). The requests the chipset had in flight are issued again by
+    /// its `restart`, which the caller runs once completions can be
+    /// delivered.
+    pub fn restore(
+        &self,
+        vm: &Vm,
+        vcpu: &Vcpu,
+        devices: &Devices<'_, '_>,
+    ) -> Result<(), SnapshotError> {
+        ram::restore(self.get(tags::RAM), vm.ram())?;
+        vm.write_state(&VmState::from_bytes(self.get(tags::KVM))?)?;
+        vm.write_vcpu_state(vcpu, &VcpuState::from_bytes(self.get(tags::VCPU))?)?;
+        devices
+            .chipset
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restore_state(self.get(tags::CHIPSET))
+            .map_err(|e| SnapshotError::Chipset(e.to_string()))?;
+        if let Some(sc) = devices.scratch {
+            sc.restore(self.get(tags::SCRATCH))
+                .map_err(SnapshotError::Device)?;
+        }
+        Ok(())
+    }
+}

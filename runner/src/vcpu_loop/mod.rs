@@ -9,7 +9,7 @@ pub mod dispatch;
 
 use thiserror::Error;
 
-use crate::control::{RunControl, StopReason};
+use crate::control::{Parked, RunControl, SnapshotJob, StopReason};
 use crate::kvm::vcpu::{Vcpu, VcpuError};
 use crate::metrics::exits::ExitStats;
 use crate::metrics::marks::Recorder;
@@ -27,26 +27,47 @@ pub enum LoopError {
     Exit(String),
 }
 
-/// Runs `vcpu` until a stop is requested or the VMM fails. `service`
-/// moves the devices on when the monitor asks for it
-/// ([`RunControl::request_service`]).
+/// What the monitor can have the vCPU thread do besides running the guest.
+pub struct Hooks<'a> {
+    /// Move the devices on ([`RunControl::request_service`]).
+    pub service: &'a dyn Fn(),
+    /// Write a snapshot of the paused VM with this vCPU.
+    pub snapshot: &'a dyn Fn(&Vcpu, SnapshotJob),
+}
+
+/// Runs `vcpu` until a stop is requested or the VMM fails.
 pub fn run(
     vcpu: &mut Vcpu,
     ctx: &ExitContext<'_, '_>,
     control: &RunControl,
-    service: &dyn Fn(),
+    hooks: &Hooks<'_>,
     stats: &mut ExitStats,
     recorder: &mut Recorder,
 ) -> Result<(), LoopError> {
     let mut coalesced = Vec::new();
     loop {
-        // The monitor's `stop`: park here, out of the guest, until `cont`.
-        control.park_if_paused(service);
+        // The monitor's `stop`: first finish the access the last exit
+        // handled (KVM's state is consistent only then: what a snapshot
+        // reads), then park here, out of the guest, until `cont`.
+        if control.pause_requested()
+            && !control.is_stopping()
+            && let Some(reason) =
+                complete_pending_access(vcpu, ctx, control, stats, &mut coalesced)?
+        {
+            control.request_stop(reason);
+        }
+        {
+            let v: &Vcpu = vcpu;
+            control.park_if_paused(&mut |work| match work {
+                Parked::Service => (hooks.service)(),
+                Parked::Snapshot(job) => (hooks.snapshot)(v, job),
+            });
+        }
         if control.is_stopping() {
             break;
         }
         if control.take_service() {
-            service();
+            (hooks.service)();
         }
         let exit = vcpu.run(&mut coalesced)?;
         // Writes KVM coalesced come before the exit that ended the run.
@@ -71,3 +92,47 @@ pub fn run(
     }
     Ok(())
 }
+
+/// Runs `vcpu` with `immediate_exit` until KVM returns without entering
+/// the guest: the access the last exit handled is completed (a `rep outsw`
+/// may need more exits to finish, which are handled as usual). Returns a
+/// stop reason if one of those exits asks to stop.
+fn complete_pending_access(
+    vcpu: &mut Vcpu,
+    ctx: &ExitContext<'_, '_>,
+    control: &RunControl,
+    stats: &mut ExitStats,
+    coalesced: &mut Vec<crate::kvm::coalesced::CoalescedWrite>,
+) -> Result<Option<StopReason>, LoopError> {
+    vcpu.set_immediate_exit(true);
+    let mut stop = None;
+    // Bounded: a string access needs at most one exit per element.
+    for _ in 0..MAX_COMPLETION_EXITS {
+        let exit = match vcpu.run(coalesced) {
+            Ok(e) => e,
+            Err(e) => {
+                vcpu.set_immediate_exit(false);
+                return Err(e.into());
+            }
+        };
+        coalesced::apply(coalesced, ctx, stats);
+        if matches!(exit, crate::kvm::exit::VcpuExit::Interrupted) {
+            break;
+        }
+        control.count_exit();
+        match handle_exit(exit, ctx, stats) {
+            Action::Continue => {}
+            Action::Stop(reason) => stop = Some(reason),
+            Action::Fail(msg) => {
+                vcpu.set_immediate_exit(false);
+                return Err(LoopError::Exit(msg));
+            }
+        }
+    }
+    vcpu.set_immediate_exit(false);
+    Ok(stop)
+}
+
+/// Exits [`complete_pending_access`] handles at most (a `rep` string
+/// access of a 4 KiB page one byte at a time, and then some).
+const MAX_COMPLETION_EXITS: usize = 8192;
