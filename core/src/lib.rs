@@ -19,6 +19,11 @@
 //!   in-memory disk and a deferred one (data moves at completion time).
 //! - [`iommu`]: an optional translation stage implementing the same
 //!   [`DmaMemory`](dma::DmaMemory) interface, so stages chain.
+//! - `snapshot` (feature `snapshot`): a bounded byte format for device
+//!   state; the IDE controller and the PCI functions save into it and
+//!   restore from it, requests in flight recorded as what re-issues them
+//!   (`IdeController::restart`). Layout and guarantees: core/README.md,
+//!   "Device state".
 //!
 //! The contract between the bundled guest, the runner and the tests (ports,
 //! exit values, the manifest, the sector stamp) is not device code: it is

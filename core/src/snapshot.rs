@@ -40,8 +40,6 @@ pub enum SnapshotError {
     /// The restoring device has a request in flight (restore into a device
     /// with nothing outstanding).
     Busy,
-    /// The state cannot be saved by this version (names what).
-    Unsupported(&'static str),
 }
 
 impl core::fmt::Display for SnapshotError {
@@ -61,7 +59,6 @@ impl core::fmt::Display for SnapshotError {
                 )
             }
             SnapshotError::Busy => f.write_str("the restoring device has a request in flight"),
-            SnapshotError::Unsupported(what) => write!(f, "cannot save device state: {what}"),
         }
     }
 }

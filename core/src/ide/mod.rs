@@ -14,6 +14,7 @@
 //! 0xCF8..0xCFF ─▶ ConfigMechanism1 ─▶ PciBus ─▶ the controller's PciFunction impl
 //! backend completion ─▶ poll()          bounce space freed (poll_retry == requester()) ─▶ on_bounce_free()
 //! shutdown ─▶ drain() until true, then drop
+//! snapshot (feature `snapshot`) ─▶ save_state(&mut Writer)     resume ─▶ restore_state(&mut Reader), RAM, restart()
 //! ```
 //! - Ports: `0x1F0..=0x1F7` (command block; data port 8/16/32-bit),
 //!   `0x3F6` (Alternate Status / Device Control), and the 16 BMDMA ports

@@ -805,3 +805,78 @@ fn the_driver_type_is_generic_over_controllers() {
         Ok(())
     }
 }
+
+#[test]
+fn dma_waiting_for_bounce_space_retries_after_restore() {
+    use crate::dma::{BounceWait, DmaDirection, DmaMemory};
+    let tiny = || Env {
+        pool: Pool::Tiny,
+        ..Env::default()
+    };
+    with_deferred::<256, _>(tiny(), disk_image(64), |a| {
+        a.enable_pci();
+        // Another device holds the one-sector arena.
+        let other = a.space.new_device().unwrap();
+        let held = a
+            .space
+            .map(
+                other,
+                MMIO_BASE + 0x8000,
+                512,
+                DmaDirection::DeviceWritesMemory,
+            )
+            .unwrap();
+        a.prds(PRD_TABLE, &[(MMIO_BASE as u32, 512, true)]);
+        a.lba28(6, 1);
+        a.command(opcode::READ_DMA);
+        a.bm_cmd(0x09);
+        assert_eq!(a.master().in_flight(), 0, "waiting for bounce space");
+        assert!(!a.ide.is_idle());
+        // Restored where bounce space is short too: it waits again, and
+        // goes on when the space is freed.
+        let state = save(a);
+        let ram = a.mem(0, RAM);
+        let disk = a.disk().to_vec();
+        with_deferred::<256, _>(tiny(), disk, |b| {
+            let other = b.space.new_device().unwrap();
+            let hog = b
+                .space
+                .map(
+                    other,
+                    MMIO_BASE + 0x8000,
+                    512,
+                    DmaDirection::DeviceWritesMemory,
+                )
+                .unwrap();
+            b.set_mem(0, &ram);
+            restore(b, &state).unwrap();
+            assert_eq!(b.master().in_flight(), 0);
+            assert!(!b.ide.is_idle(), "waiting for bounce space again");
+            assert_eq!(b.space.bounce().waiting(), 1);
+            drop(hog);
+            while let Some(c) = b.space.poll_retry() {
+                assert_eq!(c, b.ide.requester());
+                b.ide.on_bounce_free();
+            }
+            b.complete(1);
+            assert_eq!(b.status(), ST_READY);
+            assert_eq!(b.mem(MMIO_BASE, 512), image(6, 1));
+        });
+        cloned(a, true, |a, b| {
+            // The clone's arena is free: the re-issued transfer maps and
+            // submits at once; the original still waits.
+            assert_eq!(b.master().in_flight(), 1);
+            drop(held);
+            while let Some(c) = a.space.poll_retry() {
+                assert_eq!(c, a.ide.requester());
+                a.ide.on_bounce_free();
+            }
+            a.complete(1);
+            b.complete(1);
+            assert_eq!(observe(b), observe(a));
+            assert_eq!(b.status(), ST_READY);
+            assert_eq!(b.mem(MMIO_BASE, 512), image(6, 1));
+            assert_eq!(a.mem(MMIO_BASE, 512), image(6, 1));
+        });
+    });
+}
