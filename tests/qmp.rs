@@ -462,15 +462,10 @@ fn wait_locked(c: &mut Client, locked: bool) {
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(vmdma_kvm),
-    ignore = "needs /dev/kvm, read-write (probed at build time)"
-)]
-fn eject_and_close_tray_of_the_cdrom() {
-    if !kvm_available() {
-        return;
-    }
+/// The guest (`suite=atapi_tray`) locks the tray, sees an eject request,
+/// unlocks, sees the tray open, then waits for a new medium; `insert`
+/// (given the client and the temporary directory) gives it one.
+fn tray_scenario(insert: impl FnOnce(&mut Client, &Path, &Path)) {
     let dir = tempfile::tempdir().unwrap();
     let cd = common::cd_image(dir.path());
     let vm = Vm::start(
@@ -516,13 +511,9 @@ fn eject_and_close_tray_of_the_cdrom() {
     assert_eq!(e["tray_open"], true);
     assert!(e.get("inserted").is_none(), "{e}");
 
-    // The guest sees the tray open (GESN), then the tray closes: a media
-    // change for the guest, the same medium.
+    // The guest sees the tray open (GESN), then a medium arrives.
     std::thread::sleep(Duration::from_millis(500));
-    let (events, r) =
-        c.call(json!({"execute": "blockdev-close-tray", "arguments": {"id": "ide0-cd1"}}));
-    assert_eq!(r, json!({"return": {}}));
-    assert_eq!(events[0]["data"]["tray-open"], false, "{events:?}");
+    insert(&mut c, dir.path(), &cd);
     drop(c);
     let out = vm.wait();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -532,4 +523,78 @@ fn eject_and_close_tray_of_the_cdrom() {
         stderr(&out)
     );
     assert_eq!(status(&out), 0, "{text}");
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn eject_and_close_tray_of_the_cdrom() {
+    if !kvm_available() {
+        return;
+    }
+    // The tray closes over the same medium: a media change for the guest.
+    tray_scenario(|c, _, _| {
+        let (events, r) =
+            c.call(json!({"execute": "blockdev-close-tray", "arguments": {"id": "ide0-cd1"}}));
+        assert_eq!(r, json!({"return": {}}));
+        assert_eq!(events[0]["data"]["tray-open"], false, "{events:?}");
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn change_medium_of_the_cdrom() {
+    if !kvm_available() {
+        return;
+    }
+    // Another image file (the same test content, which the guest checks)
+    // goes in, opened by the supervising thread for the monitor.
+    tray_scenario(|c, dir, cd| {
+        let change = |c: &mut Client, file: &str, extra: serde_json::Value| {
+            let mut args = json!({"id": "ide0-cd1", "filename": file});
+            for (k, v) in extra.as_object().unwrap() {
+                args[k] = v.clone();
+            }
+            c.call(json!({"execute": "blockdev-change-medium", "arguments": args}))
+        };
+        let odd = common::write_file(dir, "odd.iso", &[0u8; 2560]);
+        for (file, extra, needle) in [
+            (odd.to_str().unwrap(), json!({}), "multiple of 2048"),
+            ("/nonexistent/cd.iso", json!({}), "Could not open"),
+            (
+                cd.to_str().unwrap(),
+                json!({"format": "qcow2"}),
+                "raw images only",
+            ),
+            (
+                cd.to_str().unwrap(),
+                json!({"read-only-mode": "read-write"}),
+                "read-only",
+            ),
+        ] {
+            let (_, r) = change(c, file, extra);
+            assert_eq!(r["error"]["class"], "GenericError", "{file}: {r}");
+            assert!(r["error"]["desc"].as_str().unwrap().contains(needle), "{r}");
+        }
+        let copy = dir.join("copy.iso");
+        std::fs::copy(cd, &copy).unwrap();
+        let (events, r) = change(c, copy.to_str().unwrap(), json!({"format": "raw"}));
+        assert_eq!(r, json!({"return": {}}));
+        let moved: Vec<_> = events
+            .iter()
+            .map(|e| e["data"]["tray-open"].clone())
+            .collect();
+        assert_eq!(
+            moved,
+            [json!(false)],
+            "the tray was open already: {events:?}"
+        );
+        let e = cdrom_entry(c);
+        assert_eq!(e["inserted"]["file"], json!(copy.to_str().unwrap()));
+    });
 }

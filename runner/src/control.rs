@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::fs::File;
-use std::path::PathBuf;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -51,8 +50,8 @@ pub struct RunControl {
     opener: Mutex<Option<Opener>>,
 }
 
-/// Passes an [`OpenRequest`] to the supervising thread; false if it is gone.
-pub struct Opener(pub Box<dyn Fn(OpenRequest) -> bool + Send>);
+/// Passes a [`HostTask`] to the supervising thread; false if it is gone.
+pub struct Opener(pub Box<dyn Fn(HostTask) -> bool + Send>);
 
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,14 +91,15 @@ pub enum Parked {
     Snapshot(SnapshotJob),
 }
 
-/// A request to open a snapshot file, served by the supervising thread
-/// (the others are sandboxed without `open`).
-#[derive(Debug)]
-pub struct OpenRequest {
-    /// The path.
-    pub path: PathBuf,
-    /// The file (created or truncated; regular files only) or the error.
-    pub reply: mpsc::Sender<std::io::Result<File>>,
+/// Work for the supervising thread, the one thread without a seccomp
+/// filter (opening a snapshot file, a new CD-ROM medium): the monitor may
+/// not open files.
+pub struct HostTask(pub Box<dyn FnOnce() + Send>);
+
+impl fmt::Debug for HostTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HostTask")
+    }
 }
 
 /// The pause handshake between the monitor and the vCPU.
@@ -206,29 +206,34 @@ impl RunControl {
             .take()
     }
 
-    /// Lets the supervising thread open files for snapshots
-    /// ([`RunControl::open_for_snapshot`]).
+    /// Lets the supervising thread run [`HostTask`]s
+    /// ([`RunControl::on_supervisor`]).
     pub fn set_opener(&self, opener: Opener) {
         *self.opener.lock().unwrap_or_else(PoisonError::into_inner) = Some(opener);
     }
 
-    /// Has the supervising thread open `path` for a snapshot, waiting at
-    /// most `bound`.
-    pub fn open_for_snapshot(&self, path: PathBuf, bound: Duration) -> std::io::Result<File> {
+    /// Runs `f` on the supervising thread (which may open files) and
+    /// returns its result, waiting at most `bound`.
+    pub fn on_supervisor<R: Send + 'static>(
+        &self,
+        bound: Duration,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, &'static str> {
         let (tx, rx) = mpsc::channel();
+        let task = HostTask(Box::new(move || {
+            let _ = tx.send(f());
+        }));
         let sent = self
             .opener
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_some_and(|o| (o.0)(OpenRequest { path, reply: tx }));
+            .is_some_and(|o| (o.0)(task));
         if !sent {
-            return Err(std::io::Error::other(
-                "no thread opens snapshot files in this run",
-            ));
+            return Err("no thread opens files in this run");
         }
         rx.recv_timeout(bound)
-            .map_err(|_| std::io::Error::other("opening the snapshot file took too long"))?
+            .map_err(|_| "the supervising thread did not answer in time")
     }
 
     /// On the vCPU thread, between two guest entries: if a pause is

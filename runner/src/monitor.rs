@@ -190,8 +190,9 @@ const CLIENT: u64 = 2;
 const DISK: u64 = 3;
 
 /// The commands `query-commands` lists (besides the two every session has).
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "eject",
+    "blockdev-change-medium",
     "blockdev-open-tray",
     "blockdev-close-tray",
     "migrate",
@@ -479,7 +480,7 @@ fn shutdown_event(reason: Option<StopReason>) -> Value {
     qmp::event("SHUTDOWN", Some(json!({"guest": guest, "reason": why})))
 }
 
-impl Vm<'_, '_> {
+impl<'m> Vm<'_, 'm> {
     fn status(&self) -> Value {
         let (running, status) = if self.control.is_stopping() {
             (false, "shutdown")
@@ -497,7 +498,7 @@ impl Vm<'_, '_> {
 
     /// Runs `f` on the chipset, waiting at most [`STATS_BOUND`] for its
     /// lock (a port access blocked on the disk holds it).
-    fn with_chipset<R>(&self, f: impl FnOnce(&mut Chipset<'_>) -> R) -> Result<R, Outcome> {
+    fn with_chipset<R>(&self, f: impl FnOnce(&mut Chipset<'m>) -> R) -> Result<R, Outcome> {
         let deadline = Instant::now() + STATS_BOUND;
         loop {
             match self.chipset.try_lock() {
@@ -595,14 +596,15 @@ impl Vm<'_, '_> {
             );
         };
         let start = Instant::now();
-        let file = match self
-            .control
-            .open_for_snapshot(std::path::PathBuf::from(path), PAUSE_BOUND)
-        {
-            Ok(f) => f,
-            Err(e) => {
+        let owned = std::path::PathBuf::from(path);
+        let file = match self.control.on_supervisor(PAUSE_BOUND, move || {
+            crate::snapshot::create_file(&owned).map_err(|e| e.to_string())
+        }) {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
                 return Outcome::Error("GenericError", format!("cannot open '{path}': {e}"));
             }
+            Err(e) => return Outcome::Error("GenericError", format!("cannot open '{path}': {e}")),
         };
         if !self.control.is_paused() {
             if let Err(e) = self.pause() {
@@ -860,6 +862,63 @@ impl Vm<'_, '_> {
         }]))
     }
 
+    /// `blockdev-change-medium`: the supervising thread opens `filename`
+    /// (read-only, a whole number of CD blocks: what `--cdrom` accepts;
+    /// the monitor may not open files itself), then it replaces the
+    /// medium, as QEMU's opens the tray, swaps and closes it (refused while
+    /// the guest locked the tray unless `force`).
+    fn change_medium(&mut self, args: Option<&Value>, events: &mut Vec<Value>) -> Outcome {
+        if let Err(o) = self.cdrom_arg(args) {
+            return o;
+        }
+        let arg = |k: &str| args.and_then(|a| a.get(k));
+        let Some(filename) = arg("filename").and_then(Value::as_str) else {
+            return Outcome::Error("GenericError", "Parameter 'filename' is missing".into());
+        };
+        if let Some(f) = arg("format").and_then(Value::as_str)
+            && f != "raw"
+        {
+            return Outcome::Error(
+                "GenericError",
+                format!("format '{f}': vmdma reads raw images only"),
+            );
+        }
+        if arg("read-only-mode").and_then(Value::as_str) == Some("read-write") {
+            return Outcome::Error(
+                "GenericError",
+                "a CD-ROM medium is read-only (read-only-mode read-write refused)".into(),
+            );
+        }
+        let force = arg("force").and_then(Value::as_bool).unwrap_or(false);
+        let path = std::path::PathBuf::from(filename);
+        let image = match self
+            .control
+            .on_supervisor(PAUSE_BOUND, move || crate::cdrom::open(&path))
+        {
+            Ok(Ok(image)) => image,
+            Ok(Err(e)) => {
+                return Outcome::Error("GenericError", format!("Could not open '{filename}': {e}"));
+            }
+            Err(e) => return Outcome::Error("GenericError", e.into()),
+        };
+        let (disk, _, _) = image.into_backend(None, CDROM_DEVICE);
+        match self.with_chipset(|c| (c.cdrom_tray(), c.cdrom_change_medium(disk, force))) {
+            Err(o) => o,
+            Ok((_, Err(vmdma_core::ide::MediaError::Locked))) => Self::locked_error(),
+            Ok((_, Err(e))) => Outcome::Error("GenericError", e.to_string()),
+            Ok((before, Ok(old))) => {
+                // The old image is closed here (no other system call).
+                drop(old);
+                if before.is_some_and(|t| !t.open) {
+                    events.push(Self::tray_event(true));
+                }
+                events.push(Self::tray_event(false));
+                self.cdrom = Some(filename.to_string());
+                Outcome::Return(json!({}))
+            }
+        }
+    }
+
     /// `blockdev-close-tray`: closes the tray; the medium in it (the
     /// image the drive has) is reachable again, and the guest sees a media
     /// change (NOT READY, then UNIT ATTENTION 28h, and a GESN new-media
@@ -905,13 +964,15 @@ impl Commands for Vm<'_, '_> {
             "eject" => self.eject(arguments, events),
             "blockdev-open-tray" => self.eject(arguments, events),
             "blockdev-close-tray" => self.close_tray(arguments, events),
+            "blockdev-change-medium" => self.change_medium(arguments, events),
             "migrate" => self.migrate(arguments, events),
             "query-migrate" => Outcome::Return(self.query_migrate()),
             other => qmp::not_found(
                 other,
                 "vmdma serves qmp_capabilities, query-commands, query-version, query-status, \
                  stop, cont, quit, query-block, query-blockstats, human-monitor-command, eject, \
-                 blockdev-open-tray, blockdev-close-tray, migrate and query-migrate",
+                 blockdev-open-tray, blockdev-close-tray, blockdev-change-medium, migrate and \
+                 query-migrate",
             ),
         }
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::signal::{Killable, register_signal_handler};
 
-use crate::control::{OpenRequest, Opener, RunControl, StopReason, describe};
+use crate::control::{HostTask, Opener, RunControl, StopReason, describe};
 use crate::error::{EXIT_DISK_STUCK, Error};
 use crate::kick::kick_signal;
 use crate::metrics::report::RunReport;
@@ -87,8 +87,8 @@ where
     // The monitor has this thread open snapshot files (the others are
     // sandboxed without `open`).
     let open_tx = done_tx.clone();
-    control.set_opener(Opener(Box::new(move |req| {
-        open_tx.send(Wake::Open(req)).is_ok()
+    control.set_opener(Opener(Box::new(move |task| {
+        open_tx.send(Wake::Task(task)).is_ok()
     })));
     let vcpu_control = control.clone();
     let handle = thread::Builder::new()
@@ -120,8 +120,8 @@ where
         };
         match done_rx.recv_timeout(wait) {
             Ok(Wake::VcpuDone) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(Wake::Open(req)) => {
-                let _ = req.reply.send(open_snapshot_file(&req.path));
+            Ok(Wake::Task(task)) => {
+                (task.0)();
                 continue;
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -193,25 +193,6 @@ where
 enum Wake {
     /// The vCPU thread ended.
     VcpuDone,
-    /// The monitor needs a snapshot file opened.
-    Open(OpenRequest),
-}
-
-/// Creates (or empties) a snapshot file: a regular file only. Opened
-/// non-blocking, so a FIFO without a reader fails at once instead of
-/// holding this thread; a device or directory is refused before anything
-/// is truncated.
-fn open_snapshot_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    f.set_len(0)?;
-    Ok(f)
+    /// The monitor needs something only this thread may do (open a file).
+    Task(HostTask),
 }

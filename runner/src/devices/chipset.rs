@@ -319,6 +319,17 @@ impl<'m> Chipset<'m> {
         self.ide.open_tray(Unit::Slave, force)
     }
 
+    /// Puts `disk` in the CD-ROM drive on device 1 as its new medium (QMP
+    /// `blockdev-change-medium`); returns the old one. The guest sees a
+    /// media change.
+    pub fn cdrom_change_medium(
+        &mut self,
+        disk: Disk<'m>,
+        force: bool,
+    ) -> Result<Disk<'m>, MediaError> {
+        self.ide.change_medium(Unit::Slave, disk, force)
+    }
+
     /// Closes the tray of the CD-ROM drive on device 1 (QMP
     /// `blockdev-close-tray`): the guest sees a media change.
     pub fn cdrom_close_tray(&mut self) -> Result<(), MediaError> {

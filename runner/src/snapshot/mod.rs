@@ -220,3 +220,22 @@ impl Incoming {
         Ok(())
     }
 }
+
+/// Creates (or empties) a snapshot file: a regular file only. Opened
+/// non-blocking, so a FIFO without a reader fails at once instead of
+/// holding the (supervising) thread; a device or directory is refused
+/// before anything is truncated.
+pub fn create_file(path: &std::path::Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.set_len(0)?;
+    Ok(f)
+}

@@ -85,6 +85,10 @@ where
     pub(super) fn bm_stop(&mut self) {
         if self.drain() {
             self.bm.set_active(false);
+            // The drain may have delivered the request a deferred SRST was
+            // waiting for: the reset happens now, not at some later
+            // completion.
+            self.settle();
         } else {
             self.deferred.stop = true;
             bump(&mut self.stats.deferred_stops, 1);

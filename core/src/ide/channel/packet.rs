@@ -173,8 +173,11 @@ where
         st.locked = false;
         st.medium_changed();
         let old = core::mem::replace(&mut drive.block, block);
-        if self.pio.phase_unit() == Some(u) {
-            // An open reply or READ phase of the old medium ends.
+        // A READ phase with more of the old medium to come ends; a reply
+        // (sense, GESN, INQUIRY...) is already in the buffer and goes on,
+        // as QEMU lets a transfer finish across a media change.
+        if matches!(self.pio.phase, super::pio::Phase::PacketIn(d) if d.unit == u && d.disk.is_some())
+        {
             self.pio.stop();
             let tf = self.tf(u);
             tf.status = Status::DRDY | Status::DSC;

@@ -407,6 +407,42 @@ fn media_change_reports_no_medium_then_unit_attention() {
 }
 
 #[test]
+fn a_media_change_lets_a_reply_finish_and_ends_a_read() {
+    let mut first = medium(16);
+    let mut second = medium(16);
+    let mut third = medium(16);
+    with_cdrom(MemDisk::new(&mut first, true), None, |r| {
+        // INQUIRY's reply is in the buffer: it is read to its end.
+        r.packet(cdb(&[0x12, 0, 0, 0, 36]), 0xFFFE, false);
+        assert_eq!(r.alt_status(), ST_DRQ);
+        assert!(
+            r.ide
+                .change_medium(Unit::Master, MemDisk::new(&mut second, true), false)
+                .is_ok()
+        );
+        let (sizes, data) = r.data_in();
+        assert_eq!((sizes, data.len()), (vec![36], 36));
+        r.good();
+        // The change itself: no medium, then unit attention (cleared).
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check(2, 0x3A);
+        r.packet(cdb(&[0x00]), 0, false);
+        r.check_no_sense_read(6);
+        assert_eq!(r.sense(), (6, 0x28));
+        // A READ(10) of several blocks with a small limit: more of the old
+        // medium would follow, so the change ends it.
+        r.packet(read10(0, 4), 2048, false);
+        assert_eq!(r.alt_status(), ST_DRQ);
+        assert!(
+            r.ide
+                .change_medium(Unit::Master, MemDisk::new(&mut third, true), false)
+                .is_ok()
+        );
+        assert_eq!(r.alt_status(), ST_READY, "the READ phase ended");
+    });
+}
+
+#[test]
 fn async_backend_pio_blocks_show_bsy() {
     with_deferred_cdrom(medium(8), |r| {
         r.packet(read10(0, 3), 5120, false);

@@ -358,3 +358,21 @@ fn in_place_reset_waits_for_the_request_then_works_again() {
         assert_eq!(r.status(), ST_READY);
     });
 }
+
+/// A deferred SRST takes effect when a later BMDMA STOP's drain delivers
+/// the request it waited for (found while testing snapshots).
+#[test]
+fn a_stop_whose_drain_completes_the_request_applies_a_deferred_reset() {
+    rig(|r| {
+        r.master_mut().set_wait_completes(false);
+        start_read(r, 0x10000, 2, 1);
+        r.outb(CTRL, 0x04);
+        r.outb(CTRL, 0x00);
+        assert_eq!(r.alt_status() & 0x80, 0x80, "the reset waits");
+        r.master_mut().set_wait_completes(true);
+        r.bm_cmd(0x00);
+        assert_eq!(r.alt_status() & 0x80, 0, "not BSY any more");
+        assert_eq!(r.error(), 0x01, "the reset ran (diagnostic code)");
+        assert_eq!(r.bm_status() & 0x01, 0, "not ACTIVE");
+    });
+}
