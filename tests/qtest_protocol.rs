@@ -223,7 +223,7 @@ fn hostile_lines_each_get_one_fail_and_serving_goes_on() {
     assert_eq!(s.reply().1, "OK");
     assert_eq!(s.reply().1, "OK 0x0000000000000007");
     // QMP: unknown commands are errors, quit ends the process.
-    s.qmp_send(r#"{"execute": "stop", "id": "x"}"#);
+    s.qmp_send(r#"{"execute": "system_reset", "id": "x"}"#);
     let e = s.qmp_line();
     assert!(
         e.contains("CommandNotFound") && e.contains("\"id\":\"x\""),
@@ -263,9 +263,9 @@ fn unsupported_options_are_one_line_errors() {
         "bus=ide.1 is not supported",
     );
     assert_one_line_error(
-        &with(&["-drive", "file=blkdebug::/x,if=ide"]),
+        &with(&["-drive", "file=nbd:localhost:10809,if=ide"]),
         64,
-        "blkdebug",
+        "block protocol 'nbd:'",
     );
     let missing = dir.path().join("missing.img");
     let drive = format!("file={},if=ide", missing.display());
