@@ -90,7 +90,10 @@ fn bench_runs_end_to_end() {
         "| workload | vmdma | vmdma aio=sync | QEMU | host pread/pwrite | vmdma aio=sync ÷ vmdma | QEMU ÷ vmdma | host ÷ vmdma | runs |"
     );
     assert_eq!(summary.len(), 2 + 5, "seq-write 4K and four rand-read rows");
-    assert!(summary[2].starts_with("| seq-write 4K (MiB/s) | "), "{table}");
+    assert!(
+        summary[2].starts_with("| seq-write 4K (MiB/s) | "),
+        "{table}"
+    );
     assert!(summary[2].ends_with(" | 1 |"), "{table}");
     // The chart: a bar per figure of the summary (vmdma, aio=sync, host
     // and QEMU where it ran, the host only in polled libata random rows).

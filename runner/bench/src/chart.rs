@@ -64,6 +64,15 @@ fn figure(x: f64) -> String {
     }
 }
 
+/// The label of the decade 10^`d`.
+fn decade(d: i32) -> String {
+    if d >= 0 {
+        format!("{}", 10u64.pow(d.unsigned_abs()))
+    } else {
+        format!("{}", 10f64.powi(d))
+    }
+}
+
 /// A log10 axis over whole decades.
 struct Axis {
     lo: i32,
@@ -153,7 +162,7 @@ impl Results {
                 lx + 14.0,
                 esc(&label)
             );
-            lx += 24.0 + 6.2 * label.chars().count() as f64;
+            lx += 28.0 + 6.6 * label.chars().count() as f64;
         }
         // Decades.
         for d in axis.lo..=axis.hi {
@@ -164,7 +173,7 @@ impl Results {
                 r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#dddddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
                 TOP + plot_h,
                 TOP + plot_h + 14.0,
-                figure(v)
+                decade(d)
             );
         }
         let _ = writeln!(
@@ -238,10 +247,17 @@ mod tests {
         assert!(svg.contains("QEMU aio=io_uring: 714 MiB/s [649–794], 3 runs"));
         // From QEMU's slowest 4 KiB run (462 µs: 8.5 MiB/s) to the host's
         // fastest 1 MiB (0.45 ms: 2222 MiB/s): decades 1 to 10000.
-        for d in ["1.00", "10.0", "100", "1000", "10000"] {
+        for d in ["1", "10", "100", "1000", "10000"] {
             assert!(svg.contains(&format!(">{d}</text>")), "decade {d}");
         }
         assert!(!svg.contains(">100000</text>"));
+    }
+
+    #[test]
+    fn decades() {
+        assert_eq!(decade(0), "1");
+        assert_eq!(decade(3), "1000");
+        assert_eq!(decade(-1), "0.1");
     }
 
     #[test]
