@@ -29,7 +29,6 @@ use crate::devices::chipset::{Chipset, ChipsetError, IdeDisks, IrqSink};
 use crate::devices::mmio::{GuestBounceArena, GuestSpace};
 use crate::devices::mmio_scratch::MmioScratch;
 use crate::disk::accounting::{DataPathCounters, HostRanges};
-use crate::disk::uring::Submitter;
 use crate::disk::{DiskMode, Image};
 use crate::kvm::memory::{GuestRam, MemoryError};
 
@@ -87,10 +86,9 @@ pub struct Board<'m> {
     pub chipset: Arc<Mutex<Chipset<'m>>>,
     /// The engine each disk runs on.
     pub modes: [Option<DiskMode>; 2],
-    /// Device 0's completion eventfd, its count of requests in the
-    /// kernel and the submitter of its requests that run on a kernel worker
-    /// (io_uring only, and only if asked for): the I/O thread's.
-    pub completions: Option<(EventFd, Arc<AtomicUsize>, Option<Submitter>)>,
+    /// Device 0's completion eventfd and its count of requests in the
+    /// kernel (io_uring only, and only if asked for).
+    pub completions: Option<(EventFd, Arc<AtomicUsize>)>,
 }
 
 impl std::fmt::Debug for Board<'_> {
@@ -161,17 +159,10 @@ where
             eprintln!("vmdma: warning: {w}");
         }
         if unit == 0 && spec.completions {
-            let eventfd = disk
+            completions = disk
                 .completion_eventfd()
                 .transpose()
                 .map_err(BoardError::CompletionEventfd)?;
-            if let Some((efd, pending)) = eventfd {
-                let submitter = disk
-                    .delegate_submissions()
-                    .transpose()
-                    .map_err(BoardError::CompletionEventfd)?;
-                completions = Some((efd, pending, submitter));
-            }
         }
         if let Some((ranges, counters)) = &accounting {
             disk = disk.with_accounting(ranges.clone(), counters.clone());

@@ -349,8 +349,8 @@ impl Run<'_> {
         // joined before any of that can go.
         let (result, wakeups) = std::thread::scope(|scope| {
             let io = match completions {
-                Some((efd, pending, submitter)) => {
-                    match IoThread::spawn(scope, efd, pending, submitter, &chipset, sandbox) {
+                Some((efd, pending)) => {
+                    match IoThread::spawn(scope, efd, pending, &chipset, sandbox) {
                         Ok(t) => Some(t),
                         Err(e) => return (Err(Error::IoThread(e)), 0),
                     }

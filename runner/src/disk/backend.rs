@@ -115,17 +115,6 @@ impl Disk<'_> {
         }
     }
 
-    /// Hands the entering of the kernel for requests that run on a kernel
-    /// worker to whoever holds the returned submitter (io_uring only; see
-    /// `UringDisk::delegate`): the I/O thread, which must then call
-    /// `Submitter::enter` on every kick for as long as the disk lives.
-    pub fn delegate_submissions(&mut self) -> Option<io::Result<super::uring::Submitter>> {
-        match &mut self.engine {
-            Engine::Sync(_) => None,
-            Engine::Uring(u) => Some(u.delegate()),
-        }
-    }
-
     /// The io_uring counters, if that is the engine.
     pub fn uring_stats(&self) -> Option<super::uring::UringStats> {
         match &self.engine {

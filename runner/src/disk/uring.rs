@@ -12,30 +12,22 @@
 //! A request that runs on a kernel worker (io-wq: every buffered write on
 //! ext4, which has no non-blocking buffered writes; reads of at least
 //! [`ASYNC_THRESHOLD`]; flush and discard) leaves task work for the task
-//! that entered the kernel for it: the kernel frees such a request with
-//! task work, and posts a direct-I/O completion with it. Task work is
-//! announced to its task like a signal, so when that task was the vCPU
-//! thread, `KVM_RUN` returned with `KVM_EXIT_INTR` (the `signal` exits):
-//! 0.01–0.6 exits per polled write depending on the machine's load (a
-//! preempted vCPU thread meets the work when it resumes inside `KVM_RUN`),
-//! one per interrupt-driven write (a halted vCPU is woken for it), 0.4–0.6
-//! per 16 MiB read.
-//!
-//! So once an I/O thread is attached ([`UringDisk::delegate`]), only the
-//! requests that can complete inside `io_uring_enter` (buffered reads
-//! below [`ASYNC_THRESHOLD`]) are entered from the submitting (vCPU)
-//! thread, which then finds a page-cache hit completed when the enter
-//! returns; for the others the SQE is queued and the I/O thread is kicked
-//! to enter the kernel ([`Submitter`]), so that their task work runs there.
-//! The price is one more thread wake-up before the worker starts (the
-//! guest polls status a little longer). A buffered read that misses the
-//! page cache still leaves task work on the vCPU thread.
-//!
-//! The ring is also set up with `IORING_SETUP_COOP_TASKRUN` (Linux 5.19;
-//! without it the ring is created as before): the kernel still wakes a
-//! sleeping task for its task work (the I/O thread in `epoll_wait`, a
-//! halted vCPU), but does not interrupt a running one with an IPI; the work
-//! runs at the task's next return to user space.
+//! that entered the kernel for it, here the vCPU thread: the kernel frees
+//! such a request with task work, and posts a direct-I/O completion with
+//! it. Task work is announced to its task like a signal, and `KVM_RUN`
+//! returns for it (`KVM_EXIT_INTR`, the `signal` exits). The ring is set
+//! up with `IORING_SETUP_COOP_TASKRUN` (Linux 5.19; without it the ring is
+//! created as before): the kernel then does not interrupt the running vCPU
+//! with an IPI, and the work runs when the vCPU thread next returns to user
+//! space, which it does for every status poll; it still wakes a sleeping
+//! task for it (a halted vCPU, which may be waiting for exactly that
+//! direct-I/O completion). What remains are the cases where the vCPU
+//! thread meets the work inside `KVM_RUN`: halted (interrupt-driven
+//! waits), or resuming after the host preempted it (on a loaded machine).
+//! Entering the kernel for these requests from the I/O thread instead
+//! removes every such exit, but costs a second thread wake-up before the
+//! worker starts, which here cost more than the exits it saved (see
+//! `docs/performance.md`).
 //!
 //! # Memory of requests in flight
 //! The kernel reads the iovec arrays at submission and reads or writes the
@@ -70,7 +62,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -140,9 +132,6 @@ pub struct UringStats {
     /// Requests failed because the kernel could not be entered within
     /// [`ENTER_TRIES`] (defused, see the module docs).
     pub defused: u64,
-    /// Requests whose submission was left to the I/O thread (see the
-    /// module docs).
-    pub delegated: u64,
     /// The ring runs task work cooperatively (`IORING_SETUP_COOP_TASKRUN`,
     /// see the module docs).
     pub coop_taskrun: bool,
@@ -214,9 +203,6 @@ pub struct UringDisk<'m> {
     /// taken needs no lock.
     pending: Arc<AtomicUsize>,
     stats: UringStats,
-    /// The I/O thread's kick, once it enters the kernel for requests that
-    /// run on a kernel worker (see the module docs).
-    delegate: Option<EventFd>,
     /// Tests: the next this many enters fail with EAGAIN before the kernel
     /// is asked.
     #[cfg(test)]
@@ -262,7 +248,6 @@ impl<'m> UringDisk<'m> {
                 coop_taskrun,
                 ..UringStats::default()
             },
-            delegate: None,
             #[cfg(test)]
             fail_enters: 0,
         })
@@ -344,24 +329,6 @@ impl<'m> UringDisk<'m> {
     /// taken care of.
     pub fn pending(&self) -> Arc<AtomicUsize> {
         self.pending.clone()
-    }
-
-    /// From now on, requests that run on a kernel worker are entered by
-    /// whoever holds the returned [`Submitter`] (the I/O thread), not by the
-    /// thread that submits them (see the module docs). The holder must
-    /// call [`Submitter::enter`] whenever its kick eventfd fires, for as
-    /// long as this backend lives.
-    pub fn delegate(&mut self) -> io::Result<Submitter> {
-        let kick = EventFd::new(EFD_NONBLOCK)?;
-        // SAFETY: the ring's descriptor is open for as long as `self.ring`,
-        // which outlives this borrow (it is duplicated at once).
-        let ring = unsafe { BorrowedFd::borrow_raw(self.ring.as_raw_fd()) };
-        let submitter = Submitter {
-            ring: ring.try_clone_to_owned()?,
-            kick: kick.try_clone()?,
-        };
-        self.delegate = Some(kick);
-        Ok(submitter)
     }
 
     /// The counters.
@@ -526,31 +493,10 @@ impl<'m> UringDisk<'m> {
     /// carries the error; the caller sees `Ok`.
     fn push_and_enter(&mut self, key: u64) -> io::Result<()> {
         self.push(key)?;
-        if let Some(kick) = &self.delegate
-            && self
-                .ops
-                .get(&key)
-                .is_some_and(|op| !self.may_complete_inline(op))
-        {
-            // The I/O thread enters the kernel (and takes the request's task
-            // work). It tries again until the entry is taken, so a kick that
-            // was written is never lost; if even the kick fails, enter here.
-            if kick.write(1).is_ok() {
-                self.stats.delegated += 1;
-                return Ok(());
-            }
-        }
         if let Err(e) = self.enter() {
             self.defuse(key, &e);
         }
         Ok(())
-    }
-
-    /// Whether `op` can complete inside `io_uring_enter` (a buffered read
-    /// the kernel tries inline), so that the thread that submits it is best
-    /// placed to enter the kernel for it.
-    fn may_complete_inline(&self, op: &Op<'_>) -> bool {
-        matches!(op.kind, Kind::Read) && self.direct.is_none() && left(op) < ASYNC_THRESHOLD
     }
 
     /// Moves every CQE into `ready` (resubmitting short transfers); returns
@@ -719,66 +665,6 @@ impl<'m> UringDisk<'m> {
             bounce,
             len: 0,
         })
-    }
-}
-
-/// Enters the kernel for a [`UringDisk`]'s queued submissions from another
-/// thread (the I/O thread), so that the task work of requests that run on a
-/// kernel worker lands there instead of on the vCPU thread (see the module
-/// docs and [`UringDisk::delegate`]).
-#[derive(Debug)]
-pub struct Submitter {
-    /// A second descriptor of the same ring.
-    ring: OwnedFd,
-    /// Signalled by the backend when it has queued an entry for us.
-    kick: EventFd,
-}
-
-impl Submitter {
-    /// The eventfd that becomes readable when entries wait to be handed to
-    /// the kernel.
-    pub fn kick_fd(&self) -> RawFd {
-        self.kick.as_raw_fd()
-    }
-
-    /// Takes the kick and hands every queued entry to the kernel. On `Err`
-    /// (EAGAIN, ENOMEM, EBUSY, EINTR: passing failures) entries may still
-    /// be in the ring; call again later.
-    pub fn enter(&self) -> io::Result<()> {
-        let _ = self.kick.read();
-        // Until the kernel finds nothing more to take: it stops short of the
-        // queue only when it cannot allocate a request (then the next call
-        // fails, or takes the rest). Bounded: the backend has at most the
-        // ring's entries in flight.
-        for _ in 0..=RING_ENTRIES {
-            if self.enter_once()? == 0 {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn enter_once(&self) -> io::Result<usize> {
-        // The kernel takes at most the entries queued (`to_submit` is capped
-        // by the ring's tail, which the backend publishes with release
-        // ordering after writing each entry), so asking for the whole ring
-        // submits exactly what is there.
-        // SAFETY: io_uring_enter on a ring descriptor we own, with no
-        // argument pointer (flags 0, arg NULL, size 0): the kernel reads the
-        // SQEs the backend queued, whose memory the backend keeps until
-        // their CQEs (see `UringDisk::push`).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_io_uring_enter,
-                self.ring.as_raw_fd(),
-                RING_ENTRIES,
-                0u32,
-                0u32,
-                std::ptr::null::<libc::c_void>(),
-                0usize,
-            )
-        };
-        usize::try_from(r).map_err(|_| io::Error::last_os_error())
     }
 }
 

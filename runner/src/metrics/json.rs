@@ -166,7 +166,6 @@ pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
             "requests": d.uring.map(|u| u.requests),
             "completed_inline": d.uring.map(|u| u.inline),
             "coop_taskrun": d.uring.map(|u| u.coop_taskrun),
-            "delegated_to_io_thread": d.uring.map(|u| u.delegated),
             "io_thread_wakeups": d.io_thread_wakeups,
             "direct_io_bounced_bytes": d.bounced_bytes,
             "io_errors": d.io_errors,

@@ -146,6 +146,17 @@ fn eventfd_and_pending_follow_the_kernel() {
     let mut d = UringDisk::new(file, n, false, None)
         .map_err(|e| e.0)
         .unwrap();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release.split(|c: char| !c.is_ascii_digit());
+    let (major, minor): (u32, u32) = (
+        v.next().unwrap().parse().unwrap(),
+        v.next().unwrap().parse().unwrap(),
+    );
+    assert_eq!(
+        d.stats().coop_taskrun,
+        (major, minor) >= (5, 19),
+        "IORING_SETUP_COOP_TASKRUN exactly from Linux 5.19 on ({release})"
+    );
     let efd = d.completion_eventfd().unwrap();
     let pending = d.pending();
     let iov = [VolatileSlice::from_mut_slice(&mut big)];
@@ -349,57 +360,4 @@ fn an_enter_that_keeps_failing_defuses_the_request() {
     );
     assert!(wbuf.iter().all(|&x| x == 0xA5));
     assert_eq!(contents(&f), before, "nothing written to the disk");
-}
-
-/// Once a submitter is attached, requests that run on a kernel worker wait
-/// in the ring until the submitter enters the kernel (on the thread that
-/// holds it); buffered reads below the threshold are still entered by the
-/// submitting thread. Both reach the file.
-#[test]
-fn worker_requests_are_entered_by_the_delegate() {
-    let (f, file, n) = image(16);
-    let mut data = vec![0xa5u8; 1024];
-    let mut back = vec![0u8; 1024];
-    let mut d = UringDisk::new(file, n, false, None)
-        .map_err(|e| e.0)
-        .unwrap();
-    let submitter = d.delegate().unwrap();
-    let kick = submitter.kick_fd();
-    let readable = |fd: RawFd| {
-        let mut fds = [libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: polls one valid pollfd without waiting.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) == 1 }
-    };
-    assert!(!readable(kick));
-
-    let iov = [VolatileSlice::from_mut_slice(&mut data)];
-    let t = write(&mut d, 2, &iov).unwrap();
-    assert_eq!(d.stats().delegated, 1);
-    assert!(readable(kick), "the submitter was kicked");
-    // Not handed to the kernel yet: no completion can come.
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(done(d.poll()), None);
-    assert_eq!(d.in_flight(), 1);
-    // The submitter enters from another thread.
-    std::thread::scope(|s| {
-        s.spawn(|| submitter.enter().unwrap());
-    });
-    assert!(!readable(kick), "the kick was taken");
-    finish(&mut d, t).unwrap();
-    assert_eq!(&contents(&f)[1024..2048], &[0xa5u8; 1024][..]);
-
-    // A small buffered read is entered here, not delegated.
-    let iov = [VolatileSlice::from_mut_slice(&mut back)];
-    let t = read(&mut d, 2, &iov).unwrap();
-    finish(&mut d, t).unwrap();
-    assert_eq!(d.stats().delegated, 1);
-    assert!(!readable(kick));
-    assert!(
-        d.stats().coop_taskrun,
-        "Linux 6.x has IORING_SETUP_COOP_TASKRUN"
-    );
 }
