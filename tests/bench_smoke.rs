@@ -21,6 +21,7 @@ fn bench_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let md = dir.path().join("bench.md");
+    let svg = dir.path().join("bench.svg");
     let image = dir.path().join("bench.img");
     let mut args = vec![
         "bench",
@@ -44,12 +45,13 @@ fn bench_runs_end_to_end() {
     if !with_qemu {
         args.extend(["--qemu", "none"]);
     }
-    let (j, m, i) = (
+    let (j, m, i, g) = (
         json.to_str().unwrap(),
         md.to_str().unwrap(),
         image.to_str().unwrap(),
+        svg.to_str().unwrap(),
     );
-    args.extend(["--json", j, "--markdown", m, "--image", i]);
+    args.extend(["--json", j, "--markdown", m, "--image", i, "--svg", g]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmdma"))
         .args(&args)
         .output()
@@ -75,9 +77,37 @@ fn bench_runs_end_to_end() {
     ] {
         assert!(table.contains(section), "{section} missing:\n{table}");
     }
+    // The summary: a row per I/O workload, the matrix only with --full.
+    assert!(!table.contains("### Every column"), "{table}");
+    let summary: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("### Throughput"))
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(
+        summary[0],
+        "| workload | vmdma | vmdma aio=sync | QEMU | host pread/pwrite | vmdma aio=sync ÷ vmdma | QEMU ÷ vmdma | host ÷ vmdma | runs |"
+    );
+    assert_eq!(summary.len(), 2 + 5, "seq-write 4K and four rand-read rows");
+    assert!(
+        summary[2].starts_with("| seq-write 4K (MiB/s) | "),
+        "{table}"
+    );
+    assert!(summary[2].ends_with(" | 1 |"), "{table}");
+    // The chart: a bar per figure of the summary (vmdma, aio=sync, host
+    // and QEMU where it ran, the host only in polled libata random rows).
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg "), "{chart}");
+    let bars = chart.matches("<rect class=\"bar\"").count();
+    let qemu = if with_qemu { 5 } else { 0 };
+    assert_eq!(bars, 5 * 2 + 2 + qemu, "{chart}");
 
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["format"], "vmdma-bench/1");
+    assert_eq!(v["summary"][0]["mode"], "seq-write 4K");
+    assert_eq!(v["summary"][1]["vmdma"]["column"], "vmdma");
+    assert_eq!(v["summary"][1]["host"]["column"], "host pread/pwrite");
     let modes: Vec<&str> = v["modes"]
         .as_array()
         .unwrap()

@@ -9,6 +9,7 @@
 //! the calling thread supervises ([`crate::supervisor`]) until the guest
 //! stops or the [`RunControl`] says so.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::os::unix::net::UnixListener;
@@ -57,7 +58,9 @@ use vmdma_core::ide::AtaCommand;
 /// Everything a run needs, validated.
 #[derive(Debug)]
 pub struct Prepared {
-    kernel: Vec<u8>,
+    /// The ELF: the bundled guest where it is (not copied), or the file's
+    /// bytes; dropped once loaded into guest RAM.
+    kernel: Cow<'static, [u8]>,
     cmdline: String,
     memory: usize,
     disk: disk::Image,
@@ -150,9 +153,12 @@ fn read_kernel(path: &Path, memory: u64) -> Result<Vec<u8>, Error> {
 /// Validates the inputs of `args`.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, Error> {
     let (kernel, name) = match &args.kernel {
-        Some(p) => (read_kernel(p, args.memory)?, p.display().to_string()),
+        Some(p) => (
+            Cow::Owned(read_kernel(p, args.memory)?),
+            p.display().to_string(),
+        ),
         None => (
-            BUNDLED_GUEST.ok_or(Error::NoBundledGuest)?.to_vec(),
+            Cow::Borrowed(BUNDLED_GUEST.ok_or(Error::NoBundledGuest)?),
             "(bundled guest)".to_string(),
         ),
     };
@@ -348,7 +354,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
     };
     let run = Run {
         vm: &vm,
-        kernel: &kernel,
+        kernel,
         cmdline: &cmdline,
         manifest,
         coalesced_pio,
@@ -369,7 +375,7 @@ fn run_vm(p: Prepared, control: &Arc<RunControl>) -> Result<RunReport, Error> {
 /// What the vCPU thread runs the board with.
 struct Run<'a> {
     vm: &'a Vm,
-    kernel: &'a [u8],
+    kernel: Cow<'static, [u8]>,
     cmdline: &'a str,
     manifest: Option<(String, File)>,
     coalesced_pio: bool,
@@ -479,13 +485,17 @@ impl Run<'_> {
             None => {
                 let entry = boot::load(
                     vm.ram(),
-                    kernel,
+                    &kernel,
                     cmdline,
                     &[(MMIO_SCRATCH_BASE, MMIO_SCRATCH_LEN)],
                 )?;
                 vcpu.set_pvh_entry(entry.entry, entry.start_info)?;
             }
         }
+        // In guest RAM now (or restored): a kernel read from a file gives
+        // its buffer back before the guest runs (and its RAM grows to the
+        // run's peak).
+        drop(kernel);
         let restore = check_time.map(|check| RestoreTimes {
             check,
             apply: apply_start.elapsed(),

@@ -59,7 +59,15 @@ pub struct BenchArgs {
     /// Where to write the JSON results.
     #[arg(long, value_name = "FILE", default_value = "bench.json")]
     pub json: PathBuf,
-    /// Also write the markdown table (printed to stdout anyway) to FILE.
+    /// Also write the markdown report (printed to stdout anyway) to FILE.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Where to write the chart (SVG): vmdma against the faster QEMU column
+    /// and the host per workload.
+    #[arg(long, value_name = "FILE", default_value = "bench.svg")]
+    pub svg: PathBuf,
+    /// Also print the table of every column and every ratio (the JSON has
+    /// it anyway).
+    #[arg(long)]
+    pub full: bool,
 }

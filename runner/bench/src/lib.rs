@@ -13,9 +13,12 @@
 //!
 //! The guest times its loop with the TSC and states the frequency's
 //! source; vmdma's counters between the loop's POST-code marks give the
-//! exits per command. The report is a markdown table (stdout, and
-//! `--markdown FILE`) and a JSON document (`--json FILE`); see
-//! `docs/performance.md` for a real run.
+//! exits per command. The report is markdown (stdout, and `--markdown
+//! FILE`): a summary table (a row per workload: vmdma's two first columns,
+//! the faster QEMU column, the host limit, the ratios; `--full` adds every
+//! column), the exits, boot and cost-model sections; a chart of the summary
+//! (`--svg FILE`); and a JSON document with every sample (`--json FILE`);
+//! see `docs/performance.md` for a real run.
 //!
 //! A crate of its own on top of the `vmdma` library (the VMM): the `vmdma`
 //! command (`vmdma-cli`) runs it as `vmdma bench`, and the runs of vmdma it
@@ -24,6 +27,8 @@
 #![deny(missing_docs)]
 
 mod args;
+mod chart;
+mod compact;
 mod error;
 mod host;
 mod image;
@@ -286,10 +291,19 @@ pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
         used >> 20,
         args.runs,
     );
-    let md = results.markdown(&header);
+    let md = results.markdown(&header, args.full);
     println!("{md}");
     if let Some(p) = &args.markdown {
         std::fs::write(p, &md).map_err(io_err("markdown file"))?;
+    }
+    let title = format!(
+        "vmdma bench, {date}: {} ({} CPUs), {} runs",
+        m["cpu"].as_str().unwrap_or("?"),
+        m["cpus"],
+        args.runs
+    );
+    if let Some(svg) = results.chart(&title) {
+        std::fs::write(&args.svg, svg).map_err(io_err("SVG file"))?;
     }
     let doc = results.json(meta);
     let text = serde_json::to_string_pretty(&doc)?;

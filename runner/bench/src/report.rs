@@ -40,7 +40,7 @@ fn first_error(r: &Runs) -> Option<&SampleError> {
 }
 
 /// Seconds per command over the runs.
-fn per_command(r: &Runs) -> Option<Stat> {
+pub(crate) fn per_command(r: &Runs) -> Option<Stat> {
     Stat::of(ok(r).map(Sample::per_command))
 }
 
@@ -154,11 +154,15 @@ impl Results {
         })
     }
 
-    /// The markdown report.
-    pub fn markdown(&self, header: &str) -> String {
+    /// The markdown report: the summary table, with `full` every column
+    /// and every ratio too, then the exits, boot and cost-model sections.
+    pub fn markdown(&self, header: &str, full: bool) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "{header}");
-        self.io_table(&mut s);
+        self.compact_table(&mut s);
+        if full {
+            self.io_table(&mut s);
+        }
         self.exits_table(&mut s);
         self.boot_table(&mut s);
         self.floor_section(&mut s);
@@ -174,7 +178,7 @@ impl Results {
         }
         let _ = writeln!(
             s,
-            "\n### Throughput\n\nSequential: MiB/s. Random 4 KiB, queue depth 1: IOPS, then mean / p99 \
+            "\n### Every column\n\nSequential: MiB/s. Random 4 KiB, queue depth 1: IOPS, then mean / p99 \
              latency in µs (medians over the runs). Median [min–max] of the runs. Ratios: time per \
              command of the other column / vmdma's (above 1: vmdma is faster), from the medians and \
              (in parentheses) from the minima.\n"
@@ -449,6 +453,7 @@ impl Results {
             "format": "vmdma-bench/1",
             "meta": meta,
             "columns": self.targets.iter().map(Target::label).collect::<Vec<_>>(),
+            "summary": self.summary_json(),
             "modes": modes,
         })
     }

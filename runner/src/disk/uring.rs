@@ -8,6 +8,27 @@
 //! anything else completes on a kernel worker while the vCPU runs on, and
 //! the runner's I/O thread delivers it when the eventfd fires.
 //!
+//! # Task work and the vCPU
+//! A request that runs on a kernel worker (io-wq: every buffered write on
+//! ext4, which has no non-blocking buffered writes; reads of at least
+//! [`ASYNC_THRESHOLD`]; flush and discard) leaves task work for the task
+//! that entered the kernel for it, here the vCPU thread: the kernel frees
+//! such a request with task work, and posts a direct-I/O completion with
+//! it. Task work is announced to its task like a signal, and `KVM_RUN`
+//! returns for it (`KVM_EXIT_INTR`, the `signal` exits). The ring is set
+//! up with `IORING_SETUP_COOP_TASKRUN` (Linux 5.19; without it the ring is
+//! created as before): the kernel then does not interrupt the running vCPU
+//! with an IPI, and the work runs when the vCPU thread next returns to user
+//! space, which it does for every status poll; it still wakes a sleeping
+//! task for it (a halted vCPU, which may be waiting for exactly that
+//! direct-I/O completion). What remains are the cases where the vCPU
+//! thread meets the work inside `KVM_RUN`: halted (interrupt-driven
+//! waits), or resuming after the host preempted it (on a loaded machine).
+//! Entering the kernel for these requests from the I/O thread instead
+//! removes every such exit, but costs a second thread wake-up before the
+//! worker starts, which here cost more than the exits it saved (see
+//! `docs/performance.md`).
+//!
 //! # Memory of requests in flight
 //! The kernel reads the iovec arrays at submission and reads or writes the
 //! guest buffers until the request's completion (CQE). The arrays are kept
@@ -111,6 +132,9 @@ pub struct UringStats {
     /// Requests failed because the kernel could not be entered within
     /// [`ENTER_TRIES`] (defused, see the module docs).
     pub defused: u64,
+    /// The ring runs task work cooperatively (`IORING_SETUP_COOP_TASKRUN`,
+    /// see the module docs).
+    pub coop_taskrun: bool,
 }
 
 #[derive(Debug)]
@@ -210,7 +234,7 @@ impl<'m> UringDisk<'m> {
         read_only: bool,
         direct: Option<DirectIo>,
     ) -> Result<Self, (UringError, File)> {
-        let (ring, eventfd) = match Self::ring() {
+        let (ring, eventfd, coop_taskrun) = match Self::ring() {
             Ok(r) => r,
             Err(e) => return Err((e, file)),
         };
@@ -226,7 +250,10 @@ impl<'m> UringDisk<'m> {
             drain_next: false,
             ready: VecDeque::new(),
             pending: Arc::new(AtomicUsize::new(0)),
-            stats: UringStats::default(),
+            stats: UringStats {
+                coop_taskrun,
+                ..UringStats::default()
+            },
             #[cfg(test)]
             fail_enters: 0,
         })
@@ -234,14 +261,23 @@ impl<'m> UringDisk<'m> {
 
     /// A ring that has every operation the backend needs, with a
     /// registered completion eventfd.
-    fn ring() -> Result<(IoUring, EventFd), UringError> {
+    fn ring() -> Result<(IoUring, EventFd, bool), UringError> {
         // Created disabled, so that the restrictions below are in place
-        // before the first submission.
-        let ring = IoUring::builder()
-            .dontfork()
-            .setup_r_disabled()
-            .build(RING_ENTRIES)
-            .map_err(UringError::Setup)?;
+        // before the first submission. Cooperative task work (see the module
+        // docs) where the kernel has it (EINVAL before Linux 5.19).
+        let build = |coop: bool| {
+            let mut b = IoUring::builder();
+            b.dontfork().setup_r_disabled();
+            if coop {
+                b.setup_coop_taskrun();
+            }
+            b.build(RING_ENTRIES)
+        };
+        let (ring, coop) = match build(true) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (build(false), false),
+            r => (r, true),
+        };
+        let ring = ring.map_err(UringError::Setup)?;
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
@@ -280,7 +316,7 @@ impl<'m> UringDisk<'m> {
         ring.submitter()
             .register_enable_rings()
             .map_err(UringError::Setup)?;
-        Ok((ring, eventfd))
+        Ok((ring, eventfd, coop))
     }
 
     /// The eventfd the kernel signals when completions arrive (a hint:

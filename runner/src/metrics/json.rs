@@ -165,6 +165,7 @@ pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
             "cache": d.mode.cache.name(),
             "requests": d.uring.map(|u| u.requests),
             "completed_inline": d.uring.map(|u| u.inline),
+            "coop_taskrun": d.uring.map(|u| u.coop_taskrun),
             "io_thread_wakeups": d.io_thread_wakeups,
             "direct_io_bounced_bytes": d.bounced_bytes,
             "io_errors": d.io_errors,

@@ -146,6 +146,17 @@ fn eventfd_and_pending_follow_the_kernel() {
     let mut d = UringDisk::new(file, n, false, None)
         .map_err(|e| e.0)
         .unwrap();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = release.split(|c: char| !c.is_ascii_digit());
+    let (major, minor): (u32, u32) = (
+        v.next().unwrap().parse().unwrap(),
+        v.next().unwrap().parse().unwrap(),
+    );
+    assert_eq!(
+        d.stats().coop_taskrun,
+        (major, minor) >= (5, 19),
+        "IORING_SETUP_COOP_TASKRUN exactly from Linux 5.19 on ({release})"
+    );
     let efd = d.completion_eventfd().unwrap();
     let pending = d.pending();
     let iov = [VolatileSlice::from_mut_slice(&mut big)];
