@@ -136,7 +136,7 @@ fn snapshots_at_many_moments_restore_and_finish_the_suite() {
     for (i, m) in moments.iter().enumerate() {
         let (st, stdout, err, restored) = restore(m, data.path(), &i.to_string());
         assert_eq!(st, 0, "moment {i}: {stdout}\n{err}");
-        let run = parse_run(&stdout, &restored);
+        let run = parse_run(&stdout, "");
         assert!(
             run.failures().is_empty(),
             "moment {i}: {:#?}",
@@ -144,9 +144,9 @@ fn snapshots_at_many_moments_restore_and_finish_the_suite() {
         );
         let (_, failed, _) = run.summary.expect("summary line");
         assert_eq!(failed, 0, "moment {i}");
-        let mut all = parse_manifest(&m.manifest);
-        all.extend(run.manifest);
-        check_image(&m.image, &all);
+        // The manifest is a byte stream the restored guest goes on with:
+        // a line the snapshot cut ends in the restored run's file.
+        check_image(&m.image, &parse_manifest(&(m.manifest.clone() + &restored)));
     }
 }
 
@@ -203,9 +203,7 @@ fn one_snapshot_restored_twice_finishes_identically() {
     assert_eq!(lines(&oa), lines(&ob));
     assert_eq!(ma, mb, "the same writes");
     for (image, restored) in [(&a, &ma), (&b, &mb)] {
-        let mut all = parse_manifest(&before);
-        all.extend(parse_manifest(restored));
-        check_image(image, &all);
+        check_image(image, &parse_manifest(&(before.clone() + restored)));
     }
 }
 
