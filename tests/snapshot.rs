@@ -207,6 +207,73 @@ fn one_snapshot_restored_twice_finishes_identically() {
     }
 }
 
+/// A restored VM maps its RAM pages from the snapshot file; its own
+/// `migrate` to the same path replaces the file instead of truncating
+/// what it maps, and both the VM and the new snapshot go on.
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn a_restored_vm_snapshots_over_its_own_file() {
+    if !kvm_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let img = sparse_image(data.path(), "disk.img", SUITE_IMAGE_BYTES);
+    let snapshot = data.path().join("snap.vmdma");
+    let uri = format!("file:{}", snapshot.display());
+    let migrate = |c: &mut Client| {
+        let (_, reply) = c.call(json!({"execute": "migrate", "arguments": {"uri": uri}}));
+        assert_eq!(reply, json!({"return": {}}));
+    };
+    let vm = Vm::start_with_disk(
+        tempfile::tempdir().unwrap(),
+        &img.display().to_string(),
+        &[],
+    );
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    std::thread::sleep(Duration::from_millis(300));
+    migrate(&mut c);
+    let first = data.path().join("first.img");
+    copy_sparse(&img, &first);
+    c.ok("quit");
+    drop(c);
+    vm.wait();
+    let vm = Vm::start_with_disk(
+        tempfile::tempdir().unwrap(),
+        &first.display().to_string(),
+        &["--incoming", &uri],
+    );
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    std::thread::sleep(Duration::from_millis(200));
+    migrate(&mut c);
+    let second = data.path().join("second.img");
+    copy_sparse(&first, &second);
+    c.ok("cont");
+    drop(c);
+    let out = vm.wait();
+    let finished = |out: &std::process::Output, what: &str| {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(status(out), 0, "{what}: {text}\n{}", stderr(out));
+        let (_, failed, _) = parse_run(&text, "").summary.expect("summary line");
+        assert_eq!(failed, 0, "{what}: {text}");
+    };
+    finished(&out, "the restored VM");
+    let out = vmdma(&[
+        "run",
+        "--disk",
+        second.to_str().unwrap(),
+        "--incoming",
+        &uri,
+        "--timeout",
+        "300",
+    ]);
+    finished(&out, "its own snapshot, restored");
+}
+
 /// The hostile files: each a one-line error with status 65, never a crash.
 #[test]
 #[cfg_attr(

@@ -1,4 +1,5 @@
-//! Guest RAM: one anonymous host mapping registered as KVM memory slot 0.
+//! Guest RAM: one anonymous host mapping registered as KVM memory slot 0
+//! (parts of which a restore maps from a snapshot file, copy-on-write).
 //!
 //! This is the only module of the runner that maps memory or hands host
 //! addresses to KVM. The mapping lives as long as the [`GuestRam`] value,
@@ -13,8 +14,10 @@
 //! references, because vCPUs change it concurrently.
 #![allow(unsafe_code)]
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
@@ -56,7 +59,8 @@ pub enum MemoryError {
 pub const PAGE: usize = 4096;
 
 /// Anonymous, private, zero-filled host memory that backs guest RAM from
-/// guest-physical address 0.
+/// guest-physical address 0. A restore maps ranges of a snapshot file over
+/// it, privately ([`GuestRam::map_file_private`]).
 ///
 /// Once registered ([`GuestRam::register`]) it keeps the VM and the slot
 /// number, and its `Drop` deletes the slot before unmapping: KVM never
@@ -68,6 +72,10 @@ pub struct GuestRam {
     len: usize,
     /// The VM and slot this mapping backs, once registered.
     slot: Option<(Arc<VmFd>, u32)>,
+    /// Ranges mapped from a file (offset, length): `mincore` reports the
+    /// file's page cache for their pages the guest has not written, so
+    /// they count as resident.
+    from_file: Mutex<Vec<(usize, usize)>>,
 }
 
 // SAFETY: `GuestRam` owns its mapping; all access goes through raw-pointer
@@ -113,6 +121,7 @@ impl GuestRam {
             ptr,
             len,
             slot: None,
+            from_file: Mutex::new(Vec::new()),
         })
     }
 
@@ -131,7 +140,8 @@ impl GuestRam {
 
     /// For each 4 KiB page of the mapping, whether it is resident
     /// (`mincore`); `None` if the kernel refuses. A page that is not has
-    /// never been touched and reads as zeros.
+    /// never been touched and reads as zeros. Pages mapped from a file
+    /// count as resident (they read as the file's bytes).
     pub fn resident_pages(&self) -> Option<Vec<bool>> {
         let mut vec = vec![0u8; self.len.div_ceil(PAGE)];
         // SAFETY: `ptr..ptr + len` is this object's live mapping (page
@@ -141,7 +151,81 @@ impl GuestRam {
         if r != 0 {
             return None;
         }
-        Some(vec.iter().map(|&b| b & 1 != 0).collect())
+        let mut pages: Vec<bool> = vec.iter().map(|&b| b & 1 != 0).collect();
+        for &(start, len) in self
+            .from_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            for p in pages.iter_mut().skip(start / PAGE).take(len / PAGE) {
+                *p = true;
+            }
+        }
+        Some(pages)
+    }
+
+    /// Maps `len` bytes of `file` from `offset` over guest RAM at `addr`,
+    /// privately: the guest reads the file's bytes and its first write to
+    /// a page copies it (as `fork` does), so neither the file nor other
+    /// mappings of it see guest writes. `addr`, `len` and `offset` are
+    /// multiples of 4096. For a restore, before any vCPU runs.
+    ///
+    /// The file must stay as it is while the VM runs, as Firecracker's
+    /// memory file: a page the guest has not written yet shows a later
+    /// change to the file, and truncating the file discards even the pages
+    /// the guest wrote (POSIX: a private mapping past the end of its file
+    /// faults with `SIGBUS`, which ends the runner when it touches one).
+    pub fn map_file_private(
+        &self,
+        addr: u64,
+        len: usize,
+        file: &File,
+        offset: u64,
+    ) -> Result<(), MemoryError> {
+        let start = self.check(addr, len)?;
+        let off = libc::off_t::try_from(offset).ok();
+        let (Some(off), true) = (
+            off,
+            start.is_multiple_of(PAGE)
+                && len.is_multiple_of(PAGE)
+                && offset.is_multiple_of(PAGE as u64)
+                && len > 0,
+        ) else {
+            return Err(MemoryError::OutOfRange {
+                addr,
+                len: len as u64,
+            });
+        };
+        // SAFETY: `start..start + len` is inside this object's mapping
+        // (checked above), page aligned; MAP_FIXED replaces exactly those
+        // pages of it with a private mapping of the file, so the range
+        // stays mapped, readable and writable for the object's lifetime
+        // (`Drop` unmaps the whole range at once). Nothing forms Rust
+        // references into the mapping (all access copies through raw
+        // pointers), so a change of its contents is like a guest write;
+        // KVM follows the change through its MMU notifier.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                file.as_raw_fd(),
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemoryError::Map {
+                size: len,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        self.from_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((start, len));
+        Ok(())
     }
 
     /// Always false: a mapping is never empty (`new` refuses size 0).
@@ -262,6 +346,44 @@ impl Drop for GuestRam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_mapped_privately_reads_through_and_keeps_guest_writes() {
+        use std::os::unix::fs::FileExt;
+        let file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..3 * PAGE).map(|i| (i / PAGE + 1) as u8).collect();
+        file.write_all_at(&data, 0).unwrap();
+        let ram = GuestRam::new(16 * PAGE).unwrap();
+        // Misaligned or outside RAM: refused.
+        assert!(ram.map_file_private(1, PAGE, &file, 0).is_err());
+        assert!(ram.map_file_private(0, PAGE, &file, 1).is_err());
+        assert!(
+            ram.map_file_private(15 * PAGE as u64, 2 * PAGE, &file, 0)
+                .is_err()
+        );
+        // File pages 1..3 at guest page 4.
+        ram.map_file_private(4 * PAGE as u64, 2 * PAGE, &file, PAGE as u64)
+            .unwrap();
+        let mut b = [0u8; 2];
+        ram.read(5 * PAGE as u64 - 1, &mut b).unwrap();
+        assert_eq!(b, [2, 3]);
+        ram.read(6 * PAGE as u64 - 1, &mut b).unwrap();
+        assert_eq!(b, [3, 0]);
+        // Counted as resident although the guest never touched them.
+        let resident = ram.resident_pages().unwrap();
+        assert!(resident[4] && resident[5] && !resident[10]);
+        // A guest write stays in the guest.
+        ram.write(4 * PAGE as u64, &[9]).unwrap();
+        let mut f = [0u8; 1];
+        file.read_exact_at(&mut f, PAGE as u64).unwrap();
+        assert_eq!(f, [2]);
+        ram.read(4 * PAGE as u64, &mut b).unwrap();
+        assert_eq!(b, [9, 2]);
+        // The file's descriptor can go: the mapping holds the file.
+        drop(file);
+        ram.read(6 * PAGE as u64 - 1, &mut b).unwrap();
+        assert_eq!(b, [3, 0]);
+    }
 
     #[test]
     fn bounds_are_checked() {

@@ -20,14 +20,14 @@ use thiserror::Error;
 /// The file's first bytes.
 pub const MAGIC: [u8; 8] = *b"VMDMASNP";
 /// The format version this runner writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Header bytes.
 pub const HEADER_LEN: usize = 16;
 
 /// A section tag.
 pub type Tag = [u8; 4];
 
-/// The sections of version 1, in the order they are written.
+/// The sections of this version, in the order they are written.
 pub mod tags {
     use super::Tag;
     /// The machine's configuration (RAM size, disks), checked first.
@@ -119,6 +119,11 @@ impl<W: Write> SnapshotWriter<W> {
         })
     }
 
+    /// Where the next section's payload will start in the file.
+    pub fn next_payload_at(&self) -> u64 {
+        self.written + 12
+    }
+
     /// A section whose payload is in memory.
     pub fn section(&mut self, tag: Tag, payload: &[u8]) -> io::Result<()> {
         self.streamed(tag, payload.len() as u64, |w| w.write_all(payload))
@@ -182,17 +187,78 @@ impl<W: Write> Write for CrcWriter<'_, W> {
     }
 }
 
-/// A parsed file: the payload of each section of this version.
-#[derive(Debug)]
-pub struct Sections<'a> {
-    found: Vec<(Tag, &'a [u8])>,
+/// Where a snapshot is read from: a file (by `pread`) or bytes in memory
+/// (tests, fuzzing).
+pub trait Source {
+    /// Its length in bytes.
+    fn size(&self) -> io::Result<u64>;
+    /// Fills `buf` from byte `at`; the source ending first is an error.
+    fn read_at(&self, at: u64, buf: &mut [u8]) -> io::Result<()>;
 }
 
-impl<'a> Sections<'a> {
-    /// Parses and checks `bytes` (see the module docs). Every section of
-    /// [`tags::ALL`] is required.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
-        let header = bytes.get(..HEADER_LEN).ok_or(FormatError::Truncated(0))?;
+impl Source for [u8] {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn read_at(&self, at: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = usize::try_from(at).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+        let part = self
+            .get(start..)
+            .and_then(|b| b.get(..buf.len()))
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(part);
+        Ok(())
+    }
+}
+
+impl Source for std::fs::File {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn read_at(&self, at: u64, buf: &mut [u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, at)
+    }
+}
+
+/// The largest section read into memory: every section but the RAM's is
+/// a few KiB (the MMIO scratch region, 64 KiB, is the largest).
+pub const MAX_IN_MEMORY: u64 = 1 << 20;
+
+/// Bytes read at a time while checking a section left in the file.
+const CHUNK: usize = 64 << 10;
+
+/// Where a section's payload is.
+#[derive(Debug)]
+enum Payload {
+    /// Read into memory.
+    Bytes(Vec<u8>),
+    /// Left in the source: offset and length (the RAM pages, mapped or
+    /// read from the file later).
+    InSource { at: u64, len: u64 },
+}
+
+/// A parsed file: the payload of each section of this version.
+#[derive(Debug)]
+pub struct Sections {
+    found: Vec<(Tag, Payload)>,
+}
+
+impl Sections {
+    /// Parses and checks `src` (see the module docs). Every section of
+    /// [`tags::ALL`] is required. The payloads of `left_in_source` are
+    /// checked (their CRC read through in chunks) but not kept; every
+    /// other payload is read into memory, at most [`MAX_IN_MEMORY`]
+    /// bytes each.
+    pub fn parse<S: Source + ?Sized>(src: &S, left_in_source: &[Tag]) -> Result<Self, FormatError> {
+        let io = |at: u64| move |_: io::Error| FormatError::Truncated(at);
+        let total = src.size().map_err(io(0))?;
+        let mut header = [0u8; HEADER_LEN];
+        if total < HEADER_LEN as u64 {
+            return Err(FormatError::Truncated(0));
+        }
+        src.read_at(0, &mut header).map_err(io(0))?;
         if header.get(..8) != Some(&MAGIC[..]) {
             return Err(FormatError::Magic);
         }
@@ -207,33 +273,56 @@ impl<'a> Sections<'a> {
         if word(12) != 0 {
             return Err(FormatError::Flags(word(12)));
         }
-        let mut found: Vec<(Tag, &[u8])> = Vec::new();
-        let mut at = HEADER_LEN;
+        let mut found: Vec<(Tag, Payload)> = Vec::new();
+        let mut at = HEADER_LEN as u64;
         loop {
-            let head = bytes
-                .get(at..at + 12)
-                .ok_or(FormatError::Truncated(at as u64))?;
+            let mut head = [0u8; 12];
+            if total - at < 12 {
+                return Err(FormatError::Truncated(at));
+            }
+            src.read_at(at, &mut head).map_err(io(at))?;
             let mut tag = [0u8; 4];
             tag.copy_from_slice(head.get(..4).unwrap_or(&[0; 4]));
             let mut l = [0u8; 8];
             l.copy_from_slice(head.get(4..12).unwrap_or(&[0; 8]));
             let len = u64::from_le_bytes(l);
-            let left = (bytes.len() - at - 12) as u64;
+            let left = total - at - 12;
             if left < 4 {
-                return Err(FormatError::Truncated((at + 12) as u64));
+                return Err(FormatError::Truncated(at + 12));
             }
-            if len > left - 4 {
+            let in_memory = !left_in_source.contains(&tag);
+            if len > left - 4 || (in_memory && len > MAX_IN_MEMORY) {
                 return Err(FormatError::Length {
                     tag: tag_name(&tag),
-                    at: at as u64,
+                    at,
                     len,
                 });
             }
-            let len = len as usize;
-            let body = bytes.get(at..at + 12 + len).unwrap_or(&[]);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&head);
+            let payload = if in_memory {
+                // Bounded by MAX_IN_MEMORY above.
+                let mut body = vec![0u8; len as usize];
+                src.read_at(at + 12, &mut body).map_err(io(at + 12))?;
+                crc.update(&body);
+                Payload::Bytes(body)
+            } else {
+                let mut buf = vec![0u8; CHUNK.min(len as usize)];
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(CHUNK as u64) as usize;
+                    let part = buf.get_mut(..n).unwrap_or(&mut []);
+                    src.read_at(at + 12 + done, part)
+                        .map_err(io(at + 12 + done))?;
+                    crc.update(part);
+                    done += n as u64;
+                }
+                Payload::InSource { at: at + 12, len }
+            };
             let mut c = [0u8; 4];
-            c.copy_from_slice(bytes.get(at + 12 + len..at + 16 + len).unwrap_or(&[0; 4]));
-            if crc32fast::hash(body) != u32::from_le_bytes(c) {
+            src.read_at(at + 12 + len, &mut c)
+                .map_err(io(at + 12 + len))?;
+            if crc.finalize() != u32::from_le_bytes(c) {
                 return Err(FormatError::Crc(tag_name(&tag)));
             }
             if !tags::ALL.contains(&tag) {
@@ -242,14 +331,14 @@ impl<'a> Sections<'a> {
             if found.iter().any(|(t, _)| *t == tag) {
                 return Err(FormatError::Twice(tag_name(&tag)));
             }
-            found.push((tag, body.get(12..).unwrap_or(&[])));
+            found.push((tag, payload));
             at += 16 + len;
             if tag == tags::END {
                 break;
             }
         }
-        if at != bytes.len() {
-            return Err(FormatError::Trailing((bytes.len() - at) as u64));
+        if at != total {
+            return Err(FormatError::Trailing(total - at));
         }
         for t in tags::ALL {
             if !found.iter().any(|(f, _)| *f == t) {
@@ -259,12 +348,22 @@ impl<'a> Sections<'a> {
         Ok(Sections { found })
     }
 
-    /// The payload of `tag` (present: `parse` checked).
-    pub fn get(&self, tag: Tag) -> &'a [u8] {
-        self.found
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map_or(&[][..], |(_, b)| *b)
+    /// The payload of `tag`, if it was read into memory (every present
+    /// section not left in the source: `parse` checked).
+    pub fn get(&self, tag: Tag) -> &[u8] {
+        match self.found.iter().find(|(t, _)| *t == tag) {
+            Some((_, Payload::Bytes(b))) => b,
+            _ => &[],
+        }
+    }
+
+    /// Where the payload of a section left in the source is: offset and
+    /// length.
+    pub fn in_source(&self, tag: Tag) -> Option<(u64, u64)> {
+        match self.found.iter().find(|(t, _)| *t == tag) {
+            Some((_, Payload::InSource { at, len })) => Some((*at, *len)),
+            _ => None,
+        }
     }
 }
 
@@ -283,7 +382,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let f = file();
-        let s = Sections::parse(&f).unwrap();
+        let s = Sections::parse(&f[..], &[]).unwrap();
         assert_eq!(s.get(tags::RAM), b"RAM ");
         assert_eq!(s.get(tags::END), b"");
     }
@@ -293,7 +392,7 @@ mod tests {
         let good = file();
         // Every truncation.
         for cut in 0..good.len() {
-            let e = Sections::parse(&good[..cut]).unwrap_err();
+            let e = Sections::parse(&good[..cut], &[]).unwrap_err();
             assert!(
                 matches!(
                     e,
@@ -308,21 +407,27 @@ mod tests {
             for bit in 0..8 {
                 let mut f = good.clone();
                 f[byte] ^= 1 << bit;
-                let e = Sections::parse(&f).unwrap_err().to_string();
+                let e = Sections::parse(&f[..], &[]).unwrap_err().to_string();
                 assert!(!e.contains('\n'));
             }
         }
         let mut f = good.clone();
-        f[8] = 2;
-        assert_eq!(Sections::parse(&f).unwrap_err(), FormatError::Version(2));
+        f[8] = 1;
+        assert_eq!(
+            Sections::parse(&f[..], &[]).unwrap_err(),
+            FormatError::Version(1)
+        );
         let mut f = good.clone();
         f.push(0);
-        assert_eq!(Sections::parse(&f).unwrap_err(), FormatError::Trailing(1));
+        assert_eq!(
+            Sections::parse(&f[..], &[]).unwrap_err(),
+            FormatError::Trailing(1)
+        );
         // A huge length is refused before anything is read or allocated.
         let mut f = good.clone();
         f[HEADER_LEN + 4..HEADER_LEN + 12].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
-            Sections::parse(&f),
+            Sections::parse(&f[..], &[]),
             Err(FormatError::Length { .. })
         ));
         // A missing section is named.
@@ -330,9 +435,40 @@ mod tests {
         w.section(tags::CONFIG, b"x").unwrap();
         let f = w.finish().unwrap().0;
         assert_eq!(
-            Sections::parse(&f).unwrap_err(),
+            Sections::parse(&f[..], &[]).unwrap_err(),
             FormatError::Missing("RAM ".into())
         );
+    }
+
+    #[test]
+    fn a_section_left_in_the_source_is_checked_but_not_read_in() {
+        let mut w = SnapshotWriter::new(Vec::new()).unwrap();
+        let big = vec![7u8; MAX_IN_MEMORY as usize + 5];
+        for t in tags::ALL.iter().take(tags::ALL.len() - 1) {
+            if *t == tags::RAM {
+                assert_eq!(w.next_payload_at(), 16 + 16 + 4 + 12);
+                w.section(*t, &big).unwrap();
+            } else {
+                w.section(*t, t).unwrap();
+            }
+        }
+        let f = w.finish().unwrap().0;
+        let s = Sections::parse(&f[..], &[tags::RAM]).unwrap();
+        assert_eq!(s.get(tags::RAM), b"");
+        let (at, len) = s.in_source(tags::RAM).unwrap();
+        assert_eq!(&f[at as usize..(at + len) as usize], &big[..]);
+        // A flipped byte in its last chunk is still caught.
+        let mut bad = f.clone();
+        bad[(at + len - 1) as usize] ^= 1;
+        assert_eq!(
+            Sections::parse(&bad[..], &[tags::RAM]).unwrap_err(),
+            FormatError::Crc("RAM ".into())
+        );
+        // Read into memory, it is too long.
+        assert!(matches!(
+            Sections::parse(&f[..], &[]),
+            Err(FormatError::Length { .. })
+        ));
     }
 
     #[test]

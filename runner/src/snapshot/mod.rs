@@ -103,8 +103,9 @@ pub fn save(
     let ram_pages: u64 = runs.iter().map(|(_, n)| n).sum();
     let mut out = SnapshotWriter::new(BufWriter::with_capacity(1 << 20, file))?;
     out.section(tags::CONFIG, &config.to_bytes())?;
-    out.streamed(tags::RAM, ram::section_len(&runs), |w| {
-        ram::write(vm.ram(), &runs, w)
+    let ram_at = out.next_payload_at();
+    out.streamed(tags::RAM, ram::section_len(&runs, ram_at), |w| {
+        ram::write(vm.ram(), &runs, ram_at, w)
     })?;
     let mut b = Vec::new();
     cpu.to_bytes(&mut b);
@@ -127,18 +128,20 @@ pub fn save(
 }
 
 /// A snapshot read and checked whole, before any VM state changes
-/// (`vmdma run --incoming file:PATH`).
+/// (`vmdma run --incoming file:PATH`): every section but the RAM's pages
+/// in memory, the file kept open to map those.
 #[derive(Debug)]
 pub struct Incoming {
-    bytes: Vec<u8>,
-    /// Where each section's payload is in `bytes`.
-    at: Vec<(format::Tag, std::ops::Range<usize>)>,
+    file: File,
+    sections: Sections,
+    ram: ram::Layout,
 }
 
 impl Incoming {
-    /// Reads `path` (a regular file of at most `limit` bytes) and checks
-    /// it: the container, the configuration against `this` (and the disk
-    /// images, unless `any_disk`), the RAM section, the KVM state's
+    /// Opens `path` (a regular file of at most `limit` bytes) and checks
+    /// it: the container (every CRC, the RAM pages' too, read through
+    /// once), the configuration against `this` (and the disk images,
+    /// unless `any_disk`), the RAM section's runs, the KVM state's
     /// lengths.
     pub fn read(
         path: &std::path::Path,
@@ -147,44 +150,34 @@ impl Incoming {
         files: [Option<&File>; 2],
         any_disk: bool,
     ) -> Result<Self, SnapshotError> {
-        use std::io::Read;
-        let f = crate::input_file::open_regular(path, false)
+        let file = crate::input_file::open_regular(path, false)
             .map_err(|e| SnapshotError::Io(std::io::Error::other(e.to_string())))?;
-        let mut bytes = Vec::new();
-        f.take(limit + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > limit {
+        let len = file.metadata()?.len();
+        if len > limit {
             return Err(SnapshotError::Ram(ram::RamError::Size {
-                saved: bytes.len() as u64,
+                saved: len,
                 this: this.ram,
             }));
         }
-        let s = Sections::parse(&bytes)?;
+        let s = Sections::parse(&file, &[tags::RAM])?;
         Config::from_bytes(s.get(tags::CONFIG))?.check(this, files, any_disk)?;
-        ram::check(s.get(tags::RAM), this.ram)?;
+        let (at, ram_len) = s.in_source(tags::RAM).unwrap_or((0, 0));
+        let layout = ram::parse(&file, at, ram_len, this.ram)?;
         VcpuState::from_bytes(s.get(tags::VCPU))?;
         VmState::from_bytes(s.get(tags::KVM))?;
         if s.get(tags::SCRATCH).len() as u64 != this.scratch {
             return Err(SnapshotError::Device("MMIO scratch region of another size"));
         }
-        let base = bytes.as_ptr() as usize;
-        let at = tags::ALL
-            .iter()
-            .map(|t| {
-                let p = s.get(*t);
-                let start = p.as_ptr() as usize - base;
-                (*t, start..start + p.len())
-            })
-            .collect();
-        Ok(Incoming { bytes, at })
+        Ok(Incoming {
+            file,
+            sections: s,
+            ram: layout,
+        })
     }
 
     /// The payload of `tag`.
     fn get(&self, tag: format::Tag) -> &[u8] {
-        self.at
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .and_then(|(_, r)| self.bytes.get(r.clone()))
-            .unwrap_or(&[])
+        self.sections.get(tag)
     }
 
     /// COM1's saved state bytes.
@@ -204,7 +197,7 @@ impl Incoming {
         vcpu: &Vcpu,
         devices: &Devices<'_, '_>,
     ) -> Result<(), SnapshotError> {
-        ram::restore(self.get(tags::RAM), vm.ram())?;
+        ram::restore(&self.ram, &self.file, vm.ram())?;
         vm.write_state(&VmState::from_bytes(self.get(tags::KVM))?)?;
         vm.write_vcpu_state(vcpu, &VcpuState::from_bytes(self.get(tags::VCPU))?)?;
         devices
@@ -221,21 +214,64 @@ impl Incoming {
     }
 }
 
-/// Creates (or empties) a snapshot file: a regular file only. Opened
-/// non-blocking, so a FIFO without a reader fails at once instead of
-/// holding the (supervising) thread; a device or directory is refused
-/// before anything is truncated.
+/// Creates a snapshot file at `path` (through a symbolic link, at its
+/// target). An existing regular file there is replaced, never truncated in
+/// place: a VM restored from it maps its pages (`ram::restore`), and keeps
+/// the old file while it runs. Anything else there (a directory, a device,
+/// a FIFO) is refused; the new file is created exclusively (`O_EXCL`), so
+/// nothing planted between the two steps is followed.
 pub fn create_file(path: &std::path::Path) -> std::io::Result<File> {
+    use std::io::ErrorKind;
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    match std::fs::symlink_metadata(&target) {
+        Ok(m) if m.is_file() => std::fs::remove_file(&target)?,
+        Ok(_) => return Err(std::io::Error::other("not a regular file")),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
-    f.set_len(0)?;
-    Ok(f)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_file_replaces_the_old_one_and_refuses_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vm.snap");
+        std::fs::write(&path, b"old").unwrap();
+        let old = File::open(&path).unwrap();
+        let mut new = create_file(&path).unwrap();
+        std::io::Write::write_all(&mut new, b"new!").unwrap();
+        // The old file is untouched (a VM restored from it maps it).
+        let mut b = String::new();
+        std::io::Read::read_to_string(&mut &old, &mut b).unwrap();
+        assert_eq!(b, "old");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new!");
+        // Through a link: at its target.
+        let link = dir.path().join("link.snap");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        create_file(&link).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        // Not a regular file: refused, left alone.
+        assert!(create_file(dir.path()).is_err());
+        assert!(create_file(std::path::Path::new("/dev/null")).is_err());
+        assert!(dir.path().is_dir());
+    }
 }
