@@ -101,7 +101,10 @@ pub fn save(
     (devices.flush_manifest)();
     let runs = ram::nonzero_runs(vm.ram());
     let ram_pages: u64 = runs.iter().map(|(_, n)| n).sum();
-    let mut out = SnapshotWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+    // Small buffers (here and in `ram::write`): the allocator keeps them in
+    // its heap between snapshots, where a larger one would be a fresh
+    // mapping whose pages fault in every time.
+    let mut out = SnapshotWriter::new(BufWriter::with_capacity(ram::CHUNK, file))?;
     out.section(tags::CONFIG, &config.to_bytes())?;
     let ram_at = out.next_payload_at();
     out.streamed(tags::RAM, ram::section_len(&runs, ram_at), |w| {

@@ -32,6 +32,9 @@ use crate::kvm::memory::{GuestRam, PAGE};
 /// default).
 pub const MAX_MAPPED_RUNS: usize = 4096;
 
+/// Bytes copied out of guest RAM at a time while saving.
+pub const CHUNK: usize = 16 * PAGE;
+
 /// What is wrong with a RAM section.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RamError {
@@ -124,13 +127,12 @@ pub fn write(
     }
     let pad = padding(payload_at, runs.len() as u64) as usize;
     out.write_all(&[0u8; PAGE][..pad])?;
-    // Up to 1 MiB at a time.
-    let mut buf = vec![0u8; 256 * PAGE];
+    let mut buf = vec![0u8; CHUNK];
     for &(first, pages) in runs {
         let mut page = first;
         let end = first + pages;
         while page < end {
-            let n = (end - page).min(256);
+            let n = (end - page).min((CHUNK / PAGE) as u64);
             let chunk = buf.get_mut(..n as usize * PAGE).unwrap_or(&mut []);
             ram.read(page * PAGE as u64, chunk)
                 .map_err(|e| io::Error::other(e.to_string()))?;
