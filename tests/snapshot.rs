@@ -32,6 +32,15 @@ fn copy_sparse(from: &Path, to: &Path) {
     assert!(ok, "cp {} {}", from.display(), to.display());
 }
 
+/// Starts the bundled guest's suite on `disk` with a QMP monitor (and
+/// `extra` options), connected and past the capabilities handshake.
+fn suite_vm(disk: &str, extra: &[&str]) -> (Vm, Client) {
+    let vm = Vm::start_with_disk(tempfile::tempdir().unwrap(), disk, extra);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    (vm, c)
+}
+
 /// One snapshot taken of the source run.
 struct Moment {
     snapshot: PathBuf,
@@ -80,13 +89,7 @@ fn snapshots_at_many_moments_restore_and_finish_the_suite() {
     // blkdebug with no rules: breakpoints set through the monitor hold a
     // request at some of the moments.
     let disk = format!("blkdebug::{}", img.display());
-    let vm = Vm::start_with_disk(
-        tempfile::tempdir().unwrap(),
-        &disk,
-        &["--manifest", manifest.to_str().unwrap()],
-    );
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
+    let (vm, mut c) = suite_vm(&disk, &["--manifest", manifest.to_str().unwrap()]);
     let mut moments = Vec::new();
     let mut longest = Duration::ZERO;
     for i in 0..MOMENTS {
@@ -162,13 +165,10 @@ fn one_snapshot_restored_twice_finishes_identically() {
     let data = tempfile::tempdir().unwrap();
     let img = sparse_image(data.path(), "disk.img", SUITE_IMAGE_BYTES);
     let manifest = data.path().join("manifest.txt");
-    let vm = Vm::start_with_disk(
-        tempfile::tempdir().unwrap(),
+    let (vm, mut c) = suite_vm(
         &img.display().to_string(),
         &["--manifest", manifest.to_str().unwrap()],
     );
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
     std::thread::sleep(Duration::from_millis(300));
     let snapshot = data.path().join("snap.vmdma");
     let (_, reply) = c.call(json!({
@@ -227,13 +227,7 @@ fn a_restored_vm_snapshots_over_its_own_file() {
         let (_, reply) = c.call(json!({"execute": "migrate", "arguments": {"uri": uri}}));
         assert_eq!(reply, json!({"return": {}}));
     };
-    let vm = Vm::start_with_disk(
-        tempfile::tempdir().unwrap(),
-        &img.display().to_string(),
-        &[],
-    );
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
+    let (vm, mut c) = suite_vm(&img.display().to_string(), &[]);
     std::thread::sleep(Duration::from_millis(300));
     migrate(&mut c);
     let first = data.path().join("first.img");
@@ -241,13 +235,7 @@ fn a_restored_vm_snapshots_over_its_own_file() {
     c.ok("quit");
     drop(c);
     vm.wait();
-    let vm = Vm::start_with_disk(
-        tempfile::tempdir().unwrap(),
-        &first.display().to_string(),
-        &["--incoming", &uri],
-    );
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
+    let (vm, mut c) = suite_vm(&first.display().to_string(), &["--incoming", &uri]);
     std::thread::sleep(Duration::from_millis(200));
     migrate(&mut c);
     let second = data.path().join("second.img");
@@ -286,13 +274,7 @@ fn hostile_snapshots_are_one_line_errors() {
     }
     let data = tempfile::tempdir().unwrap();
     let img = sparse_image(data.path(), "disk.img", SUITE_IMAGE_BYTES);
-    let vm = Vm::start_with_disk(
-        tempfile::tempdir().unwrap(),
-        &img.display().to_string(),
-        &[],
-    );
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
+    let (vm, mut c) = suite_vm(&img.display().to_string(), &[]);
     std::thread::sleep(Duration::from_millis(200));
     let good = data.path().join("good.vmdma");
     let (_, reply) = c.call(json!({

@@ -4,8 +4,14 @@
 //! `remove_break TAG`, `wait_break TAG`). Parsing only; the monitors carry them out on the
 //! disk (`disk::blkdebug`, `disk::stage`) with [`execute`].
 
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vmdma_core::ide::Unit;
+
 use crate::disk::Disk;
 use crate::disk::stage::Release;
+use crate::qmp::{self, Outcome};
 
 /// A parsed `qemu-io` breakpoint command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +65,64 @@ pub enum Hmp {
         /// What to do.
         command: QemuIo,
     },
+}
+
+/// How a monitor reaches the drives for [`serve`].
+pub trait Drives {
+    /// The unit of the drive QEMU calls `device`.
+    fn unit(&self, device: &str) -> Option<Unit>;
+    /// Runs `command` on the disk of `unit` (`Ok(None)`: no disk there);
+    /// `Err` is the monitor's reply when it cannot reach the disks.
+    fn execute(
+        &mut self,
+        unit: Unit,
+        command: &QemuIo,
+    ) -> Result<Option<Result<Effect, String>>, Outcome>;
+    /// Held requests were released: have them submitted.
+    fn released(&mut self);
+}
+
+/// A monitor's `human-monitor-command`, from its arguments to its reply
+/// (QEMU's: the text the command printed, each line ending in `\r\n`).
+/// `wait_break` asks again until a request is held, for at most `wait`.
+pub fn serve(drives: &mut dyn Drives, arguments: Option<&Value>, wait: Duration) -> Outcome {
+    let text = |t: &str| Outcome::Return(json!(format!("{t}\r\n")));
+    let line = match qmp::hmp_command_line(arguments) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let Hmp::QemuIo { device, command } = match parse(line) {
+        Ok(h) => h,
+        Err(t) => return text(&t),
+    };
+    let not_found = || text(&format!("Device '{device}' not found"));
+    let Some(unit) = drives.unit(&device) else {
+        return not_found();
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        return match drives.execute(unit, &command) {
+            Err(e) => e,
+            Ok(None) => not_found(),
+            Ok(Some(Err(t))) => text(&t),
+            Ok(Some(Ok(Effect::NotYet))) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            Ok(Some(Ok(Effect::NotYet))) if wait.is_zero() => {
+                text("no request is held at that breakpoint")
+            }
+            Ok(Some(Ok(Effect::NotYet))) => text(&format!(
+                "no request reached the breakpoint within {} s",
+                wait.as_secs()
+            )),
+            Ok(Some(Ok(Effect::Released))) => {
+                drives.released();
+                Outcome::Return(json!(""))
+            }
+            Ok(Some(Ok(Effect::Done))) => Outcome::Return(json!("")),
+        };
+    }
 }
 
 /// Carries out `command` on `disk`. The error is the monitor's answer.

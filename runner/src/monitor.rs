@@ -52,10 +52,11 @@ use crate::devices::chipset::Chipset;
 use crate::disk::events::DiskEvents;
 use crate::disk::policy::Decision;
 use crate::disk::stage::Release;
-use crate::hmp::{self, Effect, Hmp};
+use crate::hmp::{self, Effect};
 use crate::kick::Kicker;
 use crate::qmp::{self, Commands, Outcome, Output, Session};
 use crate::sandbox::{Role, Sandbox, SandboxError};
+use vmdma_core::ide::Unit;
 
 /// How long `stop` waits for the vCPU to park (as long as the supervisor
 /// kicks a stopping vCPU).
@@ -206,6 +207,25 @@ const COMMANDS: [&str; 14] = [
     "query-blockstats",
     "human-monitor-command",
 ];
+
+impl hmp::Drives for Vm<'_, '_> {
+    fn unit(&self, device: &str) -> Option<Unit> {
+        (device == DEVICE).then_some(Unit::Master)
+    }
+
+    fn execute(
+        &mut self,
+        unit: Unit,
+        command: &hmp::QemuIo,
+    ) -> Result<Option<Result<Effect, String>>, Outcome> {
+        self.with_chipset(|c| c.disk_mut(unit).map(|d| hmp::execute(d, command)))
+    }
+
+    fn released(&mut self) {
+        self.control.request_service();
+        self.kicker.kick();
+    }
+}
 
 /// What the monitor serves commands with.
 struct Vm<'a, 'm> {
@@ -696,43 +716,7 @@ impl<'m> Vm<'_, 'm> {
     }
 
     fn human_monitor_command(&mut self, arguments: Option<&Value>) -> Outcome {
-        let line = match qmp::hmp_command_line(arguments) {
-            Ok(l) => l,
-            Err(e) => return e,
-        };
-        let Hmp::QemuIo { device, command } = match hmp::parse(line) {
-            Ok(h) => h,
-            Err(text) => return Outcome::Return(json!(format!("{text}\r\n"))),
-        };
-        if device != DEVICE {
-            return Outcome::Return(json!(format!("Device '{device}' not found\r\n")));
-        }
-        // `wait_break` asks again until the request is held (bounded).
-        let deadline = Instant::now() + PAUSE_BOUND;
-        loop {
-            let done = self.with_chipset(|c| match c.disk_mut(vmdma_core::ide::Unit::Master) {
-                Some(d) => hmp::execute(d, &command),
-                None => Err(format!("Device '{device}' not found")),
-            });
-            return match done {
-                Err(e) => e,
-                Ok(Err(text)) => Outcome::Return(json!(format!("{text}\r\n"))),
-                Ok(Ok(Effect::NotYet)) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                Ok(Ok(Effect::NotYet)) => Outcome::Return(json!(format!(
-                    "no request reached the breakpoint within {} s\r\n",
-                    PAUSE_BOUND.as_secs()
-                ))),
-                Ok(Ok(Effect::Released)) => {
-                    self.control.request_service();
-                    self.kicker.kick();
-                    Outcome::Return(json!(""))
-                }
-                Ok(Ok(Effect::Done)) => Outcome::Return(json!("")),
-            };
-        }
+        hmp::serve(self, arguments, PAUSE_BOUND)
     }
 
     fn query_block(&self) -> Outcome {

@@ -20,7 +20,7 @@ use std::sync::PoisonError;
 use serde_json::{Value, json};
 use vmdma::disk::policy::Decision;
 use vmdma::disk::stage::Release;
-use vmdma::hmp::{self, Effect, Hmp};
+use vmdma::hmp;
 use vmdma::qmp::{self, Commands, Outcome, Output, Session};
 use vmdma_core::ide::Unit;
 
@@ -126,38 +126,32 @@ fn release(m: &mut Machine<'_>, unit: Unit, which: Release<'_>) -> usize {
         .map_or(0, |d| d.release(which))
 }
 
-fn human_monitor_command(m: &mut Machine<'_>, arguments: Option<&Value>) -> Outcome {
-    let line = match qmp::hmp_command_line(arguments) {
-        Ok(l) => l,
-        Err(e) => return e,
-    };
-    let Hmp::QemuIo { device, command } = match hmp::parse(line) {
-        Ok(h) => h,
-        Err(text) => return Outcome::Return(json!(format!("{text}\r\n"))),
-    };
-    let Some(unit) = [Unit::Master, Unit::Slave]
-        .into_iter()
-        .find(|u| device_name(*u) == device)
-    else {
-        return Outcome::Return(json!(format!("Device '{device}' not found\r\n")));
-    };
-    let done = {
-        let mut c = m.chipset.lock().unwrap_or_else(PoisonError::into_inner);
-        match c.disk_mut(unit) {
-            Some(d) => hmp::execute(d, &command),
-            None => Err(format!("Device '{device}' not found")),
-        }
-    };
-    match done {
-        Err(text) => Outcome::Return(json!(format!("{text}\r\n"))),
-        Ok(Effect::Released) => {
-            m.service();
-            Outcome::Return(json!(""))
-        }
-        Ok(Effect::Done) => Outcome::Return(json!("")),
-        // Nothing moves between two requests here: say so at once.
-        Ok(Effect::NotYet) => Outcome::Return(json!("no request is held at that breakpoint\r\n")),
+/// The qtest machine's drives: no vCPU, so a `wait_break` that finds
+/// nothing held answers at once, and released requests are submitted
+/// before the reply.
+impl hmp::Drives for Machine<'_> {
+    fn unit(&self, device: &str) -> Option<Unit> {
+        [Unit::Master, Unit::Slave]
+            .into_iter()
+            .find(|u| device_name(*u) == device)
     }
+
+    fn execute(
+        &mut self,
+        unit: Unit,
+        command: &hmp::QemuIo,
+    ) -> Result<Option<Result<hmp::Effect, String>>, Outcome> {
+        let mut c = self.chipset.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(c.disk_mut(unit).map(|d| hmp::execute(d, command)))
+    }
+
+    fn released(&mut self) {
+        self.service();
+    }
+}
+
+fn human_monitor_command(m: &mut Machine<'_>, arguments: Option<&Value>) -> Outcome {
+    hmp::serve(m, arguments, std::time::Duration::ZERO)
 }
 
 /// The disks' queued errors as events (`BLOCK_IO_ERROR`, then `STOP` if

@@ -656,6 +656,24 @@ where
     }
 
     /// Checks a DMA command against the drives and the PIO buffer.
+    /// A running walk of a PRD table: its command (checked), where the
+    /// walk starts, and its progress in bytes (a multiple of `granule`, at
+    /// most the command's length; `what` names it in the error).
+    fn read_walk(
+        &self,
+        r: &mut Reader<'_>,
+        granule: u64,
+        what: &'static str,
+    ) -> Result<(DmaCmd, u32, u64), SnapshotError> {
+        let cmd = read_cmd(r)?;
+        let prd_start = r.u32()?;
+        let progress = r.u64()?;
+        self.check_cmd(&cmd, true)?;
+        ensure(prd_start & 3 == 0, "PRD walk start")?;
+        ensure(progress % granule == 0 && progress <= cmd.bytes(), what)?;
+        Ok((cmd, prd_start, progress))
+    }
+
     fn check_cmd(&self, c: &DmaCmd, running: bool) -> Result<(), SnapshotError> {
         let Some(capacity) = self.capacity(c.unit) else {
             return Err(invalid("DMA command for a unit without a drive"));
@@ -874,19 +892,11 @@ where
                 pending = Some(cmd);
             }
             tag::DMA => {
-                let cmd = read_cmd(r)?;
-                let prd_start = r.u32()?;
-                let done = r.u64()?;
+                let (cmd, prd_start, done) = self.read_walk(r, SECTOR, "DMA bytes completed")?;
                 ensure(
                     matches!(cmd.kind, DmaKind::Read | DmaKind::Write)
                         || cfg!(feature = "atapi") && kind_code(cmd.kind) == 3,
                     "running DMA kind",
-                )?;
-                self.check_cmd(&cmd, true)?;
-                ensure(prd_start & 3 == 0, "PRD walk start")?;
-                ensure(
-                    done % SECTOR == 0 && done <= cmd.bytes(),
-                    "DMA bytes completed",
                 )?;
                 saved_op = Some(SavedOp::Dma {
                     cmd,
@@ -895,16 +905,9 @@ where
                 });
             }
             tag::TRIM => {
-                let cmd = read_cmd(r)?;
-                let prd_start = r.u32()?;
-                let offset = r.u64()?;
+                let (cmd, prd_start, offset) =
+                    self.read_walk(r, TRIM_ENTRY, "TRIM range offset")?;
                 ensure(cmd.kind == DmaKind::Trim, "running TRIM kind")?;
-                self.check_cmd(&cmd, true)?;
-                ensure(prd_start & 3 == 0, "PRD walk start")?;
-                ensure(
-                    offset % TRIM_ENTRY == 0 && offset <= cmd.bytes(),
-                    "TRIM range offset",
-                )?;
                 saved_op = Some(SavedOp::Trim {
                     cmd,
                     prd_start,
