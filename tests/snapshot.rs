@@ -317,6 +317,26 @@ fn hostile_snapshots_are_one_line_errors() {
     let mut v = bytes.clone();
     v[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
     one_line(&run(&v, &[]), "past the end of the file");
+    // Larger than any snapshot of this VM (64 MiB of RAM): refused before
+    // anything is read (a sparse file).
+    let huge = data.path().join("huge.vmdma");
+    std::fs::write(&huge, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len((128 << 20) + 1)
+        .unwrap();
+    one_line(
+        &vmdma(&[
+            "run",
+            "--disk",
+            img.to_str().unwrap(),
+            "--incoming",
+            &format!("file:{}", huge.display()),
+        ]),
+        "more than a snapshot of this VM can be",
+    );
     // Another VM: more RAM, another disk.
     one_line(&run(&bytes, &["--memory", "128M"]), "bytes of RAM");
     let other = sparse_image(data.path(), "other.img", 1 << 30);

@@ -32,6 +32,14 @@ pub enum SnapshotError {
     /// Writing the file.
     #[error("writing the snapshot: {0}")]
     Io(#[from] std::io::Error),
+    /// A file larger than any snapshot of this VM.
+    #[error("the file is {len} bytes, more than a snapshot of this VM can be ({limit})")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// RAM plus room for the other sections.
+        limit: u64,
+    },
     /// The container is malformed.
     #[error(transparent)]
     Format(#[from] FormatError),
@@ -157,10 +165,7 @@ impl Incoming {
             .map_err(|e| SnapshotError::Io(std::io::Error::other(e.to_string())))?;
         let len = file.metadata()?.len();
         if len > limit {
-            return Err(SnapshotError::Ram(ram::RamError::Size {
-                saved: len,
-                this: this.ram,
-            }));
+            return Err(SnapshotError::TooLarge { len, limit });
         }
         let s = Sections::parse(&file, &[tags::RAM])?;
         Config::from_bytes(s.get(tags::CONFIG))?.check(this, files, any_disk)?;
