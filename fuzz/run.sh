@@ -28,6 +28,7 @@ inflight    core/fuzz    800
 elf_loader  runner/fuzz  16384
 qtest_lines runner/fuzz  4096
 snapshot_restore core/fuzz 4096
+snapshot_file runner/fuzz 65536
 "
 
 totals() {

@@ -19,6 +19,8 @@ mod ide_ports;
 mod inflight;
 #[path = "../runner/fuzz/targets/qtest_lines.rs"]
 mod qtest_lines;
+#[path = "../runner/fuzz/targets/snapshot_file.rs"]
+mod snapshot_file;
 #[path = "../core/fuzz/targets/snapshot_restore.rs"]
 mod snapshot_restore;
 
@@ -37,6 +39,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("elf_loader", elf_loader::run),
     ("qtest_lines", qtest_lines::run),
     ("snapshot_restore", snapshot_restore::run),
+    ("snapshot_file", snapshot_file::run),
 ];
 
 /// The cargo-fuzz crates whose `[[bin]]`s are fuzz targets.

@@ -248,8 +248,9 @@ pub fn parse<S: Source + ?Sized>(
 
 /// Puts the runs of `layout` (checked by [`parse`] against `file`) into
 /// `ram`, fresh (the pages left out are zero already): the first
-/// [`MAX_MAPPED_RUNS`] are mapped from `file` copy-on-write, the rest read
-/// in. Before the guest runs.
+/// [`MAX_MAPPED_RUNS`] are mapped from `file` copy-on-write, the rest (and
+/// every run, if the file system refuses to map the file) read in. Before
+/// the guest runs.
 pub fn restore(layout: &Layout, file: &File, ram: &GuestRam) -> Result<(), RamError> {
     restore_with(layout, file, ram, MAX_MAPPED_RUNS)
 }
@@ -263,13 +264,16 @@ fn restore_with(
     use std::os::unix::fs::FileExt;
     let io = |e: String| RamError::Io(e);
     let mut buf = Vec::new();
+    // A file system that cannot map files: everything is read in.
+    let mut can_map = true;
     for (i, r) in layout.runs.iter().enumerate() {
         let addr = r.first * PAGE as u64;
         let len = usize::try_from(r.pages * PAGE as u64).map_err(|_| RamError::Truncated)?;
-        if i < max_mapped {
-            ram.map_file_private(addr, len, file, r.at)
-                .map_err(|e| io(e.to_string()))?;
-            continue;
+        if i < max_mapped && can_map {
+            match ram.map_file_private(addr, len, file, r.at) {
+                Ok(()) => continue,
+                Err(_) => can_map = false,
+            }
         }
         // Up to 1 MiB at a time.
         let mut done = 0usize;
