@@ -32,11 +32,16 @@ mod compact;
 mod error;
 mod host;
 mod image;
+mod live;
 mod model;
 mod parse;
 mod plan;
+mod qmp;
 mod report;
 mod sample;
+mod setup;
+mod snapshot;
+mod snapshot_report;
 mod spawn;
 mod summary;
 
@@ -52,7 +57,8 @@ pub use error::{BenchError, QemuError};
 
 use plan::{FAMILIES, FIRST_LBA, Mode, PlanError, SECTOR, Sizes, Target};
 use report::Results;
-use sample::{HostFiles, Setup};
+use sample::HostFiles;
+use setup::Setup;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
