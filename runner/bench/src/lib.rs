@@ -234,6 +234,17 @@ pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
                         target.label(),
                         s.per_command() * 1e6
                     ),
+                    Ok(s) if s.snapshot.is_some() => {
+                        let snap = s.snapshot.clone().unwrap_or_default();
+                        eprintln!(
+                            "vmdma bench: run {run}/{}: {mode} on {}: migrate {:.1} ms, \
+                             restored guest's first line after {:.1} ms",
+                            args.runs,
+                            target.label(),
+                            snap.wall_s * 1e3,
+                            snap.first_line_s * 1e3
+                        )
+                    }
                     Ok(_) => eprintln!(
                         "vmdma bench: run {run}/{}: {mode} on {}: done",
                         args.runs,

@@ -11,19 +11,23 @@
 //!          image (the VM is paused, postmigrate); quit
 //! restore  VMM on that copy, same options, plus
 //!              vmdma: --incoming file:SNAP --stats-json   QEMU: -incoming "exec:cat SNAP"
-//!          spawn → first whole console line (VmHWM/VmRSS of the VMM read
+//!          spawn → first console line end (VmHWM/VmRSS of the VMM read
 //!          from /proc then) → exit; the suite's summary must say 0 failed
 //! ```
 //!
 //! The VM is paused with `stop` before `migrate` on both: QEMU migrates a
 //! running VM live (copying RAM while the guest runs on, which took it
 //! three tests further here), vmdma pauses first. So the snapshot is taken
-//! right after the guest printed the line of test `check_power_mode`: the next console line (`execute_device_diagnostic`,
-//! one non-data command) is a few hundred emulated instructions and a few
-//! dozen exits later, so "spawn → first console line" of the restore is
-//! the restore itself plus the same tiny guest work on both VMMs. The
-//! process exit adds the suite's last tests (one of them writes and reads
-//! 64 ranges: there the VMMs' own I/O speeds differ).
+//! just after the guest printed the line of test `check_power_mode` (the
+//! guest may get a few hundred instructions further before the pause
+//! lands: into the next line, or one test on). The next tests
+//! (`execute_device_diagnostic`, `read_native_max`) are one non-data
+//! command each, so the restored guest's first line end (the rest of a
+//! line the snapshot cut, or the next test's line) comes after tiny guest
+//! work, the same on both VMMs: "spawn → first line" is the restore
+//! itself plus that. The process exit adds the suite's last tests (one of
+//! them writes and reads 64 ranges: there the VMMs' own I/O speeds
+//! differ).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -79,7 +83,7 @@ pub struct Snap {
     pub apply_s: Option<f64>,
     /// vmdma's restore: process start → the guest's first entry.
     pub first_entry_s: Option<f64>,
-    /// Spawn → the restored guest's first whole console line.
+    /// Spawn → the restored guest's first console line end.
     pub first_line_s: f64,
     /// That line (without its line end).
     pub first_line: String,

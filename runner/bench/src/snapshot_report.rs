@@ -181,7 +181,8 @@ impl Results {
         let _ = writeln!(
             s,
             "\n### Snapshot (the bundled guest's conformance suite, after test `check_power_mode`)\n\n\
-             As soon as the guest printed that test's line: QMP `stop` (its reply: the VM paused; \
+             On a fresh sparse image of 130 GiB (the suite's LBA48 tests) in every run. As soon \
+             as the guest printed that test's line: QMP `stop` (its reply: the VM paused; \
              QEMU would otherwise migrate the running VM live and the guest would go on), then \
              `migrate`, vmdma to `file:PATH`, QEMU to `exec:cat > PATH` (7.2 has no `file:`); \
              `total-time` as the VMM's `query-migrate` reports it (whole ms), and the wall time \
@@ -197,8 +198,8 @@ impl Results {
              vmdma `--incoming file:PATH` (its phases from `--stats-json`: reading and checking the \
              file, putting the state back, process start → the guest's first entry), QEMU \
              `-incoming \"exec:cat PATH\"`. Measured alike from outside for both: process spawn → \
-             the restored guest's first whole console line (the rest of the tiny test it was in: \
-             one non-data command), then VmHWM and VmRSS of the VMM process from \
+             the restored guest's first console line end (the rest of a line the snapshot cut, or \
+             the line of the next test: one non-data command; the JSON has the line), then VmHWM and VmRSS of the VMM process from \
              `/proc/PID/status` at that moment, and spawn → exit (the suite's last tests, one of \
              them 64 DMA writes and reads, where the VMMs' I/O speeds differ). Every restored \
              suite ended with 0 failed, or the run counts as failed.\n"
