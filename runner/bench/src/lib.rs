@@ -5,18 +5,22 @@
 //! ```text
 //! for run in 1..=runs:                      (columns interleave in every run)
 //!     for mode in modes:                    seq-read/-write × sizes, rand-read/-write
-//!         for column in columns:            × poll/irq, boot, calibrate
+//!         for column in columns:            × poll/irq, boot, calibrate, snapshot
 //!             vmdma  --kernel ELF --disk IMG[,OPTS] --stats-json ... --cmdline "bench=..."
 //!             QEMU   -M pc -drive file=IMG,if=ide,OPTS -kernel ELF -append "bench=..."
 //!             host   pread/pwrite of the same commands on IMG (page cache, O_DIRECT)
 //! ```
+//!
+//! The snapshot mode runs the guest's conformance suite instead, with a
+//! QMP monitor, snapshots it and restores it (`snapshot.rs`).
 //!
 //! The guest times its loop with the TSC and states the frequency's
 //! source; vmdma's counters between the loop's POST-code marks give the
 //! exits per command. The report is markdown (stdout, and `--markdown
 //! FILE`): a summary table (a row per workload: vmdma's two first columns,
 //! the faster QEMU column, the host limit, the ratios; `--full` adds every
-//! column), the exits, boot and cost-model sections; a chart of the summary
+//! column), the snapshot and restore tables, the exits, boot and
+//! cost-model sections; a chart of the summary
 //! (`--svg FILE`); and a JSON document with every sample (`--json FILE`);
 //! see `docs/performance.md` for a real run.
 //!
