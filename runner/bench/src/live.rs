@@ -6,6 +6,8 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ pub struct Live {
     stdout: JoinHandle<String>,
     stderr: JoinHandle<String>,
     done: Receiver<Instant>,
+    exited: Arc<AtomicBool>,
     waiter: JoinHandle<io::Result<ExitStatus>>,
 }
 
@@ -62,9 +65,12 @@ impl Live {
         });
         let pid = child.id();
         let (done_tx, done) = mpsc::channel();
+        let exited = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&exited);
         let waiter = thread::spawn(move || {
             let status = child.wait();
             let _ = done_tx.send(Instant::now());
+            flag.store(true, Ordering::Release);
             status
         });
         Ok(Live {
@@ -74,8 +80,14 @@ impl Live {
             stdout,
             stderr,
             done,
+            exited,
             waiter,
         })
+    }
+
+    /// Whether the child has ended.
+    pub fn exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
     }
 
     /// The child's process id.
@@ -188,6 +200,11 @@ mod tests {
         // closes, and then nothing more.
         assert!(live.wait_line(|_| true, deadline).is_some());
         assert!(live.wait_line(|_| true, deadline).is_none());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !live.exited() {
+            assert!(Instant::now() < deadline, "exited() never turned true");
+            thread::sleep(Duration::from_millis(5));
+        }
         let f = live.finish(Duration::from_secs(10)).unwrap();
         assert_eq!(f.code, Some(4));
         assert_eq!(f.stdout, "one\ntwo\nthree\nfour");
@@ -196,6 +213,7 @@ mod tests {
         let mut slow = Command::new("sleep");
         slow.arg("5");
         let live = Live::spawn(slow).unwrap();
+        assert!(!live.exited());
         assert!(
             live.wait_line(|_| true, Instant::now() + Duration::from_millis(50))
                 .is_none()

@@ -44,13 +44,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `path` (retrying until `deadline` while the VMM starts),
-    /// reads the greeting and negotiates capabilities.
-    pub fn connect(path: &Path, deadline: Instant) -> Result<Client, QmpError> {
+    /// Connects to `path` (retrying while the VMM starts, until `deadline`
+    /// or until `gone` says the VMM has ended), reads the greeting and
+    /// negotiates capabilities.
+    pub fn connect(
+        path: &Path,
+        deadline: Instant,
+        gone: impl Fn() -> bool,
+    ) -> Result<Client, QmpError> {
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(s) => break s,
-                Err(e) if Instant::now() >= deadline => {
+                Err(e) if Instant::now() >= deadline || gone() => {
                     return Err(QmpError::Connect {
                         path: path.display().to_string(),
                         source: e,
@@ -159,7 +164,7 @@ mod tests {
             seen
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut c = Client::connect(&path, deadline).unwrap();
+        let mut c = Client::connect(&path, deadline, || false).unwrap();
         let st = c.execute("query-status", None).unwrap();
         assert_eq!(st["status"], "paused", "the event before it is skipped");
         let e = c
@@ -179,9 +184,16 @@ mod tests {
         let e = Client::connect(
             &dir.path().join("none.sock"),
             Instant::now() + Duration::from_millis(20),
+            || false,
         )
         .err()
         .unwrap();
+        assert!(matches!(e, QmpError::Connect { .. }), "{e}");
+        // A VMM that ended: no waiting for the (distant) deadline.
+        let far = Instant::now() + Duration::from_secs(3600);
+        let e = Client::connect(&dir.path().join("none.sock"), far, || true)
+            .err()
+            .unwrap();
         assert!(matches!(e, QmpError::Connect { .. }), "{e}");
     }
 }

@@ -263,7 +263,7 @@ fn source(
     let child = Live::spawn(vmm.command(setup, &image, Some(&socket), None))?;
     let deadline = Instant::now() + setup.timeout;
     let taken = (|| {
-        let mut c = Client::connect(&socket, deadline)?;
+        let mut c = Client::connect(&socket, deadline, || child.exited())?;
         if child
             .wait_line(|l| l.starts_with(SNAPSHOT_AFTER), deadline)
             .is_none()
@@ -304,7 +304,8 @@ fn source(
             .status();
     }
     let f = child.finish(setup.timeout + Duration::from_secs(15))?;
-    let Some((stop, done, copy, cp)) = taken.map_err(|e| SnapError::Failed(e.to_string()))? else {
+    let taken = taken.map_err(|e| failed(&e.to_string(), &f))?;
+    let Some((stop, done, copy, cp)) = taken else {
         return Err(failed("the source never printed the snapshot's line", &f));
     };
     let (m, wall) = done.map_err(|e| SnapError::Failed(format!("migrate: {e}")))?;
