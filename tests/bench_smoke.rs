@@ -152,3 +152,101 @@ fn bench_runs_end_to_end() {
         assert!(q["absent"].as_str().unwrap().contains("QEMU"), "{q:#}");
     }
 }
+
+/// `--modes snapshot`: a snapshot of the conformance suite and its restore
+/// on vmdma (and QEMU where installed); the two tables and the JSON's
+/// figures are there, and every restored suite passed.
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn bench_snapshot_mode_snapshots_and_restores() {
+    if !kvm_available() {
+        return;
+    }
+    let with_qemu = qemu_available();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let image = dir.path().join("bench.img");
+    let svg = dir.path().join("bench.svg");
+    let (j, i, g) = (
+        json.to_str().unwrap(),
+        image.to_str().unwrap(),
+        svg.to_str().unwrap(),
+    );
+    let mut args = vec![
+        "bench",
+        "--runs",
+        "1",
+        "--total",
+        "8K",
+        "--random-span",
+        "1M",
+        "--modes",
+        "snapshot",
+        "--vmdma-disk",
+        "default",
+        "--qemu-drive",
+        "cache=writeback",
+        "--timeout",
+        "120",
+        "--json",
+        j,
+        "--image",
+        i,
+        "--svg",
+        g,
+    ];
+    if !with_qemu {
+        args.extend(["--qemu", "none"]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmdma"))
+        .args(&args)
+        .output()
+        .expect("vmdma bench starts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        status(&out),
+        0,
+        "stdout:\n{text}\nstderr:\n{}",
+        stderr(&out)
+    );
+    for section in ["### Snapshot", "### Restore"] {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("### Exits per command"),
+        "no I/O mode: {text}"
+    );
+    assert!(!svg.exists(), "no I/O workload, no chart");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = |label: &str| v["modes"][0]["columns"][label]["runs"][0]["snapshot"].clone();
+    let s = run("vmdma");
+    assert!(s["file_bytes"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(s["file_disk_bytes"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(s["migrate_total_time_ms"].as_f64().is_some(), "{s:#}");
+    for k in [
+        "restore_read_check_s",
+        "restore_apply_s",
+        "restore_first_entry_s",
+        "restore_first_line_s",
+    ] {
+        assert!(s[k].as_f64().unwrap() > 0.0, "{k}: {s:#}");
+    }
+    assert!(s["restore_vm_hwm_kib"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(s["suite_passed"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(!s["restore_first_line"].as_str().unwrap().is_empty());
+    assert_eq!(v["snapshot"]["vmdma"]["runs"], 1);
+    let q = &v["modes"][0]["columns"]["QEMU cache=writeback"];
+    if with_qemu {
+        let s = run("QEMU cache=writeback");
+        assert!(s["file_bytes"].as_u64().unwrap() > 0, "{q:#}");
+        assert!(s["restore_read_check_s"].is_null(), "QEMU has no phases");
+        assert!(s["restore_vm_hwm_kib"].as_u64().unwrap() > 0, "{q:#}");
+        assert!(s["suite_passed"].as_u64().unwrap() > 0, "{q:#}");
+    } else {
+        assert!(q["absent"].as_str().unwrap().contains("QEMU"), "{q:#}");
+        assert!(text.contains("| QEMU cache=writeback | QEMU"), "{text}");
+    }
+}

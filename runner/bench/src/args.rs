@@ -26,7 +26,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     pub random_span: u64,
     /// Measurements to run, from seq-read, seq-write, rand-read, rand-write,
-    /// boot, calibrate [default: all].
+    /// boot, calibrate, snapshot (QMP migrate of the conformance suite and
+    /// its restore) [default: all].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub modes: Option<Vec<String>>,
     /// The image file, created and filled if missing or too small

@@ -140,7 +140,7 @@ pub fn run(f: &File, mode: &Mode, commands: u64, span: u64) -> Result<HostRun, H
                 latency: latency(&mut each),
             })
         }
-        Mode::Boot | Mode::Calibrate => Err(HostError::NotIoMode),
+        Mode::Boot | Mode::Calibrate | Mode::Snapshot => Err(HostError::NotIoMode),
     }
 }
 

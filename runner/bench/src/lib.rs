@@ -5,18 +5,22 @@
 //! ```text
 //! for run in 1..=runs:                      (columns interleave in every run)
 //!     for mode in modes:                    seq-read/-write × sizes, rand-read/-write
-//!         for column in columns:            × poll/irq, boot, calibrate
+//!         for column in columns:            × poll/irq, boot, calibrate, snapshot
 //!             vmdma  --kernel ELF --disk IMG[,OPTS] --stats-json ... --cmdline "bench=..."
 //!             QEMU   -M pc -drive file=IMG,if=ide,OPTS -kernel ELF -append "bench=..."
 //!             host   pread/pwrite of the same commands on IMG (page cache, O_DIRECT)
 //! ```
+//!
+//! The snapshot mode runs the guest's conformance suite instead, with a
+//! QMP monitor, snapshots it and restores it (`snapshot.rs`).
 //!
 //! The guest times its loop with the TSC and states the frequency's
 //! source; vmdma's counters between the loop's POST-code marks give the
 //! exits per command. The report is markdown (stdout, and `--markdown
 //! FILE`): a summary table (a row per workload: vmdma's two first columns,
 //! the faster QEMU column, the host limit, the ratios; `--full` adds every
-//! column), the exits, boot and cost-model sections; a chart of the summary
+//! column), the snapshot and restore tables, the exits, boot and
+//! cost-model sections; a chart of the summary
 //! (`--svg FILE`); and a JSON document with every sample (`--json FILE`);
 //! see `docs/performance.md` for a real run.
 //!
@@ -32,11 +36,16 @@ mod compact;
 mod error;
 mod host;
 mod image;
+mod live;
 mod model;
 mod parse;
 mod plan;
+mod qmp;
 mod report;
 mod sample;
+mod setup;
+mod snapshot;
+mod snapshot_report;
 mod spawn;
 mod summary;
 
@@ -52,7 +61,8 @@ pub use error::{BenchError, QemuError};
 
 use plan::{FAMILIES, FIRST_LBA, Mode, PlanError, SECTOR, Sizes, Target};
 use report::Results;
-use sample::{HostFiles, Setup};
+use sample::HostFiles;
+use setup::Setup;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -228,6 +238,17 @@ pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
                         target.label(),
                         s.per_command() * 1e6
                     ),
+                    Ok(s) if s.snapshot.is_some() => {
+                        let snap = s.snapshot.clone().unwrap_or_default();
+                        eprintln!(
+                            "vmdma bench: run {run}/{}: {mode} on {}: migrate {:.1} ms, \
+                             restored guest's first line after {:.1} ms",
+                            args.runs,
+                            target.label(),
+                            snap.wall_s * 1e3,
+                            snap.first_line_s * 1e3
+                        )
+                    }
                     Ok(_) => eprintln!(
                         "vmdma bench: run {run}/{}: {mode} on {}: done",
                         args.runs,

@@ -49,16 +49,20 @@ pub enum Mode {
     Boot,
     /// The cost model: exit and instruction costs.
     Calibrate,
+    /// A snapshot of the conformance suite and its restore
+    /// (`snapshot.rs`).
+    Snapshot,
 }
 
 /// The mode families `--modes` selects.
-pub const FAMILIES: [&str; 6] = [
+pub const FAMILIES: [&str; 7] = [
     "seq-read",
     "seq-write",
     "rand-read",
     "rand-write",
     "boot",
     "calibrate",
+    "snapshot",
 ];
 
 impl Mode {
@@ -71,6 +75,7 @@ impl Mode {
             Mode::Rand { write: true, .. } => "rand-write",
             Mode::Boot => "boot",
             Mode::Calibrate => "calibrate",
+            Mode::Snapshot => "snapshot",
         }
     }
 
@@ -84,7 +89,7 @@ impl Mode {
         match self {
             Mode::Seq { bytes, .. } => (sizes.total / bytes).max(1),
             Mode::Rand { .. } => u64::from(sizes.random_count),
-            Mode::Boot | Mode::Calibrate => 0,
+            Mode::Boot | Mode::Calibrate | Mode::Snapshot => 0,
         }
     }
 
@@ -93,7 +98,7 @@ impl Mode {
         match self {
             Mode::Seq { bytes, .. } => *bytes,
             Mode::Rand { .. } => RANDOM_BYTES,
-            Mode::Boot | Mode::Calibrate => 0,
+            Mode::Boot | Mode::Calibrate | Mode::Snapshot => 0,
         }
     }
 
@@ -121,6 +126,8 @@ impl Mode {
             ),
             Mode::Boot => "bench=boot quiet".into(),
             Mode::Calibrate => "bench=calibrate quiet".into(),
+            // The conformance suite: the guest's default.
+            Mode::Snapshot => String::new(),
         }
     }
 }
@@ -136,7 +143,7 @@ impl fmt::Display for Mode {
                 if *irq { "irq" } else { "poll" },
                 if *minimal { "minimal" } else { "libata" }
             ),
-            Mode::Boot | Mode::Calibrate => f.write_str(self.family()),
+            Mode::Boot | Mode::Calibrate | Mode::Snapshot => f.write_str(self.family()),
         }
     }
 }
@@ -203,6 +210,9 @@ pub fn modes(families: &[String], sizes: &[u64]) -> Result<Vec<Mode>, PlanError>
     if on("calibrate") {
         out.push(Mode::Calibrate);
     }
+    if on("snapshot") {
+        out.push(Mode::Snapshot);
+    }
     Ok(out)
 }
 
@@ -241,7 +251,7 @@ impl Target {
             Target::Host { .. } => match mode {
                 Mode::Seq { .. } => true,
                 Mode::Rand { irq, minimal, .. } => !irq && !minimal,
-                Mode::Boot | Mode::Calibrate => false,
+                Mode::Boot | Mode::Calibrate | Mode::Snapshot => false,
             },
             Target::Vmdma(_) | Target::Qemu(_) => true,
         }
@@ -273,14 +283,15 @@ mod tests {
                 "rand-write 4K poll minimal",
                 "rand-write 4K irq minimal",
                 "boot",
-                "calibrate"
+                "calibrate",
+                "snapshot"
             ]
         );
         let e = modes(&["seq".into()], &[]).unwrap_err();
         assert_eq!(e, PlanError::UnknownMode("seq".into()));
         assert_eq!(
             e.to_string(),
-            "unknown mode \"seq\" (expected seq-read, seq-write, rand-read, rand-write, boot, calibrate)"
+            "unknown mode \"seq\" (expected seq-read, seq-write, rand-read, rand-write, boot, calibrate, snapshot)"
         );
         assert_eq!(modes(&all, &[1000]), Err(PlanError::CommandSize(1000)));
         assert_eq!(
@@ -327,5 +338,8 @@ mod tests {
             "QEMU cache=writeback"
         );
         assert!(!Target::Host { direct: true }.measures(&Mode::Boot));
+        assert!(!Target::Host { direct: false }.measures(&Mode::Snapshot));
+        assert!(Target::Qemu("cache=writeback".into()).measures(&Mode::Snapshot));
+        assert_eq!(Mode::Snapshot.guest_cmdline(&sizes), "", "the suite");
     }
 }

@@ -59,7 +59,7 @@ impl Results {
     }
 
     /// Why a cell has no figure.
-    fn missing(&self, m: usize, t: usize) -> String {
+    pub(crate) fn missing(&self, m: usize, t: usize) -> String {
         if let Some(Some(why)) = self.absent.get(t) {
             return why.clone();
         }
@@ -155,7 +155,8 @@ impl Results {
     }
 
     /// The markdown report: the summary table, with `full` every column
-    /// and every ratio too, then the exits, boot and cost-model sections.
+    /// and every ratio too, then the snapshot and restore tables, the
+    /// exits, boot and cost-model sections.
     pub fn markdown(&self, header: &str, full: bool) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "{header}");
@@ -163,6 +164,7 @@ impl Results {
         if full {
             self.io_table(&mut s);
         }
+        self.snapshot_tables(&mut s);
         self.exits_table(&mut s);
         self.boot_table(&mut s);
         self.floor_section(&mut s);
@@ -244,6 +246,9 @@ impl Results {
         let Some((vt, v)) = self.vmdma_targets().next() else {
             return;
         };
+        if !self.modes.iter().any(Mode::is_io) {
+            return;
+        }
         let _ = writeln!(
             s,
             "\n### Exits per command ({}, runner counters between the loop's marks)\n\n\
@@ -454,6 +459,7 @@ impl Results {
             "meta": meta,
             "columns": self.targets.iter().map(Target::label).collect::<Vec<_>>(),
             "summary": self.summary_json(),
+            "snapshot": self.snapshot_json(),
             "modes": modes,
         })
     }

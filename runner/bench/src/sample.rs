@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +13,9 @@ use vmdma_protocol::MARKS_CALIBRATE;
 
 use super::host::{self, HostError};
 use super::parse::{self, GuestReport, Interval};
-use super::plan::{Mode, Sizes, Target};
+use super::plan::{Mode, Target};
+use super::setup::{Setup, qemu_command};
+use super::snapshot::{self, Snap, SnapError};
 use super::spawn::{self, Finished, SpawnError};
 
 /// Why one run of one mode on one target has no sample.
@@ -54,6 +55,9 @@ pub enum SampleError {
     /// The stats lack the POST-code marks around the timed loop.
     #[error("no marks around the timed loop in --stats-json")]
     NoMarks,
+    /// The snapshot or the restore failed.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] SnapError),
     /// The host column's file could not be opened this way (`O_DIRECT`).
     #[error("not supported on this file system")]
     HostUnsupported,
@@ -112,6 +116,8 @@ pub struct Sample {
     pub boot: Option<Boot>,
     /// Calibration sections (calibrate mode).
     pub calibrate: BTreeMap<String, Section>,
+    /// A snapshot and its restore (snapshot mode).
+    pub snapshot: Option<Snap>,
 }
 
 impl Sample {
@@ -150,29 +156,9 @@ impl Sample {
             "calibrate": self.calibrate.iter().map(|(k, s)| (k.clone(), json!({
                 "loops": s.loops, "seconds": s.seconds,
                 "counters": s.counters.as_ref().map(counters)}))).collect::<serde_json::Map<_, _>>(),
+            "snapshot": self.snapshot.as_ref().map(Snap::to_json),
         })
     }
-}
-
-/// Everything a run needs besides the mode and target.
-#[derive(Debug)]
-pub struct Setup<'a> {
-    /// This binary (for the vmdma runs).
-    pub vmdma: &'a Path,
-    /// The QEMU binary.
-    pub qemu: &'a str,
-    /// The guest ELF.
-    pub kernel: &'a Path,
-    /// The image.
-    pub image: &'a Path,
-    /// Guest RAM in bytes.
-    pub memory: u64,
-    /// How big the measurements are.
-    pub sizes: Sizes,
-    /// Longest run.
-    pub timeout: Duration,
-    /// Scratch directory for stats files.
-    pub scratch: &'a Path,
 }
 
 /// The guest's report, checked: the bench passed and the loop ran the
@@ -186,6 +172,7 @@ fn checked_report(
         Mode::Seq { .. } | Mode::Rand { .. } => mode.family(),
         Mode::Boot => "boot",
         Mode::Calibrate => "calibrate",
+        Mode::Snapshot => "snapshot",
     };
     let r = parse::guest_output(name, &f.stdout);
     if !r.passed {
@@ -291,22 +278,12 @@ fn vmdma(
 
 /// Runs `mode` on QEMU with `-drive` options `opts`.
 fn qemu(mode: &Mode, opts: &str, setup: &Setup<'_>) -> Result<Sample, SampleError> {
-    let secs = setup.timeout.as_secs().max(1);
-    let mut c = Command::new("timeout");
-    c.args(["-k", "5", &secs.to_string(), setup.qemu])
-        .args(["-accel", "kvm", "-M", "pc"])
-        .args(["-m", &format!("{}M", setup.memory >> 20)])
-        .args(["-display", "none", "-nodefaults", "-no-reboot"])
-        .args(["-serial", "stdio"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-drive")
-        .arg(format!(
-            "file={},format=raw,if=ide,index=0,{opts}",
-            setup.image.display()
-        ))
-        .arg("-kernel")
-        .arg(setup.kernel)
-        .args(["-append", &mode.guest_cmdline(&setup.sizes)]);
+    let c = qemu_command(
+        setup,
+        setup.image,
+        opts,
+        Some(&mode.guest_cmdline(&setup.sizes)),
+    );
     let f = spawn::run(c, setup.timeout + Duration::from_secs(15))?;
     let r = checked_report(mode, setup, &f)?;
     Ok(sample(mode, &r, &f, None))
@@ -321,6 +298,12 @@ pub fn take(
     host_files: &HostFiles,
     run: u32,
 ) -> Result<Sample, SampleError> {
+    if *mode == Mode::Snapshot {
+        return Ok(Sample {
+            snapshot: Some(snapshot::take(target, setup, run)?),
+            ..Sample::default()
+        });
+    }
     match target {
         Target::Vmdma(opts) => vmdma(mode, opts.as_deref(), setup, run),
         Target::Qemu(opts) => qemu(mode, opts, setup),

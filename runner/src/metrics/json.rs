@@ -18,6 +18,11 @@
 //!                "data_path": {...} }, ... ],
 //!   "marks_dropped": 0,
 //!   "coalesced_pio": true,               side-effect-free port writes coalesced
+//!   "restore": { "read_check_s": 0.003,  --incoming: reading the snapshot and
+//!                "apply_s": 0.001,        checking it whole; putting RAM, KVM and
+//!                "first_entry_s": 0.01 }  device state back; process start to the
+//!                                         guest's first entry (as vm_start_s);
+//!              or null without --incoming
 //!   "memory": { "max_rss_kib": N, "guest_ram_rss_kib": N } }   from /proc/self
 //! EXITS = { "total": N, "kinds": { "io-in": N, ... },
 //!           "ports": { "0x01f0": { "in": N, "out": N }, ... },
@@ -173,6 +178,11 @@ pub fn report(r: &RunReport, start: Instant, elapsed: Duration) -> Value {
         "marks": marks,
         "marks_dropped": r.marks_dropped,
         "coalesced_pio": r.coalesced_pio,
+        "restore": r.restore.map(|t| json!({
+            "read_check_s": t.check.as_secs_f64(),
+            "apply_s": t.apply.as_secs_f64(),
+            "first_entry_s": r.started_at.map(|s| s.saturating_duration_since(start).as_secs_f64()),
+        })),
         "memory": {
             "max_rss_kib": r.memory.max_rss_kib,
             "guest_ram_rss_kib": r.memory.guest_ram_rss_kib,
@@ -208,5 +218,15 @@ mod tests {
         assert!(v["kvm"].is_null());
         assert_eq!(v["marks"].as_array().map(Vec::len), Some(0));
         assert!((v["run_time_s"].as_f64().unwrap() - 0.005).abs() < 1e-9);
+        assert!(v["restore"].is_null(), "no --incoming");
+        r.restore = Some(crate::metrics::report::RestoreTimes {
+            check: Duration::from_micros(2900),
+            apply: Duration::from_micros(1400),
+        });
+        r.started_at = Some(start + Duration::from_millis(10));
+        let v = report(&r, start, Duration::from_millis(5));
+        assert!((v["restore"]["read_check_s"].as_f64().unwrap() - 0.0029).abs() < 1e-9);
+        assert!((v["restore"]["apply_s"].as_f64().unwrap() - 0.0014).abs() < 1e-9);
+        assert!((v["restore"]["first_entry_s"].as_f64().unwrap() - 0.010).abs() < 1e-9);
     }
 }
