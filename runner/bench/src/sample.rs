@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use vmdma_protocol::MARKS_CALIBRATE;
 use super::host::{self, HostError};
 use super::parse::{self, GuestReport, Interval};
 use super::plan::{Mode, Target};
-use super::setup::{Setup, qemu_command};
+use super::setup::{Setup, qemu_command, vmdma_command};
 use super::snapshot::{self, Snap, SnapError};
 use super::spawn::{self, Finished, SpawnError};
 
@@ -251,18 +250,8 @@ fn vmdma(
     run: u32,
 ) -> Result<Sample, SampleError> {
     let stats = setup.scratch.join(format!("stats-{run}.json"));
-    let disk = match opts {
-        Some(o) => format!("{},{o}", setup.image.display()),
-        None => setup.image.display().to_string(),
-    };
-    let mut c = Command::new(setup.vmdma);
-    c.arg("run")
-        .arg("--kernel")
-        .arg(setup.kernel)
-        .args(["--disk", &disk])
-        .args(["--memory", &setup.memory.to_string()])
-        .args(["--timeout", &setup.timeout.as_secs_f64().to_string()])
-        .arg("--stats-json")
+    let mut c = vmdma_command(setup, setup.image, opts);
+    c.arg("--stats-json")
         .arg(&stats)
         .args(["--cmdline", &mode.guest_cmdline(&setup.sizes)]);
     let f = spawn::run(c, setup.timeout + Duration::from_secs(10))?;

@@ -28,6 +28,23 @@ pub struct Setup<'a> {
     pub scratch: &'a Path,
 }
 
+/// vmdma (`vmdma run`) with the guest on `image`, with `--disk` options
+/// `opts` appended to the path (none: the plain image, the default engine).
+pub fn vmdma_command(setup: &Setup<'_>, image: &Path, opts: Option<&str>) -> Command {
+    let disk = match opts {
+        Some(o) => format!("{},{o}", image.display()),
+        None => image.display().to_string(),
+    };
+    let mut c = Command::new(setup.vmdma);
+    c.arg("run")
+        .arg("--kernel")
+        .arg(setup.kernel)
+        .args(["--disk", &disk])
+        .args(["--memory", &setup.memory.to_string()])
+        .args(["--timeout", &setup.timeout.as_secs_f64().to_string()]);
+    c
+}
+
 /// QEMU (under `timeout`) with the guest on `image` as an IDE disk with
 /// `-drive` options `opts`, and the guest's command line `append`.
 pub fn qemu_command(setup: &Setup<'_>, image: &Path, opts: &str, append: Option<&str>) -> Command {

@@ -40,7 +40,7 @@ use thiserror::Error;
 use super::live::{self, Live};
 use super::plan::Target;
 use super::qmp::{self, Client};
-use super::setup::{Setup, qemu_command};
+use super::setup::{Setup, qemu_command, vmdma_command};
 use super::spawn::{Finished, SpawnError};
 
 /// The console line after which the snapshot is taken (its start: the
@@ -161,17 +161,7 @@ impl Vmm<'_> {
     ) -> Command {
         match self {
             Vmm::Vmdma(opts) => {
-                let disk = match opts {
-                    Some(o) => format!("{},{o}", image.display()),
-                    None => image.display().to_string(),
-                };
-                let mut c = Command::new(setup.vmdma);
-                c.arg("run")
-                    .arg("--kernel")
-                    .arg(setup.kernel)
-                    .args(["--disk", &disk])
-                    .args(["--memory", &setup.memory.to_string()])
-                    .args(["--timeout", &setup.timeout.as_secs_f64().to_string()]);
+                let mut c = vmdma_command(setup, image, *opts);
                 if let Some(s) = socket {
                     c.arg("--qmp")
                         .arg(format!("unix:{},server=on,wait=off", s.display()));
