@@ -191,8 +191,25 @@ impl Drop for Vm {
     /// A test that failed half-way does not leave the runner behind.
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // Whether the runner had already ended says what went wrong:
+            // print its status and output with the test's failure.
+            let ended = c.try_wait().ok().flatten();
             let _ = c.kill();
-            let _ = c.wait();
+            if let Ok(out) = c.wait_with_output()
+                && std::thread::panicking()
+            {
+                eprintln!(
+                    "vmdma {}: {}\n--- its stdout:\n{}\n--- its stderr:\n{}",
+                    if ended.is_some() {
+                        "had ended"
+                    } else {
+                        "was killed"
+                    },
+                    ended.map_or_else(|| out.status.to_string(), |s| s.to_string()),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
     }
 }
