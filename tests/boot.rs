@@ -217,12 +217,48 @@ fn stats_count_port_exits() {
     if !kvm_available() {
         return;
     }
-    let o = run_code(code::hello(b"abc", 0), &["--stats"]);
+    // Without coalescing every byte to COM1 is an exit of its own.
+    let o = run_code(code::hello(b"abc", 0), &["--stats", "--no-coalesced-pio"]);
     assert_eq!(status(&o), 0);
     let err = stderr(&o);
     assert!(err.contains("port 0x03f8 in 0 out 3"), "{err}");
     assert!(err.contains("port 0x00f4 in 0 out 1"), "{err}");
     assert!(err.contains("run time"), "{err}");
+}
+
+/// COM1's transmit register is a coalesced zone while the guest has no
+/// UART interrupt enabled: the bytes cost no exit and still reach stdout,
+/// in order, before the run ends. With the THRE interrupt enabled every
+/// byte exits again and the interrupt is raised at the write (the guest
+/// sees IRQ 4 in the PIC's IRR before any other exit).
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn serial_output_is_coalesced_only_without_uart_interrupts() {
+    if !kvm_available() {
+        return;
+    }
+    let o = run_code(code::hello(b"abc\n", 0), &["--stats"]);
+    let err = stderr(&o);
+    assert_eq!(
+        (status(&o), o.stdout.as_slice()),
+        (0, &b"abc\n"[..]),
+        "{err}"
+    );
+    assert!(err.contains("port 0x03f8 coalesced writes 4"), "{err}");
+    assert!(!err.contains("port 0x03f8 in"), "{err}");
+    // A guest that prints and then spins gets its output at the timeout.
+    let o = run_code(code::spin(b"spinning\n"), &["--timeout", "1"]);
+    assert_eq!((status(&o), o.stdout.as_slice()), (124, &b"spinning\n"[..]));
+
+    let o = run_code(code::serial_thre_irq(b'A'), &["--stats"]);
+    let err = stderr(&o);
+    assert_eq!(o.stdout, b"A", "{err}");
+    assert_eq!(status(&o), 16, "IRQ 4 not raised at the write: {err}");
+    assert!(err.contains("port 0x03f8 in 0 out 1"), "{err}");
+    assert!(!err.contains("port 0x03f8 coalesced"), "{err}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ use crate::devices::debug_exit::{DEBUG_EXIT_LEN, DebugExit};
 use crate::devices::irq::IrqLine;
 use crate::devices::mmio_scratch;
 use crate::devices::post_code::{POST_CODE_LEN, PostCode};
-use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, ConsoleOut, SerialPort};
+use crate::devices::serial::{COM1_BASE, COM1_IRQ, COM1_LEN, COM1_THR, ConsoleOut, SerialPort};
 use crate::disk::events::DiskEvents;
 use crate::disk::{self, accounting::DataPathCounters};
 use crate::error::{EXIT_DISK_STUCK, Error};
@@ -41,7 +41,7 @@ use crate::guest_image::BUNDLED_GUEST;
 use crate::input_file::{InputFileError, open_regular};
 use crate::io_thread::IoThread;
 use crate::kick::Kicker;
-use crate::kvm::coalesced;
+use crate::kvm::coalesced::{self, SwitchedZone};
 use crate::kvm::vm::Vm;
 use crate::metrics::exits::ExitStats;
 use crate::metrics::kvm::KvmStats;
@@ -513,6 +513,10 @@ impl Run<'_> {
             && coalesced::register(vm.fd(), &COALESCED_ZONES).map_err(Error::CoalescedPio)?;
         if coalesced_pio {
             vcpu.enable_coalesced_ring()?;
+            serial
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .coalesce_transmit(SwitchedZone::new(vm.fd().clone(), COM1_THR, 1));
         }
 
         let ctx = ExitContext {

@@ -301,6 +301,23 @@ pub mod code {
         out.extend_from_slice(&[0xB0, v, 0xEE]);
     }
 
+    /// Enables COM1's THRE interrupt (IER = 0x02), sends `byte`, then reads
+    /// the in-kernel PIC's IRR (OCW3; no exit to user space) and writes
+    /// IRR & 0x10 (IRQ 4) to the debug-exit port: 16 if the interrupt was
+    /// raised at the write, 0 if the write did not reach the UART yet.
+    pub fn serial_thre_irq(byte: u8) -> Vec<u8> {
+        let mut c = Vec::new();
+        outb(&mut c, 0x3F9, 0x02);
+        outb(&mut c, 0x3F8, byte);
+        outb(&mut c, 0x20, 0x0A);
+        // xor eax, eax; in al, 0x20; and eax, 0x10
+        c.extend_from_slice(&[0x31, 0xC0, 0xE4, 0x20, 0x83, 0xE0, 0x10]);
+        mov_dx(&mut c, 0xF4);
+        c.push(0xEF); // out dx, eax
+        cli_hlt(&mut c);
+        c
+    }
+
     /// With DX = the Status port: `in al, dx; test al, mask; j(n)z back`
     /// (spin while `(al & mask) == 0` if `until_set`, else while set).
     fn spin_on_status(out: &mut Vec<u8>, mask: u8, until_set: bool) {

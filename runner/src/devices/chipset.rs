@@ -56,7 +56,9 @@ pub const BMDMA_BASE: u16 = 0xC000;
 ///   there is dropped just as late as it would have been dropped at once.
 ///
 /// The command register, BM command (START), Device Control, the data
-/// port and everything else still exit.
+/// port and everything else still exit. (COM1's transmit register is
+/// coalesced while the UART has no interrupt enabled, a zone the serial
+/// model switches itself: see `devices::serial`.)
 pub const COALESCED_ZONES: [(u16, u32); 2] = [
     // IDE primary command block: Features, Count, LBA low/mid/high, Device.
     (0x1F1, 6),

@@ -1,12 +1,32 @@
 //! COM1: a 16550A UART from rust-vmm's `vm-superio`, output to a writer
 //! (stdout), interrupts on IRQ 4 through the in-kernel PIC/IOAPIC (an
 //! [`IrqLine`](crate::devices::irq::IrqLine) as the trigger).
+//!
+//! # The transmit register without exits
+//!
+//! While the guest has every UART interrupt disabled (IER = 0, as a polled
+//! console keeps it: our guest, Linux's console writes, firmware), a write
+//! to the transmit register has no effect the guest can see without a
+//! read of one of the UART's registers, and every read is an exit, which
+//! applies the writes KVM coalesced first. So the transmit register is
+//! then a KVM coalesced zone ([`SwitchedZone`]): a line of output costs no
+//! exit per byte. The moment IER enables an interrupt (its write is an
+//! exit), the zone is switched off again, so an interrupt-driven driver
+//! gets its THRE interrupt right after its write, as before.
+//!
+//! What changes is when the bytes reach stdout: at the vCPU thread's next
+//! return from `KVM_RUN` instead of at the write. The guest's next port
+//! access that exits does that (our guest reads LSR before each burst and
+//! ends with the debug-exit write); a guest that prints and then neither
+//! exits nor halts is kicked out of `KVM_RUN` by the supervisor's halt
+//! probe within its 100 ms interval, which applies them too.
 
 use std::io::Write;
 
 use vm_superio::{Serial, Trigger};
 
 use crate::devices::bus::PioDevice;
+use crate::kvm::coalesced::SwitchedZone;
 
 /// COM1 base port.
 pub const COM1_BASE: u16 = 0x3F8;
@@ -14,6 +34,13 @@ pub const COM1_BASE: u16 = 0x3F8;
 pub const COM1_LEN: u16 = 8;
 /// COM1's ISA interrupt.
 pub const COM1_IRQ: u32 = 4;
+/// The transmit register's port (also the receive buffer and, with DLAB,
+/// the divisor's low byte): the zone [`SerialPort::coalesce_transmit`]
+/// takes.
+pub const COM1_THR: u16 = COM1_BASE;
+/// The interrupt enable register's offset (with DLAB: the divisor's high
+/// byte).
+const IER_OFFSET: u16 = 1;
 
 /// The console's writer: `vm-superio` flushes after every byte, which on
 /// stdout is a system call per byte; this passes whole lines on instead
@@ -67,6 +94,8 @@ impl<W: Write> Write for ConsoleOut<W> {
 pub struct SerialPort<T: Trigger, W: Write> {
     uart: Serial<T, vm_superio::serial::NoEvents, W>,
     errors: u64,
+    /// The transmit register as a coalesced zone, where KVM has them.
+    tx_zone: Option<SwitchedZone>,
 }
 
 impl<T: Trigger, W: Write> std::fmt::Debug for SerialPort<T, W> {
@@ -83,6 +112,29 @@ impl<T: Trigger, W: Write> SerialPort<T, W> {
         SerialPort {
             uart: Serial::new(irq, out),
             errors: 0,
+            tx_zone: None,
+        }
+    }
+
+    /// Has KVM coalesce writes to the transmit register whenever the guest
+    /// has no UART interrupt enabled (see the module docs); `zone` is
+    /// that register's.
+    pub fn coalesce_transmit(&mut self, zone: SwitchedZone) {
+        self.tx_zone = Some(zone);
+        self.switch_tx_zone();
+    }
+
+    /// Whether the transmit register is a coalesced zone now.
+    pub fn transmit_coalesced(&self) -> bool {
+        self.tx_zone.as_ref().is_some_and(SwitchedZone::is_on)
+    }
+
+    /// Switches the transmit zone to what the interrupt enables allow.
+    fn switch_tx_zone(&mut self) {
+        if let Some(zone) = &mut self.tx_zone {
+            // With an interrupt enabled, a transmitted byte may raise one
+            // (THRE, or received data in loopback mode): it must exit.
+            zone.set(self.uart.state().interrupt_enable == 0);
         }
     }
 
@@ -153,7 +205,11 @@ impl<T: Trigger, W: Write> SerialPort<T, W> {
         };
         let uart = Serial::from_state(&state, irq, vm_superio::serial::NoEvents, out)
             .map_err(|_| "COM1 state refused (receive FIFO too long, or its interrupt)")?;
-        Ok(SerialPort { uart, errors: 0 })
+        Ok(SerialPort {
+            uart,
+            errors: 0,
+            tx_zone: None,
+        })
     }
 }
 
@@ -170,6 +226,9 @@ impl<T: Trigger + Send, W: Write + Send> PioDevice for SerialPort<T, W> {
             && self.uart.write(off, *b).is_err()
         {
             self.errors = self.errors.saturating_add(1);
+        }
+        if offset == IER_OFFSET {
+            self.switch_tx_zone();
         }
     }
 }

@@ -8,6 +8,8 @@
 //! Without `KVM_CAP_COALESCED_PIO` (or with `--no-coalesced-pio`) every
 //! write exits as before.
 
+use std::sync::Arc;
+
 use kvm_ioctls::{Cap, IoEventAddress, VmFd};
 
 /// One coalesced port write, copied out of KVM's ring.
@@ -31,4 +33,60 @@ pub fn register(vm: &VmFd, zones: &[(u16, u32)]) -> Result<bool, kvm_ioctls::Err
         vm.register_coalesced_mmio(IoEventAddress::Pio(u64::from(port)), len)?;
     }
     Ok(true)
+}
+
+/// One coalesced zone a device switches on and off while the guest runs
+/// (COM1's transmit register: coalesced only while the UART raises no
+/// interrupt, see `devices::serial`). Switched from the vCPU thread while
+/// it handles an exit, so every write KVM coalesced before the switch has
+/// been applied already.
+#[derive(Debug)]
+pub struct SwitchedZone {
+    vm: Arc<VmFd>,
+    port: u16,
+    len: u32,
+    on: bool,
+    failures: u64,
+}
+
+impl SwitchedZone {
+    /// The zone (`port`, `len` ports), off.
+    pub fn new(vm: Arc<VmFd>, port: u16, len: u32) -> Self {
+        SwitchedZone {
+            vm,
+            port,
+            len,
+            on: false,
+            failures: 0,
+        }
+    }
+
+    /// Registers or unregisters the zone if that changes anything. A KVM
+    /// refusal leaves it off (every write then exits, as without
+    /// coalescing) and is counted.
+    pub fn set(&mut self, on: bool) {
+        if on == self.on {
+            return;
+        }
+        let addr = IoEventAddress::Pio(u64::from(self.port));
+        let r = if on {
+            self.vm.register_coalesced_mmio(addr, self.len)
+        } else {
+            self.vm.unregister_coalesced_mmio(addr, self.len)
+        };
+        match r {
+            Ok(()) => self.on = on,
+            Err(_) => self.failures = self.failures.saturating_add(1),
+        }
+    }
+
+    /// Whether KVM coalesces the zone now.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Switches KVM refused.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
 }

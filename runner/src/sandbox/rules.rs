@@ -14,6 +14,18 @@ mod kvm {
     const KVMIO: u32 = 0xAE;
     ioctl_io_nr!(KVM_RUN, KVMIO, 0x80);
     ioctl_iow_nr!(KVM_IRQ_LINE, KVMIO, 0x61, kvm_bindings::kvm_irq_level);
+    ioctl_iow_nr!(
+        KVM_REGISTER_COALESCED_MMIO,
+        KVMIO,
+        0x67,
+        kvm_bindings::kvm_coalesced_mmio_zone
+    );
+    ioctl_iow_nr!(
+        KVM_UNREGISTER_COALESCED_MMIO,
+        KVMIO,
+        0x68,
+        kvm_bindings::kvm_coalesced_mmio_zone
+    );
     ioctl_ior_nr!(KVM_GET_REGS, KVMIO, 0x81, kvm_bindings::kvm_regs);
     ioctl_ior_nr!(KVM_GET_SREGS, KVMIO, 0x83, kvm_bindings::kvm_sregs);
     ioctl_ior_nr!(KVM_GET_MP_STATE, KVMIO, 0x98, kvm_bindings::kvm_mp_state);
@@ -47,6 +59,14 @@ pub fn ioctls(role: Role) -> Vec<(u64, &'static str)> {
             (KVM_RUN(), "KVM_RUN: enter the guest"),
             (KVM_IRQ_LINE(), "KVM_IRQ_LINE: IRQ 4 (serial) and 14 (IDE)"),
             (KVM_GET_MP_STATE(), "KVM_GET_MP_STATE: the halt probe"),
+            (
+                KVM_REGISTER_COALESCED_MMIO(),
+                "KVM_REGISTER_COALESCED_MMIO: COM1's transmit register, IER = 0",
+            ),
+            (
+                KVM_UNREGISTER_COALESCED_MMIO(),
+                "KVM_UNREGISTER_COALESCED_MMIO: COM1's transmit register, IER != 0",
+            ),
             (
                 KVM_GET_REGS(),
                 "KVM_GET_REGS: the halt probe, guest-fault reports",
@@ -282,6 +302,8 @@ mod tests {
         assert_eq!(KVM_GET_SREGS(), 0x8138_AE83);
         assert_eq!(KVM_GET_MP_STATE(), 0x8004_AE98);
         assert_eq!(KVM_SET_USER_MEMORY_REGION(), 0x4020_AE46);
+        assert_eq!(KVM_REGISTER_COALESCED_MMIO(), 0x4010_AE67);
+        assert_eq!(KVM_UNREGISTER_COALESCED_MMIO(), 0x4010_AE68);
     }
 
     #[test]
