@@ -114,8 +114,8 @@ pub extern "C" fn guest_main(start_info: u32) -> ! {
         fatal(format_args!("DMA memory already taken"))
     };
     let value = match &options.bench {
-        Some(b) => bench::run(b, &options, &boot, ide.bmiba, mem, stage),
-        None => suite::run(&options, &boot, &ide, mem, stage),
+        Some(b) => bench::run(b, &options, boot, ide.bmiba, mem, stage),
+        None => suite::run(&options, boot, &ide, mem, stage),
     };
     exit(value)
 }

@@ -9,10 +9,9 @@
 //! access is an opaque asm block without `nomem`, so the compiler cannot
 //! keep buffer contents in registers across the I/O that completes a DMA.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
-
 use vmdma_guest::prd::PRD_TABLE_ENTRIES;
+
+use super::take_once::TakeOnce;
 
 /// Size of the DMA data buffer (four 64 KiB blocks).
 pub const DATA_LEN: usize = 256 * 1024;
@@ -76,53 +75,20 @@ impl DmaMemory {
     }
 }
 
-struct TakeOnce<T> {
-    taken: AtomicBool,
-    cell: UnsafeCell<T>,
-}
+static MEMORY: TakeOnce<DmaMemory> = TakeOnce::new(DmaMemory {
+    guard_below: [0; GUARD_BELOW_LEN],
+    data: [0; DATA_LEN],
+    prd: [[0; 2]; PRD_TABLE_ENTRIES],
+    guard_above: [0; GUARD_ABOVE_LEN],
+});
 
-// SAFETY: the contents are reachable only through the one `&mut` that
-// `take` hands out (guarded by the atomic flag).
-unsafe impl<T> Sync for TakeOnce<T> {}
+static IMAGE_COPY: TakeOnce<ImageCopy> = TakeOnce::new(ImageCopy {
+    bytes: [0; IMAGE_COPY_LEN],
+});
 
-impl<T> TakeOnce<T> {
-    #[expect(
-        clippy::mut_from_ref,
-        reason = "the atomic flag makes the returned borrow unique"
-    )]
-    fn take(&'static self) -> Option<&'static mut T> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        // SAFETY: the flag was clear, so no other reference exists and none
-        // will ever be created again.
-        Some(unsafe { &mut *self.cell.get() })
-    }
-}
-
-static MEMORY: TakeOnce<DmaMemory> = TakeOnce {
-    taken: AtomicBool::new(false),
-    cell: UnsafeCell::new(DmaMemory {
-        guard_below: [0; GUARD_BELOW_LEN],
-        data: [0; DATA_LEN],
-        prd: [[0; 2]; PRD_TABLE_ENTRIES],
-        guard_above: [0; GUARD_ABOVE_LEN],
-    }),
-};
-
-static IMAGE_COPY: TakeOnce<ImageCopy> = TakeOnce {
-    taken: AtomicBool::new(false),
-    cell: UnsafeCell::new(ImageCopy {
-        bytes: [0; IMAGE_COPY_LEN],
-    }),
-};
-
-static STAGE: TakeOnce<Stage> = TakeOnce {
-    taken: AtomicBool::new(false),
-    cell: UnsafeCell::new(Stage {
-        bytes: [0; STAGE_LEN],
-    }),
-};
+static STAGE: TakeOnce<Stage> = TakeOnce::new(Stage {
+    bytes: [0; STAGE_LEN],
+});
 
 /// The DMA memory and the staging buffer; `None` after the first call.
 pub fn take() -> Option<(&'static mut DmaMemory, &'static mut Stage)> {

@@ -1,6 +1,6 @@
 //! The only part of the guest that uses `unsafe`: boot code, port and
 //! memory-mapped I/O, CPU control, the IDT and its stubs, string-instruction
-//! memory helpers and the static DMA memory. Everything here exposes safe
+//! memory helpers, the static DMA memory and the statics handed out once. Everything here exposes safe
 //! functions whose preconditions are checked or documented.
 //!
 //! Port I/O is exposed as safe functions. The only ports whose writes make
@@ -18,3 +18,4 @@ pub mod io;
 pub mod mem;
 pub mod mmio;
 pub mod phys;
+pub mod take_once;
