@@ -273,6 +273,44 @@ fn stop_and_cont_with_io_in_flight() {
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
+/// A paused VM whose process is stopped and continued (SIGSTOP/SIGCONT:
+/// job control, a cgroup freezer, a debugger) keeps running. The parked
+/// vCPU sleeps in a timed wait, which the kernel resumes after SIGCONT
+/// through `restart_syscall` (as it does a wait interrupted by io_uring
+/// task work); the vCPU thread's filter once lacked it, and the run ended
+/// with status 159.
+#[test]
+#[cfg_attr(
+    not(vmdma_kvm),
+    ignore = "needs /dev/kvm, read-write (probed at build time)"
+)]
+fn a_paused_vm_survives_sigstop_and_sigcont() {
+    if !kvm_available() {
+        return;
+    }
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    c.ok("stop");
+    let pid = vm.child.as_ref().unwrap().id().to_string();
+    for _ in 0..3 {
+        // The parked vCPU is inside its timed wait now.
+        std::thread::sleep(Duration::from_millis(20));
+        for sig in ["-STOP", "-CONT"] {
+            let st = Command::new("kill").args([sig, &pid]).status().unwrap();
+            assert!(st.success(), "kill {sig}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(c.status()["status"], "paused");
+    c.ok("cont");
+    assert_eq!(c.status()["status"], "running");
+    c.ok("quit");
+    drop(c);
+    let out = vm.wait();
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+}
+
 #[test]
 fn qmp_option_usage_errors() {
     for bad in [

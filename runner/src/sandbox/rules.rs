@@ -130,6 +130,10 @@ fn plain(role: Role) -> Vec<(i64, &'static str)> {
         ),
         (libc::SYS_nanosleep, "bounded waits"),
         (libc::SYS_clock_nanosleep, "bounded waits"),
+        (
+            libc::SYS_restart_syscall,
+            "a timed wait (futex, sleep) resumed after io_uring task work or a signal",
+        ),
         (libc::SYS_getrandom, "std hash maps"),
         (
             libc::SYS_rt_sigreturn,
@@ -213,6 +217,10 @@ fn monitor_plain() -> Vec<(i64, &'static str)> {
             "waiting for a slow client to read",
         ),
         (libc::SYS_getrandom, "std hash maps (JSON objects)"),
+        (
+            libc::SYS_restart_syscall,
+            "a timed wait (futex, sleep) resumed after a signal",
+        ),
         (libc::SYS_rt_sigreturn, "returning from a signal handler"),
         (
             libc::SYS_rt_sigprocmask,
