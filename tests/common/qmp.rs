@@ -109,6 +109,23 @@ impl Client {
         }
     }
 
+    /// [`Client::call`], or `None` if the runner has closed the
+    /// connection (it ended) before the reply.
+    pub fn try_call(&mut self, request: Value) -> Option<(Vec<Value>, Value)> {
+        if !self.try_send(format!("{request}\n").as_bytes()) {
+            return None;
+        }
+        let mut events = Vec::new();
+        loop {
+            let v = self.next_until(Instant::now() + Duration::from_secs(20))?;
+            if v.get("event").is_some() {
+                events.push(v);
+            } else {
+                return Some((events, v));
+            }
+        }
+    }
+
     pub fn ok(&mut self, command: &str) -> Vec<Value> {
         let (events, reply) = self.call(json!({ "execute": command }));
         assert_eq!(reply, json!({"return": {}}), "{command}");
