@@ -24,6 +24,15 @@ fn spinner() -> Vec<u8> {
     ElfBuilder::new(code::spin(b"spinning\n")).build()
 }
 
+/// The spinner under a monitor, paused with `stop`.
+fn paused_spinner() -> (Vm, Client) {
+    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
+    let (mut c, _) = Client::connect(&vm.socket);
+    c.ok("qmp_capabilities");
+    c.ok("stop");
+    (vm, c)
+}
+
 #[test]
 #[cfg_attr(
     not(vmdma_kvm),
@@ -288,10 +297,7 @@ fn a_paused_vm_survives_sigstop_and_sigcont() {
     if !kvm_available() {
         return;
     }
-    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
-    c.ok("stop");
+    let (vm, mut c) = paused_spinner();
     let pid = vm.child.as_ref().unwrap().id().to_string();
     for _ in 0..3 {
         // The parked vCPU is inside its timed wait now.
@@ -366,10 +372,7 @@ fn sigterm_while_paused_ends_the_run() {
     if !kvm_available() {
         return;
     }
-    let vm = Vm::start(Some(&spinner()), 1 << 20, &[]);
-    let (mut c, _) = Client::connect(&vm.socket);
-    c.ok("qmp_capabilities");
-    c.ok("stop");
+    let (vm, mut c) = paused_spinner();
     assert_eq!(c.status()["status"], "paused");
     let pid = i32::try_from(vm.child.as_ref().unwrap().id()).unwrap();
     // SAFETY: kill(2) on our own child's pid.

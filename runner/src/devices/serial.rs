@@ -124,11 +124,6 @@ impl<T: Trigger, W: Write> SerialPort<T, W> {
         self.switch_tx_zone();
     }
 
-    /// Whether the transmit register is a coalesced zone now.
-    pub fn transmit_coalesced(&self) -> bool {
-        self.tx_zone.as_ref().is_some_and(SwitchedZone::is_on)
-    }
-
     /// Switches the transmit zone to what the interrupt enables allow.
     fn switch_tx_zone(&mut self) {
         if let Some(zone) = &mut self.tx_zone {

@@ -46,7 +46,6 @@ pub struct SwitchedZone {
     port: u16,
     len: u32,
     on: bool,
-    failures: u64,
 }
 
 impl SwitchedZone {
@@ -57,13 +56,13 @@ impl SwitchedZone {
             port,
             len,
             on: false,
-            failures: 0,
         }
     }
 
-    /// Registers or unregisters the zone if that changes anything. A KVM
-    /// refusal leaves it off (every write then exits, as without
-    /// coalescing) and is counted.
+    /// Registers or unregisters the zone if that changes anything. KVM
+    /// refuses either only when it cannot allocate its device list: a
+    /// refused registration leaves the zone off (every write exits, as
+    /// without coalescing), a refused removal leaves it on.
     pub fn set(&mut self, on: bool) {
         if on == self.on {
             return;
@@ -74,19 +73,8 @@ impl SwitchedZone {
         } else {
             self.vm.unregister_coalesced_mmio(addr, self.len)
         };
-        match r {
-            Ok(()) => self.on = on,
-            Err(_) => self.failures = self.failures.saturating_add(1),
+        if r.is_ok() {
+            self.on = on;
         }
-    }
-
-    /// Whether KVM coalesces the zone now.
-    pub fn is_on(&self) -> bool {
-        self.on
-    }
-
-    /// Switches KVM refused.
-    pub fn failures(&self) -> u64 {
-        self.failures
     }
 }
