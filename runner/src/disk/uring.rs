@@ -81,12 +81,19 @@ use super::direct::{AlignedBuf, DirectIo};
 /// rest is margin for resubmissions and future devices.
 const RING_ENTRIES: u32 = 64;
 /// Reads and writes of at least this many bytes go to a kernel worker at
-/// once (`IOSQE_ASYNC`) instead of being tried inline first: copying a few
+/// once (`IOSQE_ASYNC`) instead of being tried inline first: copying many
 /// MiB from the page cache inside `io_uring_enter` would hold the vCPU in
 /// the port access for milliseconds, which is what asynchronous I/O is
-/// meant to avoid. Smaller requests are tried inline (a page-cache hit then
-/// completes as fast as `preadv`).
-pub const ASYNC_THRESHOLD: usize = 256 * 1024;
+/// meant to avoid. Smaller requests are tried inline without blocking: a
+/// page-cache hit completes inside the port access as fast as `preadv`,
+/// anything the kernel would have to wait for (a page not in the cache,
+/// every buffered write on ext4) goes to a worker all the same. 2 MiB
+/// takes in every command a Linux guest issues with the block layer's
+/// default `max_sectors_kb` (1280 KiB); such a copy holds the vCPU for
+/// about 0.2 ms per MiB on the development machine (5–6 GB/s), the price
+/// of not waking a worker and polling while it copies (1 MiB reads: 765 →
+/// 646 µs per command, `aio=sync` 620, `docs/performance.md`).
+pub const ASYNC_THRESHOLD: usize = 2 << 20;
 /// How long one `wait` (the BMDMA-stop / SRST drain on the vCPU thread)
 /// blocks at most before the device defers instead.
 pub const WAIT_BOUND: Duration = Duration::from_secs(2);

@@ -141,8 +141,8 @@ fn a_file_truncated_under_a_read_gives_eio() {
 /// `pending` counts the requests the kernel still has.
 #[test]
 fn eventfd_and_pending_follow_the_kernel() {
-    let (_f, file, n) = image(1024);
-    let mut big = vec![0u8; 512 * 1024];
+    let (_f, file, n) = image(ASYNC_THRESHOLD / 512);
+    let mut big = vec![0u8; ASYNC_THRESHOLD];
     let mut d = UringDisk::new(file, n, false, None)
         .map_err(|e| e.0)
         .unwrap();
@@ -231,8 +231,8 @@ fn direct_io_bounces_only_unaligned_buffers() {
 /// is complete afterwards (the kernel is done with it).
 #[test]
 fn drop_waits_for_requests_in_flight() {
-    let (_f, file, n) = image(2048);
-    let mut big = vec![0u8; 1 << 20];
+    let (_f, file, n) = image(ASYNC_THRESHOLD / 512);
+    let mut big = vec![0u8; ASYNC_THRESHOLD];
     {
         let mut d = UringDisk::new(file, n, false, None)
             .map_err(|e| e.0)
@@ -240,7 +240,10 @@ fn drop_waits_for_requests_in_flight() {
         let iov = [VolatileSlice::from_mut_slice(&mut big)];
         read(&mut d, 0, &iov).unwrap();
     }
-    assert_eq!(big[(1 << 20) - 1], (2047 % 256) as u8);
+    assert_eq!(
+        big[ASYNC_THRESHOLD - 1],
+        ((ASYNC_THRESHOLD / 512 - 1) % 256) as u8
+    );
 }
 
 /// The ring refuses what the backend never submits: an OPENAT (which a
