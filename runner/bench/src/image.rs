@@ -1,6 +1,6 @@
 //! The one image file every run uses: created (or grown) and filled with
-//! data so that reads move real page-cache pages, not holes, and read once
-//! so that it starts page-cached.
+//! data so that reads move real page-cache pages, not holes, and read
+//! through before every I/O measurement so that each starts page-cached.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -89,8 +89,9 @@ impl Image {
         &self.path
     }
 
-    /// Reads the used part once through the page cache (again after
-    /// `O_DIRECT` writes, which drop the cached pages they overwrite).
+    /// Reads the used part once through the page cache (before every I/O
+    /// measurement: `O_DIRECT` writes drop the cached pages they
+    /// overwrite, and a host may reclaim pages left idle).
     pub fn warm(&self) -> Result<(), ImageError> {
         let f = File::open(&self.path).map_err(ImageError::Warm)?;
         let mut buf = vec![0u8; CHUNK];

@@ -230,6 +230,15 @@ pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
                     // pays for their dirty pages (50-100 ms here).
                     image.settle()?;
                 }
+                if mode.is_io() {
+                    // Page-cached when it starts, whatever came before: the
+                    // host's O_DIRECT writes drop the pages they overwrite,
+                    // and a host may reclaim pages left unused for a while
+                    // (this development machine pages out what sat idle
+                    // for 60 s, a DAMON scheme, so a row's range was read
+                    // from the disk in some runs).
+                    image.warm()?;
+                }
                 let r = sample::take(mode, target, &setup, &host_files, run);
                 match &r {
                     Ok(s) if mode.is_io() => eprintln!(
@@ -262,14 +271,6 @@ pub fn run(args: &BenchArgs) -> Result<u8, BenchError> {
                 }
                 if let Some(cell) = runs.get_mut(m).and_then(|row| row.get_mut(t)) {
                     cell.push(r);
-                }
-                if matches!(target, Target::Host { direct: true })
-                    && matches!(
-                        mode,
-                        Mode::Seq { write: true, .. } | Mode::Rand { write: true, .. }
-                    )
-                {
-                    image.warm()?;
                 }
             }
         }
