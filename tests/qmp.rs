@@ -455,7 +455,9 @@ fn stop_pauses_while_a_worker_waits_on_a_disk_that_does_not_answer() {
     }
     let reply = stop_with_a_disk_that_does_not_answer(
         common::fuse::Mode::Direct,
-        "bench=seq-read bench_count=1 bench_sectors=1024",
+        // 2 MiB: large enough to go to a kernel worker at once
+        // (`uring::ASYNC_THRESHOLD`); a smaller read is issued inline.
+        "bench=seq-read bench_count=1 bench_sectors=4096",
     );
     assert_eq!(reply, json!({"return": {}}));
 }

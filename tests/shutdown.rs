@@ -244,8 +244,8 @@ fn stop_with_a_disk_that_does_not_answer(mode: common::fuse::Mode, expected: &Ex
     assert_eq!(status.code(), Some(74), "{}", stderr());
 }
 
-/// A 512 KiB READ DMA EXT goes to an io_uring worker at once
-/// (`IOSQE_ASYNC`), which waits for the server while the vCPU returns to
+/// A 2 MiB READ DMA EXT goes to an io_uring worker at once
+/// (`IOSQE_ASYNC`, `uring::ASYNC_THRESHOLD`), which waits for the server while the vCPU returns to
 /// the guest: SIGTERM stops the vCPU,
 /// the drain waits the shutdown bound (plus at most one 2 s backend wait),
 /// and the runner says what is still in flight and exits with 74 without
@@ -262,10 +262,10 @@ fn sigterm_with_a_disk_that_does_not_answer_a_worker_exits_74_not_flushed() {
     stop_with_a_disk_that_does_not_answer(
         common::fuse::Mode::Direct,
         &Expected {
-            cmdline: "bench=seq-read bench_count=1 bench_sectors=1024",
+            cmdline: "bench=seq-read bench_count=1 bench_sectors=4096",
             says: &[
                 "stopped by signal 15, but the disk did not answer: 1 request(s) still in flight \
-                 after 2.0 s (the guest's READ DMA (0x25) on device 0, sector 2048, 1024 \
+                 after 2.0 s (the guest's READ DMA (0x25) on device 0, sector 2048, 4096 \
                  sector(s)); the disk was NOT flushed",
                 "exiting with status 74",
             ],

@@ -84,10 +84,13 @@ const RING_ENTRIES: u32 = 64;
 /// once (`IOSQE_ASYNC`) instead of being tried inline first: copying many
 /// MiB from the page cache inside `io_uring_enter` would hold the vCPU in
 /// the port access for milliseconds, which is what asynchronous I/O is
-/// meant to avoid. Smaller requests are tried inline without blocking: a
-/// page-cache hit completes inside the port access as fast as `preadv`,
-/// anything the kernel would have to wait for (a page not in the cache,
-/// every buffered write on ext4) goes to a worker all the same. 2 MiB
+/// meant to avoid. Smaller requests are tried inline: a page-cache hit
+/// completes inside the port access as fast as `preadv`; what the kernel
+/// would have to wait for goes to a worker all the same where the file
+/// system can say so (a page not in the cache on ext4 or xfs, every
+/// buffered write on ext4), but not everywhere: a read of a FUSE image can
+/// wait for the FUSE server inside `io_uring_enter`, so a server that does
+/// not answer holds the vCPU (`tests/qmp.rs` shows both sides). 2 MiB
 /// takes in every command a Linux guest issues with the block layer's
 /// default `max_sectors_kb` (1280 KiB); such a copy holds the vCPU for
 /// about 0.2 ms per MiB on the development machine (5–6 GB/s), the price
