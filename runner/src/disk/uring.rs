@@ -94,8 +94,8 @@ const RING_ENTRIES: u32 = 64;
 /// takes in every command a Linux guest issues with the block layer's
 /// default `max_sectors_kb` (1280 KiB); such a copy holds the vCPU for
 /// about 0.2 ms per MiB on the development machine (5–6 GB/s), the price
-/// of not waking a worker and polling while it copies (1 MiB reads: 765 →
-/// 646 µs per command, `aio=sync` 620, `docs/performance.md`).
+/// of not waking a worker and polling while it copies (1 MiB reads in
+/// `vmdma bench`: `aio=sync` ÷ io_uring 0.78 → 0.93, `docs/performance.md`).
 pub const ASYNC_THRESHOLD: usize = 2 << 20;
 /// How long one `wait` (the BMDMA-stop / SRST drain on the vCPU thread)
 /// blocks at most before the device defers instead.
