@@ -80,7 +80,6 @@ impl Image {
                 source,
             })?;
         }
-        image.warm()?;
         Ok(image)
     }
 
