@@ -102,6 +102,15 @@ impl fmt::Debug for HostTask {
     }
 }
 
+/// A pause request the vCPU thread saw ([`RunControl::pause_seen`]); it
+/// is what [`RunControl::park`] takes, so a thread parks only for a
+/// request it saw before it made its state consistent.
+#[derive(Debug)]
+#[must_use = "park with it, once the state a snapshot reads is consistent"]
+pub struct PauseSeen {
+    _private: (),
+}
+
 /// The pause handshake between the monitor and the vCPU.
 #[derive(Debug, Default)]
 struct Pause {
@@ -236,13 +245,24 @@ impl RunControl {
             .map_err(|_| "the supervising thread did not answer in time")
     }
 
-    /// On the vCPU thread, between two guest entries: if a pause is
-    /// requested, parks until it is withdrawn or the run stops, running
-    /// `work` for every service request or snapshot meanwhile. Requests
-    /// in flight go on completing (the I/O thread delivers them and raises
-    /// the IRQ line; the in-kernel irqchip holds it for the vCPU's next
-    /// entry).
-    pub fn park_if_paused(&self, work: &mut dyn FnMut(Parked)) {
+    /// On the vCPU thread, between two guest entries: `Some` if a pause is
+    /// requested. Only this value lets the thread [`park`](Self::park), so
+    /// whatever the thread does between seeing the request and parking
+    /// (finishing the access the last exit handled, which a snapshot needs)
+    /// happened after the request: a pause requested later is not seen
+    /// here and the thread enters the guest once more (the monitor's kick
+    /// brings it back).
+    pub fn pause_seen(&self) -> Option<PauseSeen> {
+        self.pause_requested().then_some(PauseSeen { _private: () })
+    }
+
+    /// Parks the vCPU thread for the pause it saw (unless it was withdrawn
+    /// meanwhile) until it is withdrawn or the run stops, running `work`
+    /// for every service request or snapshot meanwhile. Requests in flight
+    /// go on completing (the I/O thread delivers them and raises the IRQ
+    /// line; the in-kernel irqchip holds it for the vCPU's next entry).
+    pub fn park(&self, seen: PauseSeen, work: &mut dyn FnMut(Parked)) {
+        let PauseSeen { _private: () } = seen;
         let mut p = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
         if !p.requested {
             return;
@@ -390,5 +410,68 @@ pub fn describe(reason: Option<StopReason>) -> String {
         Some(StopReason::Signal(sig)) => format!("stopped by signal {sig}"),
         Some(StopReason::Quit) => "quit (QMP)".to_string(),
         None => "the run ended".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_pause_no_park() {
+        let c = RunControl::new();
+        assert!(c.pause_seen().is_none());
+    }
+
+    #[test]
+    fn a_pause_withdrawn_after_it_was_seen_does_not_park() {
+        let c = RunControl::new();
+        c.request_pause();
+        let seen = c.pause_seen().expect("requested");
+        c.resume();
+        c.park(seen, &mut |_| panic!("no work while not parked"));
+        assert!(!c.is_paused());
+    }
+
+    #[test]
+    fn the_thread_parks_for_the_pause_it_saw_until_cont() {
+        let c = RunControl::new();
+        c.request_pause();
+        std::thread::scope(|s| {
+            let vcpu = s.spawn(|| {
+                let seen = c.pause_seen().expect("requested");
+                let mut services = 0;
+                c.park(seen, &mut |w| {
+                    assert!(matches!(w, Parked::Service));
+                    services += 1;
+                });
+                services
+            });
+            assert!(c.wait_parked(Duration::from_secs(10)));
+            assert!(c.is_paused());
+            c.request_service();
+            // The service runs while parked; then `cont`.
+            while c.service.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            c.resume();
+            assert_eq!(vcpu.join().unwrap(), 1);
+        });
+        assert!(!c.is_paused());
+    }
+
+    #[test]
+    fn a_stop_ends_the_park() {
+        let c = RunControl::new();
+        c.request_pause();
+        std::thread::scope(|s| {
+            let vcpu = s.spawn(|| {
+                let seen = c.pause_seen().expect("requested");
+                c.park(seen, &mut |_| {});
+            });
+            assert!(c.wait_parked(Duration::from_secs(10)));
+            c.request_stop(StopReason::Quit);
+            vcpu.join().unwrap();
+        });
     }
 }

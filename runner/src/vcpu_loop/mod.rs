@@ -48,17 +48,20 @@ pub fn run(
     loop {
         // The monitor's `stop`: first finish the access the last exit
         // handled (KVM's state is consistent only then: what a snapshot
-        // reads), then park here, out of the guest, until `cont`.
-        if control.pause_requested()
-            && !control.is_stopping()
-            && let Some(reason) =
-                complete_pending_access(vcpu, ctx, control, stats, &mut coalesced)?
-        {
-            control.request_stop(reason);
-        }
-        {
+        // reads), then park here, out of the guest, until `cont`. The
+        // completion follows the request the park is for: a pause asked
+        // for after `pause_seen` does not park here (parking without the
+        // completion let a snapshot cut a `rep insd` in two, and the
+        // restored guest read the device again).
+        if let Some(seen) = control.pause_seen() {
+            if !control.is_stopping()
+                && let Some(reason) =
+                    complete_pending_access(vcpu, ctx, control, stats, &mut coalesced)?
+            {
+                control.request_stop(reason);
+            }
             let v: &Vcpu = vcpu;
-            control.park_if_paused(&mut |work| match work {
+            control.park(seen, &mut |work| match work {
                 Parked::Service => (hooks.service)(),
                 Parked::Snapshot(job) => (hooks.snapshot)(v, job),
             });
